@@ -1,0 +1,3 @@
+module github.com/billsync/billsync
+
+go 1.26.0
