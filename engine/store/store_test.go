@@ -205,7 +205,7 @@ func TestSubscriptionRefs(t *testing.T) {
 		require.NoError(t, err)
 
 		good := engine.Subscription{ID: "s1", CustomerID: "c1", PlanID: "pro", BillingPeriodID: "pro-monthly",
-			AddOns: []engine.AddOn{{PlanID: "extra", BillingPeriodID: "extra-monthly", Quantity: dec("2")}},
+			AddOns:           []engine.AddOn{{PlanID: "extra", BillingPeriodID: "extra-monthly", Quantity: dec("2")}},
 			ChargeQuantities: map[string]decimal.Decimal{"seats": dec("5")}, Status: engine.StatusActive, StartDate: "2026-01-01", TermMonths: 12}
 		s, changed, err := db.UpsertSubscription(ctx, good)
 		require.NoError(t, err)
