@@ -1,0 +1,176 @@
+// Package web is billsync's HTTP surface: the JSON API under /api/v1, health
+// and readiness probes, and (in later files) the admin page and Zuora webhooks.
+// Handlers decode, call a service and map the error; they never touch gorm.
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/rs/zerolog"
+
+	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/store"
+)
+
+// Store is what the API handlers need from storage.
+type Store interface {
+	UpsertPlan(ctx context.Context, p engine.Plan) (engine.Plan, bool, error)
+	GetPlan(ctx context.Context, id string) (engine.Plan, error)
+	ListPlans(ctx context.Context, o store.ListOptions) (store.Page[engine.Plan], error)
+	ArchivePlan(ctx context.Context, id string) (engine.Plan, error)
+	UpsertCustomer(ctx context.Context, c engine.Customer) (engine.Customer, bool, error)
+	GetCustomer(ctx context.Context, id string) (engine.Customer, error)
+	ListCustomers(ctx context.Context, o store.ListOptions) (store.Page[engine.Customer], error)
+	ArchiveCustomer(ctx context.Context, id string) (engine.Customer, error)
+	UpsertSubscription(ctx context.Context, s engine.Subscription) (engine.Subscription, bool, error)
+	GetSubscription(ctx context.Context, id string) (engine.Subscription, error)
+	ListSubscriptions(ctx context.Context, o store.ListOptions) (store.Page[engine.Subscription], error)
+	GetSyncRecord(ctx context.Context, kind, id string) (store.SyncRecord, error)
+	Ready(ctx context.Context) error
+}
+
+// Options configures the HTTP handler.
+type Options struct {
+	Store        Store
+	Logger       zerolog.Logger
+	APIKey       string
+	MaxBodyBytes int64
+	Version      string
+}
+
+const (
+	ctxRequestID = "requestID"
+	ctxLogger    = "logger"
+)
+
+// Server holds the handler's dependencies.
+type Server struct {
+	opts   Options
+	engine *gin.Engine
+}
+
+// New builds the HTTP handler.
+func New(opts Options) *Server {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	gin.SetMode(gin.ReleaseMode)
+	g := gin.New()
+	g.HandleMethodNotAllowed = true
+	s := &Server{opts: opts, engine: g}
+	g.Use(s.requestContext, s.recoverer, s.securityHeaders)
+	g.NoRoute(func(c *gin.Context) {
+		writeProblem(c, Problem{Title: "Not found", Status: http.StatusNotFound, Detail: "no route " + c.Request.Method + " " + c.Request.URL.Path})
+	})
+	g.NoMethod(func(c *gin.Context) {
+		writeProblem(c, Problem{Title: "Method not allowed", Status: http.StatusMethodNotAllowed, Detail: c.Request.Method + " is not allowed on " + c.Request.URL.Path})
+	})
+	g.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok", "version": opts.Version}) })
+	g.GET("/readyz", s.ready)
+
+	api := g.Group("/api/v1", s.limitBody, s.requireAPIKey)
+	api.PUT("/plans/:id", s.putPlan)
+	api.GET("/plans/:id", s.getPlan)
+	api.GET("/plans", s.listPlans)
+	api.DELETE("/plans/:id", s.archivePlan)
+	api.PUT("/customers/:id", s.putCustomer)
+	api.GET("/customers/:id", s.getCustomer)
+	api.GET("/customers", s.listCustomers)
+	api.DELETE("/customers/:id", s.archiveCustomer)
+	api.PUT("/subscriptions/:id", s.putSubscription)
+	api.GET("/subscriptions/:id", s.getSubscription)
+	api.GET("/subscriptions", s.listSubscriptions)
+	return s
+}
+
+// Gin exposes the router so other parts of package web can add routes.
+func (s *Server) Gin() *gin.Engine { return s.engine }
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+
+func (s *Server) requestContext(c *gin.Context) {
+	id := c.GetHeader("X-Request-Id")
+	if id == "" || len(id) > 64 {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	c.Set(ctxRequestID, id)
+	c.Header("X-Request-Id", id)
+	l := s.opts.Logger.With().Str("request_id", id).Logger()
+	c.Set(ctxLogger, l)
+	start := time.Now()
+	c.Next()
+	l.Info().Str("method", c.Request.Method).Str("path", c.Request.URL.Path).Int("status", c.Writer.Status()).
+		Int("bytes", c.Writer.Size()).Dur("duration", time.Since(start)).Str("remote", c.ClientIP()).Msg("http request")
+}
+
+func logger(c *gin.Context) *zerolog.Logger {
+	if l, ok := c.Get(ctxLogger); ok {
+		lg := l.(zerolog.Logger)
+		return &lg
+	}
+	nop := zerolog.Nop()
+	return &nop
+}
+
+func (s *Server) recoverer(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			logger(c).Error().Interface("panic", r).Msg("handler panicked")
+			writeProblem(c, Problem{Title: "Internal error", Status: http.StatusInternalServerError, Detail: "the request failed"})
+		}
+	}()
+	c.Next()
+}
+
+func (s *Server) securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	c.Next()
+}
+
+func (s *Server) limitBody(c *gin.Context) {
+	if c.Request.ContentLength > s.opts.MaxBodyBytes {
+		writeProblem(c, Problem{Type: problemBase + "too-large", Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
+			Detail: "the body must be at most " + strconv.FormatInt(s.opts.MaxBodyBytes, 10) + " bytes"})
+		return
+	}
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.MaxBodyBytes)
+	c.Next()
+}
+
+func (s *Server) requireAPIKey(c *gin.Context) {
+	if s.opts.APIKey == "" {
+		c.Next()
+		return
+	}
+	got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.opts.APIKey)) != 1 {
+		c.Header("WWW-Authenticate", `Bearer realm="billsync"`)
+		writeProblem(c, Problem{Type: problemBase + "unauthorized", Title: "Unauthorized", Status: http.StatusUnauthorized,
+			Detail: "send Authorization: Bearer <BILLSYNC_API_KEY>"})
+		return
+	}
+	c.Next()
+}
+
+func (s *Server) ready(c *gin.Context) {
+	if err := s.opts.Store.Ready(c.Request.Context()); err != nil {
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": err.Error()})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
