@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bufio"
+	"flag"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/billsync/billsync/engine/store"
+	"github.com/billsync/billsync/engine/store/storetest"
+)
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{}, ""},
+		{map[string]string{"BILLSYNC_ADDR": "8080"}, "BILLSYNC_ADDR"},
+		{map[string]string{"BILLSYNC_DATABASE_URL": "mysql://x"}, "BILLSYNC_DATABASE_URL"},
+		{map[string]string{"BILLSYNC_LOG_LEVEL": "loud"}, "BILLSYNC_LOG_LEVEL"},
+		{map[string]string{"BILLSYNC_LOG_FORMAT": "xml"}, "BILLSYNC_LOG_FORMAT"},
+		{map[string]string{"BILLSYNC_MIGRATE_ON_START": "maybe"}, "BILLSYNC_MIGRATE_ON_START"},
+		{map[string]string{"BILLSYNC_SHUTDOWN_TIMEOUT": "soon"}, "BILLSYNC_SHUTDOWN_TIMEOUT"},
+		{map[string]string{"BILLSYNC_API_KEY": "short"}, "BILLSYNC_API_KEY"},
+		{map[string]string{"BILLSYNC_MAX_BODY_BYTES": "12"}, "BILLSYNC_MAX_BODY_BYTES"},
+	}
+	for _, tc := range cases {
+		cfg := DefaultConfig()
+		err := cfg.LoadEnv(func(k string) string { return tc.env[k] })
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if tc.want == "" {
+			require.NoError(t, err)
+			continue
+		}
+		require.ErrorContains(t, err, tc.want)
+	}
+	cfg := DefaultConfig()
+	cfg.Addr = "0.0.0.0:8080"
+	require.ErrorContains(t, cfg.CheckListen(), "BILLSYNC_API_KEY")
+	cfg.APIKey = "0123456789abcdef"
+	require.NoError(t, cfg.CheckListen())
+	cfg = DefaultConfig()
+	require.NoError(t, cfg.CheckListen(), "loopback needs no key")
+}
+
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	require.NoError(t, run(t.Context(), []string{"help"}, &out, io.Discard))
+	for _, c := range []string{"serve", "migrate", "version"} {
+		require.Contains(t, out.String(), c)
+	}
+	var errb strings.Builder
+	err := run(t.Context(), []string{"serve", "-h"}, io.Discard, &errb)
+	require.ErrorIs(t, err, flag.ErrHelp)
+	require.Contains(t, errb.String(), "BILLSYNC_DATABASE_URL")
+	require.Error(t, run(t.Context(), []string{"nope"}, io.Discard, io.Discard))
+}
+
+// serveOnce runs `billsync serve` in-process on a free port and returns its base URL and a stop function.
+func serveOnce(t *testing.T, dbURL string) (string, func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--database-url", dbURL, "--log-level", "warn"}, pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	require.NoError(t, err)
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	base := strings.Fields(strings.TrimPrefix(line, "billsync listening on "))[0]
+	return base, func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(20 * time.Second):
+			t.Fatal("serve did not stop")
+		}
+	}
+}
+
+func TestServeSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			dbURL := storetest.URL(t, d)
+			put := func(base, path, body string) {
+				req, _ := http.NewRequest("PUT", base+path, strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				resp.Body.Close()
+				require.Equal(t, 201, resp.StatusCode, path)
+			}
+			base, stop := serveOnce(t, dbURL)
+			put(base, "/api/v1/plans/basic", `{"name":"Basic","currency":"EUR","billingPeriods":[{"id":"m","period":"month","charges":[{"id":"fee","name":"Fee","type":"recurring","model":"flat_fee","price":"9"}]}]}`)
+			put(base, "/api/v1/customers/c1", `{"name":"C1","currency":"EUR"}`)
+			put(base, "/api/v1/subscriptions/s1", `{"customerId":"c1","planId":"basic","billingPeriodId":"m","startDate":"2026-02-01"}`)
+			stop()
+
+			base, stop = serveOnce(t, dbURL)
+			defer stop()
+			for _, path := range []string{"/api/v1/plans/basic", "/api/v1/customers/c1", "/api/v1/subscriptions/s1", "/readyz"} {
+				resp, err := http.Get(base + path)
+				require.NoError(t, err)
+				resp.Body.Close()
+				require.Equal(t, 200, resp.StatusCode, path)
+			}
+		})
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	t.Parallel()
+	path := storetest.URL(t, store.SQLite)
+	var out strings.Builder
+	require.NoError(t, run(t.Context(), []string{"migrate", "--database-url", path, "status"}, &out, io.Discard))
+	require.Contains(t, out.String(), "pending")
+	out.Reset()
+	require.NoError(t, run(t.Context(), []string{"migrate", "--database-url", path, "up"}, &out, io.Discard))
+	require.Contains(t, out.String(), "applied 00001")
+	out.Reset()
+	require.NoError(t, run(t.Context(), []string{"migrate", "--database-url", path, "down"}, &out, io.Discard))
+	require.Regexp(t, `rolled back \d+`, out.String())
+	require.Error(t, run(t.Context(), []string{"migrate", "--database-url", path, "sideways"}, io.Discard, io.Discard))
+	_, err := os.Stat(path)
+	require.NoError(t, err)
+}
