@@ -173,4 +173,3 @@ func (s *Server) ready(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
 }
-
