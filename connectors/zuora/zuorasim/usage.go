@@ -1,0 +1,283 @@
+package zuorasim
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+)
+
+var usageFields = set("AccountId", "AccountNumber", "ChargeId", "ChargeNumber", "Description", "EndDateTime", "ProductRatePlanChargeNumber",
+	"Quantity", "StartDateTime", "SubscriptionId", "SubscriptionNumber", "UOM", "UniqueKey")
+
+type saveResult struct {
+	ID      string          `json:"Id,omitempty"`
+	Success bool            `json:"Success"`
+	Errors  []actionErrItem `json:"Errors,omitempty"`
+}
+
+type actionErrItem struct {
+	Code    string `json:"Code"`
+	Message string `json:"Message"`
+}
+
+func parseDateTime(v string) (time.Time, bool) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", dateLayout} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func wsdlVersion(c *call) float64 {
+	v := c.r.Header.Get("X-Zuora-WSDL-Version")
+	if v == "" {
+		return 79
+	}
+	return versionValue(v)
+}
+
+// postActionCreate serves POST /v1/action/create for type Usage.
+func (s *Sim) postActionCreate(c *call) *resp {
+	dec := json.NewDecoder(bytes.NewReader(c.body))
+	dec.UseNumber()
+	var req struct {
+		Type    string           `json:"type"`
+		Objects []map[string]any `json:"objects"`
+	}
+	if err := dec.Decode(&req); err != nil {
+		return crudBad("INVALID_VALUE", "Malformed JSON body: "+err.Error())
+	}
+	if req.Type == "" {
+		return crudBad("MISSING_REQUIRED_VALUE", "Missing required value: type")
+	}
+	if req.Objects == nil {
+		return crudBad("MISSING_REQUIRED_VALUE", "Missing required value: objects")
+	}
+	if len(req.Objects) > 50 {
+		return crudBad("MAX_RECORDS_EXCEEDED", fmt.Sprintf("A create call accepts at most 50 objects (got %d)", len(req.Objects)))
+	}
+	if c.r.URL.Query().Get("rejectUnknownFields") == "true" {
+		for _, o := range req.Objects {
+			if len(unknownKeys(o, usageFields)) > 0 {
+				return jsonResp(http.StatusBadRequest, map[string]any{"message": "Error - unrecognised fields"})
+			}
+		}
+	}
+	results := make([]saveResult, 0, len(req.Objects))
+	if req.Type != "Usage" {
+		for range req.Objects {
+			results = append(results, saveResult{Errors: []actionErrItem{{Code: "INVALID_TYPE", Message: "The simulator supports only type Usage for action/create (got " + req.Type + ")"}}})
+		}
+		return jsonResp(http.StatusOK, results)
+	}
+	wsdl := wsdlVersion(c)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, o := range req.Objects {
+		u, code, msg := s.validateUsage(o, wsdl)
+		if u == nil {
+			results = append(results, saveResult{Errors: []actionErrItem{{Code: code, Message: msg}}})
+			continue
+		}
+		u.ID = s.st.newID()
+		u.Submitted = c.now
+		s.st.usage = append(s.st.usage, u)
+		s.st.usageByAccount[u.AccountID] = append(s.st.usageByAccount[u.AccountID], u)
+		results = append(results, saveResult{ID: u.ID, Success: true})
+	}
+	return jsonResp(http.StatusOK, results)
+}
+
+// validateUsage checks one usage row; the caller holds s.mu.
+func (s *Sim) validateUsage(o map[string]any, wsdl float64) (*usageRecord, string, string) {
+	st := s.st
+	for k, v := range o {
+		if v == nil {
+			return nil, "INVALID_VALUE", "Null values are not allowed in action calls (" + k + ")"
+		}
+	}
+	u := &usageRecord{Custom: customFields(o)}
+	accID, _ := o["AccountId"].(string)
+	accNum, _ := o["AccountNumber"].(string)
+	if accID == "" && accNum == "" {
+		return nil, "MISSING_REQUIRED_VALUE", "AccountId or AccountNumber is required"
+	}
+	var acc *account
+	if accID != "" {
+		acc = st.accounts[accID]
+		if acc == nil {
+			return nil, "INVALID_VALUE", "invalid AccountId " + accID
+		}
+	}
+	if accNum != "" {
+		a := st.accountByNumber[accNum]
+		if a == nil {
+			return nil, "INVALID_VALUE", "invalid AccountNumber " + accNum
+		}
+		if acc != nil && acc != a {
+			return nil, "INVALID_VALUE", "AccountId and AccountNumber refer to different accounts"
+		}
+		acc = a
+	}
+	u.AccountID, u.AccountNumber = acc.ID, acc.Number
+	uom, ok := o["UOM"].(string)
+	if !ok || uom == "" {
+		return nil, "MISSING_REQUIRED_VALUE", "Missing required value: UOM"
+	}
+	if !st.uoms[uom] {
+		return nil, "INVALID_VALUE", "The unit of measure " + uom + " does not exist"
+	}
+	u.UOM = uom
+	q, ok := o["Quantity"].(json.Number)
+	if !ok {
+		if _, present := o["Quantity"]; present {
+			return nil, "INVALID_VALUE", "Quantity should be a number"
+		}
+		return nil, "MISSING_REQUIRED_VALUE", "Missing required value: Quantity"
+	}
+	u.Quantity = q
+	sdt, ok := o["StartDateTime"].(string)
+	if !ok || sdt == "" {
+		return nil, "MISSING_REQUIRED_VALUE", "Missing required value: StartDateTime"
+	}
+	t, ok := parseDateTime(sdt)
+	if !ok {
+		return nil, "INVALID_VALUE", "StartDateTime is not a valid date-time: " + sdt
+	}
+	u.StartDateTime = t
+	if edt, ok := o["EndDateTime"].(string); ok && edt != "" {
+		et, ok := parseDateTime(edt)
+		if !ok {
+			return nil, "INVALID_VALUE", "EndDateTime is not a valid date-time: " + edt
+		}
+		u.EndDateTime = &et
+	}
+	u.Description, _ = o["Description"].(string)
+	if len(u.Description) > 200 {
+		return nil, "INVALID_VALUE", "Description may not exceed 200 characters"
+	}
+	if key, ok := o["UniqueKey"].(string); ok && key != "" {
+		if wsdl < 114 {
+			return nil, "INVALID_FIELD", "UniqueKey requires X-Zuora-WSDL-Version 114 or later"
+		}
+		u.UniqueKey = key
+	}
+	if _, ok := o["ProductRatePlanChargeNumber"]; ok && wsdl < 146 {
+		return nil, "INVALID_FIELD", "ProductRatePlanChargeNumber requires X-Zuora-WSDL-Version 146 or later"
+	}
+	subNum, _ := o["SubscriptionNumber"].(string)
+	subID, _ := o["SubscriptionId"].(string)
+	var sub *subscription
+	if subNum != "" {
+		sub = st.subs[subNum]
+		if sub == nil {
+			return nil, "INVALID_VALUE", "invalid SubscriptionNumber " + subNum
+		}
+	}
+	if subID != "" {
+		x := st.subByID[subID]
+		if x == nil || x.OriginalID != subID {
+			return nil, "INVALID_VALUE", "invalid SubscriptionId " + subID + " (the original subscription id is expected)"
+		}
+		if sub != nil && sub != x {
+			return nil, "INVALID_VALUE", "SubscriptionId and SubscriptionNumber refer to different subscriptions"
+		}
+		sub = x
+	}
+	if sub != nil && sub.AccountID != acc.ID {
+		return nil, "INVALID_VALUE", "The subscription " + sub.Number + " does not belong to account " + acc.Number
+	}
+	chNum, _ := o["ChargeNumber"].(string)
+	chID, _ := o["ChargeId"].(string)
+	if chNum != "" || chID != "" {
+		var found *subCharge
+		var owner *subscription
+		candidates := []*subscription{sub}
+		if sub == nil {
+			candidates = nil
+			for _, n := range st.subsByAccount[acc.ID] {
+				candidates = append(candidates, st.subs[n])
+			}
+		}
+		for _, cs := range candidates {
+			for _, rp := range cs.latest().RatePlans {
+				for _, ch := range rp.Charges {
+					if (chNum != "" && ch.Number == chNum) || (chNum == "" && ch.OriginalID == chID) {
+						found, owner = ch, cs
+					}
+				}
+			}
+		}
+		if found == nil {
+			return nil, "INVALID_VALUE", "invalid ChargeNumber " + firstNonEmpty(chNum, chID) + " for the account/subscription"
+		}
+		if chID != "" && found.OriginalID != chID {
+			return nil, "INVALID_VALUE", "ChargeId and ChargeNumber refer to different charges"
+		}
+		if found.UOM != uom {
+			return nil, "INVALID_VALUE", fmt.Sprintf("The UOM %s does not match the charge %s (UOM %s)", uom, found.Number, found.UOM)
+		}
+		sub = owner
+		u.ChargeNumber, u.ChargeID = found.Number, found.OriginalID
+	}
+	if sub != nil {
+		u.SubscriptionNumber, u.SubscriptionID = sub.Number, sub.OriginalID
+	}
+	return u, "", ""
+}
+
+func (s *Sim) getUsageByAccount(c *call) *resp {
+	page, size, bad := c.pageParams(20)
+	if bad != nil {
+		return bad
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.st.account(c.param("account-key"))
+	if a == nil {
+		return c.restErr(catNotFound, "Cannot find entity by key: '"+c.param("account-key")+"'.")
+	}
+	rows := append([]*usageRecord(nil), s.st.usageByAccount[a.ID]...)
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Submitted.After(rows[j].Submitted) })
+	from := (page - 1) * size
+	to := min(from+size, len(rows))
+	list := []map[string]any{}
+	if from < len(rows) {
+		for _, u := range rows[from:to] {
+			x := cloneMap(u.Custom)
+			x["id"] = u.ID
+			x["accountId"], x["accountNumber"], x["accountName"] = a.ID, a.Number, a.Name
+			x["unitOfMeasure"] = u.UOM
+			x["quantity"] = numberValue(u.Quantity)
+			x["startDateTime"] = u.StartDateTime.UTC().Format("2006-01-02 15:04:05")
+			x["submissionDateTime"] = u.Submitted.UTC().Format("2006-01-02 15:04:05")
+			x["status"] = "Pending"
+			x["sourceName"] = "API"
+			if u.EndDateTime != nil {
+				x["endDateTime"] = u.EndDateTime.UTC().Format("2006-01-02 15:04:05")
+			}
+			if u.SubscriptionNumber != "" {
+				x["subscriptionNumber"] = u.SubscriptionNumber
+			}
+			if u.ChargeNumber != "" {
+				x["chargeNumber"] = u.ChargeNumber
+			}
+			if u.Description != "" {
+				x["description"] = u.Description
+			}
+			if u.UniqueKey != "" {
+				x["uniqueKey"] = u.UniqueKey
+			}
+			list = append(list, x)
+		}
+	}
+	out := map[string]any{"success": true, "usage": list}
+	if to < len(rows) {
+		out["nextPage"] = c.nextPageURL(page, size)
+	}
+	return jsonResp(http.StatusOK, out)
+}
