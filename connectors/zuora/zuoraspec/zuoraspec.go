@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -115,6 +116,7 @@ func LoadFile(path string) (*Validator, error) {
 	// Servers list Zuora's hosts; requests here go to 127.0.0.1. With no
 	// servers the router matches any host on the path alone.
 	doc.Servers = nil
+	relax(doc)
 	router, err := gorillamux.NewRouter(doc)
 	if err != nil {
 		return nil, fmt.Errorf("router over %s: %w", path, err)
@@ -196,11 +198,16 @@ func options() *openapi3filter.Options {
 
 // gatewayStatus reports statuses that Zuora's gateway may return on any
 // operation although the compact spec lists them only on some: 429 (rate and
-// concurrency limits, DOCS rate-limits: every /v1 call), 401 (expired or
+// concurrency limits, DOCS rate-limits: every /v1 call), 409/422
+// (idempotency), 401 (expired or
 // missing token), 500/502/503/504 (internal errors, gateway timeouts).
 func gatewayStatus(status int) bool {
 	switch status {
 	case http.StatusTooManyRequests, http.StatusUnauthorized,
+		// Idempotency-Key answers (DOCS idempotent-requests): 409 while the
+		// first request is in flight (or a replay), 422 on reuse with
+		// another URL or method, on every POST/PATCH.
+		http.StatusConflict, http.StatusUnprocessableEntity,
 		http.StatusInternalServerError, http.StatusBadGateway,
 		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return true
@@ -249,10 +256,24 @@ func (v *Validator) ValidateResponse(req *http.Request, reqBody []byte, status i
 	if err != nil {
 		return err
 	}
-	if gatewayStatus(status) && route.Operation.Responses.Status(status) == nil && route.Operation.Responses.Default() == nil {
-		// Undocumented gateway status (see gatewayStatus): nothing in the
-		// spec to validate it against.
-		return nil
+	if route.Operation.Responses.Status(status) == nil && route.Operation.Responses.Default() == nil {
+		if gatewayStatus(status) {
+			// Undocumented gateway status (see gatewayStatus): nothing in the
+			// spec to validate it against.
+			return nil
+		}
+		if status == http.StatusBadRequest && (strings.HasPrefix(route.Path, "/v1/object/") || strings.HasPrefix(route.Path, "/v1/action/")) {
+			// CRUD and Actions validation errors: the compact spec lists the
+			// 400 ProxyBadRequestResponse only on some CRUD operations (e.g.
+			// the creates, not the updates); validate against that shape.
+			return v.validateSchema("ProxyBadRequestResponse", respBody, route, req.Method, status)
+		}
+	}
+	if status == http.StatusOK && (route.Operation.OperationID == "GET_Catalog" || route.Operation.OperationID == "GET_Product") {
+		// Before Zuora-Version 230.0 productRatePlans is an embedded array
+		// (API-NOTES §0c, §4c); the spec only describes the URL form. Swap
+		// an embedded array for a URL before validating the rest.
+		respBody = urlForEmbeddedPlans(respBody)
 	}
 	in := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: v.requestInput(req, reqBody, route, params),
@@ -378,4 +399,119 @@ func gunzip(b []byte) ([]byte, error) {
 	}
 	defer func() { _ = zr.Close() }()
 	return io.ReadAll(zr)
+}
+
+// relax adapts, in memory, schema constructs of the compact spec that no
+// valid payload could satisfy under strict JSON Schema semantics:
+//
+//   - oneOf without a discriminator becomes anyOf. Zuora's variants overlap
+//     (e.g. the notification callout's "common" variant also matches every
+//     basic-auth callout, because additional properties are allowed), so a
+//     strict oneOf rejects valid payloads as "matches more than one".
+//   - An allOf member with no properties and a typed additionalProperties
+//     (DataAccessControlField: additionalProperties {type: string}) would
+//     force every property of the combined object to that type (a newAccount
+//     with an integer billCycleDay and an object billToContact could never
+//     pass). Zuora means "extra string fields are allowed": the member's
+//     additionalProperties is made free-form.
+func relax(doc *openapi3.T) {
+	seen := map[*openapi3.Schema]bool{}
+	var visit func(ref *openapi3.SchemaRef)
+	visit = func(ref *openapi3.SchemaRef) {
+		if ref == nil || ref.Value == nil || seen[ref.Value] {
+			return
+		}
+		sc := ref.Value
+		seen[sc] = true
+		if len(sc.OneOf) > 0 && sc.Discriminator == nil {
+			sc.AnyOf = append(sc.AnyOf, sc.OneOf...)
+			sc.OneOf = nil
+		}
+		for _, m := range sc.AllOf {
+			if m.Value != nil && len(m.Value.Properties) == 0 && m.Value.AdditionalProperties.Schema != nil {
+				m.Value.AdditionalProperties = openapi3.AdditionalProperties{}
+			}
+		}
+		for _, p := range sc.Properties {
+			visit(p)
+		}
+		visit(sc.Items)
+		visit(sc.Not)
+		visit(sc.AdditionalProperties.Schema)
+		for _, list := range [][]*openapi3.SchemaRef{sc.AllOf, sc.AnyOf, sc.OneOf} {
+			for _, x := range list {
+				visit(x)
+			}
+		}
+	}
+	for _, sc := range doc.Components.Schemas {
+		visit(sc)
+	}
+	for _, pi := range doc.Paths.Map() {
+		for _, op := range pi.Operations() {
+			for _, p := range op.Parameters {
+				if p.Value != nil {
+					visit(p.Value.Schema)
+				}
+			}
+			if op.RequestBody != nil && op.RequestBody.Value != nil {
+				for _, mt := range op.RequestBody.Value.Content {
+					visit(mt.Schema)
+				}
+			}
+			for _, r := range op.Responses.Map() {
+				if r.Value == nil {
+					continue
+				}
+				for _, mt := range r.Value.Content {
+					visit(mt.Schema)
+				}
+			}
+		}
+	}
+}
+
+func (v *Validator) validateSchema(name string, body []byte, route *routers.Route, method string, status int) error {
+	ref := v.doc.Components.Schemas[name]
+	if ref == nil || ref.Value == nil {
+		return fmt.Errorf("zuoraspec: schema %s missing", name)
+	}
+	var val any
+	if err := json.Unmarshal(body, &val); err != nil {
+		return fmt.Errorf("%s (%s %s): response %d: body is not JSON: %w", route.Operation.OperationID, method, route.Path, status, err)
+	}
+	if err := ref.Value.VisitJSON(val, openapi3.MultiErrors()); err != nil {
+		return fmt.Errorf("%s (%s %s): response %d as %s: %w", route.Operation.OperationID, method, route.Path, status, name, err)
+	}
+	return nil
+}
+
+func urlForEmbeddedPlans(body []byte) []byte {
+	var m map[string]any
+	if json.Unmarshal(body, &m) != nil {
+		return body
+	}
+	changed := false
+	fix := func(p map[string]any) {
+		if _, isArr := p["productRatePlans"].([]any); isArr {
+			p["productRatePlans"] = "/v1/rateplan/embedded/productRatePlan"
+			changed = true
+		}
+	}
+	fix(m)
+	if ps, ok := m["products"].([]any); ok {
+		for _, p := range ps {
+			if pm, ok := p.(map[string]any); ok {
+				fix(pm)
+			}
+		}
+	}
+	if !changed {
+		return body
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return body
+	}
+	return out
 }
