@@ -6,7 +6,8 @@ package mappings
 type Kind string
 
 const (
-	// Account links a customer to a Zuora account. A customer may have several.
+	// Account links a customer to a Zuora account: local id "customerID/zuoraAccountID",
+	// parent id the customer id. A customer may have several; an account has one customer.
 	Account Kind = "account"
 	// Product links a plan or add-on to a Zuora product.
 	Product Kind = "product"

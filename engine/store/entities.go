@@ -353,11 +353,11 @@ func (db *DB) UpsertCustomer(ctx context.Context, c engine.Customer) (engine.Cus
 		}
 		changed = true
 		if found && existing.Currency != c.Currency {
-			synced, err := db.isMapped(tx, mappings.Account, c.ID)
-			if err != nil {
+			var n int64
+			if err := tx.Table("id_mappings").Where("kind = ? AND parent_id = ?", string(mappings.Account), c.ID).Count(&n).Error; err != nil {
 				return err
 			}
-			if synced {
+			if n > 0 {
 				return &engine.ConflictError{Field: "currency", Message: fmt.Sprintf("the customer's Zuora account bills in %s; its currency cannot change", existing.Currency)}
 			}
 		}
@@ -378,7 +378,23 @@ func (db *DB) UpsertCustomer(ctx context.Context, c engine.Customer) (engine.Cus
 				return err
 			}
 		}
-		return db.markPending(tx, EntityCustomer, c.ID, row.Revision)
+		if err := db.markPending(tx, EntityCustomer, c.ID, row.Revision); err != nil {
+			return err
+		}
+		// Subscriptions skipped because of the customer (billing info, payment
+		// method) are re-evaluated.
+		var subIDs []string
+		if err := tx.Model(&subscriptionRow{}).Where("customer_id = ?", c.ID).Pluck("id", &subIDs).Error; err != nil {
+			return err
+		}
+		for _, id := range subIDs {
+			if err := tx.Model(&syncRecordRow{}).
+				Where("entity_kind = ? AND entity_id = ? AND direction = ? AND state IN ?", EntitySubscription, id, DirectionOut, []string{StateSkipped, StateDead, StateFailed}).
+				Updates(map[string]any{"state": StatePending, "next_attempt_at": now, "updated_at": now, "reason": ""}).Error; err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return engine.Customer{}, false, err
@@ -483,7 +499,11 @@ func (db *DB) UpsertSubscription(ctx context.Context, s engine.Subscription) (en
 				return err
 			}
 		}
-		return db.markPending(tx, EntitySubscription, s.ID, row.Revision)
+		if err := db.markPending(tx, EntitySubscription, s.ID, row.Revision); err != nil {
+			return err
+		}
+		// The customer's skip rules depend on its subscriptions.
+		return db.markDue(tx, EntityCustomer, s.CustomerID)
 	})
 	if err != nil {
 		return engine.Subscription{}, false, err
@@ -567,4 +587,17 @@ func (db *DB) ListSubscriptions(ctx context.Context, o ListOptions) (Page[engine
 		page.Items = append(page.Items, subscriptionFromRow(r))
 	}
 	return page, nil
+}
+
+// ChargeInUse reports whether any subscription uses the plan (directly or as
+// an add-on) on the billing period key "planID/billingPeriodID".
+func (db *DB) ChargeInUse(ctx context.Context, planID, periodKey string) (bool, error) {
+	bpID := periodKey
+	if i := len(planID) + 1; len(periodKey) > i {
+		bpID = periodKey[i:]
+	}
+	var n int64
+	err := db.Gorm.WithContext(ctx).Model(&subscriptionRow{}).
+		Where("(plan_id = ? AND billing_period_id = ?) OR add_ons LIKE ?", planID, bpID, "%\"planId\":\""+planID+"\"%").Count(&n).Error
+	return n > 0, err
 }

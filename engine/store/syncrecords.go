@@ -20,29 +20,31 @@ const (
 )
 
 type syncRecordRow struct {
-	ID               int64 `gorm:"primaryKey"`
-	EntityKind       string
-	EntityID         string
-	Connector        string
-	Direction        string
-	State            string
-	Reason           string
-	DesiredRevision  int
-	SyncedRevision   int
-	Attempts         int
-	NextAttemptAt    time.Time
-	ClaimedBy        string
-	ClaimedUntil     *time.Time
-	LastAttemptAt    *time.Time
-	LastErrorCode    string
-	LastErrorMessage string
-	LastRequestID    string
-	PayloadHash      string
-	ZuoraID          string
-	ZuoraNumber      string
-	ZuoraURL         string
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	ID                 int64 `gorm:"primaryKey"`
+	EntityKind         string
+	EntityID           string
+	Connector          string
+	Direction          string
+	State              string
+	Reason             string
+	DesiredRevision    int
+	SyncedRevision     int
+	Attempts           int
+	NextAttemptAt      time.Time
+	ClaimedBy          string
+	ClaimedUntil       *time.Time
+	LastAttemptAt      *time.Time
+	LastErrorCode      string
+	LastErrorMessage   string
+	LastRequestID      string
+	PayloadHash        string
+	ZuoraID            string
+	ZuoraNumber        string
+	ZuoraURL           string
+	PushedState        string
+	ProcessingRevision int
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
 }
 
 func (syncRecordRow) TableName() string { return "sync_records" }
@@ -82,6 +84,7 @@ type SyncRecord struct {
 	ZuoraID          string     `json:"zuoraId,omitempty"`
 	ZuoraNumber      string     `json:"zuoraNumber,omitempty"`
 	ZuoraURL         string     `json:"zuoraUrl,omitempty"`
+	PushedState      string     `json:"-"`
 	CreatedAt        time.Time  `json:"createdAt"`
 	UpdatedAt        time.Time  `json:"updatedAt"`
 }
@@ -92,7 +95,7 @@ func syncRecordFromRow(r syncRecordRow) SyncRecord {
 		State: r.State, Reason: r.Reason, DesiredRevision: r.DesiredRevision, SyncedRevision: r.SyncedRevision,
 		Attempts: r.Attempts, NextAttemptAt: r.NextAttemptAt.UTC(), LastAttemptAt: utcPtr(r.LastAttemptAt),
 		LastErrorCode: r.LastErrorCode, LastErrorMessage: r.LastErrorMessage, LastRequestID: r.LastRequestID,
-		PayloadHash: r.PayloadHash, ZuoraID: r.ZuoraID, ZuoraNumber: r.ZuoraNumber, ZuoraURL: r.ZuoraURL,
+		PayloadHash: r.PayloadHash, PushedState: r.PushedState, ZuoraID: r.ZuoraID, ZuoraNumber: r.ZuoraNumber, ZuoraURL: r.ZuoraURL,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
 }

@@ -1,0 +1,106 @@
+// Package enginetest wires a real database, the Zuora simulator over HTTP, the
+// Zuora client and the outbound engine for end-to-end tests.
+package enginetest
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/billsync/billsync/connectors/zuora"
+	"github.com/billsync/billsync/connectors/zuora/zuorasim"
+	"github.com/billsync/billsync/engine/outbound"
+	"github.com/billsync/billsync/engine/store"
+	"github.com/billsync/billsync/engine/store/storetest"
+	"github.com/billsync/billsync/engine/worker"
+)
+
+// Env is one test's engine: database, simulator, client, reconcilers and pool.
+type Env struct {
+	T        testing.TB
+	DB       *store.DB
+	Sim      *zuorasim.Sim
+	Server   *httptest.Server
+	Zuora    *zuora.Client
+	Outbound *outbound.Reconcilers
+	Pool     *worker.Pool
+	Switches map[string]bool
+}
+
+// Options adjusts an Env.
+type Options struct {
+	Sim      zuorasim.Options
+	Workers  int
+	Logger   zerolog.Logger
+	DBURL    string // reuse an existing database (restart tests)
+	SimReuse *zuorasim.Sim
+}
+
+// New starts an Env on a fresh database of the dialect.
+func New(t testing.TB, d store.Dialect, o Options) *Env {
+	t.Helper()
+	e := &Env{T: t, Switches: map[string]bool{}}
+	if o.DBURL != "" {
+		e.DB = storetest.OpenURL(t, o.DBURL)
+	} else {
+		e.DB = storetest.Open(t, d)
+	}
+	if o.SimReuse != nil {
+		e.Sim = o.SimReuse
+	} else {
+		so := o.Sim
+		so.Logger = o.Logger
+		e.Sim = zuorasim.New(so)
+		t.Cleanup(e.Sim.Close)
+	}
+	e.Server = httptest.NewServer(e.Sim)
+	t.Cleanup(e.Server.Close)
+	cl, err := zuora.New(zuora.Config{
+		BaseURL: e.Server.URL, AllowAnyBaseURL: true, ClientID: zuorasim.DefaultClientID, ClientSecret: zuorasim.DefaultClientSecret,
+		Timeout: 5 * time.Second, MaxAttempts: 4, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+		RequestsPerMinute: 1000000,
+	}, o.Logger)
+	if err != nil {
+		t.Fatalf("zuora client: %v", err)
+	}
+	e.Zuora = cl
+	e.Outbound = outbound.New(e.DB, cl, outbound.Config{
+		Enabled:        func(name string) bool { v, ok := e.Switches[name]; return !ok || v },
+		DependencyWait: 5 * time.Millisecond,
+	})
+	workers := o.Workers
+	if workers == 0 {
+		workers = 4
+	}
+	e.Pool = worker.New(e.DB, e.Outbound.Kinds(), worker.Options{Workers: workers, Logger: o.Logger,
+		BackoffUnit: time.Millisecond, MaxBackoff: 50 * time.Millisecond, PollInterval: 5 * time.Millisecond})
+	return e
+}
+
+// Converge runs the pool until no record is pending, failed, drifted or in
+// flight, or the timeout passes (a test failure).
+func (e *Env) Converge(timeout time.Duration) {
+	e.T.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(timeout)
+	for {
+		if _, err := e.Pool.Drain(ctx); err != nil {
+			e.T.Fatalf("drain: %v", err)
+		}
+		n, err := e.DB.CountUnsettled(ctx)
+		if err != nil {
+			e.T.Fatalf("count: %v", err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			recs, _, _ := e.DB.ListSyncRecords(ctx, store.SyncFilter{Limit: 20, State: store.StatePending})
+			e.T.Fatalf("not converged after %s: %d records unsettled, e.g. %+v", timeout, n, recs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,350 @@
+package outbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/billsync/billsync/connectors/zuora"
+	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/store"
+	"github.com/billsync/billsync/engine/worker"
+	"github.com/billsync/billsync/mappings"
+)
+
+const (
+	farFuture  = "2099-12-31"
+	catalogDay = "2000-01-01"
+)
+
+// catalogPayloads is the whole Zuora shape of one plan.
+type catalogPayloads struct {
+	Product   zuora.Product
+	RatePlans []ratePlanPayload
+	Charges   []chargePayload
+}
+
+type ratePlanPayload struct {
+	Key      string // planID/billingPeriodID
+	Archived bool
+	Payload  zuora.ProductRatePlan
+}
+
+type chargePayload struct {
+	Key         string // planID/chargeID
+	RatePlanKey string
+	Archived    bool
+	Payload     zuora.ProductRatePlanCharge
+}
+
+var zuoraPeriod = map[engine.Period]string{engine.PeriodMonth: "Month", engine.PeriodQuarter: "Quarter", engine.PeriodYear: "Annual"}
+var periodLabel = map[engine.Period]string{engine.PeriodMonth: "Monthly", engine.PeriodQuarter: "Quarterly", engine.PeriodYear: "Annual"}
+var zuoraChargeType = map[engine.ChargeType]string{engine.ChargeRecurring: zuora.ChargeTypeRecurring, engine.ChargeOneTime: zuora.ChargeTypeOneTime, engine.ChargeUsage: zuora.ChargeTypeUsage}
+var zuoraChargeModel = map[engine.ChargeModel]string{engine.ModelFlatFee: zuora.ChargeModelFlatFee, engine.ModelPerUnit: zuora.ChargeModelPerUnit,
+	engine.ModelTiered: zuora.ChargeModelTiered, engine.ModelVolume: zuora.ChargeModelVolume}
+
+// CatalogPayloads builds the Zuora product, rate plans and charges of a plan.
+func (r *Reconcilers) CatalogPayloads(p engine.Plan) catalogPayloads {
+	end := farFuture
+	if p.ArchivedAt != nil {
+		end = p.ArchivedAt.UTC().Format("2006-01-02")
+	}
+	category := "Base Products"
+	if p.Kind == engine.KindAddon {
+		category = "Add On Services"
+	}
+	out := catalogPayloads{Product: zuora.Product{
+		Name: trunc(p.Name, 100), SKU: number("", p.ID, 50), Category: category, Description: trunc(p.Description, 500),
+		EffectiveStartDate: catalogDay, EffectiveEndDate: end, CustomFields: map[string]any{r.cfg.IDField: p.ID},
+	}}
+	for _, bp := range p.BillingPeriods {
+		key := mappings.Key(p.ID, bp.ID)
+		rpEnd := end
+		if bp.ArchivedAt != nil {
+			rpEnd = bp.ArchivedAt.UTC().Format("2006-01-02")
+		}
+		out.RatePlans = append(out.RatePlans, ratePlanPayload{Key: key, Archived: bp.ArchivedAt != nil, Payload: zuora.ProductRatePlan{
+			Name: trunc(fmt.Sprintf("%s %s (%s)", p.Name, periodLabel[bp.Period], bp.ID), 255), EffectiveStartDate: catalogDay,
+			EffectiveEndDate: rpEnd, ActiveCurrencies: []string{p.Currency}, CustomFields: map[string]any{r.cfg.IDField: key},
+		}})
+		for _, c := range bp.Charges {
+			out.Charges = append(out.Charges, chargePayload{Key: mappings.Key(p.ID, c.ID), RatePlanKey: key,
+				Archived: c.ArchivedAt != nil || bp.ArchivedAt != nil, Payload: r.chargePayload(p, bp, c)})
+		}
+	}
+	return out
+}
+
+func (r *Reconcilers) chargePayload(p engine.Plan, bp engine.BillingPeriod, c engine.Charge) zuora.ProductRatePlanCharge {
+	cur := c.Currency
+	if cur == "" {
+		cur = p.Currency
+	}
+	pc := zuora.ProductRatePlanCharge{
+		Name: trunc(c.Name, 100), ChargeType: zuoraChargeType[c.Type], ChargeModel: zuoraChargeModel[c.Model],
+		BillCycleType: zuora.BillCycleDefaultFromCustomer, BillingPeriod: zuoraPeriod[bp.Period],
+		TriggerEvent: zuora.TriggerContractEffective, CustomFields: map[string]any{r.cfg.IDField: mappings.Key(p.ID, c.ID)},
+	}
+	if c.Type == engine.ChargeRecurring {
+		pc.BillingTiming = zuora.BillingTimingInAdvance
+		if c.BillingTiming == engine.TimingInArrears {
+			pc.BillingTiming = zuora.BillingTimingInArrears
+		}
+		pc.ListPriceBase = "Per Billing Period"
+	}
+	if c.Model != engine.ModelFlatFee {
+		pc.UOM = c.UnitOfMeasure
+	}
+	if c.Model == engine.ModelPerUnit && c.Type != engine.ChargeUsage {
+		q := c.DefaultQuantity
+		if q.IsZero() {
+			q = decimal.NewFromInt(1)
+		}
+		pc.DefaultQuantity = zuora.NumberFromDecimal(q)
+	}
+	var tiers []zuora.ChargeTier
+	switch c.Model {
+	case engine.ModelFlatFee:
+		tiers = []zuora.ChargeTier{{Currency: cur, Price: zuora.NumberFromDecimal(c.Price)}}
+	case engine.ModelPerUnit:
+		tiers = []zuora.ChargeTier{{Currency: cur, Price: zuora.NumberFromDecimal(c.Price), PriceFormat: zuora.PriceFormatPerUnit}}
+	default:
+		start := decimal.Zero
+		for _, t := range c.Tiers {
+			zt := zuora.ChargeTier{Currency: cur, Price: zuora.NumberFromDecimal(t.Price), StartingUnit: zuora.NumberFromDecimal(start),
+				PriceFormat: zuora.PriceFormatPerUnit}
+			if t.PriceFormat == engine.PriceFlatFee {
+				zt.PriceFormat = zuora.PriceFormatFlatFee
+			}
+			if t.UpTo != nil {
+				zt.EndingUnit = zuora.NumberFromDecimal(*t.UpTo)
+				start = *t.UpTo
+			}
+			tiers = append(tiers, zt)
+		}
+	}
+	pc.ProductRatePlanChargeTierData = &zuora.ChargeTierData{ProductRatePlanChargeTier: tiers}
+	return pc
+}
+
+func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s *session) (worker.Result, error) {
+	if !r.cfg.Enabled(SwitchCatalog) {
+		return worker.Result{Skipped: "syncing of the catalog is switched off"}, nil
+	}
+	p, err := r.db.GetPlan(ctx, rec.EntityID)
+	if errors.Is(err, engine.ErrNotFound) {
+		return worker.Result{Skipped: "the plan no longer exists"}, nil
+	}
+	if err != nil {
+		return worker.Result{}, err
+	}
+	want := r.CatalogPayloads(p)
+	fullHash := engine.HashJSON(want)
+	if rec.PayloadHash == fullHash && rec.ZuoraID != "" {
+		return worker.Result{PayloadHash: fullHash, ZuoraID: rec.ZuoraID, ZuoraNumber: rec.ZuoraNumber, ZuoraURL: rec.ZuoraURL, Detail: "unchanged"}, nil
+	}
+
+	// Product.
+	prodHash := engine.HashJSON(want.Product)
+	pm, err := r.maps.Get(ctx, mappings.Product, p.ID)
+	if err != nil && !errors.Is(err, mappings.ErrNotFound) {
+		return worker.Result{}, err
+	}
+	productID := pm.ZuoraID
+	created, updated := 0, 0
+	if productID == "" && s.lookup {
+		s.calls++
+		cp, err := r.z.GetCatalogProduct(ctx, want.Product.SKU)
+		switch {
+		case err == nil && cp.ID != "":
+			productID = cp.ID
+			if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.Product, LocalID: p.ID, ZuoraID: cp.ID, ZuoraNumber: want.Product.SKU}); err != nil {
+				return worker.Result{}, err
+			}
+			pm.PayloadHash = "" // push our definition over what was found
+		case err != nil && !zuora.IsNotFound(err):
+			return worker.Result{}, err
+		}
+	}
+	if productID == "" {
+		s.calls++
+		id, err := r.z.CreateProduct(ctx, zuora.IdempotencyKey("product", p.ID, prodHash), want.Product)
+		if err != nil {
+			return worker.Result{}, err
+		}
+		productID = id
+		created++
+		if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.Product, LocalID: p.ID, ZuoraID: id, ZuoraNumber: want.Product.SKU, PayloadHash: prodHash}); err != nil {
+			return worker.Result{}, err
+		}
+	} else if pm.PayloadHash != prodHash {
+		s.calls++
+		if err := r.z.UpdateProduct(ctx, productID, want.Product); err != nil {
+			return worker.Result{}, err
+		}
+		updated++
+		if err := r.maps.SetHash(ctx, mappings.Product, p.ID, prodHash); err != nil {
+			return worker.Result{}, err
+		}
+	}
+
+	// Rate plans and charges already in Zuora, read only when a previous attempt failed.
+	var found map[string]string
+	lookupExisting := func() (map[string]string, error) {
+		if found != nil {
+			return found, nil
+		}
+		found = map[string]string{}
+		s.calls++
+		for rp, err := range r.z.ListProductRatePlans(ctx, productID) {
+			if err != nil {
+				return nil, err
+			}
+			if k, ok := rp.CustomFields[r.cfg.IDField].(string); ok {
+				found["rp:"+k] = rp.ID
+			}
+			for _, ch := range rp.ProductRatePlanCharges {
+				if k, ok := ch.CustomFields[r.cfg.IDField].(string); ok {
+					found["ch:"+k] = ch.ID
+				}
+			}
+		}
+		return found, nil
+	}
+
+	rpIDs := map[string]string{}
+	for _, rp := range want.RatePlans {
+		m, err := r.maps.Get(ctx, mappings.RatePlan, rp.Key)
+		if err != nil && !errors.Is(err, mappings.ErrNotFound) {
+			return worker.Result{}, err
+		}
+		payload := rp.Payload
+		payload.ProductID = productID
+		h := engine.HashJSON(payload)
+		id := m.ZuoraID
+		if id == "" && rp.Archived {
+			continue // never pushed; nothing to end
+		}
+		if id == "" && s.lookup {
+			f, err := lookupExisting()
+			if err != nil {
+				return worker.Result{}, err
+			}
+			if fid := f["rp:"+rp.Key]; fid != "" {
+				id = fid
+				if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.RatePlan, LocalID: rp.Key, ZuoraID: id, ParentID: p.ID}); err != nil {
+					return worker.Result{}, err
+				}
+				m.PayloadHash = ""
+			}
+		}
+		if id == "" {
+			s.calls++
+			nid, err := r.z.CreateProductRatePlan(ctx, zuora.IdempotencyKey("rate-plan", rp.Key, h), payload)
+			if err != nil {
+				return worker.Result{}, err
+			}
+			id = nid
+			created++
+			if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.RatePlan, LocalID: rp.Key, ZuoraID: id, ParentID: p.ID, PayloadHash: h}); err != nil {
+				return worker.Result{}, err
+			}
+		} else if m.PayloadHash != h {
+			s.calls++
+			if err := r.z.UpdateProductRatePlan(ctx, id, payload); err != nil {
+				return worker.Result{}, err
+			}
+			updated++
+			if err := r.maps.SetHash(ctx, mappings.RatePlan, rp.Key, h); err != nil {
+				return worker.Result{}, err
+			}
+		}
+		rpIDs[rp.Key] = id
+	}
+
+	deleted, kept := 0, 0
+	for _, ch := range want.Charges {
+		m, err := r.maps.Get(ctx, mappings.Charge, ch.Key)
+		if err != nil && !errors.Is(err, mappings.ErrNotFound) {
+			return worker.Result{}, err
+		}
+		if ch.Archived {
+			if m.ZuoraID == "" {
+				continue
+			}
+			used, err := r.db.ChargeInUse(ctx, p.ID, ch.RatePlanKey)
+			if err != nil {
+				return worker.Result{}, err
+			}
+			if used {
+				kept++ // Zuora refuses to delete a charge that subscriptions use; the rate plan's end date stops new use.
+				continue
+			}
+			s.calls++
+			if err := r.z.DeleteProductRatePlanCharge(ctx, m.ZuoraID); err != nil && !zuora.IsNotFound(err) {
+				return worker.Result{}, err
+			}
+			deleted++
+			if err := r.maps.Delete(ctx, mappings.Charge, ch.Key); err != nil {
+				return worker.Result{}, err
+			}
+			continue
+		}
+		rpID := rpIDs[ch.RatePlanKey]
+		if rpID == "" {
+			continue
+		}
+		payload := ch.Payload
+		payload.ProductRatePlanID = rpID
+		h := engine.HashJSON(payload)
+		id := m.ZuoraID
+		if id == "" && s.lookup {
+			f, err := lookupExisting()
+			if err != nil {
+				return worker.Result{}, err
+			}
+			if fid := f["ch:"+ch.Key]; fid != "" {
+				id = fid
+				if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.Charge, LocalID: ch.Key, ZuoraID: id, ParentID: ch.RatePlanKey}); err != nil {
+					return worker.Result{}, err
+				}
+				m.PayloadHash = ""
+			}
+		}
+		if id == "" {
+			s.calls++
+			nid, err := r.z.CreateProductRatePlanCharge(ctx, zuora.IdempotencyKey("charge", ch.Key, h), payload)
+			if err != nil {
+				return worker.Result{}, err
+			}
+			created++
+			if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.Charge, LocalID: ch.Key, ZuoraID: nid, ParentID: ch.RatePlanKey, PayloadHash: h}); err != nil {
+				return worker.Result{}, err
+			}
+		} else if m.PayloadHash != h {
+			s.calls++
+			if err := r.z.UpdateProductRatePlanCharge(ctx, id, payload); err != nil {
+				return worker.Result{}, err
+			}
+			updated++
+			if err := r.maps.SetHash(ctx, mappings.Charge, ch.Key, h); err != nil {
+				return worker.Result{}, err
+			}
+		}
+	}
+	detail := fmt.Sprintf("created %d, updated %d, deleted %d Zuora catalog objects", created, updated, deleted)
+	if kept > 0 {
+		detail += fmt.Sprintf("; %d removed charges stay in Zuora because subscriptions use them (their rate plan is ended)", kept)
+	}
+	return worker.Result{PayloadHash: fullHash, ZuoraID: productID, ZuoraNumber: want.Product.SKU,
+		ZuoraURL: r.z.ProductURL(productID), Detail: detail}, nil
+}
+
+func trunc(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

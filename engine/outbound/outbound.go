@@ -1,0 +1,176 @@
+// Package outbound reconciles billsync's catalog, customers and subscriptions
+// into Zuora: plan/add-on → product, billing period → product rate plan, charge
+// → product rate plan charge, customer → account (created with its first
+// billable subscription, in one order), subscription → subscription, with every
+// change as order actions. Each reconcile is idempotent and level-triggered: it
+// compares the desired state with the mappings (and Zuora, when needed) and
+// applies the difference.
+package outbound
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"iter"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/billsync/billsync/connectors/zuora"
+	"github.com/billsync/billsync/engine/store"
+	"github.com/billsync/billsync/engine/worker"
+	"github.com/billsync/billsync/mappings"
+)
+
+// Zuora is the part of the Zuora client the reconcilers use.
+type Zuora interface {
+	CreateProduct(ctx context.Context, idempotencyKey string, p zuora.Product) (string, error)
+	UpdateProduct(ctx context.Context, id string, p zuora.Product) error
+	CreateProductRatePlan(ctx context.Context, idempotencyKey string, p zuora.ProductRatePlan) (string, error)
+	UpdateProductRatePlan(ctx context.Context, id string, p zuora.ProductRatePlan) error
+	CreateProductRatePlanCharge(ctx context.Context, idempotencyKey string, p zuora.ProductRatePlanCharge) (string, error)
+	UpdateProductRatePlanCharge(ctx context.Context, id string, p zuora.ProductRatePlanCharge) error
+	DeleteProductRatePlanCharge(ctx context.Context, id string) error
+	GetCatalogProduct(ctx context.Context, key string) (zuora.CatalogProduct, error)
+	ListProductRatePlans(ctx context.Context, productKey string) iter.Seq2[zuora.CatalogRatePlan, error]
+	GetAccount(ctx context.Context, key string) (zuora.Account, error)
+	UpdateAccount(ctx context.Context, key string, u zuora.AccountUpdate) error
+	CreateOrder(ctx context.Context, idempotencyKey string, o zuora.Order) (zuora.OrderResult, error)
+	GetSubscription(ctx context.Context, key string) (zuora.Subscription, error)
+	AccountURL(id string) string
+	SubscriptionURL(id string) string
+	ProductURL(id string) string
+}
+
+// Switch names of the sync switches the reconcilers honour.
+const (
+	SwitchCatalog       = "catalog"
+	SwitchCustomers     = "customers"
+	SwitchSubscriptions = "subscriptions"
+)
+
+// Config tunes how billsync objects appear in Zuora.
+type Config struct {
+	// IDField is the custom field carrying billsync's id on products, rate
+	// plans, charges, accounts and subscriptions (default BillsyncId__c).
+	IDField string
+	// AccountNumberPrefix and SubscriptionNumberPrefix make deterministic
+	// Zuora numbers from billsync ids (default "BS-"), so an object can be
+	// found again after a lost response, long after idempotency keys expire.
+	AccountNumberPrefix      string
+	SubscriptionNumberPrefix string
+	// Enabled reports whether a sync switch is on (nil: all on).
+	Enabled func(name string) bool
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// DependencyWait is how long a record waits for a dependency (default 2s).
+	DependencyWait time.Duration
+}
+
+// Reconcilers implements worker.Reconciler for plans, customers and subscriptions.
+type Reconcilers struct {
+	db   *store.DB
+	maps *mappings.Store
+	z    Zuora
+	cfg  Config
+}
+
+// New returns the outbound reconcilers.
+func New(db *store.DB, z Zuora, cfg Config) *Reconcilers {
+	if cfg.IDField == "" {
+		cfg.IDField = "BillsyncId__c"
+	}
+	if cfg.AccountNumberPrefix == "" {
+		cfg.AccountNumberPrefix = "BS-"
+	}
+	if cfg.SubscriptionNumberPrefix == "" {
+		cfg.SubscriptionNumberPrefix = "BS-"
+	}
+	if cfg.Enabled == nil {
+		cfg.Enabled = func(string) bool { return true }
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.DependencyWait <= 0 {
+		cfg.DependencyWait = 2 * time.Second
+	}
+	return &Reconcilers{db: db, maps: mappings.New(db.Gorm), z: z, cfg: cfg}
+}
+
+// Kinds maps entity kinds to their reconcilers, for worker.New.
+func (r *Reconcilers) Kinds() map[string]worker.Reconciler {
+	return map[string]worker.Reconciler{
+		store.EntityPlan:         reconcilerFunc(r.reconcilePlan),
+		store.EntityCustomer:     reconcilerFunc(r.reconcileCustomer),
+		store.EntitySubscription: reconcilerFunc(r.reconcileSubscription),
+	}
+}
+
+// Mappings exposes the mapping store.
+func (r *Reconcilers) Mappings() *mappings.Store { return r.maps }
+
+// AccountNumber is the deterministic Zuora account number of a customer.
+func (r *Reconcilers) AccountNumber(customerID string) string {
+	return number(r.cfg.AccountNumberPrefix, customerID, 50)
+}
+
+// SubscriptionNumber is the deterministic Zuora subscription number of a subscription.
+func (r *Reconcilers) SubscriptionNumber(subID string) string {
+	return number(r.cfg.SubscriptionNumberPrefix, subID, 100)
+}
+
+func number(prefix, id string, max int) string {
+	if len(prefix)+len(id) <= max {
+		return prefix + id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return prefix + hex.EncodeToString(sum[:])[:24]
+}
+
+func (r *Reconcilers) today() string { return r.cfg.Now().UTC().Format("2006-01-02") }
+
+type reconcilerFunc func(ctx context.Context, rec store.SyncRecord, s *session) (worker.Result, error)
+
+// session carries one reconcile's bookkeeping.
+type session struct {
+	log    zerolog.Logger
+	calls  int
+	lookup bool // a previous attempt failed: look objects up in Zuora before creating
+}
+
+// Reconcile implements worker.Reconciler.
+func (f reconcilerFunc) Reconcile(ctx context.Context, rec store.SyncRecord, log zerolog.Logger) (worker.Result, error) {
+	s := &session{log: log, lookup: rec.Attempts > 0 || rec.LastErrorCode != "" || rec.LastErrorMessage != ""}
+	res, err := f(ctx, rec, s)
+	res.Calls = s.calls
+	return res, classify(err)
+}
+
+// zuoraError adapts *zuora.Error to the worker's error interfaces.
+type zuoraError struct{ e *zuora.Error }
+
+func (z zuoraError) Error() string                  { return z.e.Error() }
+func (z zuoraError) Unwrap() error                  { return z.e }
+func (z zuoraError) Retryable() bool                { return z.e.Retryable || z.e.Ambiguous }
+func (z zuoraError) ErrorCode() string              { return z.e.Code }
+func (z zuoraError) ErrorRequestID() string         { return z.e.RequestID }
+func (z zuoraError) ErrorRetryAfter() time.Duration { return z.e.RetryAfter }
+func (z zuoraError) ErrorMessage() string {
+	if z.e.Message != "" {
+		return z.e.Message
+	}
+	return z.e.Error()
+}
+
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ze *zuora.Error
+	if errors.As(err, &ze) {
+		return zuoraError{ze}
+	}
+	return err
+}

@@ -1,0 +1,706 @@
+package outbound
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/billsync/billsync/connectors/zuora"
+	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/store"
+	"github.com/billsync/billsync/engine/worker"
+	"github.com/billsync/billsync/mappings"
+)
+
+// Reasons recorded when an entity will not be synced (Stigg's rules).
+const (
+	ReasonSwitchedOffCustomers     = "syncing of customers is switched off"
+	ReasonSwitchedOffSubscriptions = "syncing of subscriptions is switched off"
+	ReasonNoSubscription           = "the customer has no subscription"
+	ReasonNoBillableSubscription   = "the customer has only free, trial or custom-price subscriptions"
+	ReasonNoBillingInfo            = "the customer has no billing information (a bill-to contact with first name, last name and country)"
+	ReasonNoPaymentMethod          = "the customer has no payment method on file"
+	ReasonTrial                    = "trial subscriptions are not synced to Zuora until they become active"
+	ReasonFreePlan                 = "subscriptions to free plans are not synced to Zuora"
+	ReasonCustomPlan               = "subscriptions to custom-price plans are not synced to Zuora"
+	ReasonCancelledUnsynced        = "the subscription was cancelled before it was synced to Zuora"
+)
+
+// subscriptionSkipReason tells why a subscription is not billable, or "".
+func subscriptionSkipReason(s engine.Subscription, plan engine.Plan, mapped bool) string {
+	switch {
+	case s.Status == engine.StatusTrial && !mapped:
+		return ReasonTrial
+	case plan.PricingType == engine.PricingFree:
+		return ReasonFreePlan
+	case plan.PricingType == engine.PricingCustom:
+		return ReasonCustomPlan
+	case s.Status == engine.StatusCancelled && !mapped:
+		return ReasonCancelledUnsynced
+	}
+	return ""
+}
+
+func customerSkipReason(c engine.Customer) string {
+	switch {
+	case c.BillTo == nil || !c.BillTo.Complete():
+		return ReasonNoBillingInfo
+	case !c.HasPaymentMethod:
+		return ReasonNoPaymentMethod
+	}
+	return ""
+}
+
+func contact(c engine.Customer) zuora.Contact {
+	b := engine.Contact{}
+	if c.BillTo != nil {
+		b = *c.BillTo
+	}
+	email := b.Email
+	if email == "" {
+		email = c.Email
+	}
+	return zuora.Contact{FirstName: b.FirstName, LastName: b.LastName, Address1: b.Address1, Address2: b.Address2,
+		City: b.City, State: b.State, ZipCode: b.PostalCode, Country: b.Country, WorkEmail: email}
+}
+
+func (r *Reconcilers) accountUpdate(c engine.Customer) zuora.AccountUpdate {
+	bt := contact(c)
+	return zuora.AccountUpdate{Name: trunc(c.Name, 255), BillToContact: &bt, CustomFields: map[string]any{r.cfg.IDField: c.ID}}
+}
+
+// billingAccount returns the Zuora account billsync bills a customer on: the
+// one with billsync's deterministic number, else the first linked one.
+func (r *Reconcilers) billingAccount(ctx context.Context, customerID string) (mappings.Mapping, bool, error) {
+	ms, err := r.maps.ByParent(ctx, mappings.Account, customerID)
+	if err != nil || len(ms) == 0 {
+		return mappings.Mapping{}, false, err
+	}
+	want := r.AccountNumber(customerID)
+	for _, m := range ms {
+		if m.ZuoraNumber == want {
+			return m, true, nil
+		}
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].CreatedAt.Before(ms[j].CreatedAt) })
+	return ms[0], true, nil
+}
+
+func (r *Reconcilers) putAccount(ctx context.Context, customerID, id, number, hash string) error {
+	return r.maps.Put(ctx, mappings.Mapping{Kind: mappings.Account, LocalID: mappings.Key(customerID, id), ZuoraID: id,
+		ZuoraNumber: number, ParentID: customerID, PayloadHash: hash})
+}
+
+func (r *Reconcilers) reconcileCustomer(ctx context.Context, rec store.SyncRecord, s *session) (worker.Result, error) {
+	if !r.cfg.Enabled(SwitchCustomers) {
+		return worker.Result{Skipped: ReasonSwitchedOffCustomers}, nil
+	}
+	c, err := r.db.GetCustomer(ctx, rec.EntityID)
+	if errors.Is(err, engine.ErrNotFound) {
+		return worker.Result{Skipped: "the customer no longer exists"}, nil
+	}
+	if err != nil {
+		return worker.Result{}, err
+	}
+	upd := r.accountUpdate(c)
+	h := engine.HashJSON(upd)
+	acct, ok, err := r.billingAccount(ctx, c.ID)
+	if err != nil {
+		return worker.Result{}, err
+	}
+	if ok {
+		res := worker.Result{PayloadHash: h, ZuoraID: acct.ZuoraID, ZuoraNumber: acct.ZuoraNumber, ZuoraURL: r.z.AccountURL(acct.ZuoraID)}
+		if acct.PayloadHash == h {
+			res.Detail = "unchanged"
+			return res, nil
+		}
+		s.calls++
+		if err := r.z.UpdateAccount(ctx, acct.ZuoraID, upd); err != nil {
+			return worker.Result{}, err
+		}
+		res.Detail = "updated the account"
+		return res, r.maps.SetHash(ctx, mappings.Account, acct.LocalID, h)
+	}
+	// Not in Zuora yet: the account is created with the first billable subscription.
+	subs, err := r.allSubscriptions(ctx, c.ID)
+	if err != nil {
+		return worker.Result{}, err
+	}
+	if len(subs) == 0 {
+		return worker.Result{Skipped: ReasonNoSubscription}, nil
+	}
+	var billable []string
+	for _, sub := range subs {
+		plan, err := r.db.GetPlan(ctx, sub.PlanID)
+		if err != nil {
+			return worker.Result{}, err
+		}
+		if subscriptionSkipReason(sub, plan, false) == "" {
+			billable = append(billable, sub.ID)
+		}
+	}
+	if len(billable) == 0 {
+		return worker.Result{Skipped: ReasonNoBillableSubscription}, nil
+	}
+	if reason := customerSkipReason(c); reason != "" {
+		return worker.Result{Skipped: reason}, nil
+	}
+	for _, id := range billable {
+		if err := r.db.MarkPending(ctx, store.EntitySubscription, id); err != nil {
+			return worker.Result{}, err
+		}
+	}
+	return worker.Result{Wait: r.cfg.DependencyWait, WaitReason: fmt.Sprintf("the account is created with subscription %q (one order)", billable[0])}, nil
+}
+
+func (r *Reconcilers) allSubscriptions(ctx context.Context, customerID string) ([]engine.Subscription, error) {
+	var out []engine.Subscription
+	o := store.ListOptions{CustomerID: customerID, Limit: 500}
+	for {
+		page, err := r.db.ListSubscriptions(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.Items...)
+		if page.Next == "" {
+			return out, nil
+		}
+		o.After = page.Next
+	}
+}
+
+// pushedSubscription is what billsync last pushed, for changes Zuora does not show (renewals).
+type pushedSubscription struct {
+	RenewalCount int `json:"renewalCount"`
+}
+
+// desiredRatePlan is one product rate plan the subscription should have.
+type desiredRatePlan struct {
+	Key        string // planID/billingPeriodID
+	PlanID     string
+	ProductRP  string
+	Quantities map[string]decimal.Decimal // Zuora product rate plan charge id -> quantity
+	ChargeKind map[string]engine.Charge   // Zuora product rate plan charge id -> charge
+}
+
+var errNotReady = errors.New("catalog not synced yet")
+
+func (r *Reconcilers) desiredRatePlans(ctx context.Context, sub engine.Subscription, plans map[string]engine.Plan) ([]desiredRatePlan, []string, error) {
+	type want struct {
+		planID, bpID string
+		qty          func(engine.Charge) decimal.Decimal
+	}
+	wants := []want{{sub.PlanID, sub.BillingPeriodID, func(c engine.Charge) decimal.Decimal {
+		if q, ok := sub.ChargeQuantities[c.ID]; ok {
+			return q
+		}
+		if !c.DefaultQuantity.IsZero() {
+			return c.DefaultQuantity
+		}
+		return decimal.NewFromInt(1)
+	}}}
+	for _, a := range sub.AddOns {
+		q := a.Quantity
+		wants = append(wants, want{a.PlanID, a.BillingPeriodID, func(engine.Charge) decimal.Decimal { return q }})
+	}
+	var out []desiredRatePlan
+	var missing []string
+	for _, w := range wants {
+		p := plans[w.planID]
+		key := mappings.Key(w.planID, w.bpID)
+		m, err := r.maps.Get(ctx, mappings.RatePlan, key)
+		if errors.Is(err, mappings.ErrNotFound) {
+			missing = append(missing, w.planID)
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		d := desiredRatePlan{Key: key, PlanID: w.planID, ProductRP: m.ZuoraID, Quantities: map[string]decimal.Decimal{}, ChargeKind: map[string]engine.Charge{}}
+		bp, _ := p.Period(w.bpID)
+		for _, c := range bp.Charges {
+			if c.ArchivedAt != nil {
+				continue
+			}
+			cm, err := r.maps.Get(ctx, mappings.Charge, mappings.Key(w.planID, c.ID))
+			if errors.Is(err, mappings.ErrNotFound) {
+				missing = append(missing, w.planID)
+				break
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			d.ChargeKind[cm.ZuoraID] = c
+			if quantityCharge(c) {
+				d.Quantities[cm.ZuoraID] = w.qty(c)
+			}
+		}
+		out = append(out, d)
+	}
+	return out, missing, nil
+}
+
+func quantityCharge(c engine.Charge) bool {
+	return c.Type != engine.ChargeUsage && c.Model != engine.ModelFlatFee
+}
+
+func quantityPricing(c engine.Charge, q decimal.Decimal) *zuora.Pricing {
+	po := &zuora.PriceOverride{Quantity: zuora.NumberFromDecimal(q)}
+	switch {
+	case c.Type == engine.ChargeOneTime:
+		return &zuora.Pricing{OneTimePerUnit: po}
+	case c.Model == engine.ModelPerUnit:
+		return &zuora.Pricing{RecurringPerUnit: po}
+	case c.Model == engine.ModelTiered:
+		return &zuora.Pricing{RecurringTiered: po}
+	default:
+		return &zuora.Pricing{RecurringVolume: po}
+	}
+}
+
+func (r *Reconcilers) ratePlanOverride(subID string, d desiredRatePlan) zuora.RatePlanOverride {
+	o := zuora.RatePlanOverride{ProductRatePlanID: d.ProductRP, CustomFields: map[string]any{r.cfg.IDField: mappings.Key(subID, d.PlanID)}}
+	ids := make([]string, 0, len(d.Quantities))
+	for id := range d.Quantities {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		o.ChargeOverrides = append(o.ChargeOverrides, zuora.ChargeOverride{ProductRatePlanChargeID: id, Pricing: quantityPricing(d.ChargeKind[id], d.Quantities[id])})
+	}
+	return o
+}
+
+func terms(s engine.Subscription) zuora.SubscriptionTerms {
+	if s.TermMonths == 0 {
+		return zuora.SubscriptionTerms{InitialTerm: zuora.InitialTerm{TermType: "EVERGREEN", StartDate: s.StartDate}}
+	}
+	ar := s.AutoRenew
+	return zuora.SubscriptionTerms{
+		InitialTerm:    zuora.InitialTerm{TermType: "TERMED", Period: s.TermMonths, PeriodType: "Month", StartDate: s.StartDate},
+		RenewalSetting: "RENEW_WITH_SPECIFIC_TERM", RenewalTerms: []zuora.RenewalTerm{{Period: s.TermMonths, PeriodType: "Month"}},
+		AutoRenew: &ar,
+	}
+}
+
+func triggers(date string) []zuora.TriggerDate {
+	return []zuora.TriggerDate{{Name: zuora.TriggerContractEffective, TriggerDate: date},
+		{Name: zuora.TriggerServiceActivation, TriggerDate: date}, {Name: zuora.TriggerCustomerAcceptance, TriggerDate: date}}
+}
+
+func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncRecord, s *session) (worker.Result, error) {
+	if !r.cfg.Enabled(SwitchSubscriptions) {
+		return worker.Result{Skipped: ReasonSwitchedOffSubscriptions}, nil
+	}
+	sub, err := r.db.GetSubscription(ctx, rec.EntityID)
+	if errors.Is(err, engine.ErrNotFound) {
+		return worker.Result{Skipped: "the subscription no longer exists"}, nil
+	}
+	if err != nil {
+		return worker.Result{}, err
+	}
+	sm, err := r.maps.Get(ctx, mappings.Subscription, sub.ID)
+	mapped := err == nil
+	if err != nil && !errors.Is(err, mappings.ErrNotFound) {
+		return worker.Result{}, err
+	}
+	plans := map[string]engine.Plan{}
+	for _, id := range append([]string{sub.PlanID}, addOnIDs(sub)...) {
+		p, err := r.db.GetPlan(ctx, id)
+		if err != nil {
+			return worker.Result{}, err
+		}
+		plans[id] = p
+	}
+	if reason := subscriptionSkipReason(sub, plans[sub.PlanID], mapped); reason != "" {
+		return worker.Result{Skipped: reason}, nil
+	}
+	cust, err := r.db.GetCustomer(ctx, sub.CustomerID)
+	if err != nil {
+		return worker.Result{}, err
+	}
+	desiredHash := engine.HashJSON(struct {
+		Sub   engine.Subscription
+		Plans []int
+	}{sub, planRevisions(plans)})
+	if mapped && rec.PayloadHash == desiredHash {
+		return worker.Result{PayloadHash: desiredHash, ZuoraID: sm.ZuoraID, ZuoraNumber: sm.ZuoraNumber, ZuoraURL: r.z.SubscriptionURL(sm.ZuoraID), Detail: "unchanged"}, nil
+	}
+	acct, haveAcct, err := r.billingAccount(ctx, cust.ID)
+	if err != nil {
+		return worker.Result{}, err
+	}
+	if !mapped && !haveAcct {
+		if reason := customerSkipReason(cust); reason != "" {
+			return worker.Result{Skipped: reason}, nil
+		}
+	}
+	desired, missing, err := r.desiredRatePlans(ctx, sub, plans)
+	if err != nil {
+		return worker.Result{}, err
+	}
+	if len(missing) > 0 {
+		for _, id := range missing {
+			if err := r.db.MarkPending(ctx, store.EntityPlan, id); err != nil {
+				return worker.Result{}, err
+			}
+		}
+		return worker.Result{Wait: r.cfg.DependencyWait, WaitReason: "waiting for plan " + strings.Join(uniq(missing), ", ") + " to be synced to Zuora"}, nil
+	}
+	pushed := pushedSubscription{RenewalCount: sub.RenewalCount}
+	pushedJSON, _ := json.Marshal(pushed)
+	number := r.SubscriptionNumber(sub.ID)
+
+	if !mapped && s.lookup {
+		// A previous attempt may have created it although its answer was lost.
+		s.calls++
+		zs, err := r.z.GetSubscription(ctx, number)
+		switch {
+		case err == nil:
+			if err := r.adoptSubscription(ctx, sub, zs); err != nil {
+				return worker.Result{}, err
+			}
+			sm, mapped = mappings.Mapping{ZuoraID: zs.ID, ZuoraNumber: zs.SubscriptionNumber}, true
+			acct, haveAcct, err = r.billingAccount(ctx, cust.ID)
+			if err != nil {
+				return worker.Result{}, err
+			}
+		case !zuora.IsNotFound(err):
+			return worker.Result{}, err
+		}
+		if !mapped && !haveAcct {
+			s.calls++
+			za, err := r.z.GetAccount(ctx, r.AccountNumber(cust.ID))
+			switch {
+			case err == nil:
+				if err := r.putAccount(ctx, cust.ID, za.BasicInfo.ID, za.BasicInfo.AccountNumber, ""); err != nil {
+					return worker.Result{}, err
+				}
+				acct, haveAcct, err = r.billingAccount(ctx, cust.ID)
+				if err != nil {
+					return worker.Result{}, err
+				}
+			case !zuora.IsNotFound(err):
+				return worker.Result{}, err
+			}
+		}
+	}
+
+	var detail []string
+	if !mapped {
+		order := zuora.Order{OrderDate: sub.StartDate, ProcessingOptions: &zuora.ProcessingOptions{RunBilling: ptr(false)}}
+		cs := &zuora.CreateSubscription{SubscriptionNumber: number, Terms: terms(sub)}
+		for _, d := range desired {
+			cs.SubscribeToRatePlans = append(cs.SubscribeToRatePlans, r.ratePlanOverride(sub.ID, d))
+		}
+		order.Subscriptions = []zuora.OrderSubscription{{
+			CustomFields: map[string]any{r.cfg.IDField: sub.ID},
+			OrderActions: []zuora.OrderAction{{Type: "CreateSubscription", TriggerDates: triggers(sub.StartDate), CreateSubscription: cs}},
+		}}
+		accountHash := ""
+		if haveAcct {
+			order.ExistingAccountNumber = acct.ZuoraNumber
+		} else {
+			upd := r.accountUpdate(cust)
+			accountHash = engine.HashJSON(upd)
+			bt := contact(cust)
+			order.NewAccount = &zuora.OrderNewAccount{AccountNumber: r.AccountNumber(cust.ID), Name: upd.Name, Currency: cust.Currency,
+				BillCycleDay: 0, BillToContact: bt, AutoPay: ptr(false), CustomFields: map[string]any{r.cfg.IDField: cust.ID}}
+		}
+		s.calls++
+		res, err := r.z.CreateOrder(ctx, zuora.IdempotencyKey("create-subscription", sub.ID, desiredHash), order)
+		if err != nil {
+			return worker.Result{}, err
+		}
+		subNumber, subID := number, ""
+		if len(res.Subscriptions) > 0 {
+			subNumber, subID = res.Subscriptions[0].SubscriptionNumber, res.Subscriptions[0].SubscriptionID
+		} else if len(res.SubscriptionNumbers) > 0 {
+			subNumber = res.SubscriptionNumbers[0]
+		}
+		if subID == "" && len(res.SubscriptionIDs) > 0 {
+			subID = res.SubscriptionIDs[0]
+		}
+		if subID == "" {
+			subID = subNumber
+		}
+		if !haveAcct {
+			if err := r.putAccount(ctx, cust.ID, res.AccountID, res.AccountNumber, accountHash); err != nil {
+				return worker.Result{}, err
+			}
+			detail = append(detail, "created account "+res.AccountNumber)
+			// The customer's record can now settle on the account without a call.
+			if err := r.db.MarkPending(ctx, store.EntityCustomer, cust.ID); err != nil {
+				return worker.Result{}, err
+			}
+		}
+		if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.Subscription, LocalID: sub.ID, ZuoraID: subID, ZuoraNumber: subNumber, ParentID: cust.ID}); err != nil {
+			return worker.Result{}, err
+		}
+		detail = append(detail, "created subscription "+subNumber+" in order "+res.OrderNumber)
+		sm = mappings.Mapping{ZuoraID: subID, ZuoraNumber: subNumber}
+		if sub.Status == engine.StatusActive && sub.RenewalCount == 0 {
+			return worker.Result{PayloadHash: desiredHash, PushedState: string(pushedJSON), ZuoraID: subID, ZuoraNumber: subNumber,
+				ZuoraURL: r.z.SubscriptionURL(subID), Detail: strings.Join(detail, "; ")}, nil
+		}
+		pushed.RenewalCount = 0 // created without renewals; the diff below renews
+	} else if rec.PushedState != "" {
+		_ = json.Unmarshal([]byte(rec.PushedState), &pushed)
+	}
+
+	// Compare with Zuora and apply the difference as one order.
+	s.calls++
+	actual, err := r.z.GetSubscription(ctx, sm.ZuoraNumber)
+	if err != nil {
+		return worker.Result{}, err
+	}
+	if err := r.adoptSubscription(ctx, sub, actual); err != nil {
+		return worker.Result{}, err
+	}
+	actions, notes, err := r.diff(ctx, sub, desired, actual, pushed)
+	if err != nil {
+		return worker.Result{}, err
+	}
+	detail = append(detail, notes...)
+	if len(actions) > 0 {
+		order := zuora.Order{OrderDate: r.today(), ExistingAccountNumber: actual.AccountNumber,
+			ProcessingOptions: &zuora.ProcessingOptions{RunBilling: ptr(false)},
+			Subscriptions:     []zuora.OrderSubscription{{SubscriptionNumber: actual.SubscriptionNumber, OrderActions: actions}}}
+		s.calls++
+		res, err := r.z.CreateOrder(ctx, zuora.IdempotencyKey("order", sub.ID, desiredHash, actual.ID), order)
+		if err != nil {
+			return worker.Result{}, err
+		}
+		var types []string
+		for _, a := range actions {
+			types = append(types, a.Type)
+		}
+		detail = append(detail, "order "+res.OrderNumber+": "+strings.Join(types, ", "))
+	} else {
+		detail = append(detail, "Zuora already matches")
+	}
+	pushed.RenewalCount = sub.RenewalCount
+	pushedJSON, _ = json.Marshal(pushed)
+	return worker.Result{PayloadHash: desiredHash, PushedState: string(pushedJSON), ZuoraID: actual.ID, ZuoraNumber: actual.SubscriptionNumber,
+		ZuoraURL: r.z.SubscriptionURL(actual.ID), Detail: strings.Join(detail, "; ")}, nil
+}
+
+// adoptSubscription records the mappings of a Zuora subscription: the
+// subscription, its account, its rate plans and its charge numbers.
+func (r *Reconcilers) adoptSubscription(ctx context.Context, sub engine.Subscription, zs zuora.Subscription) error {
+	if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.Subscription, LocalID: sub.ID, ZuoraID: zs.ID, ZuoraNumber: zs.SubscriptionNumber, ParentID: sub.CustomerID}); err != nil {
+		return err
+	}
+	if zs.AccountID != "" {
+		if _, err := r.maps.ByZuoraID(ctx, mappings.Account, zs.AccountID); errors.Is(err, mappings.ErrNotFound) {
+			if err := r.putAccount(ctx, sub.CustomerID, zs.AccountID, zs.AccountNumber, ""); err != nil {
+				return err
+			}
+		} else if err != nil {
+			return err
+		}
+	}
+	return r.RecordCharges(ctx, sub.ID, zs)
+}
+
+// RecordCharges stores the subscription's rate plan ids and charge numbers per
+// local plan and charge, from a Zuora subscription read.
+func (r *Reconcilers) RecordCharges(ctx context.Context, subID string, zs zuora.Subscription) error {
+	for _, rp := range zs.RatePlans {
+		if rp.LastChangeType == "Remove" {
+			continue
+		}
+		rpm, err := r.maps.ByZuoraID(ctx, mappings.RatePlan, rp.ProductRatePlanID)
+		if errors.Is(err, mappings.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		planID := rpm.ParentID
+		if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.SubscriptionRatePlan, LocalID: mappings.Key(subID, planID), ZuoraID: rp.ID, ParentID: subID}); err != nil {
+			return err
+		}
+		for _, ch := range rp.RatePlanCharges {
+			cm, err := r.maps.ByZuoraID(ctx, mappings.Charge, ch.ProductRatePlanChargeID)
+			if errors.Is(err, mappings.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			local := mappings.Key(subID, cm.LocalID) // subID/planID/chargeID
+			if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.SubscriptionCharge, LocalID: local, ZuoraID: ch.Number, ZuoraNumber: ch.Number, ParentID: subID}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// diff computes the order actions that take Zuora's subscription to the desired state.
+func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired []desiredRatePlan, actual zuora.Subscription, pushed pushedSubscription) ([]zuora.OrderAction, []string, error) {
+	today := r.today()
+	var notes []string
+	if actual.Status == "Cancelled" {
+		if sub.Status != engine.StatusCancelled {
+			return nil, nil, worker.Terminal{Err: fmt.Errorf("subscription %s is cancelled in Zuora and cannot be reactivated; create a new subscription instead", actual.SubscriptionNumber)}
+		}
+		return nil, []string{"cancelled in Zuora"}, nil
+	}
+	type actualRP struct {
+		id      string
+		charges map[string]zuora.SubscriptionCharge // by product rate plan charge id
+	}
+	have := map[string]actualRP{}
+	for _, rp := range actual.RatePlans {
+		if rp.LastChangeType == "Remove" {
+			continue
+		}
+		m, err := r.maps.ByZuoraID(ctx, mappings.RatePlan, rp.ProductRatePlanID)
+		if errors.Is(err, mappings.ErrNotFound) {
+			notes = append(notes, fmt.Sprintf("rate plan %q was added in Zuora and is left alone", rp.RatePlanName))
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		a := actualRP{id: rp.ID, charges: map[string]zuora.SubscriptionCharge{}}
+		for _, ch := range rp.RatePlanCharges {
+			a.charges[ch.ProductRatePlanChargeID] = ch
+		}
+		have[m.LocalID] = a
+	}
+	var structural []zuora.OrderAction
+	want := map[string]bool{}
+	for _, d := range desired {
+		want[d.Key] = true
+		a, ok := have[d.Key]
+		if !ok {
+			o := r.ratePlanOverride(sub.ID, d)
+			structural = append(structural, zuora.OrderAction{Type: "AddProduct", TriggerDates: triggers(today), AddProduct: &o})
+			continue
+		}
+		var updates []zuora.ChargeUpdate
+		ids := make([]string, 0, len(d.Quantities))
+		for id := range d.Quantities {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		for _, id := range ids {
+			ch, ok := a.charges[id]
+			if !ok {
+				continue
+			}
+			q, _ := ch.Quantity.Decimal()
+			if !q.Equal(d.Quantities[id]) {
+				updates = append(updates, zuora.ChargeUpdate{ChargeNumber: ch.Number, Pricing: quantityPricing(d.ChargeKind[id], d.Quantities[id]),
+					EffectiveDate: &zuora.TriggerParams{SpecificTriggerDate: today}})
+			}
+		}
+		if len(updates) > 0 {
+			structural = append(structural, zuora.OrderAction{Type: "UpdateProduct", TriggerDates: triggers(today),
+				UpdateProduct: &zuora.RatePlanUpdate{RatePlanID: a.id, ChargeUpdates: updates}})
+		}
+	}
+	keys := make([]string, 0, len(have))
+	for k := range have {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var removes []zuora.OrderAction
+	for _, k := range keys {
+		if !want[k] {
+			removes = append(removes, zuora.OrderAction{Type: "RemoveProduct", TriggerDates: triggers(today), RemoveProduct: &zuora.RemoveProduct{RatePlanID: have[k].id}})
+		}
+	}
+	structural = append(removes, structural...)
+	renew := sub.RenewalCount > pushed.RenewalCount && sub.Status != engine.StatusCancelled
+
+	var actions []zuora.OrderAction
+	suspended := actual.Status == "Suspended"
+	needsActive := len(structural) > 0 || renew || sub.Status == engine.StatusActive || sub.Status == engine.StatusCancelled
+	if suspended && needsActive {
+		actions = append(actions, r.resume(sub, today))
+		suspended = false
+	}
+	actions = append(actions, structural...)
+	if renew {
+		for i := pushed.RenewalCount; i < sub.RenewalCount; i++ {
+			actions = append(actions, zuora.OrderAction{Type: "RenewSubscription", TriggerDates: triggers(today), RenewSubscription: &zuora.RenewSubscription{}})
+		}
+	}
+	switch sub.Status {
+	case engine.StatusCancelled:
+		c := &zuora.CancelSubscription{}
+		switch sub.CancellationPolicy {
+		case engine.CancelEndOfLastInvoicePeriod:
+			c.CancellationPolicy = "EndOfLastInvoicePeriod"
+		case engine.CancelSpecificDate:
+			c.CancellationPolicy, c.CancellationEffectiveDate = "SpecificDate", sub.CancellationDate
+		default:
+			c.CancellationPolicy = "EndOfCurrentTerm"
+		}
+		actions = append(actions, zuora.OrderAction{Type: "CancelSubscription", TriggerDates: triggers(today), CancelSubscription: c})
+	case engine.StatusSuspended:
+		if !suspended {
+			sp := &zuora.Suspend{SuspendPolicy: "Today"}
+			if sub.SuspendDate > today {
+				sp.SuspendPolicy, sp.SuspendSpecificDate = "SpecificDate", sub.SuspendDate
+			}
+			actions = append(actions, zuora.OrderAction{Type: "Suspend", TriggerDates: triggers(today), Suspend: sp})
+		}
+	}
+	if len(actions) > 50 {
+		return nil, nil, worker.Terminal{Err: fmt.Errorf("the change needs %d order actions; Zuora takes at most 50 in one order", len(actions))}
+	}
+	return actions, notes, nil
+}
+
+func (r *Reconcilers) resume(sub engine.Subscription, today string) zuora.OrderAction {
+	rs := &zuora.Resume{ResumePolicy: "Today"}
+	if sub.Status == engine.StatusActive && sub.ResumeDate > today {
+		rs.ResumePolicy, rs.ResumeSpecificDate = "SpecificDate", sub.ResumeDate
+	}
+	return zuora.OrderAction{Type: "Resume", TriggerDates: triggers(today), Resume: rs}
+}
+
+func addOnIDs(s engine.Subscription) []string {
+	out := make([]string, 0, len(s.AddOns))
+	for _, a := range s.AddOns {
+		out = append(out, a.PlanID)
+	}
+	return out
+}
+
+func planRevisions(plans map[string]engine.Plan) []int {
+	ids := make([]string, 0, len(plans))
+	for id := range plans {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	out := make([]int, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, plans[id].Revision)
+	}
+	return out
+}
+
+func uniq(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,368 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Claim marks up to limit due outbound records of the given kinds in_flight for
+// worker until lease expires, and returns them. On Postgres concurrent claimers
+// skip each other's rows (FOR UPDATE SKIP LOCKED); SQLite has one writer, so a
+// single UPDATE … RETURNING is atomic. Catalog records come first, then
+// customers, then subscriptions, so dependencies are usually ready.
+func (db *DB) Claim(ctx context.Context, worker string, kinds []string, limit int, lease time.Duration) ([]SyncRecord, error) {
+	if len(kinds) == 0 || limit <= 0 {
+		return nil, nil
+	}
+	now := db.Now()
+	lock := ""
+	if db.Dialect == Postgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	q := `UPDATE sync_records SET state = ?, claimed_by = ?, claimed_until = ?, processing_revision = desired_revision,
+		last_attempt_at = ?, updated_at = ?
+		WHERE id IN (SELECT id FROM sync_records
+			WHERE direction = ? AND state IN (?, ?, ?) AND next_attempt_at <= ? AND entity_kind IN ?
+			ORDER BY CASE entity_kind WHEN 'plan' THEN 0 WHEN 'customer' THEN 1 ELSE 2 END, next_attempt_at, id
+			LIMIT ?` + lock + `)
+		RETURNING *`
+	var rows []syncRecordRow
+	err := db.Gorm.WithContext(ctx).Raw(q, StateInFlight, worker, now.Add(lease), now, now,
+		DirectionOut, StatePending, StateFailed, StateDrifted, now, kinds, limit).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("claim sync records: %w", err)
+	}
+	out := make([]SyncRecord, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, syncRecordFromRow(r))
+	}
+	return out, nil
+}
+
+// Outcome is the result of one reconcile of a claimed record.
+type Outcome struct {
+	State        string // StateSynced, StateSkipped, StateFailed, StateDead, StatePending (wait), StateDrifted
+	Reason       string
+	ErrorCode    string
+	ErrorMessage string
+	RequestID    string
+	PayloadHash  string
+	PushedState  string
+	ZuoraID      string
+	ZuoraNumber  string
+	ZuoraURL     string
+	NextAttempt  time.Time
+	CountAttempt bool
+	// Attempt history.
+	SyncID    string
+	StartedAt time.Time
+	Detail    string
+	Calls     int
+}
+
+// Finish records the outcome of a claimed record. If the entity changed while
+// it was in flight (a higher desired revision), a synced or skipped outcome
+// leaves the record pending so the new revision is pushed next. It returns
+// false if the claim was lost (the record was released by the sweeper).
+func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outcome) (bool, error) {
+	now := db.Now()
+	ok := false
+	err := db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var cur syncRecordRow
+		if err := tx.Where("id = ?", rec.ID).Take(&cur).Error; err != nil {
+			return err
+		}
+		if cur.State != StateInFlight || cur.ClaimedBy != worker {
+			return nil
+		}
+		ok = true
+		state := o.State
+		next := o.NextAttempt
+		if next.IsZero() {
+			next = now
+		}
+		upd := map[string]any{
+			"state": state, "reason": o.Reason, "claimed_by": "", "claimed_until": nil,
+			"next_attempt_at": next, "updated_at": now,
+		}
+		if o.CountAttempt {
+			upd["attempts"] = cur.Attempts + 1
+		}
+		if state == StateSynced || state == StateSkipped {
+			upd["attempts"] = 0
+			upd["last_error_code"], upd["last_error_message"] = "", ""
+			if state == StateSynced {
+				upd["synced_revision"] = cur.ProcessingRevision
+			}
+			if cur.DesiredRevision > cur.ProcessingRevision {
+				upd["state"] = StatePending
+				upd["next_attempt_at"] = now
+			}
+		}
+		if o.ErrorMessage != "" || o.ErrorCode != "" {
+			upd["last_error_code"], upd["last_error_message"] = o.ErrorCode, truncate(o.ErrorMessage, 2000)
+		}
+		if o.RequestID != "" {
+			upd["last_request_id"] = o.RequestID
+		}
+		if o.PayloadHash != "" {
+			upd["payload_hash"] = o.PayloadHash
+		}
+		if o.PushedState != "" {
+			upd["pushed_state"] = o.PushedState
+		}
+		if o.ZuoraID != "" {
+			upd["zuora_id"] = o.ZuoraID
+		}
+		if o.ZuoraNumber != "" {
+			upd["zuora_number"] = o.ZuoraNumber
+		}
+		if o.ZuoraURL != "" {
+			upd["zuora_url"] = o.ZuoraURL
+		}
+		if err := tx.Model(&syncRecordRow{}).Where("id = ?", rec.ID).Updates(upd).Error; err != nil {
+			return err
+		}
+		started := o.StartedAt
+		if started.IsZero() {
+			started = now
+		}
+		return tx.Create(&syncAttemptRow{SyncRecordID: rec.ID, SyncID: o.SyncID, StartedAt: started, FinishedAt: now,
+			Outcome: state, Detail: truncate(o.Detail, 2000), ErrorCode: o.ErrorCode, ErrorMessage: truncate(o.ErrorMessage, 2000),
+			RequestID: o.RequestID, ZuoraCalls: o.Calls}).Error
+	})
+	return ok, err
+}
+
+// ReleaseExpired returns in_flight records whose claim has expired (a crashed or
+// stuck worker) to pending, and reports how many.
+func (db *DB) ReleaseExpired(ctx context.Context) (int64, error) {
+	now := db.Now()
+	res := db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).
+		Where("state = ? AND claimed_until < ?", StateInFlight, now).
+		Updates(map[string]any{"state": StatePending, "claimed_by": "", "claimed_until": nil, "next_attempt_at": now, "updated_at": now})
+	return res.RowsAffected, res.Error
+}
+
+// ReleaseWorker returns every record claimed by worker to pending (soft stop).
+func (db *DB) ReleaseWorker(ctx context.Context, worker string) error {
+	now := db.Now()
+	return db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).
+		Where("state = ? AND claimed_by = ?", StateInFlight, worker).
+		Updates(map[string]any{"state": StatePending, "claimed_by": "", "claimed_until": nil, "next_attempt_at": now, "updated_at": now}).Error
+}
+
+// MarkPending makes an entity's outbound record due now without changing its
+// desired revision (used when a dependency changed). Records in flight are left alone.
+func (db *DB) MarkPending(ctx context.Context, kind, id string) error {
+	return db.markDue(db.Gorm.WithContext(ctx), kind, id)
+}
+
+func (db *DB) markDue(tx *gorm.DB, kind, id string) error {
+	now := db.Now()
+	var n int64
+	if err := tx.Model(&syncRecordRow{}).Where("entity_kind = ? AND entity_id = ? AND direction = ?", kind, id, DirectionOut).Count(&n).Error; err != nil {
+		return err
+	}
+	if n == 0 {
+		rev := 1
+		return db.markPending(tx, kind, id, rev)
+	}
+	return tx.Model(&syncRecordRow{}).
+		Where("entity_kind = ? AND entity_id = ? AND direction = ? AND state <> ?", kind, id, DirectionOut, StateInFlight).
+		Updates(map[string]any{"state": StatePending, "next_attempt_at": now, "updated_at": now, "reason": ""}).Error
+}
+
+// Retry makes one record due now with its attempts reset, whatever its state
+// (except in flight). It reports ErrNotFound for an unknown id.
+func (db *DB) Retry(ctx context.Context, id int64) (SyncRecord, error) {
+	now := db.Now()
+	res := db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).Where("id = ? AND state <> ?", id, StateInFlight).
+		Updates(map[string]any{"state": StatePending, "attempts": 0, "next_attempt_at": now, "updated_at": now, "reason": "", "payload_hash": ""})
+	if res.Error != nil {
+		return SyncRecord{}, res.Error
+	}
+	return db.SyncRecordByID(ctx, id)
+}
+
+// RetryAll makes every failed or dead record of a kind (all kinds if empty) due now.
+func (db *DB) RetryAll(ctx context.Context, kind string) (int64, error) {
+	now := db.Now()
+	q := db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).Where("state IN ?", []string{StateFailed, StateDead})
+	if kind != "" {
+		q = q.Where("entity_kind = ?", kind)
+	}
+	res := q.Updates(map[string]any{"state": StatePending, "attempts": 0, "next_attempt_at": now, "updated_at": now})
+	return res.RowsAffected, res.Error
+}
+
+// RecheckAll makes every synced and skipped record of the kinds due now: the
+// hourly reconcile. Records whose payload is unchanged make no Zuora call.
+func (db *DB) RecheckAll(ctx context.Context, kinds []string) (int64, error) {
+	now := db.Now()
+	res := db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).
+		Where("direction = ? AND state IN ? AND entity_kind IN ?", DirectionOut, []string{StateSynced, StateSkipped}, kinds).
+		Updates(map[string]any{"state": StatePending, "next_attempt_at": now, "updated_at": now})
+	return res.RowsAffected, res.Error
+}
+
+// SyncRecordByID returns one record.
+func (db *DB) SyncRecordByID(ctx context.Context, id int64) (SyncRecord, error) {
+	var r syncRecordRow
+	err := db.Gorm.WithContext(ctx).Where("id = ?", id).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return SyncRecord{}, notFound("sync record", fmt.Sprint(id))
+	}
+	if err != nil {
+		return SyncRecord{}, err
+	}
+	return syncRecordFromRow(r), nil
+}
+
+// PushedState returns the state last pushed for a record (JSON, may be empty).
+func (db *DB) PushedState(ctx context.Context, id int64) (string, error) {
+	var s []string
+	err := db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).Where("id = ?", id).Pluck("pushed_state", &s).Error
+	if err != nil || len(s) == 0 {
+		return "", err
+	}
+	return s[0], nil
+}
+
+// SyncFilter selects sync records.
+type SyncFilter struct {
+	Kind     string
+	State    string
+	EntityID string
+	AfterID  int64
+	Limit    int
+}
+
+// ListSyncRecords returns a page of records by id, and the next cursor (0 at the end).
+func (db *DB) ListSyncRecords(ctx context.Context, f SyncFilter) ([]SyncRecord, int64, error) {
+	limit := f.Limit
+	if limit <= 0 || limit > 500 {
+		limit = 50
+	}
+	q := db.Gorm.WithContext(ctx).Where("id > ?", f.AfterID).Order("id").Limit(limit + 1)
+	if f.Kind != "" {
+		q = q.Where("entity_kind = ?", f.Kind)
+	}
+	if f.State != "" {
+		q = q.Where("state = ?", f.State)
+	}
+	if f.EntityID != "" {
+		q = q.Where("entity_id = ?", f.EntityID)
+	}
+	var rows []syncRecordRow
+	if err := q.Find(&rows).Error; err != nil {
+		return nil, 0, err
+	}
+	var next int64
+	if len(rows) > limit {
+		rows = rows[:limit]
+		next = rows[len(rows)-1].ID
+	}
+	out := make([]SyncRecord, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, syncRecordFromRow(r))
+	}
+	return out, next, nil
+}
+
+// SyncCounts returns the number of records per entity kind and state.
+func (db *DB) SyncCounts(ctx context.Context) (map[string]map[string]int64, error) {
+	var rows []struct {
+		EntityKind string
+		State      string
+		N          int64
+	}
+	err := db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).Select("entity_kind, state, count(*) AS n").
+		Group("entity_kind, state").Scan(&rows).Error
+	out := map[string]map[string]int64{}
+	for _, r := range rows {
+		if out[r.EntityKind] == nil {
+			out[r.EntityKind] = map[string]int64{}
+		}
+		out[r.EntityKind][r.State] = r.N
+	}
+	return out, err
+}
+
+// OldestDue returns the next-attempt time of the oldest due record, if any.
+func (db *DB) OldestDue(ctx context.Context) (time.Time, bool, error) {
+	var r syncRecordRow
+	err := db.Gorm.WithContext(ctx).Where("state IN ? AND next_attempt_at <= ?", []string{StatePending, StateFailed, StateDrifted}, db.Now()).
+		Order("next_attempt_at").Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return time.Time{}, false, nil
+	}
+	return r.NextAttemptAt, err == nil, err
+}
+
+// SyncAttempt is one reconcile attempt in a record's history.
+type SyncAttempt struct {
+	ID           int64     `json:"id"`
+	SyncID       string    `json:"syncId"`
+	StartedAt    time.Time `json:"startedAt"`
+	FinishedAt   time.Time `json:"finishedAt"`
+	Outcome      string    `json:"outcome"`
+	Detail       string    `json:"detail,omitempty"`
+	ErrorCode    string    `json:"errorCode,omitempty"`
+	ErrorMessage string    `json:"errorMessage,omitempty"`
+	RequestID    string    `json:"requestId,omitempty"`
+	ZuoraCalls   int       `json:"zuoraCalls"`
+}
+
+type syncAttemptRow struct {
+	ID           int64 `gorm:"primaryKey"`
+	SyncRecordID int64
+	SyncID       string
+	StartedAt    time.Time
+	FinishedAt   time.Time
+	Outcome      string
+	Detail       string
+	ErrorCode    string
+	ErrorMessage string
+	RequestID    string
+	ZuoraCalls   int
+}
+
+func (syncAttemptRow) TableName() string { return "sync_attempts" }
+
+// SyncHistory returns the latest attempts of a record, newest first.
+func (db *DB) SyncHistory(ctx context.Context, recordID int64, limit int) ([]SyncAttempt, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	var rows []syncAttemptRow
+	if err := db.Gorm.WithContext(ctx).Where("sync_record_id = ?", recordID).Order("id DESC").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]SyncAttempt, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, SyncAttempt{ID: r.ID, SyncID: r.SyncID, StartedAt: r.StartedAt.UTC(), FinishedAt: r.FinishedAt.UTC(),
+			Outcome: r.Outcome, Detail: r.Detail, ErrorCode: r.ErrorCode, ErrorMessage: r.ErrorMessage, RequestID: r.RequestID, ZuoraCalls: r.ZuoraCalls})
+	}
+	return out, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
+
+// CountUnsettled returns how many outbound records are pending, failed, drifted or in flight.
+func (db *DB) CountUnsettled(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).
+		Where("direction = ? AND state IN ?", DirectionOut, []string{StatePending, StateFailed, StateDrifted, StateInFlight}).Count(&n).Error
+	return n, err
+}
