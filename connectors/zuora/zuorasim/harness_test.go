@@ -3,6 +3,7 @@ package zuorasim_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -273,4 +274,47 @@ func chargeByName(sub map[string]any, name string) map[string]any {
 		}
 	}
 	return nil
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// bad sends a request the spec itself forbids around the validating
+// transport (to check the simulator rejects it as Zuora does); the response
+// is still validated against the spec.
+func (h *harness) bad(method, path string, body any, hdr ...string) reply {
+	h.t.Helper()
+	var raw []byte
+	switch b := body.(type) {
+	case nil:
+	case string:
+		raw = []byte(b)
+	default:
+		raw = []byte(mustJSON(b))
+	}
+	req, err := http.NewRequest(method, h.srv.URL+path, bytes.NewReader(raw))
+	require.NoError(h.t, err)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if h.token != "" {
+		req.Header.Set("Authorization", "Bearer "+h.token)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(h.t, err)
+	defer res.Body.Close()
+	out, err := io.ReadAll(res.Body)
+	require.NoError(h.t, err)
+	if verr := zuoraspec.Load(h.t).ValidateResponse(req, raw, res.StatusCode, res.Header, out); verr != nil && !errors.Is(verr, zuoraspec.ErrNoRoute) {
+		h.t.Errorf("response to a rejected request violates the spec: %v", verr)
+	}
+	return reply{status: res.StatusCode, header: res.Header, raw: out}
 }
