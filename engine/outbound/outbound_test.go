@@ -16,7 +16,7 @@ import (
 )
 
 func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
-func ptr[T any](v T) *T           { return &v }
+func ptr[T any](v T) *T            { return &v }
 
 func proPlan() engine.Plan {
 	return engine.Plan{
@@ -112,4 +112,124 @@ func sum(m map[string]int) int {
 		}
 	}
 	return n
+}
+
+func TestOrderActions(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{})
+			ctx := context.Background()
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, addon()))
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, customer("acme")))
+			sub := subscription("s1", "acme")
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, sub))
+			e.Converge(20 * time.Second)
+
+			zsub := func() (status string, plans map[string]map[string]string) {
+				t.Helper()
+				for _, s := range e.Sim.State().Subscriptions {
+					if s.SubscriptionNumber == "BS-s1" {
+						plans = map[string]map[string]string{}
+						for _, rp := range s.RatePlans {
+							if rp.LastChangeType == "Remove" {
+								continue
+							}
+							q := map[string]string{}
+							for _, c := range rp.Charges {
+								q[c.Name] = c.Quantity.String()
+							}
+							plans[rp.Name] = q
+						}
+						return s.Status, plans
+					}
+				}
+				t.Fatal("subscription BS-s1 not in Zuora")
+				return
+			}
+			status, plans := zsub()
+			require.Equal(t, "Active", status)
+			require.Len(t, plans, 1)
+			require.Equal(t, "3", plans["Pro Monthly (pro-monthly)"]["Seats"])
+
+			steps := []struct {
+				name   string
+				edit   func(s *engine.Subscription)
+				action string
+				check  func(status string, plans map[string]map[string]string)
+			}{
+				{"quantity", func(s *engine.Subscription) { s.ChargeQuantities["seats"] = dec("7") }, "UpdateProduct",
+					func(_ string, p map[string]map[string]string) { require.Equal(t, "7", p["Pro Monthly (pro-monthly)"]["Seats"]) }},
+				{"add-on added", func(s *engine.Subscription) {
+					s.AddOns = []engine.AddOn{{PlanID: "storage", BillingPeriodID: "storage-monthly", Quantity: dec("2")}}
+				}, "AddProduct", func(_ string, p map[string]map[string]string) {
+					require.Len(t, p, 2)
+					require.Equal(t, "2", p["Extra storage Monthly (storage-monthly)"]["Storage"])
+				}},
+				{"add-on quantity", func(s *engine.Subscription) { s.AddOns[0].Quantity = dec("5") }, "UpdateProduct",
+					func(_ string, p map[string]map[string]string) { require.Equal(t, "5", p["Extra storage Monthly (storage-monthly)"]["Storage"]) }},
+				{"add-on removed", func(s *engine.Subscription) { s.AddOns = nil }, "RemoveProduct",
+					func(_ string, p map[string]map[string]string) { require.Len(t, p, 1) }},
+				{"plan change", func(s *engine.Subscription) { s.BillingPeriodID = "pro-yearly"; s.ChargeQuantities = nil }, "RemoveProduct, AddProduct",
+					func(_ string, p map[string]map[string]string) {
+						require.Len(t, p, 1)
+						require.Contains(t, p, "Pro Annual (pro-yearly)")
+					}},
+				{"suspend", func(s *engine.Subscription) { s.Status = engine.StatusSuspended; s.SuspendDate = "2026-01-15" }, "Suspend",
+					func(st string, _ map[string]map[string]string) { require.Equal(t, "Suspended", st) }},
+				{"resume", func(s *engine.Subscription) { s.Status = engine.StatusActive; s.SuspendDate = "" }, "Resume",
+					func(st string, _ map[string]map[string]string) { require.Equal(t, "Active", st) }},
+				{"renew", func(s *engine.Subscription) { s.RenewalCount = 1 }, "RenewSubscription",
+					func(st string, _ map[string]map[string]string) { require.Equal(t, "Active", st) }},
+				{"cancel", func(s *engine.Subscription) {
+					s.Status = engine.StatusCancelled
+					s.CancellationPolicy = engine.CancelSpecificDate
+					s.CancellationDate = "2026-06-30"
+				}, "CancelSubscription", func(st string, _ map[string]map[string]string) { require.Equal(t, "Cancelled", st) }},
+			}
+			for _, step := range steps {
+				step.edit(&sub)
+				must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, sub))
+				e.Sim.ResetStats()
+				e.Converge(20 * time.Second)
+				require.Equal(t, 1, e.Sim.Stats().Calls["POST /v1/orders"], "%s: one order: %v", step.name, e.Sim.Stats().Calls)
+				rec, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, "s1")
+				require.NoError(t, err)
+				require.Equal(t, store.StateSynced, rec.State, "%s: %s", step.name, rec.LastErrorMessage)
+				hist, err := e.DB.SyncHistory(ctx, rec.ID, 1)
+				require.NoError(t, err)
+				require.Contains(t, hist[0].Detail, step.action, step.name)
+				status, plans = zsub()
+				step.check(status, plans)
+			}
+		})
+	}
+}
+
+func TestCancellationPolicies(t *testing.T) {
+	t.Parallel()
+	e := enginetest.New(t, store.SQLite, enginetest.Options{})
+	ctx := context.Background()
+	must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
+	must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, customer("c")))
+	for _, p := range []engine.CancellationPolicy{engine.CancelEndOfCurrentTerm, engine.CancelEndOfLastInvoicePeriod, engine.CancelSpecificDate} {
+		s := subscription("s-"+string(p), "c")
+		must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, s))
+		e.Converge(10 * time.Second)
+		s.Status, s.CancellationPolicy = engine.StatusCancelled, p
+		if p == engine.CancelSpecificDate {
+			s.CancellationDate = "2026-03-31"
+		}
+		must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, s))
+	}
+	e.Converge(10 * time.Second)
+	cancelled := 0
+	for _, s := range e.Sim.State().Subscriptions {
+		if s.Status == "Cancelled" {
+			cancelled++
+		}
+	}
+	require.Equal(t, 3, cancelled)
 }
