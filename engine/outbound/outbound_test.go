@@ -3,14 +3,18 @@ package outbound_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/billsync/billsync/connectors/zuora"
+	"github.com/billsync/billsync/connectors/zuora/zuorasim"
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/enginetest"
+	"github.com/billsync/billsync/engine/outbound"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/store/storetest"
 )
@@ -161,7 +165,9 @@ func TestOrderActions(t *testing.T) {
 				check  func(status string, plans map[string]map[string]string)
 			}{
 				{"quantity", func(s *engine.Subscription) { s.ChargeQuantities["seats"] = dec("7") }, "UpdateProduct",
-					func(_ string, p map[string]map[string]string) { require.Equal(t, "7", p["Pro Monthly (pro-monthly)"]["Seats"]) }},
+					func(_ string, p map[string]map[string]string) {
+						require.Equal(t, "7", p["Pro Monthly (pro-monthly)"]["Seats"])
+					}},
 				{"add-on added", func(s *engine.Subscription) {
 					s.AddOns = []engine.AddOn{{PlanID: "storage", BillingPeriodID: "storage-monthly", Quantity: dec("2")}}
 				}, "AddProduct", func(_ string, p map[string]map[string]string) {
@@ -169,7 +175,9 @@ func TestOrderActions(t *testing.T) {
 					require.Equal(t, "2", p["Extra storage Monthly (storage-monthly)"]["Storage"])
 				}},
 				{"add-on quantity", func(s *engine.Subscription) { s.AddOns[0].Quantity = dec("5") }, "UpdateProduct",
-					func(_ string, p map[string]map[string]string) { require.Equal(t, "5", p["Extra storage Monthly (storage-monthly)"]["Storage"]) }},
+					func(_ string, p map[string]map[string]string) {
+						require.Equal(t, "5", p["Extra storage Monthly (storage-monthly)"]["Storage"])
+					}},
 				{"add-on removed", func(s *engine.Subscription) { s.AddOns = nil }, "RemoveProduct",
 					func(_ string, p map[string]map[string]string) { require.Len(t, p, 1) }},
 				{"plan change", func(s *engine.Subscription) { s.BillingPeriodID = "pro-yearly"; s.ChargeQuantities = nil }, "RemoveProduct, AddProduct",
@@ -232,4 +240,197 @@ func TestCancellationPolicies(t *testing.T) {
 		}
 	}
 	require.Equal(t, 3, cancelled)
+}
+
+func TestSkipRulesAndSwitches(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{})
+			ctx := context.Background()
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
+			free := engine.Plan{ID: "free", Kind: engine.KindPlan, Name: "Free", PricingType: engine.PricingFree, Currency: "USD",
+				BillingPeriods: []engine.BillingPeriod{{ID: "free-monthly", Period: engine.PeriodMonth}}}
+			custom := free
+			custom.ID, custom.Name, custom.PricingType = "enterprise", "Enterprise", engine.PricingCustom
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, free))
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, custom))
+
+			lonely := customer("lonely")
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, lonely))
+			freeloader := customer("freeloader")
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, freeloader))
+			fs := subscription("free-sub", "freeloader")
+			fs.PlanID, fs.BillingPeriodID, fs.ChargeQuantities = "free", "free-monthly", nil
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, fs))
+			es := subscription("custom-sub", "freeloader")
+			es.PlanID, es.BillingPeriodID, es.ChargeQuantities = "enterprise", "free-monthly", nil
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, es))
+			trialist := customer("trialist")
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, trialist))
+			ts := subscription("trial-sub", "trialist")
+			ts.Status = engine.StatusTrial
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, ts))
+			nobill := customer("nobill")
+			nobill.BillTo = nil
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, nobill))
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription("nobill-sub", "nobill")))
+			nopm := customer("nopm")
+			nopm.HasPaymentMethod = false
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, nopm))
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription("nopm-sub", "nopm")))
+			e.Converge(20 * time.Second)
+
+			want := map[string]string{
+				"customer/lonely":         outbound.ReasonNoSubscription,
+				"customer/freeloader":     outbound.ReasonNoBillableSubscription,
+				"subscription/free-sub":   outbound.ReasonFreePlan,
+				"subscription/custom-sub": outbound.ReasonCustomPlan,
+				"customer/trialist":       outbound.ReasonNoBillableSubscription,
+				"subscription/trial-sub":  outbound.ReasonTrial,
+				"customer/nobill":         outbound.ReasonNoBillingInfo,
+				"subscription/nobill-sub": outbound.ReasonNoBillingInfo,
+				"customer/nopm":           outbound.ReasonNoPaymentMethod,
+				"subscription/nopm-sub":   outbound.ReasonNoPaymentMethod,
+			}
+			for k, reason := range want {
+				kind, id, _ := strings.Cut(k, "/")
+				rec, err := e.DB.GetSyncRecord(ctx, kind, id)
+				require.NoError(t, err, k)
+				require.Equal(t, store.StateSkipped, rec.State, k)
+				require.Equal(t, reason, rec.Reason, k)
+			}
+			require.Empty(t, e.Sim.State().Accounts, "nothing billable reached Zuora")
+
+			// Fixing the customer's billing info re-evaluates its subscription, which creates the account.
+			nopm.HasPaymentMethod = true
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, nopm))
+			// The trial converts.
+			ts.Status = engine.StatusActive
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, ts))
+			e.Converge(20 * time.Second)
+			for _, k := range []string{"customer/nopm", "subscription/nopm-sub", "customer/trialist", "subscription/trial-sub"} {
+				kind, id, _ := strings.Cut(k, "/")
+				rec, err := e.DB.GetSyncRecord(ctx, kind, id)
+				require.NoError(t, err)
+				require.Equal(t, store.StateSynced, rec.State, "%s: %s %s", k, rec.Reason, rec.LastErrorMessage)
+			}
+			require.Len(t, e.Sim.State().Accounts, 2)
+
+			// Switches: with subscriptions off, a new subscription is skipped with the reason; on again, it syncs.
+			e.Switches[outbound.SwitchSubscriptions] = false
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription("later", "nopm")))
+			e.Converge(10 * time.Second)
+			rec, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, "later")
+			require.NoError(t, err)
+			require.Equal(t, outbound.ReasonSwitchedOffSubscriptions, rec.Reason)
+			e.Switches[outbound.SwitchSubscriptions] = true
+			_, err = e.DB.RecheckAll(ctx, []string{store.EntitySubscription})
+			require.NoError(t, err)
+			e.Converge(10 * time.Second)
+			rec, err = e.DB.GetSyncRecord(ctx, store.EntitySubscription, "later")
+			require.NoError(t, err)
+			require.Equal(t, store.StateSynced, rec.State)
+		})
+	}
+}
+
+func TestFailedDeadRetry(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{})
+			ctx := context.Background()
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, customer("c1")))
+			// Every order fails with a 500 until the fault is lifted: failed with backoff, then dead.
+			e.Sim.SetFaults(zuorasim.Fault{Operation: "POST /v1/orders", Kind: zuorasim.FaultHTTP500, Probability: 1})
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription("s1", "c1")))
+			e.Converge(20 * time.Second)
+			rec, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, "s1")
+			require.NoError(t, err)
+			require.Equal(t, store.StateDead, rec.State)
+			require.Contains(t, rec.Reason, "gave up after")
+			require.NotEmpty(t, rec.LastErrorMessage)
+			hist, err := e.DB.SyncHistory(ctx, rec.ID, 100)
+			require.NoError(t, err)
+			failed := 0
+			for _, h := range hist {
+				if h.Outcome == store.StateFailed {
+					failed++
+					require.NotEmpty(t, h.ErrorMessage)
+				}
+			}
+			require.Equal(t, 7, failed, "failed 7 times, then dead on the 8th")
+			require.Equal(t, store.StateDead, hist[0].Outcome)
+
+			// A terminal Zuora error (validation) is dead at once, with Zuora's message.
+			e.Sim.SetFaults()
+			bad := subscription("s2", "c1")
+			bad.StartDate = "1990-01-01"
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, bad))
+
+			// Retry brings s1 through now that Zuora answers.
+			_, err = e.DB.Retry(ctx, rec.ID)
+			require.NoError(t, err)
+			e.Converge(20 * time.Second)
+			rec, err = e.DB.GetSyncRecord(ctx, store.EntitySubscription, "s1")
+			require.NoError(t, err)
+			require.Equal(t, store.StateSynced, rec.State, rec.LastErrorMessage)
+			require.Empty(t, rec.LastErrorMessage)
+			bad2, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, "s2")
+			require.NoError(t, err)
+			require.Equal(t, store.StateDead, bad2.State, "terminal at once")
+			require.Equal(t, 1, bad2.Attempts)
+			require.NotEmpty(t, bad2.LastErrorMessage)
+			t.Logf("Zuora's message kept as is: %s (code %s, request %s)", bad2.LastErrorMessage, bad2.LastErrorCode, bad2.LastRequestID)
+			n := 0
+			for _, s := range e.Sim.State().Subscriptions {
+				if s.SubscriptionNumber == "BS-s1" {
+					n++
+				}
+			}
+			require.Equal(t, 1, n)
+		})
+	}
+}
+
+func TestDriftDetectionAndRepair(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{})
+			ctx := context.Background()
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, customer("c1")))
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription("s1", "c1")))
+			e.Converge(20 * time.Second)
+
+			// Someone suspends the subscription in Zuora's UI.
+			zc := e.Zuora
+			_, err := zc.CreateOrder(ctx, "drift-1", zuora.Order{OrderDate: "2026-02-01", ExistingAccountNumber: "BS-c1",
+				Subscriptions: []zuora.OrderSubscription{{SubscriptionNumber: "BS-s1", OrderActions: []zuora.OrderAction{{Type: "Suspend",
+					TriggerDates: []zuora.TriggerDate{{Name: "ContractEffective", TriggerDate: "2026-02-01"}}, Suspend: &zuora.Suspend{SuspendPolicy: "Today"}}}}}})
+			require.NoError(t, err)
+
+			rep, err := e.Outbound.DetectDrift(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 1, rep.Drifted, rep.String())
+			rec, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, "s1")
+			require.NoError(t, err)
+			require.Equal(t, store.StateDrifted, rec.State)
+			require.Contains(t, rec.Reason, "Resume")
+
+			e.Converge(20 * time.Second)
+			for _, s := range e.Sim.State().Subscriptions {
+				require.Equal(t, "Active", s.Status, "repaired")
+			}
+			rep, err = e.Outbound.DetectDrift(ctx)
+			require.NoError(t, err)
+			require.Zero(t, rep.Drifted)
+		})
+	}
 }

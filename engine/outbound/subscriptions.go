@@ -150,12 +150,21 @@ func (r *Reconcilers) reconcileCustomer(ctx context.Context, rec store.SyncRecor
 	if reason := customerSkipReason(c); reason != "" {
 		return worker.Result{Skipped: reason}, nil
 	}
+	// The account is created by the first billable subscription's order. Wait
+	// for it unless every such subscription has given up.
+	var dead []string
 	for _, id := range billable {
-		if err := r.db.MarkPending(ctx, store.EntitySubscription, id); err != nil {
+		sr, err := r.db.GetSyncRecord(ctx, store.EntitySubscription, id)
+		if err != nil && !errors.Is(err, engine.ErrNotFound) {
 			return worker.Result{}, err
 		}
+		if err == nil && sr.State == store.StateDead {
+			dead = append(dead, fmt.Sprintf("%s (%s)", id, firstNonEmpty(sr.LastErrorMessage, sr.Reason)))
+			continue
+		}
+		return worker.Result{Wait: r.cfg.DependencyWait, WaitReason: fmt.Sprintf("the account is created with subscription %q (one order)", id)}, nil
 	}
-	return worker.Result{Wait: r.cfg.DependencyWait, WaitReason: fmt.Sprintf("the account is created with subscription %q (one order)", billable[0])}, nil
+	return worker.Result{}, worker.Terminal{Err: fmt.Errorf("the account is created with the first billable subscription, and every one failed: %s", strings.Join(dead, "; "))}
 }
 
 func (r *Reconcilers) allSubscriptions(ctx context.Context, customerID string) ([]engine.Subscription, error) {
@@ -345,7 +354,14 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 		return worker.Result{}, err
 	}
 	if len(missing) > 0 {
-		for _, id := range missing {
+		for _, id := range uniq(missing) {
+			pr, err := r.db.GetSyncRecord(ctx, store.EntityPlan, id)
+			if err != nil && !errors.Is(err, engine.ErrNotFound) {
+				return worker.Result{}, err
+			}
+			if err == nil && (pr.State == store.StateDead || pr.State == store.StateSkipped) {
+				return worker.Result{}, worker.Terminal{Err: fmt.Errorf("plan %q is not in Zuora (%s: %s)", id, pr.State, firstNonEmpty(pr.LastErrorMessage, pr.Reason))}
+			}
 			if err := r.db.MarkPending(ctx, store.EntityPlan, id); err != nil {
 				return worker.Result{}, err
 			}
@@ -624,7 +640,8 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 
 	var actions []zuora.OrderAction
 	suspended := actual.Status == "Suspended"
-	needsActive := len(structural) > 0 || renew || sub.Status == engine.StatusActive || sub.Status == engine.StatusCancelled
+	resumeScheduled := actual.ScheduledResumeDate != ""
+	needsActive := len(structural) > 0 || renew || sub.Status == engine.StatusCancelled || (sub.Status == engine.StatusActive && !resumeScheduled)
 	if suspended && needsActive {
 		actions = append(actions, r.resume(sub, today))
 		suspended = false
@@ -648,7 +665,7 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 		}
 		actions = append(actions, zuora.OrderAction{Type: "CancelSubscription", TriggerDates: triggers(today), CancelSubscription: c})
 	case engine.StatusSuspended:
-		if !suspended {
+		if !suspended && actual.ScheduledSuspendDate == "" {
 			sp := &zuora.Suspend{SuspendPolicy: "Today"}
 			if sub.SuspendDate > today {
 				sp.SuspendPolicy, sp.SuspendSpecificDate = "SpecificDate", sub.SuspendDate
@@ -704,3 +721,12 @@ func uniq(in []string) []string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}

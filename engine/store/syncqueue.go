@@ -173,8 +173,10 @@ func (db *DB) markDue(tx *gorm.DB, kind, id string) error {
 		rev := 1
 		return db.markPending(tx, kind, id, rev)
 	}
+	// In-flight records finish on their own; failed and dead ones keep their
+	// retry schedule (or wait for a person) instead of being revived in a loop.
 	return tx.Model(&syncRecordRow{}).
-		Where("entity_kind = ? AND entity_id = ? AND direction = ? AND state <> ?", kind, id, DirectionOut, StateInFlight).
+		Where("entity_kind = ? AND entity_id = ? AND direction = ? AND state NOT IN ?", kind, id, DirectionOut, []string{StateInFlight, StateFailed, StateDead}).
 		Updates(map[string]any{"state": StatePending, "next_attempt_at": now, "updated_at": now, "reason": ""}).Error
 }
 
@@ -365,4 +367,12 @@ func (db *DB) CountUnsettled(ctx context.Context) (int64, error) {
 	err := db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).
 		Where("direction = ? AND state IN ?", DirectionOut, []string{StatePending, StateFailed, StateDrifted, StateInFlight}).Count(&n).Error
 	return n, err
+}
+
+// MarkDrifted records that Zuora no longer matches a synced record and makes
+// it due for repair (its payload hash is cleared so the repair compares with Zuora).
+func (db *DB) MarkDrifted(ctx context.Context, id int64, reason string) error {
+	now := db.Now()
+	return db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).Where("id = ? AND state = ?", id, StateSynced).
+		Updates(map[string]any{"state": StateDrifted, "reason": truncate(reason, 2000), "payload_hash": "", "next_attempt_at": now, "updated_at": now}).Error
 }

@@ -1,0 +1,151 @@
+package outbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/billsync/billsync/connectors/zuora"
+	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/store"
+	"github.com/billsync/billsync/mappings"
+)
+
+// DriftReport summarises a drift check.
+type DriftReport struct {
+	Checked, Drifted, Calls int
+}
+
+func (d DriftReport) String() string {
+	return fmt.Sprintf("checked %d synced records with %d Zuora reads; %d drifted", d.Checked, d.Calls, d.Drifted)
+}
+
+// DetectDrift reads Zuora for every synced subscription, customer and plan and
+// marks those that no longer match `drifted`; the workers then repair them.
+func (r *Reconcilers) DetectDrift(ctx context.Context) (DriftReport, error) {
+	var rep DriftReport
+	var after int64
+	for {
+		recs, next, err := r.db.ListSyncRecords(ctx, store.SyncFilter{State: store.StateSynced, AfterID: after, Limit: 200})
+		if err != nil {
+			return rep, err
+		}
+		for _, rec := range recs {
+			if rec.Direction != store.DirectionOut {
+				continue
+			}
+			reason, calls, err := r.driftOf(ctx, rec)
+			rep.Calls += calls
+			if err != nil {
+				if ctx.Err() != nil {
+					return rep, ctx.Err()
+				}
+				continue // a failed read is not drift; the next check looks again
+			}
+			rep.Checked++
+			if reason != "" {
+				rep.Drifted++
+				if err := r.db.MarkDrifted(ctx, rec.ID, reason); err != nil {
+					return rep, err
+				}
+			}
+		}
+		if next == 0 {
+			return rep, nil
+		}
+		after = next
+	}
+}
+
+func (r *Reconcilers) driftOf(ctx context.Context, rec store.SyncRecord) (string, int, error) {
+	switch rec.EntityKind {
+	case store.EntitySubscription:
+		sm, err := r.maps.Get(ctx, mappings.Subscription, rec.EntityID)
+		if err != nil {
+			return "", 0, nil
+		}
+		sub, err := r.db.GetSubscription(ctx, rec.EntityID)
+		if err != nil {
+			return "", 0, err
+		}
+		actual, err := r.z.GetSubscription(ctx, sm.ZuoraNumber)
+		if zuora.IsNotFound(err) {
+			return "subscription " + sm.ZuoraNumber + " no longer exists in Zuora", 1, nil
+		}
+		if err != nil {
+			return "", 1, err
+		}
+		plans := map[string]engine.Plan{}
+		for _, id := range append([]string{sub.PlanID}, addOnIDs(sub)...) {
+			p, err := r.db.GetPlan(ctx, id)
+			if err != nil {
+				return "", 1, err
+			}
+			plans[id] = p
+		}
+		desired, missing, err := r.desiredRatePlans(ctx, sub, plans)
+		if err != nil || len(missing) > 0 {
+			return "", 1, err
+		}
+		pushed := pushedSubscription{RenewalCount: sub.RenewalCount}
+		actions, _, err := r.diff(ctx, sub, desired, actual, pushed)
+		if err != nil {
+			return err.Error(), 1, nil
+		}
+		if len(actions) == 0 {
+			return "", 1, nil
+		}
+		var what []string
+		for _, a := range actions {
+			what = append(what, a.Type)
+		}
+		return fmt.Sprintf("Zuora's subscription %s (status %s) differs; repair needs %s", actual.SubscriptionNumber, actual.Status, strings.Join(what, ", ")), 1, nil
+	case store.EntityCustomer:
+		acct, ok, err := r.billingAccount(ctx, rec.EntityID)
+		if err != nil || !ok {
+			return "", 0, err
+		}
+		_, err = r.z.GetAccount(ctx, acct.ZuoraID)
+		if zuora.IsNotFound(err) {
+			return "account " + acct.ZuoraNumber + " no longer exists in Zuora", 1, nil
+		}
+		return "", 1, err
+	case store.EntityPlan:
+		pm, err := r.maps.Get(ctx, mappings.Product, rec.EntityID)
+		if errors.Is(err, mappings.ErrNotFound) {
+			return "", 0, nil
+		}
+		if err != nil {
+			return "", 0, err
+		}
+		_, err = r.z.GetCatalogProduct(ctx, pm.ZuoraID)
+		if zuora.IsNotFound(err) {
+			// Forget the product so the repair creates it again.
+			if err := r.forgetCatalog(ctx, rec.EntityID); err != nil {
+				return "", 1, err
+			}
+			return "product " + pm.ZuoraID + " no longer exists in Zuora; it will be created again", 1, nil
+		}
+		return "", 1, err
+	}
+	return "", 0, nil
+}
+
+func (r *Reconcilers) forgetCatalog(ctx context.Context, planID string) error {
+	if err := r.maps.Delete(ctx, mappings.Product, planID); err != nil {
+		return err
+	}
+	for _, k := range []mappings.Kind{mappings.RatePlan, mappings.Charge} {
+		ms, err := r.maps.Children(ctx, k, planID)
+		if err != nil {
+			return err
+		}
+		for _, m := range ms {
+			if err := r.maps.Delete(ctx, k, m.LocalID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
