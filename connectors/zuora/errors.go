@@ -239,6 +239,7 @@ type rawError struct {
 	ErrorsUC  []rawReason     `json:"Errors"`
 	Message   string          `json:"message"`
 	MessageUC string          `json:"Message"`
+	ErrorDesc string          `json:"error_description"` // OAuth errors
 	RequestID string          `json:"requestId"`
 	ProcessID string          `json:"processId"`
 	Done      *bool           `json:"done"`
@@ -323,6 +324,9 @@ func detectError(op string, status int, header http.Header, body []byte) *Error 
 		}
 		if e.Message == "" {
 			e.Message = raw.MessageUC
+		}
+		if e.Message == "" {
+			e.Message = raw.ErrorDesc
 		}
 		if e.RequestID == "" {
 			e.RequestID = raw.RequestID
