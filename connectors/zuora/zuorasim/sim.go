@@ -359,12 +359,15 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	fault := s.pickFault(op)
-	if fault != nil {
-		if done := s.applyFault(w, c, fault); done {
-			return
-		}
+	// Read the body first: once it is consumed the server notices a client
+	// that goes away (the request context is cancelled), which the timeout
+	// fault relies on.
+	body, err := readBody(r)
+	if err != nil {
+		s.write(w, r, c.fail(http.StatusBadRequest, catMalformed, "Unable to read the request body"), rt.class)
+		return
 	}
+	c.body = body
 
 	var idemKey string
 	if k := r.Header.Get("Idempotency-Key"); k != "" && (r.Method == http.MethodPost || r.Method == http.MethodPatch) {
@@ -379,15 +382,16 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		idemKey = k
 	}
 
-	body, err := readBody(r)
-	if err != nil {
-		if idemKey != "" {
-			s.idemAbort(idemKey)
+	fault := s.pickFault(op)
+	if fault != nil {
+		if done := s.applyFault(w, c, fault); done {
+			if idemKey != "" {
+				s.idemAbort(idemKey) // not processed: the key stays free
+			}
+			return
 		}
-		s.write(w, r, c.fail(http.StatusBadRequest, catMalformed, "Unable to read the request body"), rt.class)
-		return
 	}
-	c.body = body
+
 	out := rt.h(c)
 	if idemKey != "" {
 		s.idemFinish(idemKey, out)
