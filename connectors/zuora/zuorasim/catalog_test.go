@@ -139,7 +139,7 @@ func TestCatalogValidation(t *testing.T) {
 		return map[string]any{"Name": "X", "ProductRatePlanId": c.planID, "ChargeType": "Recurring", "ChargeModel": "Per Unit Pricing",
 			"UOM": "Seat", "BillCycleType": "DefaultFromCustomer", "BillingPeriod": "Month", "TriggerEvent": "ContractEffective",
 			"UseDiscountSpecificAccountingCode": false,
-			"ProductRatePlanChargeTierData": map[string]any{"ProductRatePlanChargeTier": []any{map[string]any{"Currency": "USD", "Price": 1}}}}
+			"ProductRatePlanChargeTierData":     map[string]any{"ProductRatePlanChargeTier": []any{map[string]any{"Currency": "USD", "Price": 1}}}}
 	}
 	tests := []struct {
 		name   string
