@@ -1,0 +1,217 @@
+package inbound
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/billsync/billsync/connectors/zuora"
+)
+
+// Webhook paths billsync serves, relative to its public URL.
+const (
+	PathAccountCreated      = "/webhooks/zuora/account-created"
+	PathSubscriptionCreated = "/webhooks/zuora/subscription-created"
+	PathSubscriptionChanged = "/webhooks/zuora/subscription-changed"
+)
+
+// Names of what setup creates in the tenant.
+const (
+	TriggerAccountCreated      = "BillsyncAccountCreated"
+	TriggerSubscriptionChanged = "BillsyncSubscriptionChanged"
+	// EventCategorySubscriptionCreated is Zuora's standard "New Subscription Created" event.
+	EventCategorySubscriptionCreated = "1210"
+	definitionPrefix                 = "billsync-"
+	calloutsSetting                  = "inbound.callouts"
+)
+
+// CalloutParams are the callout parameters (body fields → merge fields) each
+// endpoint expects; the README lists them for manual setup.
+var CalloutParams = map[string]map[string]string{
+	PathAccountCreated: {"AccountId": "<DataSource.Account.Id>", "AccountNumber": "<DataSource.Account.AccountNumber>"},
+	PathSubscriptionCreated: {"SubscriptionId": "<DataSource.Subscription.Id>", "SubscriptionNumber": "<DataSource.Subscription.Name>",
+		"AccountId": "<DataSource.Account.Id>", "AccountNumber": "<DataSource.Account.AccountNumber>"},
+	PathSubscriptionChanged: {"SubscriptionId": "<DataSource.Subscription.Id>", "SubscriptionNumber": "<DataSource.Subscription.Name>",
+		"AccountId": "<DataSource.Account.Id>", "AccountNumber": "<DataSource.Account.AccountNumber>"},
+}
+
+// CalloutSetup says where Zuora should call and with which credentials.
+type CalloutSetup struct {
+	PublicURL string // https://billsync.example.com (no trailing path needed)
+	Username  string
+	Password  string
+	// NonPreemptive makes Zuora wait for the 401 challenge before sending
+	// credentials (Zuora's default); setup uses preemptive Basic auth otherwise.
+	NonPreemptive bool
+}
+
+// CalloutObjects is what setup created (recorded in the settings table so
+// remove-callouts removes exactly that).
+type CalloutObjects struct {
+	Triggers    []string `json:"triggers"`
+	Definitions []string `json:"definitions"`
+}
+
+// SetupReport tells what setup or remove did.
+type SetupReport struct {
+	Created []string `json:"created"`
+	Existed []string `json:"existed"`
+	Removed []string `json:"removed"`
+}
+
+type triggerSpec struct {
+	name, base, condition, display, desc string
+}
+
+type definitionSpec struct {
+	name, path, trigger, category, desc string
+}
+
+var triggers = []triggerSpec{
+	{TriggerAccountCreated, "Account", "changeType == 'INSERT'", "billsync: account created", "A Zuora account was created (billsync imports it as a customer)"},
+	{TriggerSubscriptionChanged, "Subscription", "changeType == 'UPDATE'", "billsync: subscription changed", "A Zuora subscription changed through an order or amendment"},
+}
+
+var definitions = []definitionSpec{
+	{definitionPrefix + "account-created", PathAccountCreated, TriggerAccountCreated, "", "Tells billsync about new accounts"},
+	{definitionPrefix + "subscription-created", PathSubscriptionCreated, "", EventCategorySubscriptionCreated, "Tells billsync about new subscriptions"},
+	{definitionPrefix + "subscription-changed", PathSubscriptionChanged, TriggerSubscriptionChanged, "", "Tells billsync about changed subscriptions"},
+}
+
+func (s *Service) recorded(ctx context.Context) (CalloutObjects, error) {
+	var o CalloutObjects
+	all, err := s.db.Settings(ctx)
+	if err != nil {
+		return o, err
+	}
+	if v := all[calloutsSetting]; v != "" {
+		if err := json.Unmarshal([]byte(v), &o); err != nil {
+			return o, fmt.Errorf("setting %s: %w", calloutsSetting, err)
+		}
+	}
+	return o, nil
+}
+
+func (s *Service) record(ctx context.Context, o CalloutObjects) error {
+	b, _ := json.Marshal(o)
+	return s.db.SetSetting(ctx, calloutsSetting, string(b))
+}
+
+// SetupCallouts creates, idempotently, the Account INSERT and Subscription
+// UPDATE event triggers and the three notification definitions (inline
+// callouts with Basic auth and the CalloutParams) in the Zuora tenant.
+// Objects that already exist by name are reused, never duplicated; what is
+// created is recorded for RemoveCallouts.
+func (s *Service) SetupCallouts(ctx context.Context, in CalloutSetup) (SetupReport, error) {
+	rep := SetupReport{Created: []string{}, Existed: []string{}, Removed: []string{}}
+	u, err := url.Parse(in.PublicURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return rep, fmt.Errorf("the public URL must be an absolute https URL, got %q", in.PublicURL)
+	}
+	if in.Username == "" || in.Password == "" {
+		return rep, errors.New("the webhook username and password are required (Zuora sends them with every callout)")
+	}
+	base := strings.TrimRight(in.PublicURL, "/")
+	rec, err := s.recorded(ctx)
+	if err != nil {
+		return rep, err
+	}
+	for _, t := range triggers {
+		found := ""
+		for et, err := range s.z.ListEventTriggers(ctx, zuora.EventTriggerFilter{EventTypeName: t.name}) {
+			if err != nil {
+				return rep, fmt.Errorf("list event triggers: %w", err)
+			}
+			if et.EventType.Name == t.name {
+				found = et.ID
+			}
+		}
+		if found != "" {
+			rep.Existed = append(rep.Existed, "event trigger "+t.name)
+			continue
+		}
+		et, err := s.z.CreateEventTrigger(ctx, zuora.IdempotencyKey("billsync-trigger", t.name, t.condition), zuora.EventTrigger{
+			Active: true, BaseObject: t.base, Condition: t.condition, Description: t.desc,
+			EventType: zuora.EventType{Name: t.name, DisplayName: t.display, Description: t.desc}})
+		if err != nil {
+			return rep, fmt.Errorf("create event trigger %s: %w", t.name, err)
+		}
+		rec.Triggers = append(rec.Triggers, et.ID)
+		if err := s.record(ctx, rec); err != nil {
+			return rep, err
+		}
+		rep.Created = append(rep.Created, "event trigger "+t.name)
+	}
+	yes := true
+	for _, d := range definitions {
+		found := false
+		for nd, err := range s.z.ListNotificationDefinitions(ctx, zuora.NotificationDefinitionFilter{}) {
+			if err != nil {
+				return rep, fmt.Errorf("list notification definitions: %w", err)
+			}
+			if nd.Name == d.name {
+				found = true
+			}
+		}
+		if found {
+			rep.Existed = append(rep.Existed, "notification definition "+d.name)
+			continue
+		}
+		target := base + d.path
+		nd := zuora.NotificationDefinition{Name: d.name, Description: d.desc, Active: &yes, CalloutActive: &yes,
+			Callout: &zuora.Callout{Name: d.name, EventTypeName: d.trigger, CalloutBaseURL: target, HTTPMethod: "POST",
+				CalloutParams: CalloutParams[d.path], CalloutRetry: &yes, Active: &yes, RequiredAuth: &yes,
+				CalloutAuth: &zuora.CalloutAuth{Username: in.Username, Password: in.Password, Preemptive: !in.NonPreemptive}}}
+		if d.category != "" {
+			nd.EventCategory = zuora.Number(d.category)
+		} else {
+			nd.EventTypeName = d.trigger
+			nd.EventTypeNamespace = "user.notification"
+		}
+		created, err := s.z.CreateNotificationDefinition(ctx, zuora.IdempotencyKey("billsync-notification", d.name, target), nd)
+		if err != nil {
+			return rep, fmt.Errorf("create notification definition %s: %w", d.name, err)
+		}
+		rec.Definitions = append(rec.Definitions, created.ID)
+		if err := s.record(ctx, rec); err != nil {
+			return rep, err
+		}
+		rep.Created = append(rep.Created, "notification definition "+d.name+" → "+target)
+	}
+	return rep, nil
+}
+
+// RemoveCallouts deletes exactly the triggers and definitions SetupCallouts
+// created (definitions first), and forgets them.
+func (s *Service) RemoveCallouts(ctx context.Context) (SetupReport, error) {
+	rep := SetupReport{Created: []string{}, Existed: []string{}, Removed: []string{}}
+	rec, err := s.recorded(ctx)
+	if err != nil {
+		return rep, err
+	}
+	left := CalloutObjects{}
+	var firstErr error
+	for _, id := range rec.Definitions {
+		if err := s.z.DeleteNotificationDefinition(ctx, id); err != nil && !zuora.IsNotFound(err) {
+			left.Definitions = append(left.Definitions, id)
+			firstErr = errors.Join(firstErr, fmt.Errorf("delete notification definition %s: %w", id, err))
+			continue
+		}
+		rep.Removed = append(rep.Removed, "notification definition "+id)
+	}
+	for _, id := range rec.Triggers {
+		if err := s.z.DeleteEventTrigger(ctx, id); err != nil && !zuora.IsNotFound(err) {
+			left.Triggers = append(left.Triggers, id)
+			firstErr = errors.Join(firstErr, fmt.Errorf("delete event trigger %s: %w", id, err))
+			continue
+		}
+		rep.Removed = append(rep.Removed, "event trigger "+id)
+	}
+	if err := s.record(ctx, left); err != nil {
+		return rep, err
+	}
+	return rep, firstErr
+}
