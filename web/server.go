@@ -39,6 +39,11 @@ type Store interface {
 
 // Options configures the HTTP handler.
 type Options struct {
+	// Inbound enables the Zuora webhooks and the inbox, pull, link and grant API
+	// (nil: routes absent); Webhooks is how callouts authenticate.
+	Inbound  Inbound
+	Webhooks WebhookAuth
+
 	Store        Store
 	Logger       zerolog.Logger
 	APIKey       string
@@ -77,6 +82,9 @@ func New(opts Options) *Server {
 	g.GET("/readyz", s.ready)
 
 	api := g.Group("/api/v1", s.limitBody, s.requireAPIKey)
+	if opts.Inbound != nil {
+		s.registerInbound(g, api)
+	}
 	api.PUT("/plans/:id", s.putPlan)
 	api.GET("/plans/:id", s.getPlan)
 	api.GET("/plans", s.listPlans)

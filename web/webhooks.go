@@ -1,0 +1,224 @@
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/md5"  //nolint:gosec // Zuora's callout HMAC offers MD5; only used when configured so
+	"crypto/sha1" //nolint:gosec // idem, SHA-1
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/billsync/billsync/engine/inbound"
+)
+
+// Inbound is what the webhook and inbound API handlers need.
+type Inbound interface {
+	Accept(ctx context.Context, c inbound.Callout) (inbound.Accepted, error)
+	ListInbox(ctx context.Context, f inbound.InboxFilter) ([]inbound.InboxEntry, int64, error)
+	GetInbox(ctx context.Context, id int64) (inbound.InboxEntry, error)
+	RetryInbox(ctx context.Context, id int64) (inbound.InboxEntry, error)
+	PullCustomer(ctx context.Context, customerID string) (inbound.PullResult, error)
+	PullAccount(ctx context.Context, accountKey string) (inbound.PullResult, error)
+	LinkAccount(ctx context.Context, customerID, accountKey string) (inbound.Link, bool, error)
+	UnlinkAccount(ctx context.Context, customerID, accountKey string) error
+	Links(ctx context.Context, customerID string) ([]inbound.Link, error)
+	Grants(ctx context.Context, customerID string) ([]inbound.Grant, error)
+}
+
+// WebhookAuth is how Zuora's callouts authenticate: Basic credentials
+// (required), and optionally an HMAC signature header as configured in the
+// callout template (§11b).
+type WebhookAuth struct {
+	Username string
+	Password string
+	// HMACSecret enables the signature check: Header carries
+	// Format(HMAC-Algorithm(secret, body)).
+	HMACSecret    string
+	HMACHeader    string // default X-Zuora-Signature
+	HMACAlgorithm string // MD5, SHA-1, SHA-224, SHA-256 (default), SHA-384, SHA-512
+	HMACFormat    string // BASE64 (default) or HEX
+	MaxBodyBytes  int64  // default 64 KiB
+}
+
+// HMACAlgorithms lists the algorithms Zuora's callout templates offer.
+var HMACAlgorithms = map[string]func() hash.Hash{
+	"MD5": md5.New, "SHA-1": sha1.New, "SHA-224": sha256.New224, "SHA-256": sha256.New, "SHA-384": sha512.New384, "SHA-512": sha512.New,
+}
+
+func (s *Server) registerInbound(g *gin.Engine, api *gin.RouterGroup) {
+	wh := g.Group("/webhooks/zuora")
+	wh.POST("/account-created", s.webhook(inbound.EventAccountCreated))
+	wh.POST("/subscription-created", s.webhook(inbound.EventSubscriptionCreated))
+	wh.POST("/subscription-changed", s.webhook(inbound.EventSubscriptionChanged))
+	s.registerInboundAPI(api)
+}
+
+// webhookProblem answers a callout without a problem body's bulk: Zuora keeps
+// the response (60 KB) in its callout history, where a short reason helps.
+func webhookFail(c *gin.Context, status int, msg string) {
+	c.Abort()
+	c.JSON(status, gin.H{"success": false, "message": msg})
+}
+
+func equalSecret(got, want string) bool {
+	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+// webhook accepts one kind of Zuora callout: authenticate (Basic with a 401
+// challenge, as Zuora's non-preemptive mode expects), cap and check the body,
+// write it to the inbox, answer 200. Anything rejected is not stored: 401
+// unauthenticated, 400 malformed or incomplete (Zuora does not retry 4xx
+// other than 403/408/429), 413 too large.
+func (s *Server) webhook(event string) gin.HandlerFunc {
+	a := s.opts.Webhooks
+	if a.MaxBodyBytes <= 0 {
+		a.MaxBodyBytes = 64 << 10
+	}
+	if a.HMACHeader == "" {
+		a.HMACHeader = "X-Zuora-Signature"
+	}
+	newHash := HMACAlgorithms[strings.ToUpper(a.HMACAlgorithm)]
+	if newHash == nil {
+		newHash = sha256.New
+	}
+	return func(c *gin.Context) {
+		if a.Username == "" || a.Password == "" {
+			// Misconfigured: a 5xx makes Zuora retry later instead of dropping the callout.
+			logger(c).Error().Msg("Zuora callout refused: webhook credentials are not configured")
+			webhookFail(c, http.StatusServiceUnavailable, "webhook credentials are not configured on billsync")
+			return
+		}
+		user, pass, ok := c.Request.BasicAuth()
+		if !ok || !(equalSecret(user, a.Username) && equalSecret(pass, a.Password)) {
+			c.Header("WWW-Authenticate", `Basic realm="billsync", charset="UTF-8"`)
+			webhookFail(c, http.StatusUnauthorized, "authentication required")
+			return
+		}
+		if c.Request.ContentLength > a.MaxBodyBytes {
+			webhookFail(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body must be at most %d bytes", a.MaxBodyBytes))
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(c.Request.Body, a.MaxBodyBytes+1))
+		if err != nil {
+			webhookFail(c, http.StatusBadRequest, "could not read the body")
+			return
+		}
+		if int64(len(body)) > a.MaxBodyBytes {
+			webhookFail(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body must be at most %d bytes", a.MaxBodyBytes))
+			return
+		}
+		if a.HMACSecret != "" {
+			m := hmac.New(newHash, []byte(a.HMACSecret))
+			m.Write(body)
+			sum := m.Sum(nil)
+			want := base64.StdEncoding.EncodeToString(sum)
+			if strings.EqualFold(a.HMACFormat, "HEX") {
+				want = hex.EncodeToString(sum)
+			}
+			got := strings.TrimSpace(c.GetHeader(a.HMACHeader))
+			if strings.EqualFold(a.HMACFormat, "HEX") {
+				got = strings.ToLower(got)
+			}
+			if got == "" || !equalSecret(got, want) {
+				webhookFail(c, http.StatusUnauthorized, "missing or wrong signature header "+a.HMACHeader)
+				return
+			}
+		}
+		params, msg := parseCalloutBody(body)
+		if msg != "" {
+			webhookFail(c, http.StatusBadRequest, msg)
+			return
+		}
+		objectID, msg := calloutObject(event, params)
+		if msg != "" {
+			webhookFail(c, http.StatusBadRequest, msg)
+			return
+		}
+		acc, err := s.opts.Inbound.Accept(c.Request.Context(), inbound.Callout{Event: event, ObjectID: objectID,
+			NotificationID: trimHeader(c.GetHeader("Zuora-Notification-Id"), 100), RequestID: trimHeader(c.GetHeader("Zuora-Request-Id"), 64),
+			Source: inbound.SourceCallout, Payload: string(body)})
+		if err != nil {
+			logger(c).Error().Err(err).Str("event", event).Msg("writing the callout to the inbox failed")
+			webhookFail(c, http.StatusServiceUnavailable, "the callout could not be stored; retry later")
+			return
+		}
+		c.JSON(http.StatusOK, gin.H{"success": true, "inboxId": acc.ID, "duplicate": acc.Duplicate})
+	}
+}
+
+func trimHeader(v string, n int) string {
+	v = strings.TrimSpace(v)
+	if len(v) > n {
+		return v[:n]
+	}
+	return v
+}
+
+// parseCalloutBody reads Zuora's flat JSON object of string parameters; keys
+// are matched case-insensitively.
+func parseCalloutBody(body []byte) (map[string]string, string) {
+	var raw map[string]any
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil || raw == nil {
+		return nil, "the body must be a flat JSON object of callout parameters"
+	}
+	if dec.More() {
+		return nil, "the body must hold exactly one JSON object"
+	}
+	out := make(map[string]string, len(raw))
+	for k, v := range raw {
+		switch x := v.(type) {
+		case string:
+			out[strings.ToLower(k)] = strings.TrimSpace(x)
+		case json.Number:
+			out[strings.ToLower(k)] = x.String()
+		case nil:
+		default:
+			return nil, fmt.Sprintf("parameter %q must be a string (callout bodies are flat)", k)
+		}
+	}
+	return out, ""
+}
+
+func validKey(v string) bool {
+	if v == "" || len(v) > 100 || strings.ContainsAny(v, "<>{}/ \t\n") {
+		return false
+	}
+	return true
+}
+
+// calloutObject picks the object the callout is about.
+func calloutObject(event string, p map[string]string) (string, string) {
+	var names []string
+	switch event {
+	case inbound.EventAccountCreated:
+		names = []string{"accountid", "accountnumber"}
+	default:
+		names = []string{"subscriptionnumber", "subscriptionid"}
+	}
+	for _, n := range names {
+		if v, ok := p[n]; ok && v != "" {
+			if !validKey(v) {
+				return "", fmt.Sprintf("parameter %s=%q is not a Zuora id or number (an unresolved merge field?)", n, v)
+			}
+			return v, ""
+		}
+	}
+	if event == inbound.EventAccountCreated {
+		return "", "the callout needs an AccountId or AccountNumber parameter"
+	}
+	return "", "the callout needs a SubscriptionNumber or SubscriptionId parameter"
+}
