@@ -156,7 +156,7 @@ func (c *call) fail(status, category int, msg string) *resp {
 	case famEvents:
 		return jsonResp(status, errorResponse(code(c.resource(), category), msg))
 	case famOQ:
-		return jsonResp(status, map[string]any{"reasons": []reason{{Code: code(c.resource(), category), Message: msg}}, "requestId": c.reqID})
+		return jsonResp(status, oqBody(c.reqID, category, msg))
 	default:
 		return jsonResp(status, c.commonError(code(c.resource(), category), msg))
 	}

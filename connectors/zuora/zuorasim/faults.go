@@ -135,6 +135,8 @@ func (s *Sim) applyFault(w http.ResponseWriter, c *call, f *Fault) (done bool) {
 		switch c.rt.fam {
 		case famCRUD, famAction:
 			res = jsonResp(http.StatusInternalServerError, crudError("UNKNOWN_ERROR", "An internal error occurred, please retry later"))
+		case famOQ:
+			res = jsonResp(http.StatusInternalServerError, oqBody(c.reqID, catInternal, "An internal error occurred, please retry later"))
 		default:
 			res = jsonResp(http.StatusInternalServerError, errorResponse(code(c.resource(), catInternal), "An internal error occurred, please retry later"))
 		}

@@ -117,8 +117,19 @@ func (r oqRow) match(fs []oqFilter) bool {
 	return true
 }
 
+// oqReason is an Object Query error reason: the spec types its code as an
+// integer (CommonOQErrorResponse), unlike CommonResponse.
+type oqReason struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+func oqBody(reqID string, category int, msg string) map[string]any {
+	return map[string]any{"reasons": []oqReason{{Code: resGeneric*100 + category, Message: msg}}, "requestId": reqID}
+}
+
 func (c *call) oqErr(status int, msg string) *resp {
-	return jsonResp(status, map[string]any{"reasons": []reason{{Code: code(resGeneric, 27), Message: msg}}, "requestId": c.reqID})
+	return jsonResp(status, oqBody(c.reqID, 27, msg))
 }
 
 func (s *Sim) objectQuery(c *call, rows []oqRow) *resp {

@@ -533,7 +533,7 @@ func (s *Sim) checkToken(c *call) *resp {
 	case famEvents:
 		res = jsonResp(http.StatusUnauthorized, errorResponse("90000011", msg))
 	case famOQ:
-		res = jsonResp(http.StatusUnauthorized, map[string]any{"reasons": []any{map[string]any{"code": "90000011", "message": msg}}, "requestId": c.reqID})
+		res = jsonResp(http.StatusUnauthorized, map[string]any{"reasons": []oqReason{{Code: 90000011, Message: msg}}, "requestId": c.reqID})
 	default:
 		res = jsonResp(http.StatusUnauthorized, c.commonError("90000011", msg))
 	}
@@ -659,7 +659,7 @@ func (c *call) tooMany(retry int, msg string) *resp {
 	case famEvents:
 		res = jsonResp(http.StatusTooManyRequests, errorResponse(code(resGeneric, catLimit), msg))
 	case famOQ:
-		res = jsonResp(http.StatusTooManyRequests, map[string]any{"reasons": []any{map[string]any{"code": code(resGeneric, catLimit), "message": msg}}, "requestId": c.reqID})
+		res = jsonResp(http.StatusTooManyRequests, oqBody(c.reqID, catLimit, msg))
 	default:
 		res = jsonResp(http.StatusTooManyRequests, c.commonError(code(c.resource(), catLimit), msg))
 	}

@@ -414,6 +414,7 @@ func gunzip(b []byte) ([]byte, error) {
 //     with an integer billCycleDay and an object billToContact could never
 //     pass). Zuora means "extra string fields are allowed": the member's
 //     additionalProperties is made free-form.
+//   - Object Query records: see the comment in the loop below.
 func relax(doc *openapi3.T) {
 	seen := map[*openapi3.Schema]bool{}
 	var visit func(ref *openapi3.SchemaRef)
@@ -444,7 +445,13 @@ func relax(doc *openapi3.T) {
 			}
 		}
 	}
-	for _, sc := range doc.Components.Schemas {
+	for name, sc := range doc.Components.Schemas {
+		// Object Query records (Expanded*) declare additionalProperties
+		// {type: object}, which fits expanded children but not the scalar
+		// custom fields (*__c) Object Query returns as top-level keys.
+		if strings.HasPrefix(name, "Expanded") && sc.Value != nil && sc.Value.AdditionalProperties.Schema != nil {
+			sc.Value.AdditionalProperties = openapi3.AdditionalProperties{}
+		}
 		visit(sc)
 	}
 	for _, pi := range doc.Paths.Map() {

@@ -1,0 +1,118 @@
+package zuorasim_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/billsync/billsync/connectors/zuora/zuorasim"
+	"github.com/billsync/billsync/connectors/zuora/zuoraspec"
+)
+
+// TestContract drives every operation the simulator serves through the
+// validating transport and checks that each one that exists in Zuora's
+// OpenAPI file was validated at least once.
+func TestContract(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, zuorasim.Options{}).login()
+	c := h.seedCatalog("Contract")
+	v := h.sim.State()
+	var tierID string
+	for _, ch := range v.Charges {
+		if ch.ID == c.flatID {
+			tierID = ch.Tiers[0].ID
+		}
+	}
+	ok := func(r reply) reply { t.Helper(); require.Less(t, r.status, 300, string(r.raw)); return r }
+
+	ok(h.do("GET", "/v1/object/product/"+c.productID, nil))
+	ok(h.do("PUT", "/v1/object/product/"+c.productID, map[string]any{"Description": "d"}))
+	ok(h.do("GET", "/v1/object/product-rate-plan/"+c.planID, nil))
+	ok(h.do("PUT", "/v1/object/product-rate-plan/"+c.planID, map[string]any{"Description": "d"}))
+	ok(h.do("GET", "/v1/object/product-rate-plan-charge/"+c.flatID, nil))
+	ok(h.do("PUT", "/v1/object/product-rate-plan-charge/"+c.flatID, map[string]any{"ProductRatePlanId": c.planID, "ChargeModel": "Flat Fee Pricing",
+		"BillCycleType": "DefaultFromCustomer", "BillingPeriod": "Month", "TriggerEvent": "ContractEffective", "UseDiscountSpecificAccountingCode": false,
+		"ProductRatePlanChargeTierData": map[string]any{"ProductRatePlanChargeTier": []any{map[string]any{"Currency": "USD", "Price": 50}, map[string]any{"Currency": "EUR", "Price": 45}}}}))
+	for _, ch := range h.sim.State().Charges {
+		if ch.ID == c.flatID {
+			tierID = ch.Tiers[0].ID
+		}
+	}
+	ok(h.do("GET", "/v1/object/product-rate-plan-charge-tier/"+tierID, nil))
+	ok(h.do("PUT", "/v1/object/product-rate-plan-charge-tier/"+tierID, map[string]any{"Price": 55}))
+	ok(h.do("GET", "/v1/catalog/products", nil, "Zuora-Version", latest))
+	ok(h.do("GET", "/v1/catalog/products", nil))
+	ok(h.do("GET", "/v1/catalog/products/"+c.productID, nil, "Zuora-Version", latest))
+	ok(h.do("GET", "/v1/products/"+c.productID+"/product-rate-plans", nil, "Zuora-Version", latest))
+
+	r := ok(h.do("POST", "/v1/accounts", map[string]any{"name": "Contract", "currency": "USD", "billCycleDay": 1,
+		"billToContact": map[string]any{"firstName": "C", "lastName": "T"}, "BillsyncId__c": "c1"}, "Zuora-Version", latest))
+	acctNum := r.obj(t)["accountNumber"].(string)
+	ok(h.do("GET", "/v1/accounts/"+acctNum, nil, "Zuora-Version", latest))
+	ok(h.do("PUT", "/v1/accounts/"+acctNum, map[string]any{"notes": "n"}, "Zuora-Version", latest))
+	ok(h.do("POST", "/events/event-triggers", map[string]any{"active": true, "baseObject": "Account", "condition": "changeType == 'INSERT'",
+		"eventType": map[string]any{"name": "AccountCreated", "displayName": "Account Created"}}))
+	rc := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer rc.Close()
+	d := ok(h.do("POST", "/notifications/notification-definitions", map[string]any{"name": "n", "eventTypeName": "AccountCreated", "calloutActive": true,
+		"callout": map[string]any{"name": "c", "calloutBaseurl": rc.URL, "httpMethod": "POST", "requiredAuth": true,
+			"calloutAuth": map[string]any{"username": "u", "password": "p", "preemptive": true}, "calloutParams": map[string]any{"Id": "{{Account.Id}}"}}})).obj(t)
+	ok(h.do("GET", "/notifications/notification-definitions", nil))
+	ok(h.do("GET", "/notifications/notification-definitions/"+d["id"].(string), nil))
+	trs := ok(h.do("GET", "/events/event-triggers", nil)).obj(t)["data"].([]any)
+	trID := trs[0].(map[string]any)["id"].(string)
+	ok(h.do("GET", "/events/event-triggers/"+trID, nil))
+
+	acct2, subNum := h.newOrder(c, "ContractCo")
+	sub := h.subscription(subNum)
+	ok(h.order(existing(acct2, subNum, map[string]any{"type": "UpdateProduct", "updateProduct": map[string]any{"ratePlanId": ratePlans(sub)[0]["id"],
+		"chargeUpdates": []any{map[string]any{"chargeNumber": chargeByName(sub, "Seats")["number"],
+			"pricing": map[string]any{"recurringPerUnit": map[string]any{"quantity": 3}}}}}})))
+	ok(h.do("GET", "/v1/subscriptions/"+subNum+"?charge-detail=all-segments", nil, "Zuora-Version", latest))
+	ok(h.do("GET", "/v1/subscriptions/"+subNum+"/versions/1", nil, "Zuora-Version", latest))
+	ok(h.do("GET", "/v1/subscriptions/accounts/"+acct2, nil, "Zuora-Version", latest))
+	ok(h.do("POST", "/v1/action/create", map[string]any{"type": "Usage", "objects": []any{map[string]any{"AccountNumber": acct2,
+		"SubscriptionNumber": subNum, "ChargeNumber": chargeByName(sub, "API calls")["number"], "UOM": "Call", "Quantity": 5,
+		"StartDateTime": "2025-01-02T00:00:00Z"}}}))
+	ok(h.do("GET", "/v1/usage/accounts/"+acct2, nil, "Zuora-Version", latest))
+	ok(h.do("GET", "/v1/rateplan/"+c.productID+"/productRatePlan", nil))
+	ok(h.do("GET", "/object-query/accounts?filter[]=status.EQ:Active", nil))
+	ok(h.do("GET", "/object-query/subscriptions?filter[]=islatestversion.EQ:true", nil))
+	ok(h.do("DELETE", "/notifications/notification-definitions/"+d["id"].(string), nil))
+	ok(h.do("DELETE", "/events/event-triggers/"+trID, nil))
+	extra := h.seedCatalog("Disposable")
+	ok(h.do("DELETE", "/v1/object/product-rate-plan-charge/"+extra.usageID, nil))
+	ok(h.do("DELETE", "/v1/object/product-rate-plan/"+extra.planID, nil))
+	ok(h.do("DELETE", "/v1/object/product/"+extra.productID, nil))
+	h.sim.WaitCallouts()
+
+	// Every simulator operation that exists in the spec must have been validated.
+	spec := zuoraspec.Load(t)
+	validated := map[string]bool{}
+	for _, op := range h.rt.Operations() {
+		validated[op] = true
+	}
+	var inSpec, missing []string
+	for _, name := range h.sim.Operations() {
+		method, path, _ := strings.Cut(name, " ")
+		req := httptest.NewRequest(method, "http://127.0.0.1"+strings.NewReplacer("{", "x", "}", "x").Replace(path), nil)
+		id, _, err := spec.Operation(req)
+		if err != nil {
+			continue // not in the spec (e.g. GET /v1/usage/accounts/{account-key})
+		}
+		inSpec = append(inSpec, id)
+		if !validated[id] {
+			missing = append(missing, id)
+		}
+	}
+	sort.Strings(missing)
+	require.Empty(t, missing, "simulator operations never validated")
+	ops := h.rt.Operations()
+	t.Logf("validated %d operations: %s", len(ops), strings.Join(ops, ", "))
+	t.Logf("skipped (not in the spec): %v", h.rt.Skipped())
+	require.Len(t, ops, len(inSpec))
+}
