@@ -134,6 +134,10 @@ type call struct {
 	query   url.Values
 	body    any
 	idemKey string
+	// check, when set, inspects a successful answer's body and may turn it
+	// into an error (e.g. an Actions answer whose every row hit a retryable
+	// error such as lock contention).
+	check func(body []byte) *Error
 }
 
 // response is a successful call's raw answer.
@@ -361,6 +365,11 @@ func (c *Client) attempt(ctx context.Context, cl call, target string, body []byt
 		return res, nil, false
 	}
 	e := detectError(cl.op, resp.StatusCode, resp.Header, res.body)
+	if e == nil && cl.check != nil {
+		if e = cl.check(res.body); e != nil {
+			e.Op, e.HTTPStatus, e.RequestID = cl.op, resp.StatusCode, res.requestID
+		}
+	}
 	if e != nil {
 		e.RetryAfter = parseRetryAfter(resp.Header, time.Now())
 		if resp.StatusCode == http.StatusConflict && cl.idemKey != "" && e.Category == 0 {

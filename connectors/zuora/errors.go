@@ -29,7 +29,7 @@ const (
 	CategoryConcurrencyLimit      = 70
 	CategoryMalformedJSON         = 90
 	CategoryExternalIntegration   = 99
-	maxAttemptsForInternalErrors  = 2 // category 60: retry sparingly (§8)
+	maxAttemptsForInternalErrors  = 3 // category 60: retry sparingly (§8)
 	codeTransport                 = "TRANSPORT"
 	codeTimeout                   = "TIMEOUT"
 	codeCanceled                  = "CANCELED"

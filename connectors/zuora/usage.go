@@ -127,7 +127,8 @@ func (c *Client) CreateUsage(ctx context.Context, idempotencyKey string, records
 		Objects []Usage `json:"objects"`
 	}{Type: "Usage", Objects: records}
 	var results []ActionResult
-	resp, err := c.doJSON(ctx, call{op: op, method: http.MethodPost, path: "/v1/action/create", body: body, idemKey: idempotencyKey}, &results)
+	resp, err := c.doJSON(ctx, call{op: op, method: http.MethodPost, path: "/v1/action/create", body: body,
+		idemKey: idempotencyKey, check: wholeCallRetryable}, &results)
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +140,31 @@ func (c *Client) CreateUsage(ctx context.Context, idempotencyKey string, records
 		results[i].RequestID = resp.requestID
 	}
 	return results, nil
+}
+
+// wholeCallRetryable turns an Actions answer in which every row failed with
+// a retryable code (lock contention, temporary error, limits) into a
+// retryable call error: nothing was created, so the call is retried as a
+// whole. Mixed answers are returned row by row.
+func wholeCallRetryable(body []byte) *Error {
+	var rows []ActionResult
+	if json.Unmarshal(body, &rows) != nil || len(rows) == 0 {
+		return nil
+	}
+	var first *Error
+	for _, r := range rows {
+		if r.Success {
+			return nil
+		}
+		e, _ := AsError(r.Err())
+		if e == nil || !e.Retryable {
+			return nil
+		}
+		if first == nil {
+			first = e
+		}
+	}
+	return first
 }
 
 // UsageRecord is a usage row from GET /v1/usage/accounts/{account-key}.
