@@ -394,7 +394,7 @@ func TestObjectQueryPollAndPagination(t *testing.T) {
 
 	// Object Query: accounts and subscriptions updated since a time.
 	for i := range 3 {
-		env.newCustomer(ctx, fmt.Sprintf("Poll%d", i), ids.planID, true)
+		env.newCustomer(ctx, fmt.Sprintf("Poll%d", i), ids.planID, false)
 	}
 	var accts []QueryAccount
 	for a, err := range env.c.ListAccountsUpdatedSince(ctx, since) {
@@ -403,6 +403,7 @@ func TestObjectQueryPollAndPagination(t *testing.T) {
 	}
 	require.Len(t, accts, 4)
 	require.NotEmpty(t, accts[0].AccountNumber)
+	require.Equal(t, "cust_Poll2", accts[3].CustomFields["BillsyncId__c"], "custom fields ride along, oldest update first")
 	nSubs := 0
 	for s, err := range env.c.ListSubscriptionsUpdatedSince(ctx, since) {
 		require.NoError(t, err)

@@ -204,9 +204,7 @@ func (e *simEnv) seedCatalog(ctx context.Context, name string) catalogIDs {
 }
 
 // newAccountOrder builds an order creating an account and a subscription.
-// With plain, the account and subscription carry no custom fields (Zuora's
-// spec only allows object-valued extra keys on Object Query rows, so rows
-// with scalar custom fields fail response validation).
+// With plain, the account and subscription carry no custom fields.
 func newAccountOrder(name, planID string, plain bool) Order {
 	o := Order{
 		OrderDate: "2025-01-01",
