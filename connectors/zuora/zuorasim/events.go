@@ -285,8 +285,10 @@ func (s *Sim) deliver(def *notificationDef, ev *event) {
 			return
 		}
 		if !def.Retry || !retryableStatus(status) || n == s.opts.CalloutRetries {
+			s.log.Warn().Str("notification_id", notifID).Str("definition", def.Name).Int("status", status).Int("delivery", n).Msg("callout failed, giving up")
 			return
 		}
+		s.log.Debug().Str("notification_id", notifID).Str("definition", def.Name).Int("status", status).Int("delivery", n).Msg("callout failed, will retry")
 		t := time.NewTimer(s.opts.CalloutRetryInterval)
 		select {
 		case <-s.ctx.Done():

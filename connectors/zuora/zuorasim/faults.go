@@ -117,6 +117,7 @@ func (s *Sim) pickFault(op string) *Fault {
 		}
 		f.used++
 		x := f.Fault
+		s.log.Debug().Str("operation", op).Str("kind", string(x.Kind)).Msg("injecting fault")
 		s.statsMu.Lock()
 		s.stats.Faulted++
 		s.statsMu.Unlock()
