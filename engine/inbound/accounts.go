@@ -254,6 +254,15 @@ func (s *Service) ensureCustomer(ctx context.Context, a zuora.Account) (Result, 
 	if err := s.at(ctx, "customer-stored"); err != nil {
 		return res, err
 	}
+	if bid == "" && mapped {
+		// Another entry for this account may have written it meanwhile:
+		// read again before writing.
+		fresh, err := s.z.GetAccount(ctx, acctID)
+		if err != nil {
+			return res, zuoraErr("read account "+number, err)
+		}
+		bid = customString(fresh.BasicInfo.CustomFields, s.cfg.IDField)
+	}
 	switch {
 	case bid == "":
 		if err := s.z.UpdateAccount(ctx, acctID, zuora.AccountUpdate{CustomFields: map[string]any{s.cfg.IDField: custID}}); err != nil {
