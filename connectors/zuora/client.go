@@ -49,8 +49,9 @@ type CallInfo struct {
 // Option customises a Client.
 type Option func(*Client)
 
-// WithHTTPClient uses h for every request (its Timeout, if any, adds to the
-// per-attempt Config.Timeout).
+// WithHTTPClient uses h for every request. Config.Timeout still bounds each
+// attempt; h.Timeout, if set, applies as well (the shorter wins). Redirects
+// are never followed whatever h says.
 func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
 
 // WithTransport uses rt as the transport of the client's own http.Client
@@ -97,7 +98,7 @@ func New(cfg Config, log zerolog.Logger, opts ...Option) (*Client, error) {
 		base:    cfg.BaseURL,
 		baseURL: u,
 		http:    &http.Client{},
-		log:     log.With().Str("component", "zuora").Logger(),
+		log:     log,
 		now:     time.Now,
 	}
 	for _, o := range opts {

@@ -1,6 +1,7 @@
 package zuora
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -67,6 +68,33 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the exponential backoff between attempts.
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
+}
+
+// String renders the configuration with the client secret redacted, so a
+// Config printed with %v or %+v never leaks it.
+func (c Config) String() string {
+	return fmt.Sprintf("{BaseURL:%s AllowAnyBaseURL:%t ClientID:%s ClientSecret:%s Version:%s Timeout:%s ConcurrencyLimit:%d RequestsPerMinute:%d MaxAttempts:%d MinBackoff:%s MaxBackoff:%s}",
+		c.BaseURL, c.AllowAnyBaseURL, c.ClientID, redact(c.ClientSecret), c.Version, c.Timeout, c.ConcurrencyLimit,
+		c.RequestsPerMinute, c.MaxAttempts, c.MinBackoff, c.MaxBackoff)
+}
+
+// GoString redacts the secret for %#v too.
+func (c Config) GoString() string { return "zuora.Config" + c.String() }
+
+// MarshalJSON redacts the client secret: a Config logged as JSON (zerolog's
+// Interface, an admin page) never carries it.
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config
+	p := plain(c)
+	p.ClientSecret = redact(c.ClientSecret)
+	return json.Marshal(p)
+}
+
+func redact(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return "[redacted]"
 }
 
 // Environment is one Zuora environment (§1).

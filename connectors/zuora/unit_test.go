@@ -3,6 +3,7 @@ package zuora
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -63,6 +64,19 @@ func TestConfigValidate(t *testing.T) {
 	require.True(t, statusMappedVersion(d.Version))
 	require.False(t, statusMappedVersion("186.0"))
 	require.False(t, statusMappedVersion("2023-01-01"))
+}
+
+func TestConfigNeverPrintsTheSecret(t *testing.T) {
+	t.Parallel()
+	c := validConfig()
+	for _, out := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), c.String()} {
+		require.NotContains(t, out, c.ClientSecret)
+		require.Contains(t, out, "[redacted]")
+	}
+	b, err := json.Marshal(c)
+	require.NoError(t, err)
+	require.NotContains(t, string(b), c.ClientSecret)
+	require.Contains(t, string(b), "rest.apisandbox.zuora.com")
 }
 
 func TestIdempotencyKey(t *testing.T) {
