@@ -1,0 +1,532 @@
+package usage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/mappings"
+)
+
+// Event is one metered usage event.
+type Event struct {
+	// IdempotencyKey is the client's unique key: an event is stored once.
+	IdempotencyKey string
+	SubscriptionID string
+	// ChargeID names the usage charge; Feature may be given instead (the
+	// feature the subscription's usage charge bills).
+	ChargeID string
+	Feature  string
+	// Quantity is exact (never a float), ≥ 0.
+	Quantity decimal.Decimal
+	// Timestamp is when the usage happened.
+	Timestamp time.Time
+}
+
+// Status is the outcome of one event.
+type Status string
+
+// Event outcomes.
+const (
+	Accepted  Status = "accepted"
+	Duplicate Status = "duplicate"
+	Rejected  Status = "rejected"
+)
+
+// Result is the outcome of one event, in the order of the input.
+type Result struct {
+	IdempotencyKey string
+	Status         Status
+	// Field and Reason say why an event was rejected.
+	Field  string
+	Reason string
+	// PlanID, ChargeID and WindowStart locate an accepted event's window.
+	PlanID      string
+	ChargeID    string
+	WindowStart time.Time
+}
+
+// MaxKeyLength bounds an event's idempotency key.
+const MaxKeyLength = 255
+
+// ParseQuantity parses an event quantity exactly: a decimal ≥ 0 with at most
+// 9 decimal places and less than 10^15.
+func ParseQuantity(s string) (decimal.Decimal, error) {
+	d, err := decimal.NewFromString(strings.TrimSpace(s))
+	if err != nil {
+		return decimal.Zero, fmt.Errorf("must be a decimal number, got %q", s)
+	}
+	return d, checkQuantity(d)
+}
+
+var maxQuantity = decimal.New(1, 15)
+
+func checkQuantity(d decimal.Decimal) error {
+	switch {
+	case d.IsNegative():
+		return errors.New("must not be negative")
+	case d.GreaterThanOrEqual(maxQuantity):
+		return errors.New("must be less than 10^15")
+	case !d.Equal(d.Truncate(9)):
+		return errors.New("must have at most 9 decimal places")
+	}
+	return nil
+}
+
+// chargeRef is a usage-relevant charge of a subscription.
+type chargeRef struct {
+	planID, chargeID string
+	typ              engine.ChargeType
+	uom, feature     string
+}
+
+// subView is the cached validation view of one subscription.
+type subView struct {
+	loaded   time.Time
+	revision string // subscription and plan revisions the view was built from
+	missing  bool
+	start    time.Time
+	charges  map[string][]chargeRef // charge id → refs, current plans first, then charges the subscription had in Zuora
+	features map[string]chargeRef   // feature → current usage charge
+	numbers  map[string]string      // "planID/chargeID" → charge number
+}
+
+func (v *subView) charge(e Event) (chargeRef, string, string) {
+	if e.ChargeID != "" {
+		refs := v.charges[e.ChargeID]
+		if len(refs) == 0 {
+			return chargeRef{}, "chargeId", fmt.Sprintf("unknown charge %q: not a charge of the subscription's plan or add-ons", e.ChargeID)
+		}
+		for _, r := range refs {
+			if r.typ == engine.ChargeUsage {
+				return r, "", ""
+			}
+		}
+		return chargeRef{}, "chargeId", fmt.Sprintf("charge %q is a %s charge, not a usage charge", e.ChargeID, refs[0].typ)
+	}
+	if e.Feature != "" {
+		r, ok := v.features[e.Feature]
+		if !ok {
+			return chargeRef{}, "feature", fmt.Sprintf("no usage charge of the subscription bills feature %q", e.Feature)
+		}
+		return r, "", ""
+	}
+	return chargeRef{}, "chargeId", "chargeId or feature is required"
+}
+
+// view returns the subscription's validation view, loading it when absent or
+// older than ViewTTL (or when reload is set).
+func (l *Ledger) view(ctx context.Context, subID string, reload bool) (*subView, error) {
+	now := time.Now()
+	l.viewMu.Lock()
+	v := l.views[subID]
+	l.viewMu.Unlock()
+	if v != nil && !reload && now.Sub(v.loaded) < l.cfg.ViewTTL {
+		return v, nil
+	}
+	v, err := l.loadView(ctx, subID)
+	if err != nil {
+		return nil, err
+	}
+	v.loaded = now
+	l.viewMu.Lock()
+	if len(l.views) > 100000 {
+		l.views = map[string]*subView{}
+	}
+	l.views[subID] = v
+	l.viewMu.Unlock()
+	return v, nil
+}
+
+// refreshViews reloads the cached views of the batch's subscriptions whose
+// subscription or plan changed since (one query per batch), and returns them.
+func (l *Ledger) refreshViews(ctx context.Context, events []Event) (map[string]bool, error) {
+	reloaded := map[string]bool{}
+	var ids []string
+	seen := map[string]bool{}
+	l.viewMu.Lock()
+	for _, e := range events {
+		if !seen[e.SubscriptionID] && e.SubscriptionID != "" {
+			seen[e.SubscriptionID] = true
+			if l.views[e.SubscriptionID] != nil {
+				ids = append(ids, e.SubscriptionID)
+			}
+		}
+	}
+	l.viewMu.Unlock()
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 500)]
+		ids = ids[len(chunk):]
+		q := l.q().s("SELECT s.id, s.revision, p.revision FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE s.id IN (")
+		for i, id := range chunk {
+			if i > 0 {
+				q.s(",")
+			}
+			q.a(id)
+		}
+		rs, err := q.s(")").rows(ctx, l.db.SQL())
+		if err != nil {
+			return nil, err
+		}
+		current := map[string]string{}
+		for rs.Next() {
+			var (
+				id     string
+				sr, pr int
+			)
+			if err := rs.Scan(&id, &sr, &pr); err != nil {
+				_ = rs.Close()
+				return nil, err
+			}
+			current[id] = fmt.Sprintf("%d/%d", sr, pr)
+		}
+		if err := rs.Close(); err != nil {
+			return nil, err
+		}
+		for _, id := range chunk {
+			l.viewMu.Lock()
+			v := l.views[id]
+			l.viewMu.Unlock()
+			if v != nil && v.revision != current[id] {
+				if _, err := l.view(ctx, id, true); err != nil {
+					return nil, err
+				}
+				reloaded[id] = true
+			}
+		}
+	}
+	return reloaded, nil
+}
+
+func (l *Ledger) loadView(ctx context.Context, subID string) (*subView, error) {
+	sub, err := l.db.GetSubscription(ctx, subID)
+	if errors.Is(err, engine.ErrNotFound) {
+		return &subView{missing: true}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	v := &subView{charges: map[string][]chargeRef{}, features: map[string]chargeRef{}, numbers: map[string]string{}}
+	v.start, _ = time.Parse("2006-01-02", sub.StartDate)
+	plans := map[string]engine.Plan{}
+	defer func() {
+		if p, ok := plans[sub.PlanID]; ok {
+			v.revision = fmt.Sprintf("%d/%d", sub.Revision, p.Revision)
+		}
+	}()
+	plan := func(id string) (engine.Plan, error) {
+		if p, ok := plans[id]; ok {
+			return p, nil
+		}
+		p, err := l.db.GetPlan(ctx, id)
+		if err == nil {
+			plans[id] = p
+		}
+		return p, err
+	}
+	add := func(planID string, c engine.Charge, current bool) {
+		for _, r := range v.charges[c.ID] {
+			if r.planID == planID {
+				return
+			}
+		}
+		r := chargeRef{planID: planID, chargeID: c.ID, typ: c.Type, uom: c.UnitOfMeasure, feature: c.Feature}
+		v.charges[c.ID] = append(v.charges[c.ID], r)
+		if current && c.Type == engine.ChargeUsage && c.Feature != "" {
+			if _, dup := v.features[c.Feature]; !dup {
+				v.features[c.Feature] = r
+			}
+		}
+	}
+	current := []engine.AddOn{{PlanID: sub.PlanID, BillingPeriodID: sub.BillingPeriodID}}
+	current = append(current, sub.AddOns...)
+	for _, a := range current {
+		p, err := plan(a.PlanID)
+		if err != nil {
+			return nil, err
+		}
+		bp, ok := p.Period(a.BillingPeriodID)
+		if !ok {
+			continue
+		}
+		for _, c := range bp.Charges {
+			add(p.ID, c, true)
+		}
+	}
+	// Charges the subscription had in Zuora (e.g. before a plan change) keep
+	// accepting late events of their windows.
+	ms, err := l.maps.Children(ctx, mappings.SubscriptionCharge, subID)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		parts := strings.Split(m.LocalID, "/")
+		if len(parts) != 3 {
+			continue
+		}
+		v.numbers[parts[1]+"/"+parts[2]] = m.ZuoraNumber
+		p, err := plan(parts[1])
+		if errors.Is(err, engine.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if c, _, ok := p.Charge(parts[2]); ok {
+			add(p.ID, c, false)
+		}
+	}
+	return v, nil
+}
+
+// candidate is an event that passed validation.
+type candidate struct {
+	idx    int
+	key    string
+	sub    string
+	ref    chargeRef
+	number string
+	qty    decimal.Decimal
+	at     time.Time
+	window time.Time
+}
+
+type windowKey struct {
+	sub, plan, charge string
+	start             int64
+}
+
+type windowAgg struct {
+	key    windowKey
+	start  time.Time
+	qty    decimal.Decimal
+	events int64
+	uom    string
+	number string
+}
+
+// Ingest validates and stores a batch of at most MaxBatch events. Every
+// event gets its own result; the accepted ones are durable when Ingest
+// returns. The error is non-nil only when nothing could be stored (the
+// database failed), or when the batch is too large.
+func (l *Ledger) Ingest(ctx context.Context, events []Event) ([]Result, error) {
+	if len(events) > MaxBatch {
+		return nil, &engine.ValidationError{Errors: []engine.FieldError{{Field: "events", Message: fmt.Sprintf("at most %d events per batch (got %d)", MaxBatch, len(events))}}}
+	}
+	now := l.now()
+	results := make([]Result, len(events))
+	seen := make(map[string]int, len(events))
+	reloaded, err := l.refreshViews(ctx, events)
+	if err != nil {
+		return nil, err
+	}
+	cands := make([]candidate, 0, len(events))
+	for i, e := range events {
+		results[i] = Result{IdempotencyKey: e.IdempotencyKey}
+		c, field, reason, err := l.validate(ctx, e, now, reloaded)
+		if err != nil {
+			return nil, err
+		}
+		if reason != "" {
+			results[i].Status, results[i].Field, results[i].Reason = Rejected, field, reason
+			continue
+		}
+		if _, dup := seen[e.IdempotencyKey]; dup {
+			results[i].Status, results[i].Reason = Duplicate, "the idempotency key appears earlier in this batch"
+			continue
+		}
+		seen[e.IdempotencyKey] = i
+		c.idx = i
+		cands = append(cands, c)
+	}
+	if len(cands) > 0 {
+		inserted, err := l.store(ctx, cands, now)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cands {
+			r := &results[c.idx]
+			if inserted[c.key] {
+				r.Status, r.PlanID, r.ChargeID, r.WindowStart = Accepted, c.ref.planID, c.ref.chargeID, c.window
+			} else {
+				r.Status, r.Reason = Duplicate, "an event with this idempotency key was already ingested"
+			}
+		}
+	}
+	return results, nil
+}
+
+// validate checks one event against the subscription's cached view; a view
+// that rejects an event is reloaded once per batch (it may predate a new
+// subscription or a plan change).
+func (l *Ledger) validate(ctx context.Context, e Event, now time.Time, reloaded map[string]bool) (candidate, string, string, error) {
+	switch {
+	case e.IdempotencyKey == "":
+		return candidate{}, "idempotencyKey", "is required", nil
+	case len(e.IdempotencyKey) > MaxKeyLength:
+		return candidate{}, "idempotencyKey", fmt.Sprintf("must be at most %d characters", MaxKeyLength), nil
+	case e.SubscriptionID == "":
+		return candidate{}, "subscriptionId", "is required", nil
+	}
+	if err := checkQuantity(e.Quantity); err != nil {
+		return candidate{}, "quantity", err.Error(), nil
+	}
+	if e.Timestamp.IsZero() {
+		return candidate{}, "timestamp", "is required (RFC 3339)", nil
+	}
+	at := e.Timestamp.UTC()
+	if at.After(now.Add(l.cfg.MaxFuture)) {
+		return candidate{}, "timestamp", fmt.Sprintf("is more than %s in the future", l.cfg.MaxFuture), nil
+	}
+	v, err := l.view(ctx, e.SubscriptionID, false)
+	if err != nil {
+		return candidate{}, "", "", err
+	}
+	ref, field, reason := v.charge(e)
+	if (v.missing || reason != "") && !reloaded[e.SubscriptionID] {
+		reloaded[e.SubscriptionID] = true
+		if v, err = l.view(ctx, e.SubscriptionID, true); err != nil {
+			return candidate{}, "", "", err
+		}
+		ref, field, reason = v.charge(e)
+	}
+	if v.missing {
+		return candidate{}, "subscriptionId", fmt.Sprintf("unknown subscription %q", e.SubscriptionID), nil
+	}
+	if reason != "" {
+		return candidate{}, field, reason, nil
+	}
+	if !v.start.IsZero() && at.Before(v.start) {
+		return candidate{}, "timestamp", fmt.Sprintf("is before the subscription started (%s)", v.start.Format("2006-01-02")), nil
+	}
+	return candidate{key: e.IdempotencyKey, sub: e.SubscriptionID, ref: ref, number: v.numbers[ref.planID+"/"+ref.chargeID],
+		qty: e.Quantity, at: at, window: at.Truncate(time.Hour)}, "", "", nil
+}
+
+// store inserts the candidates and adds the new ones to their windows, in
+// one transaction. It returns the keys that were new.
+func (l *Ledger) store(ctx context.Context, cands []candidate, now time.Time) (map[string]bool, error) {
+	// A fixed lock order (keys, then windows, sorted) keeps concurrent
+	// batches from deadlocking.
+	sort.Slice(cands, func(i, j int) bool { return cands[i].key < cands[j].key })
+	inserted := make(map[string]bool, len(cands))
+	err := l.inTx(ctx, func(tx *sql.Tx) error {
+		clear(inserted)
+		q := l.q().s("INSERT INTO usage_events (idempotency_key, subscription_id, plan_id, charge_id, quantity, occurred_at, window_start, ingested_at) VALUES ")
+		for i, c := range cands {
+			if i > 0 {
+				q.s(",")
+			}
+			q.s("(").a(c.key).s(",").a(c.sub).s(",").a(c.ref.planID).s(",").a(c.ref.chargeID).s(",").a(c.qty.String()).s(",").
+				a(c.at).s(",").a(c.window).s(",").a(now).s(")")
+		}
+		q.s(" ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key")
+		rows, err := q.rows(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("insert usage events: %w", err)
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				_ = rows.Close()
+				return err
+			}
+			inserted[k] = true
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		aggs := map[windowKey]*windowAgg{}
+		for _, c := range cands {
+			if !inserted[c.key] {
+				continue
+			}
+			k := windowKey{c.sub, c.ref.planID, c.ref.chargeID, c.window.Unix()}
+			a := aggs[k]
+			if a == nil {
+				a = &windowAgg{key: k, start: c.window, uom: c.ref.uom, number: c.number}
+				aggs[k] = a
+			}
+			a.qty = a.qty.Add(c.qty)
+			a.events++
+		}
+		if len(aggs) == 0 {
+			return nil
+		}
+		list := make([]*windowAgg, 0, len(aggs))
+		for _, a := range aggs {
+			list = append(list, a)
+		}
+		sort.Slice(list, func(i, j int) bool {
+			a, b := list[i].key, list[j].key
+			if a.sub != b.sub {
+				return a.sub < b.sub
+			}
+			if a.plan != b.plan {
+				return a.plan < b.plan
+			}
+			if a.charge != b.charge {
+				return a.charge < b.charge
+			}
+			return a.start < b.start
+		})
+		return l.addToWindows(ctx, tx, list, now)
+	})
+	return inserted, err
+}
+
+// addToWindows adds the aggregates to their windows and marks them dirty.
+func (l *Ledger) addToWindows(ctx context.Context, tx *sql.Tx, list []*windowAgg, now time.Time) error {
+	pg := l.q().pg
+	if !pg {
+		// SQLite stores exact decimal text: add in Go. The transaction holds
+		// SQLite's single write lock, so nothing changes in between.
+		for _, a := range list {
+			var cur string
+			err := tx.QueryRowContext(ctx, "SELECT quantity FROM usage_windows WHERE subscription_id = ? AND plan_id = ? AND charge_id = ? AND window_start = ?",
+				a.key.sub, a.key.plan, a.key.charge, a.start).Scan(&cur)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+			case err != nil:
+				return err
+			default:
+				d, err := num(cur)
+				if err != nil {
+					return err
+				}
+				a.qty = a.qty.Add(d)
+			}
+		}
+	}
+	q := l.q().s("INSERT INTO usage_windows (subscription_id, plan_id, charge_id, window_start, quantity, event_count, dirty, uom, charge_number, created_at, updated_at) VALUES ")
+	for i, a := range list {
+		if i > 0 {
+			q.s(",")
+		}
+		q.s("(").a(a.key.sub).s(",").a(a.key.plan).s(",").a(a.key.charge).s(",").a(a.start).s(",").a(a.qty.String()).s(",").
+			a(a.events).s(", TRUE,").a(a.uom).s(",").a(a.number).s(",").a(now).s(",").a(now).s(")")
+	}
+	q.s(" ON CONFLICT (subscription_id, plan_id, charge_id, window_start) DO UPDATE SET ")
+	if pg {
+		q.s("quantity = usage_windows.quantity + excluded.quantity, ")
+	} else {
+		q.s("quantity = excluded.quantity, ")
+	}
+	q.s(`event_count = usage_windows.event_count + excluded.event_count, dirty = TRUE, updated_at = excluded.updated_at,
+		uom = CASE WHEN usage_windows.uom = '' THEN excluded.uom ELSE usage_windows.uom END,
+		charge_number = CASE WHEN usage_windows.charge_number = '' THEN excluded.charge_number ELSE usage_windows.charge_number END`)
+	if _, err := q.exec(ctx, tx); err != nil {
+		return fmt.Errorf("update usage windows: %w", err)
+	}
+	return nil
+}

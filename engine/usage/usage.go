@@ -1,0 +1,178 @@
+// Package usage is billsync's usage ledger (DESIGN.md §3): it ingests metered
+// events exactly once, aggregates them per (subscription, charge, hour UTC)
+// window, seals windows into upload rows and uploads the rows to Zuora
+// (POST /v1/action/create, at most 50 per call) exactly once.
+//
+// The guarantees, and where they come from:
+//
+//   - An event is stored once: a unique index on its idempotency key; the
+//     INSERT … ON CONFLICT DO NOTHING and the window's quantity change happen
+//     in one transaction, so a window's quantity is always the sum of its
+//     distinct events.
+//   - A unit is sealed once: sealing moves a window's quantity - sealed
+//     quantity into a new upload row and sets sealed quantity = quantity in one
+//     transaction with the window row locked. The first row carries the total,
+//     later rows (late events) carry the difference only: corrections.
+//   - A row is uploaded once: before the call, rows are marked "sending" with a
+//     batch id that is also the Idempotency-Key (derived from the sorted row
+//     ids and their attempt numbers). Until Zuora answers, the batch is resent
+//     as is, with the same key, however often billsync crashes or times out.
+//     A row that Zuora rejects is retried alone, in a new batch with a new
+//     key; the rows that succeeded are never resent. When a batch's outcome
+//     stays unknown for longer than Zuora keeps idempotency keys (24 h), the
+//     rows are looked up in Zuora (by their description, which names the
+//     window) before anything is sent again.
+package usage
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/billsync/billsync/connectors/zuora"
+	"github.com/billsync/billsync/engine/store"
+	"github.com/billsync/billsync/mappings"
+)
+
+// Switch is the name of the usage sync switch (read through Config.Enabled).
+const Switch = "usage"
+
+// MaxBatch is the largest number of events one Ingest call accepts.
+const MaxBatch = 1000
+
+// Zuora is the part of the Zuora client the ledger uses.
+type Zuora interface {
+	CreateUsage(ctx context.Context, idempotencyKey string, records []zuora.Usage) ([]zuora.ActionResult, error)
+	ListUsageByAccount(ctx context.Context, accountKey string) iter.Seq2[zuora.UsageRecord, error]
+	GetSubscription(ctx context.Context, key string) (zuora.Subscription, error)
+}
+
+// ChargeRecorder stores a subscription's charge numbers from a Zuora read;
+// *outbound.Reconcilers implements it.
+type ChargeRecorder interface {
+	RecordCharges(ctx context.Context, subID string, zs zuora.Subscription) error
+}
+
+// Config tunes the ledger. Zero values take the defaults.
+type Config struct {
+	// Grace is how long after its hour ends a window waits before it is
+	// sealed by the hourly job (default 15 min).
+	Grace time.Duration
+	// MaxFuture is how far in the future an event's timestamp may be
+	// (default 5 min).
+	MaxFuture time.Duration
+	// KeyLifetime is how long Zuora keeps idempotency keys (default 24 h): a
+	// batch whose outcome is unknown for longer is looked up in Zuora before
+	// anything is sent again.
+	KeyLifetime time.Duration
+	// ClaimTTL is how long an uploader owns a batch it is sending (default
+	// 10 min, longer than the client's attempts take); after a crash another
+	// uploader resends the batch once the claim expires.
+	ClaimTTL time.Duration
+	// RetryBase and RetryMax bound the backoff of failed rows and batches
+	// (defaults 30 s and 1 h; base·2^attempts).
+	RetryBase time.Duration
+	RetryMax  time.Duration
+	// Senders is the number of batches sent concurrently (default 4).
+	Senders int
+	// ViewTTL is how long a subscription's cached validation view lives
+	// (default 30 s). A charge missing from the view reloads it once.
+	ViewTTL time.Duration
+	// Enabled reports whether a sync switch is on (nil: all on). When
+	// Switch is off, events are still ingested and sealed but nothing is
+	// uploaded.
+	Enabled func(name string) bool
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Charges records charge numbers after a subscription read (optional:
+	// without it, rows whose charge number is unknown wait for the outbound
+	// engine to record it).
+	Charges ChargeRecorder
+	// Logger receives the ledger's logs.
+	Logger zerolog.Logger
+	// Owner names this process in batch claims (default a random id).
+	Owner string
+}
+
+// Ledger is the usage ledger.
+type Ledger struct {
+	db   *store.DB
+	maps *mappings.Store
+	z    Zuora
+	cfg  Config
+	log  zerolog.Logger
+
+	viewMu sync.Mutex
+	views  map[string]*subView
+}
+
+// New returns a ledger on db that uploads with z.
+func New(db *store.DB, z Zuora, cfg Config) *Ledger {
+	if cfg.Grace <= 0 {
+		cfg.Grace = 15 * time.Minute
+	}
+	if cfg.MaxFuture <= 0 {
+		cfg.MaxFuture = 5 * time.Minute
+	}
+	if cfg.KeyLifetime <= 0 {
+		cfg.KeyLifetime = 24 * time.Hour
+	}
+	if cfg.ClaimTTL <= 0 {
+		cfg.ClaimTTL = 10 * time.Minute
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = 30 * time.Second
+	}
+	if cfg.RetryMax <= 0 {
+		cfg.RetryMax = time.Hour
+	}
+	if cfg.Senders <= 0 {
+		cfg.Senders = 4
+	}
+	if cfg.ViewTTL <= 0 {
+		cfg.ViewTTL = 30 * time.Second
+	}
+	if cfg.Enabled == nil {
+		cfg.Enabled = func(string) bool { return true }
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Owner == "" {
+		cfg.Owner = "usage-" + randomID()
+	}
+	return &Ledger{db: db, maps: mappings.New(db.Gorm), z: z, cfg: cfg, log: cfg.Logger.With().Str("component", "usage").Logger(),
+		views: map[string]*subView{}}
+}
+
+func (l *Ledger) now() time.Time { return l.cfg.Now().UTC() }
+
+// backoff is base·2^attempts, capped.
+func (l *Ledger) backoff(attempts int) time.Duration {
+	d := l.cfg.RetryBase
+	for i := 1; i < attempts && d < l.cfg.RetryMax; i++ {
+		d *= 2
+	}
+	return min(d, l.cfg.RetryMax)
+}
+
+// ErrUnknownSubscription is returned for a subscription billsync does not know.
+var ErrUnknownSubscription = errors.New("unknown subscription")
+
+// Upload row states.
+const (
+	RowPending = "pending" // waiting to be sent (or to be retried)
+	RowSending = "sending" // in a batch whose outcome is not known yet
+	RowSent    = "sent"    // Zuora stored it; ZuoraID is set
+)
+
+// Batch states.
+const (
+	batchSending = "sending"
+	batchDone    = "done"
+	batchFailed  = "failed"
+)
