@@ -27,6 +27,7 @@ type Config struct {
 	MigrateOnStart  bool
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
+	InboundConfig   // Zuora callouts (config_inbound.go)
 }
 
 // setting is one configuration value: its variable, its flag, and where it goes.
@@ -36,7 +37,7 @@ type setting struct {
 }
 
 func (c *Config) settings() []setting {
-	return []setting{
+	return append([]setting{
 		{"BILLSYNC_ADDR", "addr", "HTTP listen address", &c.Addr},
 		{"BILLSYNC_DATABASE_URL", "database-url", "postgres://… URL, or a SQLite file path", &c.DatabaseURL},
 		{"BILLSYNC_API_KEY", "api-key", "bearer key required on /api/v1 (required unless listening on loopback)", &c.APIKey},
@@ -46,7 +47,7 @@ func (c *Config) settings() []setting {
 		{"BILLSYNC_MIGRATE_ON_START", "migrate", "apply pending migrations when serve starts", &c.MigrateOnStart},
 		{"BILLSYNC_MAX_BODY_BYTES", "max-body-bytes", "largest accepted request body", &c.MaxBodyBytes},
 		{"BILLSYNC_SHUTDOWN_TIMEOUT", "shutdown-timeout", "how long a graceful shutdown may take", &c.ShutdownTimeout},
-	}
+	}, c.InboundConfig.settings()...)
 }
 
 func (s setting) set(v string) error {
@@ -108,6 +109,7 @@ func DefaultConfig() Config {
 		MigrateOnStart:  true,
 		MaxBodyBytes:    1 << 20,
 		ShutdownTimeout: 15 * time.Second,
+		InboundConfig:   defaultInboundConfig(),
 	}
 }
 
@@ -156,7 +158,7 @@ func (c *Config) Validate() error {
 	if c.APIKey != "" && len(c.APIKey) < 16 {
 		return errors.New("config: BILLSYNC_API_KEY must be at least 16 characters")
 	}
-	return nil
+	return c.InboundConfig.validate()
 }
 
 // CheckListen refuses to serve an unauthenticated API on a non-loopback address.
