@@ -81,6 +81,9 @@ type Config struct {
 	WorkerID string
 	// Now is the clock (default the store's).
 	Now func() time.Time
+	// Enabled reports whether inbox processing is switched on (nil: always).
+	// Switched off, callouts are still accepted and wait in the inbox.
+	Enabled func() bool
 }
 
 // Service is the inbound side: inbox, processing, pull, links, grants, callout setup and poll.

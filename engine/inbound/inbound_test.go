@@ -736,6 +736,9 @@ func TestBackstopPollCatchesLostCallouts(t *testing.T) {
 			}
 			require.Len(t, h.customers(), 2)
 			h.noEcho(before, 2)
+			n, err := h.svc.PruneInbox(h.ctx, -time.Second)
+			require.NoError(t, err)
+			require.Equal(t, int64(len(h.inbox())+int(n)), n, "every processed entry is pruned")
 		})
 	}
 }
@@ -780,3 +783,45 @@ func TestBillsyncObjectsAreNotReimported(t *testing.T) {
 }
 
 func decimalOf(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+func TestDeadEntryRetriedThroughAPI(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, store.SQLite, hopts{noRun: true})
+	h.setupCallouts(false)
+	cat := h.product("RETRY", "")
+	_, num := h.account("Retry", nil)
+	sub := h.subscription(num, cat, 1, "2026-01-01")
+	h.env.Sim.WaitCallouts()
+	// Zuora fails every read of the subscription: the client retries, the
+	// entry backs off, and after MaxAttempts it is dead.
+	h.env.Sim.SetFaults(zuorasim.Fault{Operation: "GET /v1/subscriptions/{subscription-key}", Kind: zuorasim.FaultHTTP500})
+	svc := inbound.New(h.env.DB, h.env.Zuora, h.env.Outbound, inbound.Config{MaxAttempts: 2, BackoffUnit: time.Millisecond, MaxBackoff: time.Millisecond})
+	for range 50 {
+		_, err := svc.Drain(h.ctx)
+		require.NoError(t, err)
+		if c, _ := svc.InboxCounts(h.ctx); c[inbound.StateDead] == 1 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	st, body := h.apiDo("GET", "/api/v1/inbox?state=dead", "")
+	require.Equal(t, http.StatusOK, st)
+	dead := body["data"].([]any)
+	require.Len(t, dead, 1)
+	e := dead[0].(map[string]any)
+	require.Equal(t, inbound.EventSubscriptionCreated, e["event"])
+	require.NotEmpty(t, e["lastError"])
+	require.Empty(t, h.subscriptions())
+
+	h.env.Sim.SetFaults()
+	st, body = h.apiDo("POST", fmt.Sprintf("/api/v1/inbox/%v/retry", e["id"]), "")
+	require.Equal(t, http.StatusOK, st, "%v", body)
+	_, err := svc.Drain(h.ctx)
+	require.NoError(t, err)
+	got, err := svc.GetInbox(h.ctx, int64(e["id"].(float64)))
+	require.NoError(t, err)
+	require.Equal(t, inbound.StateDone, got.State, "%+v", got)
+	subs := h.subscriptions()
+	require.Len(t, subs, 1)
+	require.Equal(t, sub, subs[0].ID)
+}

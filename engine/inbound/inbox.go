@@ -267,6 +267,9 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 }
 
 func (s *Service) round(ctx context.Context) (int, error) {
+	if s.cfg.Enabled != nil && !s.cfg.Enabled() {
+		return 0, nil
+	}
 	rows, err := s.claim(ctx, s.cfg.Batch)
 	if err != nil || len(rows) == 0 {
 		return 0, err
@@ -413,4 +416,11 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:n], "") + "…"
+}
+
+// PruneInbox deletes processed (done) entries older than age, and reports how
+// many; failed and dead entries are kept for a person to look at.
+func (s *Service) PruneInbox(ctx context.Context, age time.Duration) (int64, error) {
+	res := s.db.Gorm.WithContext(ctx).Where("state = ? AND updated_at < ?", StateDone, s.now().Add(-age)).Delete(&inboxRow{})
+	return res.RowsAffected, res.Error
 }
