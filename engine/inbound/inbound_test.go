@@ -101,6 +101,7 @@ type harness struct {
 
 type hopts struct {
 	retryInterval time.Duration
+	retries       int
 	noRun         bool
 	lease         time.Duration
 }
@@ -110,8 +111,11 @@ func newHarness(t *testing.T, d store.Dialect, o hopts) *harness {
 	if o.retryInterval == 0 {
 		o.retryInterval = 20 * time.Millisecond
 	}
+	if o.retries == 0 {
+		o.retries = 3
+	}
 	url := storetest.URL(t, d)
-	env := enginetest.New(t, d, enginetest.Options{DBURL: url, Sim: zuorasim.Options{CalloutRetries: 3, CalloutRetryInterval: o.retryInterval}})
+	env := enginetest.New(t, d, enginetest.Options{DBURL: url, Sim: zuorasim.Options{CalloutRetries: o.retries, CalloutRetryInterval: o.retryInterval}})
 	h := &harness{t: t, ctx: context.Background(), env: env, dbURL: url}
 	h.svc = h.newService(env.DB, o.lease, "")
 	srv := httptest.NewServer(web.New(web.Options{Store: env.DB, Logger: zerolog.Nop(), APIKey: apiKey, MaxBodyBytes: 1 << 20,
@@ -401,11 +405,15 @@ func TestSubscriptionBeforeAccountAndChallenge(t *testing.T) {
 	for _, d := range storetest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
-			h := newHarness(t, d, hopts{retryInterval: 400 * time.Millisecond})
-			// The account's callout fails its first delivery before reaching
-			// billsync, so the subscription's arrives first.
+			h := newHarness(t, d, hopts{retryInterval: 250 * time.Millisecond, retries: 5})
+			// The account's callout fails its deliveries before reaching
+			// billsync until the subscription's has been processed.
 			h.proxy.policy = func(path string, n int) (bool, int) {
-				if path == inbound.PathAccountCreated && n == 1 {
+				if path != inbound.PathAccountCreated {
+					return true, 0
+				}
+				entries, _, err := h.svc.ListInbox(h.ctx, inbound.InboxFilter{Event: inbound.EventSubscriptionCreated, State: inbound.StateDone})
+				if err != nil || len(entries) == 0 {
 					return false, http.StatusServiceUnavailable
 				}
 				return true, 0
