@@ -206,7 +206,7 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 			ambiguous = true
 		}
 		retry, wait := c.shouldRetry(ctx, cl, e, attempt, ambiguous, reminted)
-		if e.HTTPStatus == http.StatusUnauthorized && !reminted && retry {
+		if tokenRejected(e) && !reminted && retry {
 			// Token expired or revoked mid-run (§12 #4): mint once, retry now.
 			c.tokens.invalidate(tok)
 			reminted = true
@@ -231,7 +231,7 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 
 // shouldRetry decides whether to retry after e and how long to wait first.
 func (c *Client) shouldRetry(ctx context.Context, cl call, e *Error, attempt int, ambiguous, reminted bool) (bool, time.Duration) {
-	if e.HTTPStatus == http.StatusUnauthorized {
+	if tokenRejected(e) {
 		return !reminted, 0
 	}
 	if !e.Retryable || ctx.Err() != nil {
@@ -254,6 +254,12 @@ func (c *Client) shouldRetry(ctx context.Context, cl call, e *Error, attempt int
 		return false, 0 // would outlive the caller's deadline
 	}
 	return true, wait
+}
+
+// tokenRejected: Zuora refused the bearer token (HTTP 401, or category 11
+// "authentication failed" under HTTP 200 with Zuora-Version < 2024-05-20).
+func tokenRejected(e *Error) bool {
+	return e.HTTPStatus == http.StatusUnauthorized || (e.HTTPStatus == http.StatusOK && e.Category == CategoryAuthenticationFailed)
 }
 
 // backoff is exponential with jitter ("equal jitter": half fixed, half
