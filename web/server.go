@@ -49,6 +49,10 @@ type Options struct {
 	APIKey       string
 	MaxBodyBytes int64
 	Version      string
+	// Sync and Mappings enable the sync-record and mapping API; Kick wakes the workers after a retry.
+	Sync     SyncService
+	Mappings MappingService
+	Kick     func()
 }
 
 const (
@@ -96,6 +100,9 @@ func New(opts Options) *Server {
 	api.PUT("/subscriptions/:id", s.putSubscription)
 	api.GET("/subscriptions/:id", s.getSubscription)
 	api.GET("/subscriptions", s.listSubscriptions)
+	if opts.Sync != nil && opts.Mappings != nil {
+		s.registerSync(api)
+	}
 	return s
 }
 

@@ -28,6 +28,28 @@ type Config struct {
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
 	InboundConfig   // Zuora callouts (config_inbound.go)
+
+	// Zuora. With no base URL, billsync starts its built-in Zuora simulator.
+	ZuoraBaseURL         string
+	ZuoraClientID        string
+	ZuoraClientSecret    string
+	ZuoraAllowAnyURL     bool
+	ZuoraConcurrency     int
+	ZuoraRequestsPerMin  int
+	ZuoraVersion         string
+	ZuoraIDField         string
+	ZuoraAccountPrefix   string
+	ZuoraSubscriptionPfx string
+
+	// Sync engine.
+	SyncWorkers       int
+	SyncMaxAttempts   int
+	SyncCatalog       bool
+	SyncCustomers     bool
+	SyncSubscriptions bool
+	SyncUsage         bool
+	SyncInbound       bool
+	ReplicaID         string
 }
 
 // setting is one configuration value: its variable, its flag, and where it goes.
@@ -47,6 +69,24 @@ func (c *Config) settings() []setting {
 		{"BILLSYNC_MIGRATE_ON_START", "migrate", "apply pending migrations when serve starts", &c.MigrateOnStart},
 		{"BILLSYNC_MAX_BODY_BYTES", "max-body-bytes", "largest accepted request body", &c.MaxBodyBytes},
 		{"BILLSYNC_SHUTDOWN_TIMEOUT", "shutdown-timeout", "how long a graceful shutdown may take", &c.ShutdownTimeout},
+		{"BILLSYNC_ZUORA_BASE_URL", "zuora-base-url", "Zuora REST base URL, e.g. https://rest.test.zuora.com (empty: the built-in simulator)", &c.ZuoraBaseURL},
+		{"BILLSYNC_ZUORA_CLIENT_ID", "zuora-client-id", "Zuora OAuth client id", &c.ZuoraClientID},
+		{"BILLSYNC_ZUORA_CLIENT_SECRET", "zuora-client-secret", "Zuora OAuth client secret", &c.ZuoraClientSecret},
+		{"BILLSYNC_ZUORA_ALLOW_ANY_URL", "zuora-allow-any-url", "accept a base URL that is not a known Zuora environment (e.g. a standalone simulator)", &c.ZuoraAllowAnyURL},
+		{"BILLSYNC_ZUORA_CONCURRENCY", "zuora-concurrency", "the tenant's concurrency limit (in-flight calls)", &c.ZuoraConcurrency},
+		{"BILLSYNC_ZUORA_REQUESTS_PER_MINUTE", "zuora-requests-per-minute", "the tenant's per-minute request budget", &c.ZuoraRequestsPerMin},
+		{"BILLSYNC_ZUORA_VERSION", "zuora-version", "Zuora-Version header (default: the client's pinned version)", &c.ZuoraVersion},
+		{"BILLSYNC_ZUORA_ID_FIELD", "zuora-id-field", "custom field holding billsync's id on Zuora objects", &c.ZuoraIDField},
+		{"BILLSYNC_ZUORA_ACCOUNT_PREFIX", "zuora-account-prefix", "prefix of the account numbers billsync creates", &c.ZuoraAccountPrefix},
+		{"BILLSYNC_ZUORA_SUBSCRIPTION_PREFIX", "zuora-subscription-prefix", "prefix of the subscription numbers billsync creates", &c.ZuoraSubscriptionPfx},
+		{"BILLSYNC_SYNC_WORKERS", "sync-workers", "concurrent reconciles", &c.SyncWorkers},
+		{"BILLSYNC_SYNC_MAX_ATTEMPTS", "sync-max-attempts", "failed attempts before a record is dead", &c.SyncMaxAttempts},
+		{"BILLSYNC_SYNC_CATALOG", "sync-catalog", "sync plans and add-ons (initial value; the admin page can change it)", &c.SyncCatalog},
+		{"BILLSYNC_SYNC_CUSTOMERS", "sync-customers", "sync customers to accounts (initial value)", &c.SyncCustomers},
+		{"BILLSYNC_SYNC_SUBSCRIPTIONS", "sync-subscriptions", "sync subscriptions (initial value)", &c.SyncSubscriptions},
+		{"BILLSYNC_SYNC_USAGE", "sync-usage", "upload usage (initial value)", &c.SyncUsage},
+		{"BILLSYNC_SYNC_INBOUND", "sync-inbound", "process Zuora callouts (initial value)", &c.SyncInbound},
+		{"BILLSYNC_REPLICA_ID", "replica-id", "this replica's name in leases and claims (default: random)", &c.ReplicaID},
 	}, c.InboundConfig.settings()...)
 }
 
@@ -110,6 +150,20 @@ func DefaultConfig() Config {
 		MaxBodyBytes:    1 << 20,
 		ShutdownTimeout: 15 * time.Second,
 		InboundConfig:   defaultInboundConfig(),
+
+		ZuoraConcurrency:     40,
+		ZuoraRequestsPerMin:  2500,
+		ZuoraIDField:         "BillsyncId__c",
+		ZuoraAccountPrefix:   "BS-",
+		ZuoraSubscriptionPfx: "BS-",
+
+		SyncWorkers:       8,
+		SyncMaxAttempts:   8,
+		SyncCatalog:       true,
+		SyncCustomers:     true,
+		SyncSubscriptions: true,
+		SyncUsage:         true,
+		SyncInbound:       true,
 	}
 }
 
@@ -154,6 +208,24 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		return errors.New("config: BILLSYNC_SHUTDOWN_TIMEOUT must be positive")
+	}
+	if c.ZuoraBaseURL != "" && (c.ZuoraClientID == "" || c.ZuoraClientSecret == "") {
+		return errors.New("config: BILLSYNC_ZUORA_BASE_URL is set, so BILLSYNC_ZUORA_CLIENT_ID and BILLSYNC_ZUORA_CLIENT_SECRET are required")
+	}
+	if c.ZuoraConcurrency < 1 || c.ZuoraConcurrency > 1000 {
+		return fmt.Errorf("config: BILLSYNC_ZUORA_CONCURRENCY %d must be between 1 and 1000", c.ZuoraConcurrency)
+	}
+	if c.ZuoraRequestsPerMin < 1 {
+		return fmt.Errorf("config: BILLSYNC_ZUORA_REQUESTS_PER_MINUTE %d must be positive", c.ZuoraRequestsPerMin)
+	}
+	if !strings.HasSuffix(c.ZuoraIDField, "__c") {
+		return fmt.Errorf("config: BILLSYNC_ZUORA_ID_FIELD %q must be a custom field name ending in __c", c.ZuoraIDField)
+	}
+	if c.SyncWorkers < 1 || c.SyncWorkers > 256 {
+		return fmt.Errorf("config: BILLSYNC_SYNC_WORKERS %d must be between 1 and 256", c.SyncWorkers)
+	}
+	if c.SyncMaxAttempts < 1 {
+		return fmt.Errorf("config: BILLSYNC_SYNC_MAX_ATTEMPTS %d must be positive", c.SyncMaxAttempts)
 	}
 	if c.APIKey != "" && len(c.APIKey) < 16 {
 		return errors.New("config: BILLSYNC_API_KEY must be at least 16 characters")

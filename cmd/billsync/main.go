@@ -25,6 +25,9 @@ func commands() []command {
 	return []command{
 		{"serve", "run the HTTP API, admin page, webhooks and sync workers", runServe},
 		{"migrate", "apply, roll back or list database migrations (up|down|status)", runMigrate},
+		{"zuora", "set up or remove the Zuora callouts that feed billsync (setup-callouts|remove-callouts)", runZuora},
+		{"sync", "reconcile now: all|catalog|customers|subscriptions [--dry-run]", runSync},
+		{"zuora-sim", "run the Zuora simulator standalone (for demos, tests and benchmarks)", runZuoraSim},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "billsync", version)
 			return nil

@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/billsync/billsync/engine/store"
-	"github.com/billsync/billsync/web"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -23,42 +20,23 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := newLogger(cfg)
-	db, err := store.Open(ctx, cfg.DatabaseURL, log)
+	a, err := newApp(ctx, cfg, log, nil)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if cfg.MigrateOnStart {
-		applied, err := db.MigrateUp(ctx)
-		if err != nil {
-			return err
-		}
-		if len(applied) > 0 {
-			log.Info().Ints64("versions", applied).Msg("migrations applied")
-		}
-	} else if err := db.Ready(ctx); err != nil {
-		return err
-	}
-	srv := web.New(web.Options{Store: db, Logger: log, APIKey: cfg.APIKey, MaxBodyBytes: cfg.MaxBodyBytes, Version: version})
+	defer a.close()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-	log.Info().Str("addr", ln.Addr().String()).Str("database", string(db.Dialect)).Str("version", version).Msg("billsync serving")
-	fmt.Fprintf(stdout, "billsync listening on http://%s (database: %s)\n", ln.Addr(), db.Dialect)
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	zuoraTarget := cfg.ZuoraBaseURL
+	if zuoraTarget == "" {
+		zuoraTarget = "built-in simulator at " + a.simURL
 	}
-	log.Info().Msg("shutting down")
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("shutdown: %w", err)
+	log.Info().Str("addr", ln.Addr().String()).Str("database", string(a.db.Dialect)).Str("zuora", zuoraTarget).Str("version", version).Msg("billsync serving")
+	fmt.Fprintf(stdout, "billsync listening on http://%s (database: %s; Zuora: %s)\n", ln.Addr(), a.db.Dialect, zuoraTarget)
+	if err := a.run(ctx, ln); err != nil {
+		return err
 	}
 	log.Info().Msg("stopped")
 	return nil

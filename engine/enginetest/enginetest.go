@@ -4,7 +4,9 @@ package enginetest
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +39,12 @@ type Options struct {
 	Logger   zerolog.Logger
 	DBURL    string // reuse an existing database (restart tests)
 	SimReuse *zuorasim.Sim
+	// ClientTimeout bounds one Zuora HTTP attempt (default 5s).
+	ClientTimeout time.Duration
+	// Lease is the claim lifetime of the pool (default 5m).
+	Lease time.Duration
+	// KeepClaimsOnStop makes a stopped pool behave like a crashed one.
+	KeepClaimsOnStop bool
 }
 
 // New starts an Env on a fresh database of the dialect.
@@ -58,9 +66,13 @@ func New(t testing.TB, d store.Dialect, o Options) *Env {
 	}
 	e.Server = httptest.NewServer(e.Sim)
 	t.Cleanup(e.Server.Close)
+	timeout := o.ClientTimeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
 	cl, err := zuora.New(zuora.Config{
 		BaseURL: e.Server.URL, AllowAnyBaseURL: true, ClientID: zuorasim.DefaultClientID, ClientSecret: zuorasim.DefaultClientSecret,
-		Timeout: 5 * time.Second, MaxAttempts: 4, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+		Timeout: timeout, MaxAttempts: 4, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
 		RequestsPerMinute: 1000000,
 	}, o.Logger)
 	if err != nil {
@@ -75,9 +87,14 @@ func New(t testing.TB, d store.Dialect, o Options) *Env {
 	if workers == 0 {
 		workers = 4
 	}
-	e.Pool = worker.New(e.DB, e.Outbound.Kinds(), worker.Options{Workers: workers, Logger: o.Logger,
-		BackoffUnit: time.Millisecond, MaxBackoff: 50 * time.Millisecond, PollInterval: 5 * time.Millisecond})
+	e.Pool = e.NewPool(workers, o.Lease, o.KeepClaimsOnStop)
 	return e
+}
+
+// NewPool returns another pool on the same database and simulator (a restarted process).
+func (e *Env) NewPool(workers int, lease time.Duration, keepClaims bool) *worker.Pool {
+	return worker.New(e.DB, e.Outbound.Kinds(), worker.Options{Workers: workers, Logger: zerolog.Nop(), Lease: lease,
+		BackoffUnit: time.Millisecond, MaxBackoff: 50 * time.Millisecond, PollInterval: 5 * time.Millisecond, KeepClaimsOnStop: keepClaims})
 }
 
 // Converge runs the pool until no record is pending, failed, drifted or in
@@ -87,6 +104,9 @@ func (e *Env) Converge(timeout time.Duration) {
 	ctx := context.Background()
 	deadline := time.Now().Add(timeout)
 	for {
+		if _, err := e.DB.ReleaseExpired(ctx); err != nil {
+			e.T.Fatalf("sweep: %v", err)
+		}
 		if _, err := e.Pool.Drain(ctx); err != nil {
 			e.T.Fatalf("drain: %v", err)
 		}
@@ -98,8 +118,14 @@ func (e *Env) Converge(timeout time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			recs, _, _ := e.DB.ListSyncRecords(ctx, store.SyncFilter{Limit: 20, State: store.StatePending})
-			e.T.Fatalf("not converged after %s: %d records unsettled, e.g. %+v", timeout, n, recs)
+			var lines []string
+			for _, st := range []string{store.StatePending, store.StateFailed, store.StateInFlight, store.StateDrifted} {
+				recs, _, _ := e.DB.ListSyncRecords(ctx, store.SyncFilter{Limit: 5, State: st})
+				for _, r := range recs {
+					lines = append(lines, fmt.Sprintf("%s %s/%s attempts=%d reason=%q error=%q", r.State, r.EntityKind, r.EntityID, r.Attempts, r.Reason, r.LastErrorMessage))
+				}
+			}
+			e.T.Fatalf("not converged after %s: %d records unsettled:\n%s", timeout, n, strings.Join(lines, "\n"))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -142,7 +142,9 @@ type session struct {
 
 // Reconcile implements worker.Reconciler.
 func (f reconcilerFunc) Reconcile(ctx context.Context, rec store.SyncRecord, log zerolog.Logger) (worker.Result, error) {
-	s := &session{log: log, lookup: rec.Attempts > 0 || rec.LastErrorCode != "" || rec.LastErrorMessage != ""}
+	// Look objects up in Zuora before creating them when an earlier attempt
+	// failed or was cut off (it may have written before its answer was lost).
+	s := &session{log: log, lookup: rec.Attempts > 0 || rec.Claims > 1 || rec.LastErrorCode != "" || rec.LastErrorMessage != ""}
 	res, err := f(ctx, rec, s)
 	res.Calls = s.calls
 	return res, classify(err)

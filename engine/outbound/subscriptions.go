@@ -162,7 +162,9 @@ func (r *Reconcilers) reconcileCustomer(ctx context.Context, rec store.SyncRecor
 			dead = append(dead, fmt.Sprintf("%s (%s)", id, firstNonEmpty(sr.LastErrorMessage, sr.Reason)))
 			continue
 		}
-		return worker.Result{Wait: r.cfg.DependencyWait, WaitReason: fmt.Sprintf("the account is created with subscription %q (one order)", id)}, nil
+		// The subscription makes this record due again when it creates the
+		// account; the wait is only a safety net.
+		return worker.Result{Wait: 30 * r.cfg.DependencyWait, WaitReason: fmt.Sprintf("the account is created with subscription %q (one order)", id)}, nil
 	}
 	return worker.Result{}, worker.Terminal{Err: fmt.Errorf("the account is created with the first billable subscription, and every one failed: %s", strings.Join(dead, "; "))}
 }
@@ -326,6 +328,22 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 		}
 		plans[id] = p
 	}
+	number := r.SubscriptionNumber(sub.ID)
+	if !mapped && s.lookup {
+		// An earlier attempt may have created it although its answer was lost;
+		// find it before deciding anything (even a skip).
+		s.calls++
+		zs, err := r.z.GetSubscription(ctx, number)
+		switch {
+		case err == nil:
+			if err := r.adoptSubscription(ctx, sub, zs); err != nil {
+				return worker.Result{}, err
+			}
+			sm, mapped = mappings.Mapping{ZuoraID: zs.ID, ZuoraNumber: zs.SubscriptionNumber}, true
+		case !zuora.IsNotFound(err):
+			return worker.Result{}, err
+		}
+	}
 	if reason := subscriptionSkipReason(sub, plans[sub.PlanID], mapped); reason != "" {
 		return worker.Result{Skipped: reason}, nil
 	}
@@ -370,26 +388,9 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 	}
 	pushed := pushedSubscription{RenewalCount: sub.RenewalCount}
 	pushedJSON, _ := json.Marshal(pushed)
-	number := r.SubscriptionNumber(sub.ID)
 
 	if !mapped && s.lookup {
-		// A previous attempt may have created it although its answer was lost.
-		s.calls++
-		zs, err := r.z.GetSubscription(ctx, number)
-		switch {
-		case err == nil:
-			if err := r.adoptSubscription(ctx, sub, zs); err != nil {
-				return worker.Result{}, err
-			}
-			sm, mapped = mappings.Mapping{ZuoraID: zs.ID, ZuoraNumber: zs.SubscriptionNumber}, true
-			acct, haveAcct, err = r.billingAccount(ctx, cust.ID)
-			if err != nil {
-				return worker.Result{}, err
-			}
-		case !zuora.IsNotFound(err):
-			return worker.Result{}, err
-		}
-		if !mapped && !haveAcct {
+		if !haveAcct {
 			s.calls++
 			za, err := r.z.GetAccount(ctx, r.AccountNumber(cust.ID))
 			switch {
@@ -640,7 +641,7 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 
 	var actions []zuora.OrderAction
 	suspended := actual.Status == "Suspended"
-	resumeScheduled := actual.ScheduledResumeDate != ""
+	resumeScheduled := actual.ScheduledResumeDate > today
 	needsActive := len(structural) > 0 || renew || sub.Status == engine.StatusCancelled || (sub.Status == engine.StatusActive && !resumeScheduled)
 	if suspended && needsActive {
 		actions = append(actions, r.resume(sub, today))
@@ -665,7 +666,7 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 		}
 		actions = append(actions, zuora.OrderAction{Type: "CancelSubscription", TriggerDates: triggers(today), CancelSubscription: c})
 	case engine.StatusSuspended:
-		if !suspended && actual.ScheduledSuspendDate == "" {
+		if !suspended && actual.ScheduledSuspendDate <= today {
 			sp := &zuora.Suspend{SuspendPolicy: "Today"}
 			if sub.SuspendDate > today {
 				sp.SuspendPolicy, sp.SuspendSpecificDate = "SpecificDate", sub.SuspendDate

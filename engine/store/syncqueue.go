@@ -13,7 +13,8 @@ import (
 // Claim marks up to limit due outbound records of the given kinds in_flight for
 // worker until lease expires, and returns them. On Postgres concurrent claimers
 // skip each other's rows (FOR UPDATE SKIP LOCKED); SQLite has one writer, so a
-// single UPDATE … RETURNING is atomic. Catalog records come first, then
+// single UPDATE … RETURNING is atomic. Records are taken in due order (so
+// none starves); among records due at the same time, catalog first, then
 // customers, then subscriptions, so dependencies are usually ready.
 func (db *DB) Claim(ctx context.Context, worker string, kinds []string, limit int, lease time.Duration) ([]SyncRecord, error) {
 	if len(kinds) == 0 || limit <= 0 {
@@ -24,11 +25,11 @@ func (db *DB) Claim(ctx context.Context, worker string, kinds []string, limit in
 	if db.Dialect == Postgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	q := `UPDATE sync_records SET state = ?, claimed_by = ?, claimed_until = ?, processing_revision = desired_revision,
+	q := `UPDATE sync_records SET state = ?, claimed_by = ?, claimed_until = ?, processing_revision = desired_revision, claims = claims + 1,
 		last_attempt_at = ?, updated_at = ?
 		WHERE id IN (SELECT id FROM sync_records
 			WHERE direction = ? AND state IN (?, ?, ?) AND next_attempt_at <= ? AND entity_kind IN ?
-			ORDER BY CASE entity_kind WHEN 'plan' THEN 0 WHEN 'customer' THEN 1 ELSE 2 END, next_attempt_at, id
+			ORDER BY next_attempt_at, CASE entity_kind WHEN 'plan' THEN 0 WHEN 'customer' THEN 1 ELSE 2 END, id
 			LIMIT ?` + lock + `)
 		RETURNING *`
 	var rows []syncRecordRow
@@ -95,6 +96,7 @@ func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outco
 		}
 		if state == StateSynced || state == StateSkipped {
 			upd["attempts"] = 0
+			upd["claims"] = 0
 			upd["last_error_code"], upd["last_error_message"] = "", ""
 			if state == StateSynced {
 				upd["synced_revision"] = cur.ProcessingRevision

@@ -43,6 +43,7 @@ type syncRecordRow struct {
 	ZuoraURL           string
 	PushedState        string
 	ProcessingRevision int
+	Claims             int
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
 }
@@ -85,8 +86,11 @@ type SyncRecord struct {
 	ZuoraNumber      string     `json:"zuoraNumber,omitempty"`
 	ZuoraURL         string     `json:"zuoraUrl,omitempty"`
 	PushedState      string     `json:"-"`
-	CreatedAt        time.Time  `json:"createdAt"`
-	UpdatedAt        time.Time  `json:"updatedAt"`
+	// Claims counts claims since the last settled outcome; above 1 means an
+	// earlier attempt was cut off and may have reached Zuora.
+	Claims    int       `json:"-"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 func syncRecordFromRow(r syncRecordRow) SyncRecord {
@@ -95,7 +99,7 @@ func syncRecordFromRow(r syncRecordRow) SyncRecord {
 		State: r.State, Reason: r.Reason, DesiredRevision: r.DesiredRevision, SyncedRevision: r.SyncedRevision,
 		Attempts: r.Attempts, NextAttemptAt: r.NextAttemptAt.UTC(), LastAttemptAt: utcPtr(r.LastAttemptAt),
 		LastErrorCode: r.LastErrorCode, LastErrorMessage: r.LastErrorMessage, LastRequestID: r.LastRequestID,
-		PayloadHash: r.PayloadHash, PushedState: r.PushedState, ZuoraID: r.ZuoraID, ZuoraNumber: r.ZuoraNumber, ZuoraURL: r.ZuoraURL,
+		PayloadHash: r.PayloadHash, PushedState: r.PushedState, Claims: r.Claims, ZuoraID: r.ZuoraID, ZuoraNumber: r.ZuoraNumber, ZuoraURL: r.ZuoraURL,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
 }

@@ -77,6 +77,11 @@ type Options struct {
 	Kinds        func() []string
 	Logger       zerolog.Logger
 	ID           string // this process's worker id (random if empty)
+	// KeepClaimsOnStop leaves claims in flight when Run stops, as a crash
+	// would; the sweeper releases them after the lease. Tests use it.
+	KeepClaimsOnStop bool
+	// OnOutcome, if set, observes every finished reconcile (CLI output, metrics).
+	OnOutcome func(rec store.SyncRecord, o store.Outcome)
 }
 
 // Pool claims and reconciles due records.
@@ -151,6 +156,9 @@ func (p *Pool) Stats() Stats {
 // Run claims and reconciles until ctx ends, then releases its unfinished claims.
 func (p *Pool) Run(ctx context.Context) error {
 	defer func() {
+		if p.opts.KeepClaimsOnStop {
+			return
+		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := p.db.ReleaseWorker(rctx, p.opts.ID); err != nil {
@@ -238,6 +246,9 @@ func (p *Pool) process(ctx context.Context, rec store.SyncRecord) {
 	defer cancel()
 	if _, ferr := p.db.Finish(fctx, rec, p.opts.ID, o); ferr != nil {
 		log.Error().Err(ferr).Msg("recording the outcome failed")
+	}
+	if p.opts.OnOutcome != nil {
+		p.opts.OnOutcome(rec, o)
 	}
 	ev := log.Debug()
 	if o.State == store.StateFailed || o.State == store.StateDead {

@@ -1,6 +1,9 @@
 -- +goose Up
 ALTER TABLE sync_records ADD COLUMN pushed_state TEXT NOT NULL DEFAULT '';
 ALTER TABLE sync_records ADD COLUMN processing_revision INTEGER NOT NULL DEFAULT 0;
+-- Claims since the last settled outcome: above 1, an earlier claim may have
+-- written to Zuora before it was cut off, so reconciles look up before creating.
+ALTER TABLE sync_records ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE id_mappings ADD COLUMN payload_hash TEXT NOT NULL DEFAULT '';
 
 -- One row per reconcile attempt of a sync record: the sync history.
@@ -50,5 +53,6 @@ DROP TABLE leases;
 DROP TABLE settings;
 DROP TABLE sync_attempts;
 ALTER TABLE id_mappings DROP COLUMN payload_hash;
+ALTER TABLE sync_records DROP COLUMN claims;
 ALTER TABLE sync_records DROP COLUMN processing_revision;
 ALTER TABLE sync_records DROP COLUMN pushed_state;

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/billsync/billsync/connectors/zuora"
+	"github.com/billsync/billsync/connectors/zuora/zuorasim"
+	"github.com/billsync/billsync/engine/outbound"
+	"github.com/billsync/billsync/engine/schedule"
+	"github.com/billsync/billsync/engine/store"
+	"github.com/billsync/billsync/engine/switches"
+	"github.com/billsync/billsync/engine/worker"
+	"github.com/billsync/billsync/web"
+)
+
+// app is the whole service, wired from the configuration.
+type app struct {
+	cfg      Config
+	log      zerolog.Logger
+	db       *store.DB
+	sim      *zuorasim.Sim // the built-in simulator, when no Zuora is configured
+	simURL   string
+	simSrv   *http.Server
+	zuora    *zuora.Client
+	switches *switches.Switches
+	outbound *outbound.Reconcilers
+	pool     *worker.Pool
+	sched    *schedule.Scheduler
+	web      *web.Server
+	lastCall lastCall
+}
+
+// lastCall remembers Zuora's last successful call, for the admin page.
+type lastCall struct {
+	mu sync.Mutex
+	at time.Time
+	op string
+}
+
+func (l *lastCall) observe(ci zuora.CallInfo) {
+	if ci.Err == nil && ci.Status > 0 && ci.Status < 400 {
+		l.mu.Lock()
+		l.at, l.op = time.Now().UTC(), ci.Operation
+		l.mu.Unlock()
+	}
+}
+
+func (l *lastCall) get() (time.Time, string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.at, l.op
+}
+
+// newApp opens the database (migrating if configured), connects to Zuora (or
+// starts the built-in simulator) and wires the engine and the HTTP handler.
+func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(store.SyncRecord, store.Outcome)) (*app, error) {
+	a := &app{cfg: cfg, log: log}
+	db, err := store.Open(ctx, cfg.DatabaseURL, log)
+	if err != nil {
+		return nil, err
+	}
+	a.db = db
+	if cfg.MigrateOnStart {
+		applied, err := db.MigrateUp(ctx)
+		if err != nil {
+			a.close()
+			return nil, err
+		}
+		if len(applied) > 0 {
+			log.Info().Ints64("versions", applied).Msg("migrations applied")
+		}
+	} else if err := db.Ready(ctx); err != nil {
+		a.close()
+		return nil, err
+	}
+	zcfg := zuora.Config{BaseURL: cfg.ZuoraBaseURL, AllowAnyBaseURL: cfg.ZuoraAllowAnyURL, ClientID: cfg.ZuoraClientID,
+		ClientSecret: cfg.ZuoraClientSecret, Version: cfg.ZuoraVersion, ConcurrencyLimit: cfg.ZuoraConcurrency,
+		RequestsPerMinute: cfg.ZuoraRequestsPerMin}
+	if cfg.ZuoraBaseURL == "" {
+		if err := a.startSimulator(); err != nil {
+			a.close()
+			return nil, err
+		}
+		zcfg.BaseURL, zcfg.AllowAnyBaseURL = a.simURL, true
+		zcfg.ClientID, zcfg.ClientSecret = zuorasim.DefaultClientID, zuorasim.DefaultClientSecret
+	}
+	zc, err := zuora.New(zcfg, log.With().Str("component", "zuora").Logger(), zuora.WithCallObserver(a.lastCall.observe))
+	if err != nil {
+		a.close()
+		return nil, err
+	}
+	a.zuora = zc
+	a.switches = switches.New(db, map[string]bool{
+		switches.Catalog: cfg.SyncCatalog, switches.Customers: cfg.SyncCustomers, switches.Subscriptions: cfg.SyncSubscriptions,
+		switches.Usage: cfg.SyncUsage, switches.Inbound: cfg.SyncInbound,
+	})
+	if err := a.switches.Refresh(ctx); err != nil {
+		a.close()
+		return nil, err
+	}
+	a.outbound = outbound.New(db, zc, outbound.Config{IDField: cfg.ZuoraIDField, AccountNumberPrefix: cfg.ZuoraAccountPrefix,
+		SubscriptionNumberPrefix: cfg.ZuoraSubscriptionPfx, Enabled: a.switches.Enabled})
+	a.pool = worker.New(db, a.outbound.Kinds(), worker.Options{Workers: cfg.SyncWorkers, MaxAttempts: cfg.SyncMaxAttempts,
+		Logger: log.With().Str("component", "worker").Logger(), ID: cfg.ReplicaID, OnOutcome: onOutcome})
+	a.sched = schedule.New(db, log.With().Str("component", "scheduler").Logger(), cfg.ReplicaID, 0)
+	if err := a.addJobs(); err != nil {
+		a.close()
+		return nil, err
+	}
+	a.web = web.New(web.Options{Store: db, Logger: log, APIKey: cfg.APIKey, MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
+		Sync: db, Mappings: a.outbound.Mappings(), Kick: a.pool.Kick})
+	return a, nil
+}
+
+func (a *app) startSimulator() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("start the built-in Zuora simulator: %w", err)
+	}
+	a.sim = zuorasim.New(zuorasim.Options{Logger: a.log.With().Str("component", "zuorasim").Logger()})
+	a.simURL = "http://" + ln.Addr().String()
+	a.simSrv = &http.Server{Handler: a.sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = a.simSrv.Serve(ln) }()
+	a.log.Warn().Str("url", a.simURL).Msg("no BILLSYNC_ZUORA_BASE_URL: using the built-in Zuora simulator (nothing reaches a real Zuora)")
+	return nil
+}
+
+// addJobs registers the scheduled jobs. They only enqueue or do bounded work.
+func (a *app) addJobs() error {
+	kinds := []string{store.EntityPlan, store.EntityCustomer, store.EntitySubscription}
+	jobs := []schedule.Job{
+		{Name: "reconcile", Spec: "0 * * * *", Period: schedule.Hourly, Run: func(ctx context.Context) (string, error) {
+			n, err := a.db.RecheckAll(ctx, kinds)
+			a.pool.Kick()
+			return fmt.Sprintf("re-checking %d records", n), err
+		}},
+		{Name: "drift", Spec: "30 * * * *", Period: schedule.Hourly, Run: func(ctx context.Context) (string, error) {
+			rep, err := a.outbound.DetectDrift(ctx)
+			a.pool.Kick()
+			return rep.String(), err
+		}},
+		{Name: "sweeper", Spec: "@every 1m", Period: schedule.Minutely, Run: func(ctx context.Context) (string, error) {
+			n, err := a.db.ReleaseExpired(ctx)
+			if n > 0 {
+				a.pool.Kick()
+			}
+			return fmt.Sprintf("released %d stuck records", n), err
+		}},
+	}
+	for _, j := range jobs {
+		if err := a.sched.Add(j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// run serves HTTP on ln and runs the workers and the scheduler until ctx ends,
+// then stops the workers softly and shuts HTTP down within the deadline.
+func (a *app) run(ctx context.Context, ln net.Listener) error {
+	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = a.pool.Run(wctx) }()
+	go func() { defer wg.Done(); a.sched.Run(wctx) }()
+	hs := &http.Server{Handler: a.web, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+	}
+	a.log.Info().Msg("shutting down: stopping workers")
+	stopWorkers()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(a.cfg.ShutdownTimeout):
+		a.log.Warn().Msg("workers did not stop in time")
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+func (a *app) close() {
+	if a.simSrv != nil {
+		_ = a.simSrv.Close()
+	}
+	if a.sim != nil {
+		a.sim.Close()
+	}
+	if a.db != nil {
+		_ = a.db.Close()
+	}
+}

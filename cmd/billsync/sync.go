@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+
+	"github.com/billsync/billsync/connectors/zuora/zuorasim"
+	"github.com/billsync/billsync/engine/store"
+)
+
+var syncTargets = map[string][]string{
+	"all":           {store.EntityPlan, store.EntityCustomer, store.EntitySubscription},
+	"catalog":       {store.EntityPlan},
+	"customers":     {store.EntityCustomer},
+	"subscriptions": {store.EntitySubscription},
+}
+
+func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("sync all|catalog|customers|subscriptions [--dry-run] [flags]",
+		"Reconciles now: re-checks every record of the kind (no Zuora call when nothing changed),\nretries failed ones, and prints what it did. With --dry-run it prints what it would do\nand calls nothing.", stderr)
+	dry := fs.Bool("dry-run", false, "print what would be done; change nothing and call no Zuora API")
+	cfg, err := loadConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return usageError{"sync needs one of: all, catalog, customers, subscriptions"}
+	}
+	kinds, ok := syncTargets[fs.Arg(0)]
+	if !ok {
+		if fs.Arg(0) == "usage" {
+			return usageError{"sync usage is not available in this build"}
+		}
+		return usageError{fmt.Sprintf("unknown sync target %q; use all, catalog, customers or subscriptions", fs.Arg(0))}
+	}
+	log := newLogger(cfg)
+	var mu sync.Mutex
+	a, err := newApp(ctx, cfg, log, func(rec store.SyncRecord, o store.Outcome) {
+		mu.Lock()
+		defer mu.Unlock()
+		what := o.Detail
+		if what == "" {
+			what = o.Reason
+		}
+		if o.ErrorMessage != "" {
+			what = o.ErrorMessage
+		}
+		fmt.Fprintf(stdout, "%-12s %-24s %-8s %s\n", rec.EntityKind, rec.EntityID, o.State, what)
+	})
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if a.sim != nil {
+		fmt.Fprintf(stderr, "note: no BILLSYNC_ZUORA_BASE_URL; syncing to a throwaway built-in simulator (set BILLSYNC_ZUORA_* to reach Zuora)\n")
+	}
+	if *dry {
+		return explainAll(ctx, a, kinds, stdout)
+	}
+	n, err := a.db.RecheckAll(ctx, kinds)
+	if err != nil {
+		return err
+	}
+	if _, err := a.db.RetryAll(ctx, ""); err != nil {
+		return err
+	}
+	done, err := a.pool.Drain(ctx)
+	if err != nil {
+		return err
+	}
+	counts, err := a.db.SyncCounts(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nre-checked %d records, ran %d reconciles, %d Zuora calls\n", n, done, a.pool.Stats().Calls)
+	printCounts(stdout, counts, kinds)
+	return nil
+}
+
+func explainAll(ctx context.Context, a *app, kinds []string, stdout io.Writer) error {
+	for _, k := range kinds {
+		var after int64
+		for {
+			recs, next, err := a.db.ListSyncRecords(ctx, store.SyncFilter{Kind: k, AfterID: after, Limit: 200})
+			if err != nil {
+				return err
+			}
+			for _, rec := range recs {
+				what, err := a.outbound.Explain(ctx, rec)
+				if err != nil {
+					what = "error: " + err.Error()
+				}
+				fmt.Fprintf(stdout, "%-12s %-24s %-8s %s\n", rec.EntityKind, rec.EntityID, rec.State, what)
+			}
+			if next == 0 {
+				break
+			}
+			after = next
+		}
+	}
+	return nil
+}
+
+func printCounts(w io.Writer, counts map[string]map[string]int64, kinds []string) {
+	for _, k := range kinds {
+		states := make([]string, 0, len(counts[k]))
+		for s := range counts[k] {
+			states = append(states, s)
+		}
+		sort.Strings(states)
+		fmt.Fprintf(w, "%-12s", k)
+		for _, s := range states {
+			fmt.Fprintf(w, " %s=%d", s, counts[k][s])
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func runZuoraSim(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := flag.NewFlagSet("zuora-sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:9090", "listen address")
+	logLevel := fs.String("log-level", "info", "trace, debug, info, warn or error")
+	var opts zuorasim.Options
+	opts.BindFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: billsync zuora-sim [flags]\n\nRuns the Zuora simulator standalone (OAuth, catalog, accounts, orders,\nsubscriptions, usage, callouts, faults; control endpoints under /_sim/).\nClient credentials default to %s / (see --client-secret).\n\nFlags:\n", zuorasim.DefaultClientID)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg := DefaultConfig()
+	cfg.LogLevel = *logLevel
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := newLogger(cfg)
+	opts.Logger = log
+	sim := zuorasim.New(opts)
+	defer sim.Close()
+	return zuorasim.ListenAndServe(ctx, *addr, sim, log)
+}
