@@ -53,6 +53,8 @@ type Options struct {
 	Sync     SyncService
 	Mappings MappingService
 	Kick     func()
+	// Usage enables the usage API (POST /usage, GET and sync-usage per subscription); nil: routes absent.
+	Usage UsageService
 }
 
 const (
@@ -102,6 +104,9 @@ func New(opts Options) *Server {
 	api.GET("/subscriptions", s.listSubscriptions)
 	if opts.Sync != nil && opts.Mappings != nil {
 		s.registerSync(api)
+	}
+	if opts.Usage != nil {
+		s.registerUsage(api)
 	}
 	return s
 }
