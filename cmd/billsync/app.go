@@ -13,6 +13,7 @@ import (
 
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
+	"github.com/billsync/billsync/engine/inbound"
 	"github.com/billsync/billsync/engine/outbound"
 	"github.com/billsync/billsync/engine/schedule"
 	"github.com/billsync/billsync/engine/store"
@@ -32,6 +33,7 @@ type app struct {
 	zuora    *zuora.Client
 	switches *switches.Switches
 	outbound *outbound.Reconcilers
+	inbound  *inbound.Service
 	pool     *worker.Pool
 	sched    *schedule.Scheduler
 	web      *web.Server
@@ -110,13 +112,18 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 		SubscriptionNumberPrefix: cfg.ZuoraSubscriptionPfx, Enabled: a.switches.Enabled})
 	a.pool = worker.New(db, a.outbound.Kinds(), worker.Options{Workers: cfg.SyncWorkers, MaxAttempts: cfg.SyncMaxAttempts,
 		Logger: log.With().Str("component", "worker").Logger(), ID: cfg.ReplicaID, OnOutcome: onOutcome})
+	a.inbound = inbound.New(db, zc, a.outbound, inbound.Config{IDField: cfg.ZuoraIDField,
+		IdentityField: cfg.InboundIdentityField, GraceField: cfg.InboundGraceField, MaxAttempts: cfg.SyncMaxAttempts,
+		WorkerID: cfg.ReplicaID, Logger: log.With().Str("component", "inbound").Logger(),
+		Enabled: func() bool { return a.switches.Enabled(switches.Inbound) }})
 	a.sched = schedule.New(db, log.With().Str("component", "scheduler").Logger(), cfg.ReplicaID, 0)
 	if err := a.addJobs(); err != nil {
 		a.close()
 		return nil, err
 	}
 	a.web = web.New(web.Options{Store: db, Logger: log, APIKey: cfg.APIKey, MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
-		Sync: db, Mappings: a.outbound.Mappings(), Kick: a.pool.Kick})
+		Sync: db, Mappings: a.outbound.Mappings(), Kick: a.pool.Kick,
+		Inbound: a.inbound, Webhooks: cfg.InboundConfig.webhookAuth(cfg.MaxBodyBytes)})
 	return a, nil
 }
 
@@ -154,6 +161,17 @@ func (a *app) addJobs() error {
 			}
 			return fmt.Sprintf("released %d stuck records", n), err
 		}},
+		{Name: "inbound-poll", Spec: "15 * * * *", Period: schedule.Hourly, Run: func(ctx context.Context) (string, error) {
+			if !a.switches.Enabled(switches.Inbound) {
+				return "inbound is switched off", nil
+			}
+			rep, err := a.inbound.Poll(ctx)
+			return fmt.Sprintf("%d accounts and %d subscriptions changed since %s; %d queued", rep.Accounts, rep.Subscriptions, rep.Since.Format(time.RFC3339), rep.Enqueued), err
+		}},
+		{Name: "inbox-prune", Spec: "45 3 * * *", Period: schedule.Hourly, Run: func(ctx context.Context) (string, error) {
+			n, err := a.inbound.PruneInbox(ctx, 30*24*time.Hour)
+			return fmt.Sprintf("pruned %d processed callouts older than 30 days", n), err
+		}},
 	}
 	for _, j := range jobs {
 		if err := a.sched.Add(j); err != nil {
@@ -168,8 +186,9 @@ func (a *app) addJobs() error {
 func (a *app) run(ctx context.Context, ln net.Listener) error {
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); _ = a.pool.Run(wctx) }()
+	go func() { defer wg.Done(); _ = a.inbound.Run(wctx) }()
 	go func() { defer wg.Done(); a.sched.Run(wctx) }()
 	hs := &http.Server{Handler: a.web, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
