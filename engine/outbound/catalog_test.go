@@ -1,0 +1,113 @@
+package outbound_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/enginetest"
+	"github.com/billsync/billsync/engine/store"
+	"github.com/billsync/billsync/engine/store/storetest"
+)
+
+// TestCatalogShapes pushes every charge type and model and checks what Zuora holds.
+func TestCatalogShapes(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{})
+			ctx := context.Background()
+			p := engine.Plan{ID: "shapes", Kind: engine.KindPlan, Name: "Shapes", PricingType: engine.PricingPaid, Currency: "EUR",
+				BillingPeriods: []engine.BillingPeriod{
+					{ID: "q", Period: engine.PeriodQuarter, Charges: []engine.Charge{
+						{ID: "flat", Name: "Flat", Type: engine.ChargeRecurring, Model: engine.ModelFlatFee, Price: dec("30"), BillingTiming: engine.TimingInArrears},
+						{ID: "unit", Name: "Unit", Type: engine.ChargeRecurring, Model: engine.ModelPerUnit, Price: dec("2.5"), UnitOfMeasure: "Each", DefaultQuantity: dec("4")},
+						{ID: "setup", Name: "Setup", Type: engine.ChargeOneTime, Model: engine.ModelFlatFee, Price: dec("99")},
+						{ID: "tiered", Name: "Tiered", Type: engine.ChargeUsage, Model: engine.ModelTiered, UnitOfMeasure: "Each", Feature: "calls",
+							Tiers: []engine.Tier{{UpTo: ptr(dec("100")), Price: dec("0"), PriceFormat: engine.PriceFlatFee}, {Price: dec("0.1"), PriceFormat: engine.PricePerUnit}}},
+						{ID: "volume", Name: "Volume", Type: engine.ChargeUsage, Model: engine.ModelVolume, UnitOfMeasure: "Each", Feature: "gb",
+							Tiers: []engine.Tier{{UpTo: ptr(dec("10")), Price: dec("1"), PriceFormat: engine.PricePerUnit}, {Price: dec("0.5"), PriceFormat: engine.PricePerUnit}}},
+					}},
+					{ID: "y", Period: engine.PeriodYear, Charges: []engine.Charge{
+						{ID: "flat-y", Name: "Flat yearly", Type: engine.ChargeRecurring, Model: engine.ModelFlatFee, Price: dec("300")},
+					}},
+				}}
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, p))
+			e.Converge(10 * time.Second)
+			st := e.Sim.State()
+			require.Len(t, st.Products, 1)
+			require.Equal(t, "shapes", st.Products[0].SKU)
+			require.Equal(t, "shapes", st.Products[0].Fields["BillsyncId__c"])
+			require.Len(t, st.RatePlans, 2)
+			byID := map[string]map[string]any{}
+			tiers := map[string]int{}
+			for _, c := range st.Charges {
+				id := c.Fields["BillsyncId__c"].(string)
+				byID[id] = c.Fields
+				tiers[id] = len(c.Tiers)
+				for _, tr := range c.Tiers {
+					require.Equal(t, "EUR", tr.Currency, id)
+				}
+			}
+			want := map[string][4]string{ // ChargeType, ChargeModel, BillingPeriod, BillingTiming
+				"shapes/flat":   {"Recurring", "Flat Fee Pricing", "Quarter", "In Arrears"},
+				"shapes/unit":   {"Recurring", "Per Unit Pricing", "Quarter", "In Advance"},
+				"shapes/setup":  {"OneTime", "Flat Fee Pricing", "Quarter", ""},
+				"shapes/tiered": {"Usage", "Tiered Pricing", "Quarter", ""},
+				"shapes/volume": {"Usage", "Volume Pricing", "Quarter", ""},
+				"shapes/flat-y": {"Recurring", "Flat Fee Pricing", "Annual", "In Advance"},
+			}
+			for id, w := range want {
+				f := byID[id]
+				require.NotNil(t, f, id)
+				require.Equal(t, w[0], f["ChargeType"], id)
+				require.Equal(t, w[1], f["ChargeModel"], id)
+				require.Equal(t, w[2], f["BillingPeriod"], id)
+				if w[3] != "" {
+					require.Equal(t, w[3], f["BillingTiming"], id)
+				}
+			}
+			require.Equal(t, "Each", byID["shapes/unit"]["UOM"])
+			require.Equal(t, 2, tiers["shapes/tiered"])
+			require.Equal(t, 2, tiers["shapes/volume"])
+
+			// An edit becomes PUTs only for what changed; removing a billing period ends it.
+			e.Sim.ResetStats()
+			p.Name = "Shapes v2"
+			p.BillingPeriods[0].Charges[0].Price = dec("35")
+			p.BillingPeriods = p.BillingPeriods[:1]
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, p))
+			e.Converge(10 * time.Second)
+			calls := e.Sim.Stats().Calls
+			require.Equal(t, 1, calls["PUT /v1/object/product/{id}"], "%v", calls)
+			require.Equal(t, 1, calls["PUT /v1/object/product-rate-plan-charge/{id}"], "only the repriced charge: %v", calls)
+			require.Zero(t, calls["POST /v1/object/product"]+calls["POST /v1/object/product-rate-plan"]+calls["POST /v1/object/product-rate-plan-charge"])
+			require.Zero(t, calls["DELETE /v1/object/product-rate-plan/{id}"], "never deleted")
+			st = e.Sim.State()
+			require.Len(t, st.RatePlans, 2, "the removed billing period stays in Zuora")
+			ended := 0
+			for _, rp := range st.RatePlans {
+				if rp.Fields["BillsyncId__c"] == "shapes/y" {
+					require.Equal(t, time.Now().UTC().Format("2006-01-02"), rp.Fields["EffectiveEndDate"])
+					ended++
+				}
+			}
+			require.Equal(t, 1, ended)
+			rec, err := e.DB.GetSyncRecord(ctx, store.EntityPlan, "shapes")
+			require.NoError(t, err)
+			require.Equal(t, store.StateSynced, rec.State)
+			require.NotEmpty(t, rec.ZuoraURL)
+
+			// Once synced, changing a charge's model is refused with 409-style ConflictError.
+			p.BillingPeriods[0].Charges[1].Model = engine.ModelVolume
+			p.BillingPeriods[0].Charges[1].Tiers = []engine.Tier{{Price: dec("1"), PriceFormat: engine.PricePerUnit}}
+			_, _, err = e.DB.UpsertPlan(ctx, p)
+			var ce *engine.ConflictError
+			require.ErrorAs(t, err, &ce)
+		})
+	}
+}
