@@ -248,3 +248,26 @@ func TestAPIBadInput(t *testing.T) {
 		require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
 	})
 }
+
+func TestAPIRefusesChangesZuoraCannotTake(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		c := newAPI(t, db)
+		st, _, _ := c.do("PUT", "/api/v1/plans/pro", planJSON)
+		require.Equal(t, 201, st)
+		// The plan's seats charge is in Zuora (as the outbound engine records it).
+		require.NoError(t, db.Gorm.Exec(`INSERT INTO id_mappings(kind, local_id, zuora_id, created_at, updated_at)
+			VALUES ('charge', 'pro/seats', 'Z1', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP), ('product', 'pro', 'Z0', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`).Error)
+		changed := strings.Replace(planJSON, `"model":"per_unit","price":10`, `"model":"volume","price":10,"tiers":[{"price":"9"}]`, 1)
+		st, body, _ := c.do("PUT", "/api/v1/plans/pro", changed)
+		require.Equal(t, 409, st, "%v", body)
+		require.Equal(t, "billingPeriods[0].charges[1].model", body["field"])
+		require.Contains(t, body["detail"], "Add a new charge")
+		st, body, _ = c.do("PUT", "/api/v1/plans/pro", strings.Replace(planJSON, `"currency":"USD"`, `"currency":"EUR"`, 1))
+		require.Equal(t, 409, st, "%v", body)
+		require.Equal(t, "currency", body["field"])
+		st, body, _ = c.do("GET", "/api/v1/plans/pro", "")
+		require.Equal(t, 200, st)
+		require.Equal(t, float64(1), body["revision"], "nothing written")
+	})
+}
