@@ -208,7 +208,7 @@ func (l *Ledger) produce(ctx context.Context, now time.Time, subID string, rep *
 		}
 	}
 	// 2. New batches of pending rows, in id order.
-	res := &resolver{l: l, subs: map[string]*subNumbers{}, fetched: map[string]bool{}}
+	res := &resolver{l: l, numbers: map[string]string{}, subs: map[string]*subNumbers{}, fetched: map[string]bool{}}
 	var (
 		cursor int64
 		chunk  []uploadRow
@@ -321,6 +321,7 @@ type subNumbers struct {
 // resolver finds Zuora numbers for rows, caching per sync.
 type resolver struct {
 	l       *Ledger
+	numbers map[string]string // "sub/plan/charge" → charge number ("" = none after reading Zuora)
 	subs    map[string]*subNumbers
 	fetched map[string]bool // subscriptions read from Zuora in this sync
 }
@@ -342,8 +343,28 @@ func (rs *resolver) resolve(ctx context.Context, r uploadRow) (uploadRow, string
 	if r.chargeNumber != "" {
 		return r, "", nil
 	}
+	num, reason, err := rs.chargeNumber(ctx, r, sn)
+	if err != nil || reason != "" {
+		return r, reason, err
+	}
+	// createBatch records it on the window: the window keeps the charge
+	// number that covered it, whatever happens to the subscription later.
+	r.chargeNumber = num
+	return r, "", nil
+}
+
+// chargeNumber finds the charge number of a row's (subscription, plan,
+// charge) in the mappings, reading the subscription from Zuora once per sync
+// when it is missing.
+func (rs *resolver) chargeNumber(ctx context.Context, r uploadRow, sn *subNumbers) (string, string, error) {
 	l := rs.l
 	key := mappings.Key(r.sub, r.plan, r.charge)
+	if num, ok := rs.numbers[key]; ok {
+		if num == "" {
+			return "", "the charge " + r.plan + "/" + r.charge + " has no Zuora charge number yet (subscription not fully synced)", nil
+		}
+		return num, "", nil
+	}
 	m, err := l.maps.Get(ctx, mappings.SubscriptionCharge, key)
 	if errors.Is(err, mappings.ErrNotFound) && !rs.fetched[r.sub] && l.cfg.Charges != nil {
 		// The subscription is in Zuora but its charge numbers were not
@@ -352,27 +373,24 @@ func (rs *resolver) resolve(ctx context.Context, r uploadRow) (uploadRow, string
 		zs, gerr := l.z.GetSubscription(ctx, sn.subNumber)
 		if gerr != nil {
 			l.log.Warn().Err(gerr).Str("subscription", r.sub).Msg("usage: read subscription for charge numbers")
-			return r, "charge number unknown; reading the subscription from Zuora failed: " + gerr.Error(), nil
+			return "", "charge number unknown; reading the subscription from Zuora failed: " + gerr.Error(), nil
 		}
 		if err := l.cfg.Charges.RecordCharges(ctx, r.sub, zs); err != nil {
-			return r, "", err
+			return "", "", err
 		}
 		m, err = l.maps.Get(ctx, mappings.SubscriptionCharge, key)
 	}
 	if errors.Is(err, mappings.ErrNotFound) {
-		return r, "the charge " + r.plan + "/" + r.charge + " has no Zuora charge number yet (subscription not fully synced)", nil
+		if rs.fetched[r.sub] {
+			rs.numbers[key] = ""
+		}
+		return "", "the charge " + r.plan + "/" + r.charge + " has no Zuora charge number yet (subscription not fully synced)", nil
 	}
 	if err != nil {
-		return r, "", err
+		return "", "", err
 	}
-	r.chargeNumber = m.ZuoraNumber
-	// The window keeps the charge number that covered it, whatever happens
-	// to the subscription later.
-	if _, err := l.q().s("UPDATE usage_windows SET charge_number = ").a(m.ZuoraNumber).s(" WHERE id = ").a(r.windowID).
-		s(" AND charge_number = ''").exec(ctx, l.db.SQL()); err != nil {
-		return r, "", err
-	}
-	return r, "", nil
+	rs.numbers[key] = m.ZuoraNumber
+	return m.ZuoraNumber, "", nil
 }
 
 func (rs *resolver) sub(ctx context.Context, subID string) (*subNumbers, error) {
@@ -455,6 +473,24 @@ func (l *Ledger) createBatch(ctx context.Context, now time.Time, rows []uploadRo
 		if n != int64(len(rows)) {
 			ok = false
 			return errRaced
+		}
+		var first []uploadRow
+		for _, r := range rows {
+			if r.windowChargeNumber == "" {
+				first = append(first, r)
+			}
+		}
+		if len(first) > 0 {
+			// The window keeps the charge number that covered it.
+			q := l.q().s("UPDATE usage_windows SET charge_number = CASE id")
+			wids := make([]int64, 0, len(first))
+			for _, r := range first {
+				q.s(" WHEN ").a(r.windowID).s(" THEN ").a(r.chargeNumber)
+				wids = append(wids, r.windowID)
+			}
+			if _, err := q.s(" END WHERE charge_number = '' AND id IN ").in(wids).exec(ctx, tx); err != nil {
+				return fmt.Errorf("record charge numbers on windows: %w", err)
+			}
 		}
 		n, err = l.q().s("INSERT INTO usage_batches (id, row_count, state, first_sent_at, next_attempt_at, claimed_by, claimed_until, created_at, updated_at) VALUES (").
 			a(id).s(",").a(len(rows)).s(",").a(batchSending).s(",").a(now).s(",").a(now).s(",").a(l.cfg.Owner).s(",").a(now.Add(l.cfg.ClaimTTL)).s(",").
