@@ -18,6 +18,7 @@ import (
 	"github.com/billsync/billsync/engine/schedule"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/switches"
+	ledger "github.com/billsync/billsync/engine/usage"
 	"github.com/billsync/billsync/engine/worker"
 	"github.com/billsync/billsync/web"
 )
@@ -36,6 +37,7 @@ type app struct {
 	inbound  *inbound.Service
 	pool     *worker.Pool
 	sched    *schedule.Scheduler
+	usage    *ledger.Ledger
 	web      *web.Server
 	lastCall lastCall
 }
@@ -116,6 +118,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 		IdentityField: cfg.InboundIdentityField, GraceField: cfg.InboundGraceField, MaxAttempts: cfg.SyncMaxAttempts,
 		WorkerID: cfg.ReplicaID, Logger: log.With().Str("component", "inbound").Logger(),
 		Enabled: func() bool { return a.switches.Enabled(switches.Inbound) }})
+	a.usage = a.newUsage()
 	a.sched = schedule.New(db, log.With().Str("component", "scheduler").Logger(), cfg.ReplicaID, 0)
 	if err := a.addJobs(); err != nil {
 		a.close()
@@ -123,7 +126,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 	}
 	a.web = web.New(web.Options{Store: db, Logger: log, APIKey: cfg.APIKey, MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
 		Sync: db, Mappings: a.outbound.Mappings(), Kick: a.pool.Kick,
-		Inbound: a.inbound, Webhooks: cfg.InboundConfig.webhookAuth(cfg.MaxBodyBytes)})
+		Inbound: a.inbound, Webhooks: cfg.InboundConfig.webhookAuth(cfg.MaxBodyBytes), Usage: a.usage})
 	return a, nil
 }
 
@@ -173,6 +176,7 @@ func (a *app) addJobs() error {
 			return fmt.Sprintf("pruned %d processed callouts older than 30 days", n), err
 		}},
 	}
+	jobs = append(jobs, a.usageJob())
 	for _, j := range jobs {
 		if err := a.sched.Add(j); err != nil {
 			return err

@@ -20,6 +20,9 @@ var syncTargets = map[string][]string{
 }
 
 func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "usage" {
+		return runSyncUsage(ctx, args[1:], stdout, stderr)
+	}
 	fs := newFlagSet("sync all|catalog|customers|subscriptions [--dry-run] [flags]",
 		"Reconciles now: re-checks every record of the kind (no Zuora call when nothing changed),\nretries failed ones, and prints what it did. With --dry-run it prints what it would do\nand calls nothing.", stderr)
 	dry := fs.Bool("dry-run", false, "print what would be done; change nothing and call no Zuora API")
@@ -34,7 +37,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	kinds, ok := syncTargets[fs.Arg(0)]
 	if !ok {
 		if fs.Arg(0) == "usage" {
-			return usageError{"sync usage is not available in this build"}
+			return usageError{"put the flags of sync usage after it: billsync sync usage [--subscription ID] [flags]"}
 		}
 		return usageError{fmt.Sprintf("unknown sync target %q; use all, catalog, customers or subscriptions", fs.Arg(0))}
 	}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/billsync/billsync/engine/schedule"
+	ledger "github.com/billsync/billsync/engine/usage"
+)
+
+// newUsage builds the usage ledger: uploads go through the app's Zuora client,
+// charge numbers missing from the mappings are recorded by the outbound
+// engine, and the "usage" switch stops uploads (not ingestion).
+func (a *app) newUsage() *ledger.Ledger {
+	return ledger.New(a.db, a.zuora, ledger.Config{
+		Enabled: a.switches.Enabled,
+		Charges: a.outbound,
+		Logger:  a.log,
+		Owner:   a.cfg.ReplicaID,
+	})
+}
+
+// usageJob is the hourly upload: at minute 20, windows of the hour that ended
+// (past the 15-minute grace) are sealed and everything pending is uploaded.
+func (a *app) usageJob() schedule.Job {
+	return schedule.Job{Name: "usage", Spec: "20 * * * *", Period: schedule.Hourly, Run: func(ctx context.Context) (string, error) {
+		rep, err := a.usage.SealAndUpload(ctx, time.Now())
+		if rep == nil {
+			return "", err
+		}
+		return usageSummary(rep), err
+	}}
+}
+
+func usageSummary(rep *ledger.Report) string {
+	s := fmt.Sprintf("%d windows sealed into %d rows; %d calls, %d rows sent, %d failed (retried alone), %d waiting, %d batches with unknown outcome",
+		rep.WindowsSealed, rep.RowsCreated, rep.Calls, rep.RowsSent, rep.RowsFailed, rep.RowsWaiting, rep.BatchesUnknown)
+	if rep.RowsLookedUp > 0 {
+		s += fmt.Sprintf(", %d rows looked up in Zuora", rep.RowsLookedUp)
+	}
+	if rep.Skipped != "" {
+		s += "; " + rep.Skipped
+	}
+	return s
+}
+
+// runSyncUsage is `billsync sync usage [--subscription ID] [--include-current-hour]`:
+// the same ledger call as the hourly job (without --subscription) or the
+// API's sync-usage action (with it).
+func runSyncUsage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("sync usage [--subscription ID] [--include-current-hour] [flags]",
+		"Seals usage windows and uploads pending usage to Zuora now. Without --subscription it does\nwhat the hourly job does (windows sealed after hour end + grace); with it, every window of\nthat subscription whose hour is over is sealed at once (and the current hour with\n--include-current-hour).", stderr)
+	sub := fs.String("subscription", "", "only this subscription (the \"Sync usage to Zuora\" action)")
+	current := fs.Bool("include-current-hour", false, "with --subscription: also seal the current, partial hour")
+	cfg, err := loadConfig(fs, args)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return usageError{"sync usage takes no arguments besides its flags"}
+	}
+	if *current && *sub == "" {
+		return usageError{"--include-current-hour needs --subscription"}
+	}
+	a, err := newApp(ctx, cfg, newLogger(cfg), nil)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if a.sim != nil {
+		fmt.Fprintf(stderr, "note: no BILLSYNC_ZUORA_BASE_URL; uploading to a throwaway built-in simulator (set BILLSYNC_ZUORA_* to reach Zuora)\n")
+	}
+	rep, err := a.usage.Sync(ctx, ledger.SyncOptions{SubscriptionID: *sub, IncludeCurrentHour: *current})
+	if rep != nil {
+		for _, r := range rep.Sent {
+			fmt.Fprintf(stdout, "sent    %-20s %-16s %s  %s  -> %s\n", r.SubscriptionID, r.ChargeID, r.WindowStart.Format("2006-01-02T15:04Z"), r.Quantity, r.ZuoraUsageID)
+		}
+		for _, r := range rep.Failed {
+			fmt.Fprintf(stdout, "failed  %-20s %-16s %s  %s  %s\n", r.SubscriptionID, r.ChargeID, r.WindowStart.Format("2006-01-02T15:04Z"), r.Quantity, r.Reason)
+		}
+		for _, r := range rep.Waiting {
+			fmt.Fprintf(stdout, "waiting %-20s %-16s %s  %s  %s\n", r.SubscriptionID, r.ChargeID, r.WindowStart.Format("2006-01-02T15:04Z"), r.Quantity, r.Reason)
+		}
+		fmt.Fprintln(stdout, usageSummary(rep))
+	}
+	if err != nil {
+		return err
+	}
+	st, err := a.usage.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	if st.OldestPendingWindow != nil {
+		fmt.Fprintf(stdout, "pending: %d windows, the oldest from %s\n", st.PendingWindows, st.OldestPendingWindow.Format("2006-01-02T15:04Z"))
+	} else {
+		fmt.Fprintln(stdout, "pending: nothing")
+	}
+	return nil
+}
