@@ -165,8 +165,9 @@ func (l *Ledger) Stats(ctx context.Context) (Stats, error) {
 	var st Stats
 	var oldest sql.NullString
 	db := l.db.SQL()
-	err := db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(window_start) FROM usage_windows w
-		WHERE w.dirty OR EXISTS (SELECT 1 FROM usage_uploads u WHERE u.window_id = w.id AND u.state <> 'sent')`).Scan(&st.PendingWindows, &oldest)
+	// Both halves use partial indexes: dirty windows, and rows not sent.
+	err := db.QueryRowContext(ctx, `SELECT COUNT(*), MIN(window_start) FROM usage_windows
+		WHERE id IN (SELECT id FROM usage_windows WHERE dirty UNION SELECT window_id FROM usage_uploads WHERE state <> 'sent')`).Scan(&st.PendingWindows, &oldest)
 	if err != nil {
 		return st, err
 	}

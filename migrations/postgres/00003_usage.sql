@@ -63,6 +63,7 @@ CREATE TABLE usage_uploads (
 CREATE INDEX usage_uploads_pending_idx ON usage_uploads (next_attempt_at, id) WHERE state = 'pending';
 CREATE INDEX usage_uploads_sub_idx ON usage_uploads (subscription_id, state);
 CREATE INDEX usage_uploads_batch_idx ON usage_uploads (batch_id) WHERE batch_id <> '';
+CREATE INDEX usage_uploads_unsent_idx ON usage_uploads (window_id) WHERE state <> 'sent';
 
 CREATE TABLE usage_batches (
     id              TEXT PRIMARY KEY,
