@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"io"
 	"net/http"
@@ -140,4 +141,49 @@ func TestMigrateCommand(t *testing.T) {
 	require.Error(t, run(t.Context(), []string{"migrate", "--database-url", path, "sideways"}, io.Discard, io.Discard))
 	_, err := os.Stat(path)
 	require.NoError(t, err)
+}
+
+// TestServeSyncsToBuiltInSimulator is the newcomer's path: no configuration but
+// a database, and the plan, customer and subscription reach the built-in simulator.
+func TestServeSyncsToBuiltInSimulator(t *testing.T) {
+	t.Parallel()
+	base, stop := serveOnce(t, storetest.URL(t, store.SQLite))
+	defer stop()
+	put := func(path, body string) {
+		req, _ := http.NewRequest("PUT", base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, 201, resp.StatusCode, path)
+	}
+	put("/api/v1/plans/pro", `{"name":"Pro","currency":"USD","billingPeriods":[{"id":"m","period":"month","charges":[{"id":"fee","name":"Fee","type":"recurring","model":"flat_fee","price":"49"}]}]}`)
+	put("/api/v1/customers/acme", `{"name":"Acme","currency":"USD","hasPaymentMethod":true,"billTo":{"firstName":"Ada","lastName":"Lovelace","country":"US"}}`)
+	put("/api/v1/subscriptions/acme-pro", `{"customerId":"acme","planId":"pro","billingPeriodId":"m","startDate":"2026-01-01"}`)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/api/v1/sync-records?state=synced")
+		require.NoError(t, err)
+		var body struct {
+			Data []struct {
+				EntityKind  string `json:"entityKind"`
+				ZuoraNumber string `json:"zuoraNumber"`
+			} `json:"data"`
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+		resp.Body.Close()
+		if len(body.Data) == 3 {
+			for _, r := range body.Data {
+				if r.EntityKind == "subscription" {
+					require.Equal(t, "BS-acme-pro", r.ZuoraNumber)
+				}
+				if r.EntityKind == "customer" {
+					require.Equal(t, "BS-acme", r.ZuoraNumber)
+				}
+			}
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "not synced in time: %+v", body.Data)
+		time.Sleep(200 * time.Millisecond)
+	}
 }
