@@ -55,6 +55,13 @@ type Options struct {
 	Kick     func()
 	// Usage enables the usage API (POST /usage, GET and sync-usage per subscription); nil: routes absent.
 	Usage UsageService
+	// Admin serves the /admin pages (package web/admin); nil: routes absent.
+	Admin AdminPages
+}
+
+// AdminPages registers the admin page's routes.
+type AdminPages interface {
+	Register(r gin.IRouter)
 }
 
 const (
@@ -107,6 +114,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Usage != nil {
 		s.registerUsage(api)
+	}
+	if opts.Admin != nil {
+		opts.Admin.Register(g)
 	}
 	return s
 }

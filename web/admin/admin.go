@@ -1,0 +1,283 @@
+// Package admin is billsync's admin page at /admin: server-rendered HTML from
+// html/template with templates and assets embedded in the binary, a login with
+// the admin password into a signed session cookie, a CSRF token on every form,
+// and the pages people use when a sync goes wrong (dashboard, sync records,
+// entity detail with usage, mappings, callout inbox, settings).
+//
+// Handlers read and act through small interfaces (the store, the mapping
+// store, the inbound service, the usage ledger, the switches, the Zuora
+// client); they never touch gorm.
+package admin
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/rs/zerolog"
+
+	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/inbound"
+	"github.com/billsync/billsync/engine/store"
+	"github.com/billsync/billsync/engine/usage"
+	"github.com/billsync/billsync/mappings"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed assets
+var assetFS embed.FS
+
+// Store is what the pages read from and do to billsync's store (*store.DB).
+type Store interface {
+	SyncCounts(ctx context.Context) (map[string]map[string]int64, error)
+	ListSyncRecords(ctx context.Context, f store.SyncFilter) ([]store.SyncRecord, int64, error)
+	SyncRecordByID(ctx context.Context, id int64) (store.SyncRecord, error)
+	GetSyncRecord(ctx context.Context, kind, id string) (store.SyncRecord, error)
+	SyncHistory(ctx context.Context, recordID int64, limit int) ([]store.SyncAttempt, error)
+	Retry(ctx context.Context, id int64) (store.SyncRecord, error)
+	RetryAll(ctx context.Context, kind string) (int64, error)
+	LastJobRuns(ctx context.Context) (map[string]store.JobRun, error)
+	GetPlan(ctx context.Context, id string) (engine.Plan, error)
+	GetCustomer(ctx context.Context, id string) (engine.Customer, error)
+	GetSubscription(ctx context.Context, id string) (engine.Subscription, error)
+	ListSubscriptions(ctx context.Context, o store.ListOptions) (store.Page[engine.Subscription], error)
+}
+
+// Mappings lists id mappings (*mappings.Store).
+type Mappings interface {
+	List(ctx context.Context, o mappings.ListOptions) ([]mappings.Mapping, string, error)
+}
+
+// Inbox is the callout inbox (*inbound.Service).
+type Inbox interface {
+	RecentInbox(ctx context.Context, f inbound.RecentFilter) ([]inbound.InboxEntry, int64, error)
+	RetryInbox(ctx context.Context, id int64) (inbound.InboxEntry, error)
+	InboxCounts(ctx context.Context) (map[string]int64, error)
+}
+
+// Usage is the usage ledger (*usage.Ledger); the button runs the same Sync as the API.
+type Usage interface {
+	Windows(ctx context.Context, subID string, f usage.WindowFilter) ([]usage.Window, error)
+	Sync(ctx context.Context, o usage.SyncOptions) (*usage.Report, error)
+	Stats(ctx context.Context) (usage.Stats, error)
+}
+
+// Switches are the persisted sync switches (*switches.Switches).
+type Switches interface {
+	Snapshot() map[string]bool
+	Set(ctx context.Context, name string, on bool) error
+}
+
+// Zuora is the Zuora client (*zuora.Client): the connection test and UI links.
+type Zuora interface {
+	TestConnection(ctx context.Context) error
+	AccountURL(id string) string
+	SubscriptionURL(id string) string
+	ProductURL(id string) string
+}
+
+// Schedule is the job scheduler (*schedule.Scheduler).
+type Schedule interface {
+	Jobs() []string
+	Next() map[string]time.Time
+	IsLeader() bool
+}
+
+// Connection describes the Zuora the service talks to.
+type Connection struct {
+	Environment string // "Sandbox (US)", "built-in simulator", …
+	BaseURL     string
+	// LastCall returns the time and operation of Zuora's last successful call (zero: none yet).
+	LastCall func() (time.Time, string)
+}
+
+// Options configures the admin page. Store and Mappings are required; the
+// other sources are optional and their sections say "not configured" when nil.
+type Options struct {
+	// Password is BILLSYNC_ADMIN_PASSWORD (or the API key). Empty: the page
+	// needs no login and answers only on a loopback listener.
+	Password string
+	// Secrets are values never rendered (Zuora client secret, webhook
+	// password, API key, …): any occurrence in a message or payload is masked.
+	Secrets []string
+
+	Store      Store
+	Mappings   Mappings
+	Inbox      Inbox
+	Usage      Usage
+	Switches   Switches
+	Zuora      Zuora
+	Connection Connection
+	Schedule   Schedule
+	// Kick wakes the sync workers after a retry.
+	Kick   func()
+	Logger zerolog.Logger
+	// SessionTTL is how long a login lasts (default 12 h).
+	SessionTTL time.Duration
+	Now        func() time.Time
+}
+
+// Admin serves /admin.
+type Admin struct {
+	opts    Options
+	open    bool
+	key     []byte // session and CSRF signing key
+	pages   map[string]*template.Template
+	assetV  string
+	secrets []string
+
+	failMu   sync.Mutex
+	failures []time.Time
+}
+
+// New parses the templates and derives the signing key from the password.
+func New(opts Options) (*Admin, error) {
+	if opts.Store == nil || opts.Mappings == nil {
+		return nil, errors.New("admin: Store and Mappings are required")
+	}
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = 12 * time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	a := &Admin{opts: opts, open: opts.Password == ""}
+	var err error
+	if a.key, err = sessionKey(opts.Password); err != nil {
+		return nil, err
+	}
+	for _, s := range append([]string{opts.Password}, opts.Secrets...) {
+		if len(s) >= 4 {
+			a.secrets = append(a.secrets, s)
+		}
+	}
+	if err := a.parseTemplates(); err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	_ = fs.WalkDir(assetFS, "assets", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := assetFS.ReadFile(p)
+			h.Write(b)
+		}
+		return nil
+	})
+	a.assetV = hex.EncodeToString(h.Sum(nil))[:10]
+	return a, nil
+}
+
+// Open reports whether the page needs no login (no password configured).
+func (a *Admin) Open() bool { return a.open }
+
+// Register adds the /admin routes to r.
+func (a *Admin) Register(r gin.IRouter) {
+	g := r.Group("/admin", a.headers)
+	g.GET("/assets/*file", a.asset)
+	g.GET("/login", a.loginPage)
+	g.POST("/login", a.limitForm, a.login)
+
+	p := g.Group("", a.authenticate)
+	p.GET("", a.dashboard)
+	p.GET("/sync-records", a.syncRecords)
+	p.GET("/sync-records/:rid", a.syncRecord)
+	p.GET("/entities/:kind/*id", a.entity)
+	p.GET("/mappings", a.mappingsPage)
+	p.GET("/inbox", a.inboxPage)
+	p.GET("/settings", a.settingsPage)
+
+	post := p.Group("", a.limitForm, a.checkCSRF)
+	post.POST("/logout", a.logout)
+	post.POST("/zuora/test", a.testConnection)
+	post.POST("/sync-records/:rid/retry", a.retryRecord)
+	post.POST("/sync-records/retry-all", a.retryAll)
+	post.POST("/subscriptions/:id/sync-usage", a.syncUsage)
+	post.POST("/inbox/:id/retry", a.retryInbox)
+	post.POST("/settings", a.saveSettings)
+}
+
+// headers sets the security headers of every admin response.
+func (a *Admin) headers(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	if !strings.HasPrefix(c.Request.URL.Path, "/admin/assets/") {
+		h.Set("Cache-Control", "no-store")
+	}
+	c.Next()
+}
+
+// limitForm caps form bodies at 64 KiB.
+func (a *Admin) limitForm(c *gin.Context) {
+	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10)
+	c.Next()
+}
+
+func (a *Admin) asset(c *gin.Context) {
+	name := path.Clean("assets/" + strings.TrimPrefix(c.Param("file"), "/"))
+	b, err := assetFS.ReadFile(name)
+	if err != nil || !strings.HasPrefix(name, "assets/") {
+		c.String(http.StatusNotFound, "not found")
+		return
+	}
+	ct := "application/octet-stream"
+	switch path.Ext(name) {
+	case ".css":
+		ct = "text/css; charset=utf-8"
+	case ".js":
+		ct = "text/javascript; charset=utf-8"
+	case ".svg":
+		ct = "image/svg+xml"
+	}
+	c.Header("Cache-Control", "public, max-age=86400")
+	c.Data(http.StatusOK, ct, b)
+}
+
+func randomToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// logger returns the request's logger (set by package web) or the configured one.
+func (a *Admin) logger(c *gin.Context) *zerolog.Logger {
+	if l, ok := c.Get("logger"); ok {
+		if lg, ok := l.(zerolog.Logger); ok {
+			return &lg
+		}
+	}
+	return &a.opts.Logger
+}
+
+// fail renders an error page for err: 404 for unknown things, 409 for
+// conflicts, 500 (logged, message hidden) otherwise.
+func (a *Admin) fail(c *gin.Context, err error) {
+	var nf *engine.NotFoundError
+	var ce *engine.ConflictError
+	switch {
+	case errors.As(err, &nf), errors.Is(err, engine.ErrNotFound), errors.Is(err, mappings.ErrNotFound):
+		a.errorPage(c, http.StatusNotFound, "Not found", a.redact(err.Error()))
+	case errors.As(err, &ce):
+		a.errorPage(c, http.StatusConflict, "Conflict", a.redact(err.Error()))
+	default:
+		a.logger(c).Error().Err(err).Str("path", c.Request.URL.Path).Msg("admin page failed")
+		a.errorPage(c, http.StatusInternalServerError, "Something went wrong", fmt.Sprintf("the request failed; see the server log (request id %s)", c.GetString("requestID")))
+	}
+}

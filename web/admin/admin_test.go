@@ -1,0 +1,584 @@
+package admin_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"html"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/require"
+
+	"github.com/billsync/billsync/connectors/zuora/zuorasim"
+	"github.com/billsync/billsync/engine/inbound"
+	"github.com/billsync/billsync/engine/store"
+	"github.com/billsync/billsync/engine/store/storetest"
+	"github.com/billsync/billsync/engine/switches"
+	"github.com/billsync/billsync/engine/usage"
+	"github.com/billsync/billsync/mappings"
+	"github.com/billsync/billsync/web"
+	"github.com/billsync/billsync/web/admin"
+)
+
+// TestAuth: redirects to the login page, the login form, the session cookie,
+// CSRF rejection, expiry, tampering, throttling and the security headers.
+func TestAuth(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	var skew atomic.Int64 // the clock's offset from now
+	setClock := func(d time.Duration) { skew.Store(int64(d)) }
+	f := newFixture(t, store.SQLite, fixtureOptions{password: password, now: func() time.Time { return now.Add(time.Duration(skew.Load())) }})
+
+	t.Run("unauthenticated requests go to the login page", func(t *testing.T) {
+		c := f.client()
+		for _, tc := range []struct{ method, path, want string }{
+			{"GET", "/admin", "/admin/login"},
+			{"GET", "/admin/sync-records?kind=plan&state=synced", "/admin/login?next=" + url.QueryEscape("/admin/sync-records?kind=plan&state=synced")},
+			{"GET", "/admin/entities/subscription/s00", "/admin/login?next=" + url.QueryEscape("/admin/entities/subscription/s00")},
+			{"GET", "/admin/mappings", "/admin/login?next=%2Fadmin%2Fmappings"},
+			{"GET", "/admin/inbox", "/admin/login?next=%2Fadmin%2Finbox"},
+			{"GET", "/admin/settings", "/admin/login?next=%2Fadmin%2Fsettings"},
+			{"POST", "/admin/sync-records/1/retry", "/admin/login"},
+			{"POST", "/admin/sync-records/retry-all", "/admin/login"},
+			{"POST", "/admin/subscriptions/s00/sync-usage", "/admin/login"},
+			{"POST", "/admin/inbox/1/retry", "/admin/login"},
+			{"POST", "/admin/settings", "/admin/login"},
+			{"POST", "/admin/zuora/test", "/admin/login"},
+		} {
+			var resp *http.Response
+			if tc.method == "GET" {
+				resp, _ = c.get(tc.path)
+			} else {
+				resp, _ = c.post(tc.path, url.Values{"switch": {"usage"}, "value": {"off"}})
+			}
+			require.Equal(t, http.StatusSeeOther, resp.StatusCode, tc.path)
+			require.Equal(t, tc.want, resp.Header.Get("Location"), tc.path)
+		}
+		require.True(t, f.sw.Snapshot()[switches.Usage], "nothing changed without a login")
+	})
+
+	t.Run("login form", func(t *testing.T) {
+		c := f.client()
+		resp, body := c.get("/admin/login?next=" + url.QueryEscape("/admin/mappings?kind=account"))
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		tok := csrfOf(t, body)
+		// Without or with a wrong token: 403, no session.
+		resp, _ = c.post("/admin/login", url.Values{"password": {password}})
+		require.Equal(t, http.StatusForbidden, resp.StatusCode)
+		resp, _ = c.post("/admin/login", url.Values{"password": {password}, "csrf": {tok + "x"}})
+		require.Equal(t, http.StatusForbidden, resp.StatusCode)
+		// A token without its cookie (another browser): 403.
+		resp, _ = f.client().post("/admin/login", url.Values{"password": {password}, "csrf": {tok}})
+		require.Equal(t, http.StatusForbidden, resp.StatusCode)
+		// Wrong password: 401 and the form again.
+		resp, body = c.post("/admin/login", url.Values{"password": {"nope"}, "csrf": {tok}})
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		require.Contains(t, body, "Wrong password")
+		require.Empty(t, sessionCookie(resp))
+		// Right password: a session cookie, HttpOnly and SameSite=Strict, and the page asked for.
+		resp, _ = c.post("/admin/login", url.Values{"password": {password}, "csrf": {csrfOf(t, body)}, "next": {"/admin/mappings?kind=account"}})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		require.Equal(t, "/admin/mappings?kind=account", resp.Header.Get("Location"))
+		ck := sessionCookie(resp)
+		require.NotNil(t, ck)
+		require.True(t, ck.HttpOnly)
+		require.Equal(t, http.SameSiteStrictMode, ck.SameSite)
+		require.Equal(t, "/admin", ck.Path)
+		require.Greater(t, ck.MaxAge, 0)
+		require.NotContains(t, ck.Value, password)
+		resp, body = c.get("/admin/mappings?kind=account")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Contains(t, body, "Mappings")
+		// An off-site next is ignored.
+		c2 := f.client()
+		_, body = c2.get("/admin/login")
+		resp, _ = c2.post("/admin/login", url.Values{"password": {password}, "csrf": {csrfOf(t, body)}, "next": {"//evil.example/admin"}})
+		require.Equal(t, "/admin", resp.Header.Get("Location"))
+	})
+
+	t.Run("CSRF", func(t *testing.T) {
+		c := f.client()
+		tok := c.login(password)
+		other := f.client().login(password)
+		require.NotEqual(t, tok, other, "tokens are per session")
+		rec, err := f.e.DB.GetSyncRecord(f.ctx, store.EntitySubscription, "s-bad")
+		require.NoError(t, err)
+		for _, bad := range []url.Values{{}, {"csrf": {""}}, {"csrf": {"forged"}}, {"csrf": {other}}} {
+			for _, p := range []string{fmt.Sprintf("/admin/sync-records/%d/retry", rec.ID), "/admin/sync-records/retry-all",
+				"/admin/subscriptions/s00/sync-usage", "/admin/inbox/1/retry", "/admin/settings", "/admin/zuora/test", "/admin/logout"} {
+				form := url.Values{"switch": {"usage"}, "value": {"off"}, "kind": {"subscription"}}
+				for k, v := range bad {
+					form[k] = v
+				}
+				resp, body := c.post(p, form)
+				require.Equal(t, http.StatusForbidden, resp.StatusCode, "%s %v", p, bad)
+				require.Contains(t, body, "security token")
+			}
+		}
+		after, err := f.e.DB.GetSyncRecord(f.ctx, store.EntitySubscription, "s-bad")
+		require.NoError(t, err)
+		require.Equal(t, store.StateDead, after.State, "no retry happened")
+		require.True(t, f.sw.Snapshot()[switches.Usage])
+		// The session still works.
+		resp, _ := c.get("/admin")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	})
+
+	t.Run("tampered and expired sessions", func(t *testing.T) {
+		c := f.client()
+		c.login(password)
+		u, _ := url.Parse(f.srv.URL + "/admin")
+		cks := c.c.Jar.Cookies(u)
+		require.Len(t, cks, 1)
+		orig := cks[0].Value
+		parts := strings.Split(orig, ".")
+		require.Len(t, parts, 4)
+		for _, v := range []string{
+			parts[0] + "." + "9999999999" + "." + parts[2] + "." + parts[3], // longer expiry, old MAC
+			parts[0] + "." + parts[1] + "." + parts[2] + "x." + parts[3],
+			"garbage",
+		} {
+			req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/admin", nil)
+			req.AddCookie(&http.Cookie{Name: "billsync_admin", Value: v})
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			require.NoError(t, err)
+			_ = resp.Body.Close()
+			require.Equal(t, http.StatusSeeOther, resp.StatusCode, v)
+		}
+		// Twelve hours later the session has expired.
+		setClock(12*time.Hour + time.Second)
+		resp, _ := c.get("/admin")
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		setClock(0)
+		resp, _ = c.get("/admin")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	})
+
+	t.Run("logout", func(t *testing.T) {
+		c := f.client()
+		tok := c.login(password)
+		resp, _ := c.post("/admin/logout", url.Values{"csrf": {tok}})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		require.Equal(t, "/admin/login", resp.Header.Get("Location"))
+		resp, _ = c.get("/admin")
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	})
+
+	t.Run("security headers", func(t *testing.T) {
+		c := f.client()
+		c.login(password)
+		for _, p := range []string{"/admin/login", "/admin", "/admin/sync-records", "/admin/assets/admin.css"} {
+			resp, _ := c.get(p)
+			h := resp.Header
+			csp := h.Get("Content-Security-Policy")
+			require.Contains(t, csp, "script-src 'self'", p)
+			require.Contains(t, csp, "frame-ancestors 'none'", p)
+			require.NotContains(t, csp, "unsafe-inline", p)
+			require.Equal(t, "DENY", h.Get("X-Frame-Options"), p)
+			require.Equal(t, "nosniff", h.Get("X-Content-Type-Options"), p)
+			require.Equal(t, "no-referrer", h.Get("Referrer-Policy"), p)
+		}
+		resp, body := c.get("/admin/assets/admin.js")
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Contains(t, resp.Header.Get("Content-Type"), "text/javascript")
+		require.Contains(t, body, "progressive enhancement")
+		resp, _ = c.get("/admin/assets/../admin.go")
+		require.NotEqual(t, http.StatusOK, resp.StatusCode)
+		// No inline script or style anywhere.
+		_, body = c.get("/admin")
+		require.NotRegexp(t, `<script>|<script [^>]*>[^<]|\sstyle=|\son[a-z]+=`, body)
+	})
+
+	t.Run("failed logins are throttled", func(t *testing.T) {
+		c := f.client()
+		_, body := c.get("/admin/login")
+		var resp *http.Response
+		for range 12 {
+			resp, body = c.post("/admin/login", url.Values{"password": {"guess"}, "csrf": {csrfOf(t, body)}})
+		}
+		require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+		resp, _ = c.post("/admin/login", url.Values{"password": {password}, "csrf": {csrfOf(t, body)}})
+		require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "even the right password waits")
+		setClock(61 * time.Second)
+		defer setClock(0)
+		_, body = c.get("/admin/login")
+		resp, _ = c.post("/admin/login", url.Values{"password": {password}, "csrf": {csrfOf(t, body)}})
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	})
+}
+
+func sessionCookie(resp *http.Response) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == "billsync_admin" && c.Value != "" {
+			return c
+		}
+	}
+	return nil
+}
+
+// TestOpenOnLoopbackOnly: without a password the page needs no login, says
+// so, still checks CSRF, and refuses requests on a non-loopback listener.
+func TestOpenOnLoopbackOnly(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, store.SQLite, fixtureOptions{subs: 1})
+	require.True(t, f.adm.Open())
+	c := f.client()
+	resp, body := c.get("/admin")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, "No admin password is set")
+	require.NotContains(t, body, "Log out")
+	tok := csrfOf(t, body)
+	resp, _ = c.get("/admin/login")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	resp, _ = c.post("/admin/settings", url.Values{"switch": {"usage"}, "value": {"off"}})
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	resp, _ = c.post("/admin/settings", url.Values{"csrf": {tok}, "switch": {"usage"}, "value": {"off"}})
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.False(t, f.sw.Snapshot()[switches.Usage])
+
+	// The same handler reached through a non-loopback listener: 403.
+	h := web.New(web.Options{Store: f.e.DB, Logger: zerolog.Nop(), Admin: f.adm})
+	for _, addr := range []string{"10.1.2.3:8080", "[2001:db8::1]:8080"} {
+		req := httptest.NewRequest(http.MethodGet, "/admin", nil)
+		la, err := net.ResolveTCPAddr("tcp", addr)
+		require.NoError(t, err)
+		req = req.WithContext(context.WithValue(req.Context(), http.LocalAddrContextKey, la))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		require.Equal(t, http.StatusForbidden, w.Code, addr)
+		require.Contains(t, w.Body.String(), "loopback")
+	}
+}
+
+var tagRE = regexp.MustCompile(`<[^>]+>`)
+
+// text returns a page's visible text with spaces squeezed (for assertions).
+func text(body string) string {
+	return strings.Join(strings.Fields(html.UnescapeString(tagRE.ReplaceAllString(body, " "))), " ")
+}
+
+// TestPages drives every page and action on SQLite and Postgres.
+func TestPages(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, d, fixtureOptions{password: password, subs: 26})
+			c := f.client()
+			tok := c.login(password)
+			ctx, db := f.ctx, f.e.DB
+			bad, err := db.GetSyncRecord(ctx, store.EntitySubscription, "s-bad")
+			require.NoError(t, err)
+
+			t.Run("dashboard", func(t *testing.T) {
+				f.callout()
+				f.ingest("7")
+				resp, body := c.get("/admin")
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				counts, err := db.SyncCounts(ctx)
+				require.NoError(t, err)
+				for kind, states := range counts {
+					for state, n := range states {
+						link := fmt.Sprintf(`href="/admin/sync-records?kind=%s&amp;state=%s">%d</a>`, kind, state, n)
+						require.Contains(t, body, link, "%s/%s", kind, state)
+					}
+				}
+				require.Equal(t, int64(26), counts[store.EntitySubscription][store.StateSynced])
+				require.Equal(t, int64(1), counts[store.EntitySubscription][store.StateDead])
+				txt := text(body)
+				require.Contains(t, txt, "Retry 1 failed")
+				require.Contains(t, txt, "reconcile")
+				require.Contains(t, txt, "re-checking 7 records")
+				require.Contains(t, txt, "drift never")
+				require.Contains(t, txt, "built-in simulator")
+				require.Contains(t, txt, "POST /v1/orders")
+				require.Contains(t, txt, "Windows pending 1")
+				require.Contains(t, txt, "account created A-NOPE")
+				require.Contains(t, txt, "1 to process")
+			})
+
+			t.Run("test connection", func(t *testing.T) {
+				req, _ := http.NewRequest(http.MethodPost, c.base+"/admin/zuora/test", strings.NewReader(url.Values{"csrf": {tok}}.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("Accept", "application/json")
+				resp, body := c.do(req)
+				require.Equal(t, http.StatusOK, resp.StatusCode, body)
+				var res struct {
+					OK      bool   `json:"ok"`
+					Message string `json:"message"`
+				}
+				require.NoError(t, json.Unmarshal([]byte(body), &res))
+				require.True(t, res.OK, res.Message)
+				// Without the script: the dashboard with the result.
+				resp, body = c.post("/admin/zuora/test", url.Values{"csrf": {tok}})
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				require.Contains(t, text(body), "✓ Connected")
+			})
+
+			t.Run("sync records: filter, page, Zuora's message and links", func(t *testing.T) {
+				resp, body := c.get("/admin/sync-records?state=dead")
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				require.Contains(t, body, `data-entity="subscription/s-bad"`)
+				require.Contains(t, text(body), bad.LastErrorMessage)
+				require.NotContains(t, body, `data-entity="subscription/s00"`)
+
+				_, body = c.get("/admin/sync-records?kind=subscription&state=synced")
+				require.Contains(t, body, `data-entity="subscription/s00"`)
+				require.NotContains(t, body, `data-entity="customer/c00"`)
+				s00, err := db.GetSyncRecord(ctx, store.EntitySubscription, "s00")
+				require.NoError(t, err)
+				require.NotEmpty(t, s00.ZuoraURL)
+				require.Contains(t, body, `href="`+html.EscapeString(s00.ZuoraURL)+`"`)
+				require.Contains(t, body, s00.ZuoraNumber+" ↗")
+
+				_, body = c.get("/admin/sync-records?id=c03")
+				require.Equal(t, 1, strings.Count(body, "data-entity="))
+				require.Contains(t, body, `data-entity="customer/c03"`)
+
+				// 54 records: a first page of 50, then 4.
+				_, body = c.get("/admin/sync-records")
+				require.Equal(t, 50, strings.Count(body, "data-entity="))
+				m := regexp.MustCompile(`href="(/admin/sync-records\?after=\d+)">next page`).FindStringSubmatch(body)
+				require.NotNil(t, m)
+				_, body = c.get(html.UnescapeString(m[1]))
+				require.Equal(t, 4, strings.Count(body, "data-entity="))
+				require.NotContains(t, body, "next page")
+
+				for _, q := range []string{"?kind=nope", "?state=nope", "?after=x"} {
+					resp, _ := c.get("/admin/sync-records" + q)
+					require.Equal(t, http.StatusBadRequest, resp.StatusCode, q)
+				}
+			})
+
+			t.Run("entity detail", func(t *testing.T) {
+				resp, body := c.get("/admin/entities/subscription/s-bad")
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				txt := text(body)
+				require.Contains(t, txt, "Zuora's message "+bad.LastErrorMessage)
+				require.Contains(t, txt, "1990-01-01")
+				hist, err := db.SyncHistory(ctx, bad.ID, 10)
+				require.NoError(t, err)
+				require.NotEmpty(t, hist)
+				if hist[0].RequestID != "" {
+					require.Contains(t, body, hist[0].RequestID)
+				}
+
+				s00, err := db.GetSyncRecord(ctx, store.EntitySubscription, "s00")
+				require.NoError(t, err)
+				_, body = c.get("/admin/entities/subscription/s00")
+				txt = text(body)
+				require.Contains(t, txt, "synced")
+				require.Contains(t, body, `href="`+html.EscapeString(s00.ZuoraURL)+`"`)
+				require.Contains(t, txt, "Subscription s00 "+s00.ZuoraID)
+				require.Contains(t, txt, "Sync usage to Zuora")
+				h00, err := db.SyncHistory(ctx, s00.ID, 10)
+				require.NoError(t, err)
+				for _, h := range h00 {
+					if h.RequestID != "" {
+						require.Contains(t, body, h.RequestID, "the Zuora request id of each attempt")
+					}
+				}
+				require.NotContains(t, body, `http-equiv="refresh"`, "a settled record does not refresh")
+
+				_, body = c.get("/admin/entities/customer/c00")
+				txt = text(body)
+				require.Contains(t, txt, "c00@example.test")
+				require.Contains(t, txt, "s-bad")
+				acct, err := f.e.Outbound.Mappings().ByParent(ctx, mappings.Account, "c00")
+				require.NoError(t, err)
+				require.Len(t, acct, 1)
+				require.Contains(t, body, html.EscapeString(f.e.Zuora.AccountURL(acct[0].ZuoraID)))
+
+				_, body = c.get("/admin/entities/plan/pro")
+				txt = text(body)
+				require.Contains(t, txt, "Billing period pro-monthly")
+				require.Contains(t, txt, "Product pro")
+				require.Contains(t, txt, "Rate plan pro/pro-monthly")
+
+				resp, _ = c.get("/admin/entities/customer/nobody")
+				require.Equal(t, http.StatusNotFound, resp.StatusCode)
+				resp, _ = c.get("/admin/entities/widget/x")
+				require.Equal(t, http.StatusNotFound, resp.StatusCode)
+				resp, _ = c.get(fmt.Sprintf("/admin/sync-records/%d", bad.ID))
+				require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+				require.Equal(t, "/admin/entities/subscription/s-bad", resp.Header.Get("Location"))
+			})
+
+			t.Run("retry one and retry all", func(t *testing.T) {
+				resp, _ := c.post(fmt.Sprintf("/admin/sync-records/%d/retry", bad.ID), url.Values{"csrf": {tok}, "back": {"/admin/sync-records?state=dead"}})
+				require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+				require.Equal(t, "/admin/sync-records?done=retried&state=dead", resp.Header.Get("Location"))
+				rec, err := db.SyncRecordByID(ctx, bad.ID)
+				require.NoError(t, err)
+				require.Equal(t, store.StatePending, rec.State)
+				require.Equal(t, 0, rec.Attempts)
+				_, body := c.get("/admin/entities/subscription/s-bad?done=retried")
+				require.Contains(t, body, `http-equiv="refresh"`, "a pending record refreshes until it settles")
+				require.Contains(t, body, "Retry queued")
+				f.e.Converge(30 * time.Second)
+				rec, err = db.SyncRecordByID(ctx, bad.ID)
+				require.NoError(t, err)
+				require.Equal(t, store.StateDead, rec.State, "still refused: the data is wrong")
+
+				resp, _ = c.post("/admin/sync-records/retry-all", url.Values{"csrf": {tok}, "kind": {"subscription"}, "back": {"/admin"}})
+				require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+				require.Equal(t, "/admin?done=retried-all&kind=subscription&n=1", resp.Header.Get("Location"))
+				_, body = c.get(resp.Header.Get("Location"))
+				require.Contains(t, text(body), "Retry queued for 1 failed or dead subscription records.")
+				rec, err = db.SyncRecordByID(ctx, bad.ID)
+				require.NoError(t, err)
+				require.Equal(t, store.StatePending, rec.State)
+				resp, _ = c.post("/admin/sync-records/retry-all", url.Values{"csrf": {tok}, "kind": {"widget"}})
+				require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+				resp, _ = c.post("/admin/sync-records/999999/retry", url.Values{"csrf": {tok}})
+				require.Equal(t, http.StatusNotFound, resp.StatusCode)
+				// An off-site back is ignored.
+				resp, _ = c.post(fmt.Sprintf("/admin/sync-records/%d/retry", bad.ID), url.Values{"csrf": {tok}, "back": {"https://evil.example/"}})
+				require.Equal(t, "/admin?done=retried", resp.Header.Get("Location"))
+				f.e.Converge(30 * time.Second)
+			})
+
+			t.Run("sync usage to Zuora", func(t *testing.T) {
+				ts := f.ingest("5.5")
+				resp, body := c.post("/admin/subscriptions/s00/sync-usage", url.Values{"csrf": {tok}})
+				require.Equal(t, http.StatusOK, resp.StatusCode, text(body))
+				txt := text(body)
+				require.Contains(t, txt, "Sent to Zuora: 1 rows in 1 calls")
+				require.Contains(t, body, `<td class="num sent-qty">12.5</td>`)
+				ws, err := f.ledger.Windows(ctx, "s00", usageFilter())
+				require.NoError(t, err)
+				require.Len(t, ws, 1)
+				require.Equal(t, ts.Truncate(time.Hour), ws[0].Start)
+				require.Equal(t, "12.5", ws[0].Uploaded.String())
+				require.True(t, ws[0].Pending.IsZero())
+				require.Contains(t, body, `<td class="num uploaded">12.5</td>`)
+				var inZuora int
+				for _, u := range f.e.Sim.State().Usage {
+					if u.SubscriptionNumber == s00Number(t, f) && u.Quantity.String() == "12.5" {
+						inZuora++
+					}
+				}
+				require.Equal(t, 1, inZuora, "the simulator holds the uploaded record")
+				// Pressing again sends nothing more.
+				_, body = c.post("/admin/subscriptions/s00/sync-usage", url.Values{"csrf": {tok}})
+				require.Contains(t, text(body), "Sent to Zuora: 0 rows")
+				resp, _ = c.post("/admin/subscriptions/nope/sync-usage", url.Values{"csrf": {tok}})
+				require.Equal(t, http.StatusNotFound, resp.StatusCode)
+				_, body = c.get("/admin")
+				require.Contains(t, text(body), "Windows pending 0")
+			})
+
+			t.Run("mappings", func(t *testing.T) {
+				_, body := c.get("/admin/mappings?kind=account")
+				require.Equal(t, 26, strings.Count(body, "<tr>")-1)
+				acct, err := f.e.Outbound.Mappings().ByParent(ctx, mappings.Account, "c05")
+				require.NoError(t, err)
+				require.Contains(t, body, html.EscapeString(f.e.Zuora.AccountURL(acct[0].ZuoraID)))
+				_, body = c.get("/admin/mappings?localId=pro")
+				txt := text(body)
+				require.Contains(t, txt, "Product pro")
+				require.Contains(t, txt, "Charge pro/api")
+				_, body = c.get("/admin/mappings")
+				m := regexp.MustCompile(`href="(/admin/mappings\?after=[^"]+)">next page`).FindStringSubmatch(body)
+				require.NotNil(t, m, "more than 50 mappings: paged")
+				resp, _ := c.get(html.UnescapeString(m[1]))
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				resp, _ = c.get("/admin/mappings?kind=nope")
+				require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+			})
+
+			t.Run("callout inbox: masked payload, retry", func(t *testing.T) {
+				_, err := f.in.Drain(ctx)
+				require.NoError(t, err)
+				entries, _, err := f.in.RecentInbox(ctx, inbound.RecentFilter{Limit: 1})
+				require.NoError(t, err)
+				e := entries[0]
+				require.Contains(t, []string{inbound.StateDead, inbound.StateFailed}, e.State)
+				resp, body := c.get("/admin/inbox")
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				require.Contains(t, body, fmt.Sprintf(`data-id="%d"`, e.ID))
+				require.Contains(t, body, "A-NOPE")
+				require.NotContains(t, body, "hunter2-secret")
+				require.NotContains(t, body, "tok-123")
+				require.Contains(t, body, `&#34;Password&#34;: &#34;••••••&#34;`)
+				_, body = c.get("/admin/inbox?state=" + e.State)
+				require.Contains(t, body, "A-NOPE")
+				_, body = c.get("/admin/inbox?state=done")
+				require.NotContains(t, body, "A-NOPE")
+				resp, _ = c.post(fmt.Sprintf("/admin/inbox/%d/retry", e.ID), url.Values{"csrf": {tok}, "back": {"/admin/inbox"}})
+				require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+				require.Equal(t, "/admin/inbox?done=inbox-retried", resp.Header.Get("Location"))
+				entries, _, err = f.in.RecentInbox(ctx, inbound.RecentFilter{Limit: 1})
+				require.NoError(t, err)
+				require.Equal(t, inbound.StatePending, entries[0].State)
+				require.Equal(t, 0, entries[0].Attempts)
+				resp, _ = c.post("/admin/inbox/999999/retry", url.Values{"csrf": {tok}})
+				require.Equal(t, http.StatusNotFound, resp.StatusCode)
+				resp, _ = c.get("/admin/inbox?state=nope")
+				require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+			})
+
+			t.Run("settings: switches persisted and honoured at once", func(t *testing.T) {
+				resp, body := c.get("/admin/settings")
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				for _, n := range switches.All {
+					require.Contains(t, body, `data-switch="`+n+`"`)
+				}
+				resp, _ = c.post("/admin/settings", url.Values{"csrf": {tok}, "switch": {"customers"}, "value": {"off"}})
+				require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+				require.False(t, f.sw.Snapshot()[switches.Customers])
+				st, err := db.Settings(ctx)
+				require.NoError(t, err)
+				require.Equal(t, "false", st["switch.customers"])
+				// Another replica's switches see it from the database.
+				other := switches.New(db, nil)
+				require.NoError(t, other.Refresh(ctx))
+				require.False(t, other.Enabled(switches.Customers))
+				_, body = c.get("/admin/settings?done=saved")
+				require.Contains(t, body, `id="toggle-customers">Switch on`)
+				require.Contains(t, body, "Settings saved")
+				resp, _ = c.post("/admin/settings", url.Values{"csrf": {tok}, "switch": {"customers"}, "value": {"on"}})
+				require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+				require.True(t, f.sw.Snapshot()[switches.Customers])
+				for _, bad := range []url.Values{{"switch": {"nope"}, "value": {"on"}}, {"switch": {"usage"}, "value": {"maybe"}}} {
+					bad.Set("csrf", tok)
+					resp, _ = c.post("/admin/settings", bad)
+					require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+				}
+			})
+
+			t.Run("secrets are never rendered", func(t *testing.T) {
+				for _, p := range []string{"/admin", "/admin/sync-records", "/admin/entities/subscription/s00", "/admin/entities/customer/c00",
+					"/admin/mappings", "/admin/inbox", "/admin/settings"} {
+					_, body := c.get(p)
+					require.NotContains(t, body, zuorasim.DefaultClientSecret, p)
+					require.NotContains(t, body, password, p)
+					require.NotContains(t, body, "0123456789abcdef", p)
+				}
+			})
+		})
+	}
+}
+
+func usageFilter() usage.WindowFilter { return usage.WindowFilter{} }
+
+func s00Number(t *testing.T, f *fixture) string {
+	rec, err := f.e.DB.GetSyncRecord(f.ctx, store.EntitySubscription, "s00")
+	require.NoError(t, err)
+	return rec.ZuoraNumber
+}
+
+func TestNewValidates(t *testing.T) {
+	t.Parallel()
+	_, err := admin.New(admin.Options{})
+	require.Error(t, err)
+}

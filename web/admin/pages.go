@@ -1,0 +1,738 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/shopspring/decimal"
+
+	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/inbound"
+	"github.com/billsync/billsync/engine/store"
+	"github.com/billsync/billsync/engine/switches"
+	"github.com/billsync/billsync/engine/usage"
+	"github.com/billsync/billsync/mappings"
+)
+
+var (
+	entityKinds = []string{store.EntityPlan, store.EntityCustomer, store.EntitySubscription}
+	syncStates  = []string{store.StatePending, store.StateInFlight, store.StateSynced, store.StateFailed, store.StateDead,
+		store.StateSkipped, store.StateDrifted}
+	inboxStates = []string{inbound.StatePending, inbound.StateInFlight, inbound.StateDone, inbound.StateFailed, inbound.StateDead}
+)
+
+func oneOf(v string, list []string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// withDone appends a flash code (and its values) to an /admin URL.
+func withDone(back string, kv ...string) string {
+	u, err := url.Parse(safeNext(back))
+	if err != nil {
+		return "/admin"
+	}
+	q := u.Query()
+	for _, k := range []string{"done", "n", "kind"} {
+		q.Del(k)
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		q.Set(kv[i], kv[i+1])
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func entityURL(kind, id string) string {
+	return "/admin/entities/" + kind + "/" + url.PathEscape(id)
+}
+
+// ---- dashboard ----
+
+type countCell struct {
+	Kind, State string
+	N           int64
+}
+
+type kindRow struct {
+	Kind   string
+	Cells  []countCell
+	Total  int64
+	Failed int64 // failed + dead: what "Retry all failed" retries
+}
+
+type jobView struct {
+	Name string
+	Run  *store.JobRun
+	Next time.Time
+}
+
+type connView struct {
+	Configured  bool
+	Environment string
+	BaseURL     string
+	LastCall    time.Time
+	LastOp      string
+}
+
+type testResult struct {
+	OK      bool          `json:"ok"`
+	Message string        `json:"message"`
+	Took    time.Duration `json:"-"`
+	TookMS  int64         `json:"tookMs"`
+	At      time.Time     `json:"at"`
+}
+
+type dashboardData struct {
+	States      []string
+	Rows        []kindRow
+	Totals      []countCell
+	GrandTotal  int64
+	HasSchedule bool
+	Leader      bool
+	Jobs        []jobView
+	Usage       *usage.Stats
+	HasInbox    bool
+	LastCallout *inbound.InboxEntry
+	LastEntry   *inbound.InboxEntry
+	Inbox       map[string]int64
+	InboxStates []string
+	Backlog     int64
+	Conn        connView
+	Test        *testResult
+}
+
+func (a *Admin) dashboardData(ctx context.Context) (dashboardData, error) {
+	d := dashboardData{States: syncStates, InboxStates: inboxStates}
+	counts, err := a.opts.Store.SyncCounts(ctx)
+	if err != nil {
+		return d, err
+	}
+	totals := map[string]int64{}
+	for _, k := range entityKinds {
+		row := kindRow{Kind: k}
+		for _, s := range syncStates {
+			n := counts[k][s]
+			row.Cells = append(row.Cells, countCell{Kind: k, State: s, N: n})
+			row.Total += n
+			totals[s] += n
+			if s == store.StateFailed || s == store.StateDead {
+				row.Failed += n
+			}
+		}
+		d.GrandTotal += row.Total
+		d.Rows = append(d.Rows, row)
+	}
+	for _, s := range syncStates {
+		d.Totals = append(d.Totals, countCell{State: s, N: totals[s]})
+	}
+	if sch := a.opts.Schedule; sch != nil {
+		d.HasSchedule, d.Leader = true, sch.IsLeader()
+		runs, err := a.opts.Store.LastJobRuns(ctx)
+		if err != nil {
+			return d, err
+		}
+		next := sch.Next()
+		names := map[string]bool{}
+		for _, n := range sch.Jobs() {
+			names[n] = true
+		}
+		for n := range runs {
+			names[n] = true
+		}
+		for _, n := range sortedKeys(names) {
+			j := jobView{Name: n, Next: next[n]}
+			if r, ok := runs[n]; ok {
+				j.Run = &r
+			}
+			d.Jobs = append(d.Jobs, j)
+		}
+	}
+	if a.opts.Usage != nil {
+		st, err := a.opts.Usage.Stats(ctx)
+		if err != nil {
+			return d, err
+		}
+		d.Usage = &st
+	}
+	if in := a.opts.Inbox; in != nil {
+		d.HasInbox = true
+		if d.Inbox, err = in.InboxCounts(ctx); err != nil {
+			return d, err
+		}
+		d.Backlog = d.Inbox[inbound.StatePending] + d.Inbox[inbound.StateInFlight] + d.Inbox[inbound.StateFailed]
+		last, _, err := in.RecentInbox(ctx, inbound.RecentFilter{Source: inbound.SourceCallout, Limit: 1})
+		if err != nil {
+			return d, err
+		}
+		if len(last) == 1 {
+			d.LastCallout = &last[0]
+		}
+	}
+	c := a.opts.Connection
+	d.Conn = connView{Configured: a.opts.Zuora != nil, Environment: c.Environment, BaseURL: c.BaseURL}
+	if c.LastCall != nil {
+		d.Conn.LastCall, d.Conn.LastOp = c.LastCall()
+	}
+	return d, nil
+}
+
+func (a *Admin) dashboard(c *gin.Context) {
+	d, err := a.dashboardData(c.Request.Context())
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.render(c, http.StatusOK, "dashboard", page{Title: "Dashboard", Nav: "dashboard", Data: d})
+}
+
+// testConnection proves the credentials with a fresh token and one read. The
+// script asks for JSON and shows the result in place; without it the
+// dashboard is rendered with the result.
+func (a *Admin) testConnection(c *gin.Context) {
+	if a.opts.Zuora == nil {
+		a.errorPage(c, http.StatusNotFound, "No Zuora connection", "No Zuora client is configured.")
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	err := a.opts.Zuora.TestConnection(ctx)
+	res := &testResult{OK: err == nil, Took: time.Since(start).Round(time.Millisecond), At: a.opts.Now().UTC()}
+	res.TookMS = res.Took.Milliseconds()
+	if err != nil {
+		res.Message = a.redact(err.Error())
+		a.logger(c).Warn().Err(err).Msg("Zuora connection test failed")
+	} else {
+		res.Message = "Connected: a fresh OAuth token and a catalog read succeeded."
+	}
+	if strings.Contains(c.GetHeader("Accept"), "application/json") {
+		c.JSON(http.StatusOK, res)
+		return
+	}
+	d, derr := a.dashboardData(c.Request.Context())
+	if derr != nil {
+		a.fail(c, derr)
+		return
+	}
+	d.Test = res
+	a.render(c, http.StatusOK, "dashboard", page{Title: "Dashboard", Nav: "dashboard", Data: d})
+}
+
+// ---- sync records ----
+
+type recordRow struct {
+	store.SyncRecord
+	EntityURL string
+	Message   string
+	IsError   bool
+}
+
+func toRecordRow(r store.SyncRecord) recordRow {
+	row := recordRow{SyncRecord: r, EntityURL: entityURL(r.EntityKind, r.EntityID), Message: r.Reason}
+	if r.LastErrorMessage != "" && r.State != store.StateSynced {
+		row.Message, row.IsError = r.LastErrorMessage, true
+		if r.LastErrorCode != "" {
+			row.Message = r.LastErrorMessage + " (" + r.LastErrorCode + ")"
+		}
+	}
+	return row
+}
+
+type kindFailed struct {
+	Kind string
+	N    int64
+}
+
+type recordsData struct {
+	Kind, State, ID string
+	Kinds, States   []string
+	Records         []recordRow
+	Next            string
+	Paged           bool
+	Failed          []kindFailed
+	Back            string
+}
+
+func (a *Admin) syncRecords(c *gin.Context) {
+	d := recordsData{Kind: c.Query("kind"), State: c.Query("state"), ID: strings.TrimSpace(c.Query("id")),
+		Kinds: entityKinds, States: syncStates, Back: c.Request.URL.RequestURI()}
+	if d.Kind != "" && !oneOf(d.Kind, entityKinds) {
+		a.errorPage(c, http.StatusBadRequest, "Unknown kind", "kind must be one of plan, customer, subscription")
+		return
+	}
+	if d.State != "" && !oneOf(d.State, syncStates) {
+		a.errorPage(c, http.StatusBadRequest, "Unknown state", "state must be one of "+strings.Join(syncStates, ", "))
+		return
+	}
+	f := store.SyncFilter{Kind: d.Kind, State: d.State, EntityID: d.ID, Limit: 50}
+	if v := c.Query("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			a.errorPage(c, http.StatusBadRequest, "Bad page", "after must be a record id")
+			return
+		}
+		f.AfterID, d.Paged = n, true
+	}
+	ctx := c.Request.Context()
+	recs, next, err := a.opts.Store.ListSyncRecords(ctx, f)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	for _, r := range recs {
+		d.Records = append(d.Records, toRecordRow(r))
+	}
+	if next != 0 {
+		d.Next = strconv.FormatInt(next, 10)
+	}
+	counts, err := a.opts.Store.SyncCounts(ctx)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	for _, k := range entityKinds {
+		if d.Kind == "" || d.Kind == k {
+			d.Failed = append(d.Failed, kindFailed{Kind: k, N: counts[k][store.StateFailed] + counts[k][store.StateDead]})
+		}
+	}
+	a.render(c, http.StatusOK, "records", page{Title: "Sync records", Nav: "records", Data: d})
+}
+
+func (a *Admin) recordID(c *gin.Context) (int64, bool) {
+	id, err := strconv.ParseInt(c.Param("rid"), 10, 64)
+	if err != nil || id <= 0 {
+		a.errorPage(c, http.StatusBadRequest, "Bad record id", "a sync record id is a positive integer")
+		return 0, false
+	}
+	return id, true
+}
+
+// syncRecord sends a record id to its entity's page.
+func (a *Admin) syncRecord(c *gin.Context) {
+	id, ok := a.recordID(c)
+	if !ok {
+		return
+	}
+	r, err := a.opts.Store.SyncRecordByID(c.Request.Context(), id)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	c.Redirect(http.StatusSeeOther, entityURL(r.EntityKind, r.EntityID))
+}
+
+func (a *Admin) kick() {
+	if a.opts.Kick != nil {
+		a.opts.Kick()
+	}
+}
+
+func (a *Admin) retryRecord(c *gin.Context) {
+	id, ok := a.recordID(c)
+	if !ok {
+		return
+	}
+	r, err := a.opts.Store.Retry(c.Request.Context(), id)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.kick()
+	a.logger(c).Info().Int64("record", id).Str("entity", r.EntityKind+"/"+r.EntityID).Msg("admin: retry")
+	back := c.PostForm("back")
+	if back == "" {
+		back = entityURL(r.EntityKind, r.EntityID)
+	}
+	c.Redirect(http.StatusSeeOther, withDone(back, "done", "retried"))
+}
+
+func (a *Admin) retryAll(c *gin.Context) {
+	kind := c.PostForm("kind")
+	if kind != "" && !oneOf(kind, entityKinds) {
+		a.errorPage(c, http.StatusBadRequest, "Unknown kind", "kind must be one of plan, customer, subscription")
+		return
+	}
+	n, err := a.opts.Store.RetryAll(c.Request.Context(), kind)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.kick()
+	a.logger(c).Info().Str("kind", kind).Int64("records", n).Msg("admin: retry all failed")
+	k := kind
+	if k == "" {
+		k = "all"
+	}
+	c.Redirect(http.StatusSeeOther, withDone(c.PostForm("back"), "done", "retried-all", "n", strconv.FormatInt(n, 10), "kind", k))
+}
+
+// ---- entity detail ----
+
+type mappingRow struct {
+	mappings.Mapping
+	URL       string
+	EntityURL string
+}
+
+type usageTotals struct {
+	Ingested, Uploaded, Pending decimal.Decimal
+	Windows, PendingWindows     int
+}
+
+type entityData struct {
+	Kind, ID      string
+	Found         bool
+	Plan          *engine.Plan
+	Customer      *engine.Customer
+	Subscription  *engine.Subscription
+	Subscriptions []engine.Subscription
+	Record        *recordRow
+	History       []store.SyncAttempt
+	Mappings      []mappingRow
+	HasUsage      bool
+	Windows       []usage.Window
+	Totals        usageTotals
+	Report        *usage.Report
+	UsageError    string
+	Back          string
+}
+
+var mappingKindsOf = map[string][]mappings.Kind{
+	store.EntityPlan:         {mappings.Product, mappings.RatePlan, mappings.Charge},
+	store.EntityCustomer:     {mappings.Account},
+	store.EntitySubscription: {mappings.Subscription, mappings.SubscriptionRatePlan, mappings.SubscriptionCharge},
+}
+
+func (a *Admin) mappingRow(m mappings.Mapping) mappingRow {
+	row := mappingRow{Mapping: m}
+	first, _, _ := strings.Cut(m.LocalID, "/")
+	if z := a.opts.Zuora; z != nil {
+		switch m.Kind {
+		case mappings.Account:
+			row.URL = z.AccountURL(m.ZuoraID)
+		case mappings.Subscription:
+			row.URL = z.SubscriptionURL(m.ZuoraID)
+		case mappings.Product:
+			row.URL = z.ProductURL(m.ZuoraID)
+		}
+	}
+	switch m.Kind {
+	case mappings.Account:
+		if m.ParentID != "" {
+			first = m.ParentID
+		}
+		row.EntityURL = entityURL(store.EntityCustomer, first)
+	case mappings.Product, mappings.RatePlan, mappings.Charge:
+		row.EntityURL = entityURL(store.EntityPlan, first)
+	default:
+		row.EntityURL = entityURL(store.EntitySubscription, first)
+	}
+	return row
+}
+
+func (a *Admin) entity(c *gin.Context) {
+	kind, id := c.Param("kind"), strings.TrimPrefix(c.Param("id"), "/")
+	if !oneOf(kind, entityKinds) || id == "" {
+		a.errorPage(c, http.StatusNotFound, "Not found", "entities are plans, customers and subscriptions")
+		return
+	}
+	d, err := a.entityData(c.Request.Context(), kind, id)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.renderEntity(c, d)
+}
+
+func (a *Admin) renderEntity(c *gin.Context, d entityData) {
+	if !d.Found && d.Record == nil && len(d.Mappings) == 0 {
+		a.errorPage(c, http.StatusNotFound, "Not found", label(d.Kind)+" "+d.ID+" is not known here.")
+		return
+	}
+	p := page{Title: d.Kind + " " + d.ID, Nav: "records", Data: d}
+	if d.Record != nil && (d.Record.State == store.StatePending || d.Record.State == store.StateInFlight) {
+		p.Refresh = 2
+	}
+	a.render(c, http.StatusOK, "entity", p)
+}
+
+func (a *Admin) entityData(ctx context.Context, kind, id string) (entityData, error) {
+	d := entityData{Kind: kind, ID: id, Back: entityURL(kind, id)}
+	var err error
+	switch kind {
+	case store.EntityPlan:
+		var p engine.Plan
+		if p, err = a.opts.Store.GetPlan(ctx, id); err == nil {
+			d.Plan = &p
+		}
+	case store.EntityCustomer:
+		var cu engine.Customer
+		if cu, err = a.opts.Store.GetCustomer(ctx, id); err == nil {
+			d.Customer = &cu
+			page, lerr := a.opts.Store.ListSubscriptions(ctx, store.ListOptions{CustomerID: id, Limit: 100, IncludeArchived: true})
+			if lerr != nil {
+				return d, lerr
+			}
+			d.Subscriptions = page.Items
+		}
+	case store.EntitySubscription:
+		var s engine.Subscription
+		if s, err = a.opts.Store.GetSubscription(ctx, id); err == nil {
+			d.Subscription = &s
+		}
+	}
+	if err != nil && !notFound(err) {
+		return d, err
+	}
+	d.Found = err == nil
+	rec, err := a.opts.Store.GetSyncRecord(ctx, kind, id)
+	switch {
+	case err == nil:
+		row := toRecordRow(rec)
+		d.Record = &row
+		if d.History, err = a.opts.Store.SyncHistory(ctx, rec.ID, 50); err != nil {
+			return d, err
+		}
+	case !notFound(err):
+		return d, err
+	}
+	ms, _, err := a.opts.Mappings.List(ctx, mappings.ListOptions{LocalID: id, Limit: 500})
+	if err != nil {
+		return d, err
+	}
+	for _, m := range ms {
+		for _, k := range mappingKindsOf[kind] {
+			if m.Kind == k {
+				d.Mappings = append(d.Mappings, a.mappingRow(m))
+			}
+		}
+	}
+	if kind == store.EntitySubscription && a.opts.Usage != nil && d.Found {
+		d.HasUsage = true
+		if d.Windows, err = a.opts.Usage.Windows(ctx, id, usage.WindowFilter{Limit: 200}); err != nil {
+			return d, err
+		}
+		for _, w := range d.Windows {
+			d.Totals.Windows++
+			d.Totals.Ingested = d.Totals.Ingested.Add(w.Ingested)
+			d.Totals.Uploaded = d.Totals.Uploaded.Add(w.Uploaded)
+			d.Totals.Pending = d.Totals.Pending.Add(w.Pending)
+			if !w.Pending.IsZero() {
+				d.Totals.PendingWindows++
+			}
+		}
+	}
+	return d, nil
+}
+
+func notFound(err error) bool {
+	var nf *engine.NotFoundError
+	return errors.As(err, &nf) || errors.Is(err, engine.ErrNotFound) || errors.Is(err, mappings.ErrNotFound)
+}
+
+// syncUsage is the "Sync usage to Zuora" button: the ledger's Sync for one
+// subscription, as POST /api/v1/subscriptions/{id}/sync-usage runs it. The
+// page is rendered with what was sent.
+func (a *Admin) syncUsage(c *gin.Context) {
+	id := c.Param("id")
+	if a.opts.Usage == nil {
+		a.errorPage(c, http.StatusNotFound, "No usage ledger", "Usage is not configured on this server.")
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Minute)
+	defer cancel()
+	rep, err := a.opts.Usage.Sync(ctx, usage.SyncOptions{SubscriptionID: id, IncludeCurrentHour: c.PostForm("current") == "on"})
+	if err != nil && notFound(err) {
+		a.fail(c, err)
+		return
+	}
+	d, derr := a.entityData(c.Request.Context(), store.EntitySubscription, id)
+	if derr != nil {
+		a.fail(c, derr)
+		return
+	}
+	if err != nil {
+		a.logger(c).Warn().Err(err).Str("subscription", id).Msg("admin: usage sync failed")
+		d.UsageError = a.redact(err.Error())
+	}
+	d.Report = rep
+	a.logger(c).Info().Str("subscription", id).Msg("admin: usage synced")
+	a.renderEntity(c, d)
+}
+
+// ---- mappings ----
+
+type mappingsData struct {
+	Kind, LocalID string
+	Kinds         []mappings.Kind
+	Rows          []mappingRow
+	Next          string
+	Paged         bool
+}
+
+func (a *Admin) mappingsPage(c *gin.Context) {
+	d := mappingsData{Kind: c.Query("kind"), LocalID: strings.TrimSpace(c.Query("localId")), Kinds: mappings.Kinds}
+	if d.Kind != "" {
+		known := false
+		for _, k := range mappings.Kinds {
+			known = known || string(k) == d.Kind
+		}
+		if !known {
+			a.errorPage(c, http.StatusBadRequest, "Unknown kind", "unknown mapping kind")
+			return
+		}
+	}
+	after := c.Query("after")
+	d.Paged = after != ""
+	ms, next, err := a.opts.Mappings.List(c.Request.Context(), mappings.ListOptions{Kind: mappings.Kind(d.Kind), LocalID: d.LocalID, After: after, Limit: 50})
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	for _, m := range ms {
+		d.Rows = append(d.Rows, a.mappingRow(m))
+	}
+	d.Next = next
+	a.render(c, http.StatusOK, "mappings", page{Title: "Mappings", Nav: "mappings", Data: d})
+}
+
+// ---- inbox ----
+
+type inboxRow struct {
+	inbound.InboxEntry
+	Masked   string
+	CanRetry bool
+}
+
+type inboxData struct {
+	Enabled bool
+	State   string
+	States  []string
+	Counts  map[string]int64
+	Rows    []inboxRow
+	Next    string
+	Paged   bool
+	Back    string
+}
+
+func (a *Admin) inboxPage(c *gin.Context) {
+	d := inboxData{State: c.Query("state"), States: inboxStates, Enabled: a.opts.Inbox != nil, Back: c.Request.URL.RequestURI()}
+	if !d.Enabled {
+		a.render(c, http.StatusOK, "inbox", page{Title: "Callout inbox", Nav: "inbox", Data: d})
+		return
+	}
+	if d.State != "" && !oneOf(d.State, inboxStates) {
+		a.errorPage(c, http.StatusBadRequest, "Unknown state", "state must be one of "+strings.Join(inboxStates, ", "))
+		return
+	}
+	f := inbound.RecentFilter{State: d.State, Limit: 50}
+	if v := c.Query("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			a.errorPage(c, http.StatusBadRequest, "Bad page", "before must be an inbox id")
+			return
+		}
+		f.BeforeID, d.Paged = n, true
+	}
+	ctx := c.Request.Context()
+	entries, next, err := a.opts.Inbox.RecentInbox(ctx, f)
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	if d.Counts, err = a.opts.Inbox.InboxCounts(ctx); err != nil {
+		a.fail(c, err)
+		return
+	}
+	for _, e := range entries {
+		e.LastError = a.redact(e.LastError)
+		e.Result = a.redact(e.Result)
+		d.Rows = append(d.Rows, inboxRow{InboxEntry: e, Masked: a.maskPayload(e.Payload),
+			CanRetry: e.State != inbound.StateInFlight && e.State != inbound.StatePending})
+	}
+	if next != 0 {
+		d.Next = strconv.FormatInt(next, 10)
+	}
+	a.render(c, http.StatusOK, "inbox", page{Title: "Callout inbox", Nav: "inbox", Data: d})
+}
+
+func (a *Admin) retryInbox(c *gin.Context) {
+	if a.opts.Inbox == nil {
+		a.errorPage(c, http.StatusNotFound, "No inbox", "Inbound processing is not configured on this server.")
+		return
+	}
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		a.errorPage(c, http.StatusBadRequest, "Bad inbox id", "an inbox id is a positive integer")
+		return
+	}
+	if _, err := a.opts.Inbox.RetryInbox(c.Request.Context(), id); err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.logger(c).Info().Int64("inbox", id).Msg("admin: inbox retry")
+	back := c.PostForm("back")
+	if back == "" {
+		back = "/admin/inbox"
+	}
+	c.Redirect(http.StatusSeeOther, withDone(back, "done", "inbox-retried"))
+}
+
+// ---- settings ----
+
+type switchRow struct {
+	Name string
+	On   bool
+}
+
+type settingsData struct {
+	Enabled     bool
+	Switches    []switchRow
+	PasswordSet bool
+	Environment string
+	BaseURL     string
+}
+
+func (a *Admin) settingsPage(c *gin.Context) {
+	d := settingsData{Enabled: a.opts.Switches != nil, PasswordSet: !a.open, Environment: a.opts.Connection.Environment,
+		BaseURL: a.opts.Connection.BaseURL}
+	if d.Enabled {
+		snap := a.opts.Switches.Snapshot()
+		for _, n := range switches.All {
+			d.Switches = append(d.Switches, switchRow{Name: n, On: snap[n]})
+		}
+	}
+	a.render(c, http.StatusOK, "settings", page{Title: "Settings", Nav: "settings", Data: d})
+}
+
+func (a *Admin) saveSettings(c *gin.Context) {
+	if a.opts.Switches == nil {
+		a.errorPage(c, http.StatusNotFound, "No switches", "Sync switches are not configured on this server.")
+		return
+	}
+	name, val := c.PostForm("switch"), c.PostForm("value")
+	if !switches.Valid(name) || (val != "on" && val != "off") {
+		a.errorPage(c, http.StatusBadRequest, "Unknown switch", "switch must be one of "+strings.Join(switches.All, ", ")+" and value on or off")
+		return
+	}
+	if err := a.opts.Switches.Set(c.Request.Context(), name, val == "on"); err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.logger(c).Info().Str("switch", name).Bool("on", val == "on").Msg("admin: sync switch set")
+	if val == "on" {
+		a.kick()
+	}
+	c.Redirect(http.StatusSeeOther, "/admin/settings?done=saved")
+}

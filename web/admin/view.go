@@ -1,0 +1,262 @@
+package admin
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/billsync/billsync/mappings"
+)
+
+// page is what every template gets.
+type page struct {
+	Title   string
+	Nav     string // the active section
+	CSRF    string
+	Open    bool // no password: loopback only
+	Flash   string
+	Refresh int // seconds; >0 adds a meta refresh (pending work on the page)
+	AssetV  string
+	Data    any
+}
+
+var pageNames = []string{"login", "error", "dashboard", "records", "entity", "mappings", "inbox", "settings"}
+
+func (a *Admin) parseTemplates() error {
+	a.pages = map[string]*template.Template{}
+	funcs := template.FuncMap{
+		"ts":       fmtTime,
+		"tsp":      fmtTimePtr,
+		"ago":      a.ago,
+		"agop":     func(t *time.Time) string { return agoPtr(a, t) },
+		"redact":   a.redact,
+		"query":    query,
+		"add":      func(a, b int64) int64 { return a + b },
+		"stateCls": stateClass,
+		"label":    label,
+		"mkind":    func(k mappings.Kind) string { return mappingLabels[k] },
+		"trim":     trimText,
+	}
+	for _, name := range pageNames {
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+name+".html")
+		if err != nil {
+			return fmt.Errorf("admin: template %s: %w", name, err)
+		}
+		a.pages[name] = t
+	}
+	return nil
+}
+
+// render executes a page into a buffer first, so a template error never
+// leaves half a page.
+func (a *Admin) render(c *gin.Context, status int, name string, p page) {
+	if s, ok := c.Get("session"); ok {
+		p.CSRF = a.csrfToken(s.(session))
+	}
+	p.Open = a.open
+	p.AssetV = a.assetV
+	if p.Flash == "" {
+		p.Flash = flash(c)
+	}
+	var buf bytes.Buffer
+	if err := a.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+		a.logger(c).Error().Err(err).Str("page", name).Msg("admin template failed")
+		c.Data(http.StatusInternalServerError, "text/plain; charset=utf-8", []byte("the page could not be rendered; see the server log"))
+		c.Abort()
+		return
+	}
+	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
+}
+
+type errorData struct{ Message string }
+
+func (a *Admin) errorPage(c *gin.Context, status int, title, msg string) {
+	a.render(c, status, "error", page{Title: title, Data: errorData{Message: msg}})
+	c.Abort()
+}
+
+// flash turns the fixed message codes of a redirect after a POST into text.
+func flash(c *gin.Context) string {
+	switch c.Query("done") {
+	case "retried":
+		return "Retry queued: the workers pick the record up now."
+	case "retried-all":
+		return fmt.Sprintf("Retry queued for %s failed or dead %s records.", c.Query("n"), c.Query("kind"))
+	case "inbox-retried":
+		return "Callout queued for processing again."
+	case "saved":
+		return "Settings saved; they apply at once."
+	}
+	return ""
+}
+
+// redact masks configured secrets wherever they occur.
+func (a *Admin) redact(s string) string {
+	for _, sec := range a.secrets {
+		if strings.Contains(s, sec) {
+			s = strings.ReplaceAll(s, sec, "••••••")
+		}
+	}
+	return s
+}
+
+var secretKey = regexp.MustCompile(`(?i)(pass(word|wd)?|secret|token|api[-_]?key|authori[sz]ation|signature|credential|private|cookie|session|card ?number|cvv|iban|routing)`)
+
+// maskPayload pretty-prints a callout payload with the values of secret-like
+// keys masked (and configured secrets masked anywhere).
+func (a *Admin) maskPayload(raw string) string {
+	var v any
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return fmt.Sprintf("(not JSON: %d bytes, not shown)", len(raw))
+	}
+	v = maskValue(v)
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return "(payload not shown)"
+	}
+	return a.redact(string(b))
+}
+
+func maskValue(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			if secretKey.MatchString(k) {
+				if s, ok := x.(string); !ok || s != "" {
+					t[k] = "••••••"
+				}
+				continue
+			}
+			t[k] = maskValue(x)
+		}
+	case []any:
+		for i := range t {
+			t[i] = maskValue(t[i])
+		}
+	}
+	return v
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+func fmtTimePtr(t *time.Time) string {
+	if t == nil {
+		return "—"
+	}
+	return fmtTime(*t)
+}
+
+func (a *Admin) ago(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	d := a.opts.Now().Sub(t)
+	future := d < 0
+	if future {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < 5*time.Second:
+		return "just now"
+	case d < time.Minute:
+		s = fmt.Sprintf("%d s", int(d.Seconds()))
+	case d < time.Hour:
+		s = fmt.Sprintf("%d min", int(d.Minutes()))
+	case d < 48*time.Hour:
+		s = fmt.Sprintf("%d h %d min", int(d.Hours()), int(d.Minutes())%60)
+	default:
+		s = fmt.Sprintf("%d days", int(d.Hours()/24))
+	}
+	if future {
+		return "in " + s
+	}
+	return s + " ago"
+}
+
+func agoPtr(a *Admin, t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return a.ago(*t)
+}
+
+// query builds "?k=v&…" from pairs, leaving out empty values.
+func query(kv ...string) template.URL {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		if kv[i+1] != "" {
+			v.Set(kv[i], kv[i+1])
+		}
+	}
+	if len(v) == 0 {
+		return ""
+	}
+	return template.URL("?" + v.Encode())
+}
+
+func stateClass(s string) string {
+	switch s {
+	case "synced", "done", "sent", "ok", "on":
+		return "st-ok"
+	case "failed", "drifted", "error":
+		return "st-warn"
+	case "dead":
+		return "st-bad"
+	case "pending", "in_flight", "sending", "running":
+		return "st-busy"
+	default:
+		return "st-muted"
+	}
+}
+
+var labels = map[string]string{
+	"plan": "Plans & add-ons", "customer": "Customers", "subscription": "Subscriptions",
+	"in_flight": "in flight", "catalog": "Catalog (plans, add-ons)", "customers": "Customers (accounts)",
+	"subscriptions": "Subscriptions", "usage": "Usage upload", "inbound": "Inbound (callouts, pull, poll)",
+	"account_created": "account created", "subscription_created": "subscription created", "subscription_changed": "subscription changed",
+}
+
+var mappingLabels = map[mappings.Kind]string{
+	mappings.Account: "Account", mappings.Product: "Product", mappings.RatePlan: "Rate plan", mappings.Charge: "Charge",
+	mappings.Subscription: "Subscription", mappings.SubscriptionRatePlan: "Subscription rate plan", mappings.SubscriptionCharge: "Subscription charge",
+}
+
+func label(s string) string {
+	if l, ok := labels[s]; ok {
+		return l
+	}
+	return s
+}
+
+func trimText(n int, s string) string {
+	if len([]rune(s)) <= n {
+		return s
+	}
+	return string([]rune(s)[:n]) + "…"
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
