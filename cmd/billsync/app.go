@@ -21,6 +21,7 @@ import (
 	ledger "github.com/billsync/billsync/engine/usage"
 	"github.com/billsync/billsync/engine/worker"
 	"github.com/billsync/billsync/web"
+	"github.com/billsync/billsync/web/admin"
 )
 
 // app is the whole service, wired from the configuration.
@@ -124,10 +125,45 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 		a.close()
 		return nil, err
 	}
+	adm, err := a.newAdmin(zcfg.BaseURL)
+	if err != nil {
+		a.close()
+		return nil, err
+	}
 	a.web = web.New(web.Options{Store: db, Logger: log, APIKey: cfg.APIKey, MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
 		Sync: db, Mappings: a.outbound.Mappings(), Kick: a.pool.Kick,
-		Inbound: a.inbound, Webhooks: cfg.InboundConfig.webhookAuth(cfg.MaxBodyBytes), Usage: a.usage})
+		Inbound: a.inbound, Webhooks: cfg.InboundConfig.webhookAuth(cfg.MaxBodyBytes), Usage: a.usage, Admin: adm})
 	return a, nil
+}
+
+// newAdmin builds the /admin page on the app's data sources. Its password is
+// BILLSYNC_ADMIN_PASSWORD, else the API key; with neither it answers only on a
+// loopback listener (serve's rule for an API without a key).
+func (a *app) newAdmin(zuoraBaseURL string) (*admin.Admin, error) {
+	env := "custom base URL"
+	if a.sim != nil {
+		env = "built-in simulator (nothing reaches a real Zuora)"
+	} else if e, ok := zuora.EnvironmentFor(zuoraBaseURL); ok {
+		env = e.Name
+	}
+	pw := a.cfg.AdminPassword
+	if pw == "" {
+		pw = a.cfg.APIKey
+	}
+	return admin.New(admin.Options{
+		Password:   pw,
+		Secrets:    []string{a.cfg.APIKey, a.cfg.AdminPassword, a.cfg.ZuoraClientSecret, a.cfg.WebhookPassword, a.cfg.WebhookHMACSecret},
+		Store:      a.db,
+		Mappings:   a.outbound.Mappings(),
+		Inbox:      a.inbound,
+		Usage:      a.usage,
+		Switches:   a.switches,
+		Zuora:      a.zuora,
+		Connection: admin.Connection{Environment: env, BaseURL: zuoraBaseURL, LastCall: a.lastCall.get},
+		Schedule:   a.sched,
+		Kick:       a.pool.Kick,
+		Logger:     a.log.With().Str("component", "admin").Logger(),
+	})
 }
 
 func (a *app) startSimulator() error {
