@@ -452,7 +452,7 @@ func TestPages(t *testing.T) {
 				resp, body := c.post("/admin/subscriptions/s00/sync-usage", url.Values{"csrf": {tok}})
 				require.Equal(t, http.StatusOK, resp.StatusCode, text(body))
 				txt := text(body)
-				require.Contains(t, txt, "Sent to Zuora: 1 rows in 1 calls")
+				require.Contains(t, txt, "Sent to Zuora: 1 row in 1 call")
 				require.Contains(t, body, `<td class="num sent-qty">12.5</td>`)
 				ws, err := f.ledger.Windows(ctx, "s00", usageFilter())
 				require.NoError(t, err)
@@ -470,7 +470,7 @@ func TestPages(t *testing.T) {
 				require.Equal(t, 1, inZuora, "the simulator holds the uploaded record")
 				// Pressing again sends nothing more.
 				_, body = c.post("/admin/subscriptions/s00/sync-usage", url.Values{"csrf": {tok}})
-				require.Contains(t, text(body), "Sent to Zuora: 0 rows")
+				require.Contains(t, text(body), "Sent to Zuora: 0 rows in 0 calls")
 				resp, _ = c.post("/admin/subscriptions/nope/sync-usage", url.Values{"csrf": {tok}})
 				require.Equal(t, http.StatusNotFound, resp.StatusCode)
 				_, body = c.get("/admin")

@@ -45,6 +45,7 @@ func (a *Admin) parseTemplates() error {
 		"label":    label,
 		"mkind":    func(k mappings.Kind) string { return mappingLabels[k] },
 		"trim":     trimText,
+		"plural":   plural,
 	}
 	for _, name := range pageNames {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+name+".html")
@@ -243,6 +244,15 @@ func label(s string) string {
 		return l
 	}
 	return s
+}
+
+// plural writes "1 row", "2 rows".
+func plural(n any, one, many string) string {
+	s := fmt.Sprint(n)
+	if s == "1" {
+		return s + " " + one
+	}
+	return s + " " + many
 }
 
 func trimText(n int, s string) string {

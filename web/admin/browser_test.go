@@ -1,0 +1,233 @@
+package admin_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/billsync/billsync/connectors/zuora/zuorasim"
+	"github.com/billsync/billsync/engine/store"
+)
+
+// chromium finds a Chromium or Chrome binary (BILLSYNC_CHROME overrides).
+// Under CI=true a missing browser fails the test; elsewhere it skips.
+func chromium(t *testing.T) string {
+	t.Helper()
+	names := []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"}
+	if p := os.Getenv("BILLSYNC_CHROME"); p != "" {
+		names = []string{p}
+	}
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p
+		}
+	}
+	msg := "no Chromium found (looked for " + strings.Join(names, ", ") + "); install it with `apt-get install -y chromium` or set BILLSYNC_CHROME"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// artifactDir is where screenshots go: $BILLSYNC_ARTIFACTS, else artifacts/
+// at the module root (git-ignored).
+func artifactDir(t *testing.T) string {
+	if d := os.Getenv("BILLSYNC_ARTIFACTS"); d != "" {
+		require.NoError(t, os.MkdirAll(d, 0o755))
+		return d
+	}
+	dir, err := os.Getwd()
+	require.NoError(t, err)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return t.TempDir()
+		}
+		dir = parent
+	}
+	d := filepath.Join(dir, "artifacts")
+	require.NoError(t, os.MkdirAll(d, 0o755))
+	return d
+}
+
+// TestBrowser drives the admin page in a real headless Chromium: log in, the
+// dashboard's counts match the database, a failed record shows Zuora's
+// message, Retry brings it to synced once the fault is lifted, and "Sync usage
+// to Zuora" shows the uploaded quantity.
+func TestBrowser(t *testing.T) {
+	t.Parallel()
+	exe := chromium(t)
+	f := newFixture(t, store.SQLite, fixtureOptions{password: password, subs: 4})
+	ctx, db := f.ctx, f.e.DB
+
+	// A subscription that fails: every order gets a 500 until the fault is lifted.
+	f.e.Sim.SetFaults(zuorasim.Fault{Operation: "POST /v1/orders", Kind: zuorasim.FaultHTTP500, Probability: 1})
+	_, _, err := db.UpsertCustomer(ctx, customer("c-late"))
+	require.NoError(t, err)
+	_, _, err = db.UpsertSubscription(ctx, subscription("s-late", "c-late"))
+	require.NoError(t, err)
+	f.e.Converge(30 * time.Second)
+	failed, err := db.GetSyncRecord(ctx, store.EntitySubscription, "s-late")
+	require.NoError(t, err)
+	require.Equal(t, store.StateDead, failed.State)
+	require.NotEmpty(t, failed.LastErrorMessage)
+	f.ingest("12.5")
+	f.callout()
+
+	// The workers run from here on, as in serve.
+	pctx, stopPool := context.WithCancel(context.Background())
+	poolDone := make(chan struct{})
+	go func() { defer close(poolDone); _ = f.e.Pool.Run(pctx) }()
+	t.Cleanup(func() { stopPool(); <-poolDone })
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(exe),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1366, 900),
+	)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(alloc)
+	defer cancelBrowser()
+	// Start the browser (no timeout on this first call: it would stop the browser).
+	if _, err := chromedp.Run(bctx, chromedp.Evaluate[int](`1`)); err != nil {
+		t.Fatalf("Chromium (%s) did not start: %v", exe, err)
+	}
+	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		c, cancel := context.WithTimeout(bctx, 20*time.Second)
+		defer cancel()
+		require.NoError(t, chromedp.Do(c, steps...), what)
+	}
+	text := func(sel string) string {
+		t.Helper()
+		c, cancel := context.WithTimeout(bctx, 20*time.Second)
+		defer cancel()
+		s, err := chromedp.Run(c, chromedp.Text(chromedp.CSS(sel)))
+		require.NoError(t, err, sel)
+		return strings.TrimSpace(s)
+	}
+	base := f.srv.URL
+
+	// Log in: the dashboard redirects to the login form.
+	run("login",
+		chromedp.Navigate(base+"/admin"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=password]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), password),
+		chromedp.Click(chromedp.ID("login")),
+		chromedp.WaitVisible(chromedp.ID("counts")),
+	)
+
+	// The dashboard's counts are the database's.
+	c, cancel := context.WithTimeout(bctx, 20*time.Second)
+	shown, err := chromedp.Run(c, chromedp.Evaluate[map[string]map[string]string](`Object.fromEntries(
+		[...document.querySelectorAll('#counts tbody tr')].map(tr => [tr.dataset.kind,
+			Object.fromEntries([...tr.querySelectorAll('[data-state]')].map(e => [e.dataset.state, e.textContent.trim()]))]))`))
+	cancel()
+	require.NoError(t, err)
+	counts, err := db.SyncCounts(ctx)
+	require.NoError(t, err)
+	require.Len(t, shown, 3)
+	for kind, states := range shown {
+		for state, n := range states {
+			require.Equal(t, strconv.FormatInt(counts[kind][state], 10), n, "%s/%s", kind, state)
+		}
+	}
+	require.Equal(t, "2", shown[store.EntitySubscription][store.StateDead], "s-bad and s-late")
+
+	// "Test connection" runs through the script (CSP allows only /admin/assets).
+	run("test connection",
+		chromedp.Click(chromedp.ID("test-connection")),
+		chromedp.WaitVisible(chromedp.CSS(`#test-result.st-ok`)),
+	)
+	require.Contains(t, text("#test-result"), "Connected")
+
+	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	path := filepath.Join(artifactDir(t), "admin-dashboard.png")
+	require.NoError(t, os.WriteFile(path, shot, 0o644))
+	t.Logf("dashboard screenshot: %s", path)
+
+	// Open the dead subscriptions from the dashboard, then the failed record: Zuora's message.
+	run("open failed record",
+		chromedp.Click(chromedp.CSS(`tr[data-kind=subscription] a[data-state=dead]`)),
+		chromedp.WaitVisible(chromedp.ID("records")),
+		chromedp.Click(chromedp.CSS(`tr[data-entity="subscription/s-late"] td a`)),
+		chromedp.WaitVisible(chromedp.ID("record-message")),
+	)
+	require.Equal(t, "dead", text("#record-state"))
+	require.Contains(t, text("#record-message"), failed.LastErrorMessage)
+	entityShot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(artifactDir(t), "admin-failed-record.png"), entityShot, 0o644))
+
+	// Lift the fault and retry: the page refreshes until the record is synced.
+	f.e.Sim.SetFaults()
+	run("retry", chromedp.Click(chromedp.ID("retry")))
+	deadline := time.Now().Add(30 * time.Second)
+	state := ""
+	for time.Now().Before(deadline) {
+		c, cancel := context.WithTimeout(bctx, 5*time.Second)
+		s, err := chromedp.Run(c, chromedp.Text(chromedp.CSS("#record-state")))
+		cancel()
+		if err == nil {
+			state = strings.TrimSpace(s)
+			if state == "synced" {
+				break
+			}
+		} else if !errors.Is(err, context.DeadlineExceeded) {
+			t.Logf("reading the state during a refresh: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	require.Equal(t, "synced", state, "the retried record settles as synced on the page")
+	rec, err := db.GetSyncRecord(ctx, store.EntitySubscription, "s-late")
+	require.NoError(t, err)
+	require.Equal(t, store.StateSynced, rec.State)
+	require.Contains(t, text("#record-zuora"), rec.ZuoraNumber)
+
+	// A subscription's usage: "Sync usage to Zuora" shows what was sent.
+	run("sync usage",
+		chromedp.Navigate(base+"/admin/entities/subscription/s00"),
+		chromedp.WaitVisible(chromedp.ID("sync-usage")),
+		chromedp.Click(chromedp.ID("sync-usage")),
+		chromedp.WaitVisible(chromedp.ID("usage-report")),
+	)
+	require.Equal(t, "12.5", text("#usage-report .sent-qty"))
+	require.Equal(t, "12.5", text("#windows .uploaded"))
+	require.Contains(t, text("#usage-report"), "Sent to Zuora: 1 row in 1 call")
+	ws, err := f.ledger.Windows(ctx, "s00", usageFilter())
+	require.NoError(t, err)
+	require.Equal(t, "12.5", ws[0].Uploaded.String())
+	usageShot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(artifactDir(t), "admin-usage.png"), usageShot, 0o644))
+	// The lists, for a look at the layout.
+	for name, page := range map[string]string{"records": "/admin/sync-records", "inbox": "/admin/inbox", "mappings": "/admin/mappings",
+		"settings": "/admin/settings"} {
+		run(name, chromedp.Navigate(base+page), chromedp.WaitVisible(chromedp.CSS("main h1")))
+		shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(artifactDir(t), "admin-"+name+".png"), shot, 0o644))
+	}
+	t.Logf("admin screenshots in %s", filepath.Dir(path))
+}
