@@ -322,6 +322,14 @@ func TestPages(t *testing.T) {
 				resp, body = c.post("/admin/zuora/test", url.Values{"csrf": {tok}})
 				require.Equal(t, http.StatusOK, resp.StatusCode)
 				require.Contains(t, text(body), "✓ Connected")
+				// Zuora failing: the dashboard shows Zuora's answer, never the secret.
+				f.e.Sim.SetFaults(zuorasim.Fault{Operation: "GET /v1/catalog/products", Kind: zuorasim.FaultHTTP500, Probability: 1})
+				resp, body = c.post("/admin/zuora/test", url.Values{"csrf": {tok}})
+				f.e.Sim.SetFaults()
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				require.Contains(t, body, `class="st-bad"`)
+				require.Contains(t, text(body), "✗")
+				require.NotContains(t, body, zuorasim.DefaultClientSecret)
 			})
 
 			t.Run("sync records: filter, page, Zuora's message and links", func(t *testing.T) {
