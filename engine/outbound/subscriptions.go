@@ -126,7 +126,18 @@ func (r *Reconcilers) reconcileCustomer(ctx context.Context, rec store.SyncRecor
 		res.Detail = "updated the account"
 		return res, r.maps.SetHash(ctx, mappings.Account, acct.LocalID, h)
 	}
-	// Not in Zuora yet: the account is created with the first billable subscription.
+	// Not in Zuora yet: the account is created with the first billable
+	// subscription. While one is on its way, wait for it without further reads
+	// (the full check below would come to the same wait).
+	if customerSkipReason(c) == "" {
+		subID, found, err := r.db.UnsettledBillableSubscriptionOf(ctx, c.ID)
+		if err != nil {
+			return worker.Result{}, err
+		}
+		if found {
+			return worker.Result{Wait: 30 * r.cfg.DependencyWait, WaitReason: fmt.Sprintf("the account is created with subscription %q (one order)", subID)}, nil
+		}
+	}
 	subs, err := r.allSubscriptions(ctx, c.ID)
 	if err != nil {
 		return worker.Result{}, err
@@ -234,17 +245,23 @@ func (r *Reconcilers) desiredRatePlans(ctx context.Context, sub engine.Subscript
 		}
 		d := desiredRatePlan{Key: key, PlanID: w.planID, ProductRP: m.ZuoraID, Quantities: map[string]decimal.Decimal{}, ChargeKind: map[string]engine.Charge{}}
 		bp, _ := p.Period(w.bpID)
+		// The charges' mappings, in one read (their parent is the rate plan key).
+		cms, err := r.maps.ByParent(ctx, mappings.Charge, key)
+		if err != nil {
+			return nil, nil, err
+		}
+		byKey := make(map[string]mappings.Mapping, len(cms))
+		for _, cm := range cms {
+			byKey[cm.LocalID] = cm
+		}
 		for _, c := range bp.Charges {
 			if c.ArchivedAt != nil {
 				continue
 			}
-			cm, err := r.maps.Get(ctx, mappings.Charge, mappings.Key(w.planID, c.ID))
-			if errors.Is(err, mappings.ErrNotFound) {
+			cm, ok := byKey[mappings.Key(w.planID, c.ID)]
+			if !ok {
 				missing = append(missing, w.planID)
 				break
-			}
-			if err != nil {
-				return nil, nil, err
 			}
 			d.ChargeKind[cm.ZuoraID] = c
 			if quantityCharge(c) {
@@ -451,9 +468,19 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 				return worker.Result{}, err
 			}
 			detail = append(detail, "created account "+res.AccountNumber)
-			// The customer's record can now settle on the account without a call.
-			if err := r.db.MarkPending(ctx, store.EntityCustomer, cust.ID); err != nil {
+			// The customer's record settles on the new account without a
+			// reconcile of its own; if it is in flight or changed meanwhile,
+			// it is made due and settles (without a call) when reconciled.
+			settled, err := r.db.SettleSynced(ctx, store.EntityCustomer, cust.ID, cust.Revision, store.Outcome{PayloadHash: accountHash,
+				ZuoraID: res.AccountID, ZuoraNumber: res.AccountNumber, ZuoraURL: r.z.AccountURL(res.AccountID),
+				Detail: fmt.Sprintf("account %s created with subscription %s in order %s", res.AccountNumber, sub.ID, res.OrderNumber)})
+			if err != nil {
 				return worker.Result{}, err
+			}
+			if !settled {
+				if err := r.db.MarkPending(ctx, store.EntityCustomer, cust.ID); err != nil {
+					return worker.Result{}, err
+				}
 			}
 		}
 		if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.Subscription, LocalID: sub.ID, ZuoraID: subID, ZuoraNumber: subNumber, ParentID: cust.ID}); err != nil {

@@ -8,28 +8,34 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // Claim marks up to limit due outbound records of the given kinds in_flight for
 // worker until lease expires, and returns them. On Postgres concurrent claimers
 // skip each other's rows (FOR UPDATE SKIP LOCKED); SQLite has one writer, so a
-// single UPDATE … RETURNING is atomic. Records are taken in due order (so
-// none starves); among records due at the same time, catalog first, then
-// customers, then subscriptions, so dependencies are usually ready.
+// single UPDATE … RETURNING is atomic. Records are taken in due order by the
+// minute (so none starves); among records due in the same minute, catalog
+// first, then subscriptions, then customers, so dependencies are usually
+// ready: a new customer's account is created by its first subscription's
+// order, which settles the customer's record, so the customer needs no
+// reconcile of its own.
 func (db *DB) Claim(ctx context.Context, worker string, kinds []string, limit int, lease time.Duration) ([]SyncRecord, error) {
 	if len(kinds) == 0 || limit <= 0 {
 		return nil, nil
 	}
 	now := db.Now()
 	lock := ""
+	minute := "strftime('%Y-%m-%d %H:%M', next_attempt_at)"
 	if db.Dialect == Postgres {
 		lock = " FOR UPDATE SKIP LOCKED"
+		minute = "date_trunc('minute', next_attempt_at)"
 	}
 	q := `UPDATE sync_records SET state = ?, claimed_by = ?, claimed_until = ?, processing_revision = desired_revision, claims = claims + 1,
 		last_attempt_at = ?, updated_at = ?
 		WHERE id IN (SELECT id FROM sync_records
 			WHERE direction = ? AND state IN (?, ?, ?) AND next_attempt_at <= ? AND entity_kind IN ?
-			ORDER BY next_attempt_at, CASE entity_kind WHEN 'plan' THEN 0 WHEN 'customer' THEN 1 ELSE 2 END, id
+			ORDER BY ` + minute + `, CASE entity_kind WHEN 'plan' THEN 0 WHEN 'subscription' THEN 1 ELSE 2 END, next_attempt_at, id
 			LIMIT ?` + lock + `)
 		RETURNING *`
 	var rows []syncRecordRow
@@ -75,7 +81,13 @@ func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outco
 	ok := false
 	err := db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var cur syncRecordRow
-		if err := tx.Where("id = ?", rec.ID).Take(&cur).Error; err != nil {
+		q := tx.Where("id = ?", rec.ID)
+		if db.Dialect == Postgres {
+			// Lock the row: a concurrent markDue/markPending must land either
+			// before this read (and be seen) or after this outcome.
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		if err := q.Take(&cur).Error; err != nil {
 			return err
 		}
 		if cur.State != StateInFlight || cur.ClaimedBy != worker {
@@ -94,6 +106,14 @@ func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outco
 		if o.CountAttempt {
 			upd["attempts"] = cur.Attempts + 1
 		}
+		if state == StatePending && !o.CountAttempt && o.ErrorMessage == "" && o.ErrorCode == "" {
+			// A clean wait for a dependency: the reconcile ran to its end
+			// without writing, so no earlier attempt is left cut off.
+			upd["claims"] = 0
+		}
+		// Marked due while in flight (markPending or markDue): the outcome may
+		// rest on what has changed since.
+		markedDue := cur.LastAttemptAt != nil && cur.NextAttemptAt.After(*cur.LastAttemptAt)
 		if state == StateSynced || state == StateSkipped {
 			upd["attempts"] = 0
 			upd["claims"] = 0
@@ -101,10 +121,13 @@ func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outco
 			if state == StateSynced {
 				upd["synced_revision"] = cur.ProcessingRevision
 			}
-			if cur.DesiredRevision > cur.ProcessingRevision {
+			if cur.DesiredRevision > cur.ProcessingRevision || markedDue {
 				upd["state"] = StatePending
 				upd["next_attempt_at"] = now
 			}
+		}
+		if state == StatePending && markedDue {
+			upd["next_attempt_at"] = now
 		}
 		if o.ErrorMessage != "" || o.ErrorCode != "" {
 			upd["last_error_code"], upd["last_error_message"] = o.ErrorCode, truncate(o.ErrorMessage, 2000)
@@ -175,11 +198,19 @@ func (db *DB) markDue(tx *gorm.DB, kind, id string) error {
 		rev := 1
 		return db.markPending(tx, kind, id, rev)
 	}
-	// In-flight records finish on their own; failed and dead ones keep their
-	// retry schedule (or wait for a person) instead of being revived in a loop.
+	// Failed and dead records keep their retry schedule (or wait for a
+	// person) instead of being revived in a loop. An in-flight record
+	// finishes on its own; a next attempt time later than its claim tells
+	// Finish it was marked due meanwhile, so a wait, skip or success leaves it
+	// due now instead of settling on what it saw. One statement, so a record
+	// whose Finish holds the row lock is re-checked after that commit.
 	return tx.Model(&syncRecordRow{}).
-		Where("entity_kind = ? AND entity_id = ? AND direction = ? AND state NOT IN ?", kind, id, DirectionOut, []string{StateInFlight, StateFailed, StateDead}).
-		Updates(map[string]any{"state": StatePending, "next_attempt_at": now, "updated_at": now, "reason": ""}).Error
+		Where("entity_kind = ? AND entity_id = ? AND direction = ? AND state NOT IN ?", kind, id, DirectionOut, []string{StateFailed, StateDead}).
+		Updates(map[string]any{
+			"state":           gorm.Expr("CASE WHEN state = ? THEN state ELSE ? END", StateInFlight, StatePending),
+			"reason":          gorm.Expr("CASE WHEN state = ? THEN reason ELSE '' END", StateInFlight),
+			"next_attempt_at": now, "updated_at": now,
+		}).Error
 }
 
 // Retry makes one record due now with its attempts reset, whatever its state

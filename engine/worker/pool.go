@@ -153,9 +153,18 @@ func (p *Pool) Stats() Stats {
 	return p.stats
 }
 
-// Run claims and reconciles until ctx ends, then releases its unfinished claims.
+// Run claims and reconciles until ctx ends, then waits for the reconciles
+// under way and releases its unfinished claims.
+//
+// Claiming streams: Run keeps a short queue of claimed records and starts one
+// whenever a worker is free, so the workers stay busy even when some
+// reconciles take much longer than others (a Zuora call against a few
+// database reads). It claims a batch when the queue runs low, so a claim
+// (which sorts the due records) serves many reconciles.
 func (p *Pool) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
 	defer func() {
+		wg.Wait()
 		if p.opts.KeepClaimsOnStop {
 			return
 		}
@@ -165,22 +174,65 @@ func (p *Pool) Run(ctx context.Context) error {
 			p.opts.Logger.Warn().Err(err).Msg("release claims on stop failed")
 		}
 	}()
+	done := make(chan struct{}, p.opts.Workers)
+	var queue []store.SyncRecord
+	running := 0
+	lowWater := max(1, p.opts.Workers/2)
+	// idle: the last claim found fewer records than asked; claim again after
+	// a kick, the poll interval, or once enough reconciles have finished
+	// (they may have made other records due).
+	idle, finished := false, 0
 	for {
-		n, err := p.round(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
-			p.opts.Logger.Error().Err(err).Msg("claim round failed")
+		for len(queue) > 0 && running < p.opts.Workers {
+			rec := queue[0]
+			queue = queue[1:]
+			running++
+			wg.Add(1)
+			go func(rec store.SyncRecord) {
+				defer func() { done <- struct{}{}; wg.Done() }()
+				p.process(ctx, rec)
+			}(rec)
 		}
-		if n > 0 && err == nil {
-			continue
+		if idle && (finished >= lowWater || running == 0 && finished > 0) {
+			idle = false
+		}
+		if !idle && len(queue) < lowWater {
+			n := p.opts.Batch + p.opts.Workers - running - len(queue)
+			recs, err := p.db.Claim(ctx, p.opts.ID, p.opts.Kinds(), n, p.opts.Lease)
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err != nil {
+				p.opts.Logger.Error().Err(err).Msg("claim round failed")
+			}
+			queue = append(queue, recs...)
+			finished = 0
+			idle = err != nil || len(recs) < n
+			if len(recs) > 0 {
+				continue
+			}
+		}
+		var poll <-chan time.Time
+		var t *time.Timer
+		if idle {
+			t = time.NewTimer(p.opts.PollInterval)
+			poll = t.C
 		}
 		select {
 		case <-ctx.Done():
-			return nil
 		case <-p.kick:
-		case <-time.After(p.opts.PollInterval):
+			idle = false
+		case <-done:
+			running--
+			finished++
+		case <-poll:
+			idle = false
+		}
+		if t != nil {
+			t.Stop()
 		}
 	}
 }
