@@ -181,12 +181,13 @@ func (a *app) startSimulator() error {
 
 // addJobs registers the scheduled jobs. They only enqueue or do bounded work.
 func (a *app) addJobs() error {
-	kinds := []string{store.EntityPlan, store.EntityCustomer, store.EntitySubscription}
 	jobs := []schedule.Job{
 		{Name: "reconcile", Spec: "0 * * * *", Period: schedule.Hourly, Run: func(ctx context.Context) (string, error) {
-			n, err := a.db.RecheckAll(ctx, kinds)
+			// Bulk hash comparison: only records whose payload changed (and
+			// skipped ones) are reconciled; a quiet hour makes no Zuora call.
+			rep, err := a.outbound.Recheck(ctx)
 			a.pool.Kick()
-			return fmt.Sprintf("re-checking %d records", n), err
+			return rep.String(), err
 		}},
 		{Name: "drift", Spec: "30 * * * *", Period: schedule.Hourly, Run: func(ctx context.Context) (string, error) {
 			rep, err := a.outbound.DetectDrift(ctx)

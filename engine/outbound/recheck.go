@@ -1,0 +1,236 @@
+package outbound
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/store"
+	"github.com/billsync/billsync/mappings"
+)
+
+// RecheckReport summarises an hourly re-check.
+type RecheckReport struct {
+	Checked   int // synced and skipped records looked at
+	Unchanged int // synced records whose desired payload still matches what was pushed
+	Due       int // records made due for a full reconcile
+}
+
+func (r RecheckReport) String() string {
+	return fmt.Sprintf("re-checked %d records: %d unchanged, %d due for a reconcile", r.Checked, r.Unchanged, r.Due)
+}
+
+const recheckPage = 500
+
+// Recheck is the hourly reconcile: it computes the desired payload hash of
+// every synced plan, customer and subscription in bulk (a few queries per 500
+// records) and makes due only those whose hash differs from what was pushed,
+// plus every skipped record (its reason may no longer hold). A record the
+// workers would reconcile as "unchanged" without a Zuora call is left alone,
+// so a quiet hour costs a few queries instead of a reconcile per record.
+func (r *Reconcilers) Recheck(ctx context.Context) (RecheckReport, error) {
+	var rep RecheckReport
+	plans, err := r.allPlans(ctx)
+	if err != nil {
+		return rep, err
+	}
+	for _, kind := range []string{store.EntityPlan, store.EntityCustomer, store.EntitySubscription} {
+		var after int64
+		for {
+			recs, err := r.db.RecheckPage(ctx, kind, after, recheckPage)
+			if err != nil {
+				return rep, err
+			}
+			if len(recs) == 0 {
+				break
+			}
+			after = recs[len(recs)-1].ID
+			unchanged, err := r.unchanged(ctx, kind, recs, plans)
+			if err != nil {
+				return rep, err
+			}
+			var due []int64
+			for _, rec := range recs {
+				if unchanged[rec.ID] {
+					rep.Unchanged++
+				} else {
+					due = append(due, rec.ID)
+				}
+			}
+			rep.Checked += len(recs)
+			n, err := r.db.MarkDueIDs(ctx, due)
+			rep.Due += int(n)
+			if err != nil {
+				return rep, err
+			}
+			if len(recs) < recheckPage {
+				break
+			}
+		}
+	}
+	return rep, nil
+}
+
+func (r *Reconcilers) allPlans(ctx context.Context) (map[string]engine.Plan, error) {
+	out := map[string]engine.Plan{}
+	o := store.ListOptions{Limit: 500, IncludeArchived: true}
+	for {
+		page, err := r.db.ListPlans(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range page.Items {
+			out[p.ID] = p
+		}
+		if page.Next == "" {
+			return out, nil
+		}
+		o.After = page.Next
+	}
+}
+
+// unchanged returns the ids of the synced records whose reconcile would end
+// "unchanged" without a Zuora call (the same checks, in bulk).
+func (r *Reconcilers) unchanged(ctx context.Context, kind string, recs []store.SyncRecord, plans map[string]engine.Plan) (map[int64]bool, error) {
+	out := map[int64]bool{}
+	var synced []store.SyncRecord
+	ids := make([]string, 0, len(recs))
+	for _, rec := range recs {
+		if rec.State == store.StateSynced && rec.PayloadHash != "" {
+			synced = append(synced, rec)
+			ids = append(ids, rec.EntityID)
+		}
+	}
+	if len(synced) == 0 {
+		return out, nil
+	}
+	switch kind {
+	case store.EntityPlan:
+		if !r.cfg.Enabled(SwitchCatalog) {
+			return out, nil
+		}
+		for _, rec := range synced {
+			p, ok := plans[rec.EntityID]
+			if ok && rec.ZuoraID != "" && engine.HashJSON(r.CatalogPayloads(p)) == rec.PayloadHash {
+				out[rec.ID] = true
+			}
+		}
+	case store.EntityCustomer:
+		if !r.cfg.Enabled(SwitchCustomers) {
+			return out, nil
+		}
+		custs, err := r.db.CustomersByID(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		accts, err := r.mappingsByParent(ctx, mappings.Account, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range synced {
+			c, ok := custs[rec.EntityID]
+			if !ok {
+				continue
+			}
+			acct, ok := r.pickBillingAccount(rec.EntityID, accts[rec.EntityID])
+			h := engine.HashJSON(r.accountUpdate(c))
+			if ok && acct.PayloadHash == h && rec.PayloadHash == h {
+				out[rec.ID] = true
+			}
+		}
+	case store.EntitySubscription:
+		if !r.cfg.Enabled(SwitchSubscriptions) {
+			return out, nil
+		}
+		subs, err := r.db.SubscriptionsByID(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		mapped, err := r.mappedLocalIDs(ctx, mappings.Subscription, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range synced {
+			sub, ok := subs[rec.EntityID]
+			if !ok || !mapped[sub.ID] {
+				continue
+			}
+			ps := map[string]engine.Plan{}
+			complete := true
+			for _, id := range append([]string{sub.PlanID}, addOnIDs(sub)...) {
+				p, ok := plans[id]
+				if !ok {
+					complete = false
+					break
+				}
+				ps[id] = p
+			}
+			if !complete || subscriptionSkipReason(sub, ps[sub.PlanID], true) != "" {
+				continue
+			}
+			h := engine.HashJSON(struct {
+				Sub   engine.Subscription
+				Plans []int
+			}{sub, planRevisions(ps)})
+			if h == rec.PayloadHash {
+				out[rec.ID] = true
+			}
+		}
+	}
+	return out, nil
+}
+
+type mappingRow struct {
+	LocalID     string
+	ZuoraID     string
+	ZuoraNumber string
+	ParentID    string
+	PayloadHash string
+	CreatedAt   time.Time
+}
+
+// mappingsByParent reads the mappings of a kind whose parent is one of ids.
+func (r *Reconcilers) mappingsByParent(ctx context.Context, kind mappings.Kind, ids []string) (map[string][]mappings.Mapping, error) {
+	var rows []mappingRow
+	if err := r.db.Gorm.WithContext(ctx).Raw(`SELECT local_id, zuora_id, zuora_number, parent_id, payload_hash, created_at
+		FROM id_mappings WHERE kind = ? AND parent_id IN ? ORDER BY local_id`, string(kind), ids).Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := map[string][]mappings.Mapping{}
+	for _, m := range rows {
+		out[m.ParentID] = append(out[m.ParentID], mappings.Mapping{Kind: kind, LocalID: m.LocalID, ZuoraID: m.ZuoraID,
+			ZuoraNumber: m.ZuoraNumber, ParentID: m.ParentID, PayloadHash: m.PayloadHash, CreatedAt: m.CreatedAt.UTC()})
+	}
+	return out, nil
+}
+
+// mappedLocalIDs reports which of ids have a mapping of the kind.
+func (r *Reconcilers) mappedLocalIDs(ctx context.Context, kind mappings.Kind, ids []string) (map[string]bool, error) {
+	var found []string
+	if err := r.db.Gorm.WithContext(ctx).Raw(`SELECT local_id FROM id_mappings WHERE kind = ? AND local_id IN ?`, string(kind), ids).
+		Scan(&found).Error; err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(found))
+	for _, id := range found {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// pickBillingAccount applies billingAccount's rule to already-read mappings.
+func (r *Reconcilers) pickBillingAccount(customerID string, ms []mappings.Mapping) (mappings.Mapping, bool) {
+	if len(ms) == 0 {
+		return mappings.Mapping{}, false
+	}
+	want := r.AccountNumber(customerID)
+	for _, m := range ms {
+		if m.ZuoraNumber == want {
+			return m, true
+		}
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].CreatedAt.Before(ms[j].CreatedAt) })
+	return ms[0], true
+}
