@@ -28,6 +28,7 @@ func commands() []command {
 		{"zuora", "set up or remove the Zuora callouts that feed billsync (setup-callouts|remove-callouts)", runZuora},
 		{"sync", "reconcile now: all|catalog|customers|subscriptions [--dry-run]", runSync},
 		{"zuora-sim", "run the Zuora simulator standalone (for demos, tests and benchmarks)", runZuoraSim},
+		{"bench", "measure billsync against the simulator: initial|noop|usage|callouts", runBench},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "billsync", version)
 			return nil
