@@ -57,6 +57,9 @@ type Options struct {
 	Usage UsageService
 	// Admin serves the /admin pages (package web/admin); nil: routes absent.
 	Admin AdminPages
+	// Metrics serves GET /metrics (Prometheus text format, no API key, like
+	// /healthz: expose it only where scrapers can reach it); nil: route absent.
+	Metrics http.Handler
 }
 
 // AdminPages registers the admin page's routes.
@@ -93,6 +96,9 @@ func New(opts Options) *Server {
 	})
 	g.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok", "version": opts.Version}) })
 	g.GET("/readyz", s.ready)
+	if opts.Metrics != nil {
+		g.GET("/metrics", gin.WrapH(opts.Metrics))
+	}
 
 	api := g.Group("/api/v1", s.limitBody, s.requireAPIKey)
 	if opts.Inbound != nil {

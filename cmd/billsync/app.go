@@ -14,6 +14,7 @@ import (
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
 	"github.com/billsync/billsync/engine/inbound"
+	"github.com/billsync/billsync/engine/metrics"
 	"github.com/billsync/billsync/engine/outbound"
 	"github.com/billsync/billsync/engine/schedule"
 	"github.com/billsync/billsync/engine/store"
@@ -40,6 +41,7 @@ type app struct {
 	sched    *schedule.Scheduler
 	usage    *ledger.Ledger
 	web      *web.Server
+	metrics  *metrics.Metrics
 	lastCall lastCall
 }
 
@@ -97,7 +99,9 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 		zcfg.BaseURL, zcfg.AllowAnyBaseURL = a.simURL, true
 		zcfg.ClientID, zcfg.ClientSecret = zuorasim.DefaultClientID, zuorasim.DefaultClientSecret
 	}
-	zc, err := zuora.New(zcfg, log.With().Str("component", "zuora").Logger(), zuora.WithCallObserver(a.lastCall.observe))
+	a.metrics = a.newMetrics(ctx)
+	zc, err := zuora.New(zcfg, log.With().Str("component", "zuora").Logger(), zuora.WithCallObserver(a.lastCall.observe),
+		zuora.WithCallObserver(a.metrics.ObserveCall))
 	if err != nil {
 		a.close()
 		return nil, err
@@ -114,13 +118,14 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 	a.outbound = outbound.New(db, zc, outbound.Config{IDField: cfg.ZuoraIDField, AccountNumberPrefix: cfg.ZuoraAccountPrefix,
 		SubscriptionNumberPrefix: cfg.ZuoraSubscriptionPfx, Enabled: a.switches.Enabled})
 	a.pool = worker.New(db, a.outbound.Kinds(), worker.Options{Workers: cfg.SyncWorkers, MaxAttempts: cfg.SyncMaxAttempts,
-		Logger: log.With().Str("component", "worker").Logger(), ID: cfg.ReplicaID, OnOutcome: onOutcome})
+		Logger: log.With().Str("component", "worker").Logger(), ID: cfg.ReplicaID, OnOutcome: a.observeOutcome(onOutcome)})
 	a.inbound = inbound.New(db, zc, a.outbound, inbound.Config{IDField: cfg.ZuoraIDField,
 		IdentityField: cfg.InboundIdentityField, GraceField: cfg.InboundGraceField, MaxAttempts: cfg.SyncMaxAttempts,
 		WorkerID: cfg.ReplicaID, Logger: log.With().Str("component", "inbound").Logger(),
 		Enabled: func() bool { return a.switches.Enabled(switches.Inbound) }})
 	a.usage = a.newUsage()
-	a.sched = schedule.New(db, log.With().Str("component", "scheduler").Logger(), cfg.ReplicaID, 0)
+	a.sched = schedule.New(db, log.With().Str("component", "scheduler").Logger(), cfg.ReplicaID, cfg.SchedulerLeaseTTL)
+	a.sched.OnRun = a.metrics.ObserveJobRun
 	if err := a.addJobs(); err != nil {
 		a.close()
 		return nil, err
@@ -132,7 +137,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 	}
 	a.web = web.New(web.Options{Store: db, Logger: log, APIKey: cfg.APIKey, MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
 		Sync: db, Mappings: a.outbound.Mappings(), Kick: a.pool.Kick,
-		Inbound: a.inbound, Webhooks: cfg.InboundConfig.webhookAuth(cfg.MaxBodyBytes), Usage: a.usage, Admin: adm})
+		Inbound: a.inbound, Webhooks: cfg.InboundConfig.webhookAuth(cfg.MaxBodyBytes), Usage: a.usage, Admin: adm, Metrics: a.metrics.Handler()})
 	return a, nil
 }
 
@@ -194,7 +199,7 @@ func (a *app) addJobs() error {
 			a.pool.Kick()
 			return rep.String(), err
 		}},
-		{Name: "sweeper", Spec: "@every 1m", Period: schedule.Minutely, Run: func(ctx context.Context) (string, error) {
+		{Name: "sweeper", Spec: "@every " + a.cfg.SweepInterval.String(), Period: schedule.Minutely, Run: func(ctx context.Context) (string, error) {
 			n, err := a.db.ReleaseExpired(ctx)
 			if n > 0 {
 				a.pool.Kick()

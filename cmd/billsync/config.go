@@ -28,6 +28,7 @@ type Config struct {
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
 	InboundConfig   // Zuora callouts (config_inbound.go)
+	ScaleConfig     // several replicas (config_scale.go)
 
 	// Zuora. With no base URL, billsync starts its built-in Zuora simulator.
 	ZuoraBaseURL         string
@@ -87,7 +88,7 @@ func (c *Config) settings() []setting {
 		{"BILLSYNC_SYNC_USAGE", "sync-usage", "upload usage (initial value)", &c.SyncUsage},
 		{"BILLSYNC_SYNC_INBOUND", "sync-inbound", "process Zuora callouts (initial value)", &c.SyncInbound},
 		{"BILLSYNC_REPLICA_ID", "replica-id", "this replica's name in leases and claims (default: random)", &c.ReplicaID},
-	}, c.InboundConfig.settings()...)
+	}, append(c.InboundConfig.settings(), c.ScaleConfig.settings()...)...)
 }
 
 func (s setting) set(v string) error {
@@ -150,6 +151,7 @@ func DefaultConfig() Config {
 		MaxBodyBytes:    1 << 20,
 		ShutdownTimeout: 15 * time.Second,
 		InboundConfig:   defaultInboundConfig(),
+		ScaleConfig:     defaultScaleConfig(),
 
 		ZuoraConcurrency:     40,
 		ZuoraRequestsPerMin:  2500,
@@ -229,6 +231,9 @@ func (c *Config) Validate() error {
 	}
 	if c.APIKey != "" && len(c.APIKey) < 16 {
 		return errors.New("config: BILLSYNC_API_KEY must be at least 16 characters")
+	}
+	if err := c.ScaleConfig.validate(); err != nil {
+		return err
 	}
 	return c.InboundConfig.validate()
 }

@@ -34,6 +34,8 @@ type Sources struct {
 	UsagePendingWindows func(ctx context.Context) (int64, error)
 	// LastSuccess returns, per scheduled job, when it last succeeded.
 	LastSuccess func(ctx context.Context) (map[string]time.Time, error)
+	// IsLeader reports whether this replica runs the schedule now.
+	IsLeader func() bool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// ScrapeTimeout bounds the database reads of one scrape (default 5s).
@@ -160,12 +162,14 @@ var (
 		"Inbox entries not processed yet (pending, in flight or failed and waiting for a retry).", nil, nil)
 	descUsage = prometheus.NewDesc(namespace+"_usage_windows_pending",
 		"Usage windows whose quantity is not in Zuora yet (not sealed, or sealed and not uploaded).", nil, nil)
+	descLeader = prometheus.NewDesc(namespace+"_scheduler_leader",
+		"1 if this replica holds the scheduler lease and runs the cron schedule, else 0.", nil, nil)
 	descLastSuccess = prometheus.NewDesc(namespace+"_scheduler_last_success_timestamp_seconds",
 		"When each scheduled job last succeeded (on any replica), as a Unix time.", []string{"job"}, nil)
 )
 
 func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRecords, descLag, descInbox, descInboxBacklog, descUsage, descLastSuccess} {
+	for _, d := range []*prometheus.Desc{descRecords, descLag, descInbox, descInboxBacklog, descUsage, descLeader, descLastSuccess} {
 		ch <- d
 	}
 }
@@ -174,6 +178,13 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.src.ScrapeTimeout)
 	defer cancel()
 	fail := func(d *prometheus.Desc, err error) { ch <- prometheus.NewInvalidMetric(d, err) }
+	if c.src.IsLeader != nil {
+		v := 0.0
+		if c.src.IsLeader() {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descLeader, prometheus.GaugeValue, v)
+	}
 	if c.src.SyncCounts != nil {
 		counts, err := c.src.SyncCounts(ctx)
 		if err != nil {

@@ -71,7 +71,8 @@ func TestMetricsFromStoreAndObservers(t *testing.T) {
 				}
 				return map[string]time.Time{"reconcile": *r.FinishedAt}, nil
 			},
-			Now: func() time.Time { return now },
+			IsLeader: func() bool { return true },
+			Now:      func() time.Time { return now },
 		})
 		op := "POST /v1/orders"
 		m.ObserveCall(zuora.CallInfo{Operation: op, Status: 200, Duration: 120 * time.Millisecond, Attempt: 1})
@@ -104,6 +105,7 @@ func TestMetricsFromStoreAndObservers(t *testing.T) {
 		} {
 			require.Equal(t, want, value(text, series), series)
 		}
+		require.Equal(t, "1", value(text, "billsync_scheduler_leader"))
 		require.Contains(t, text, "go_goroutines")
 	})
 }

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"fmt"
+	"time"
+)
+
+// ScaleConfig tunes running several replicas on one Postgres.
+type ScaleConfig struct {
+	// SchedulerLeaseTTL is how long the scheduler's leader lease lasts without
+	// renewal (renewed every third of it); when the leader dies another
+	// replica takes over within about 4/3 of it.
+	SchedulerLeaseTTL time.Duration
+	// SweepInterval is how often the sweeper returns records of crashed
+	// workers (expired claims) to the queue.
+	SweepInterval time.Duration
+}
+
+func defaultScaleConfig() ScaleConfig {
+	return ScaleConfig{SchedulerLeaseTTL: 15 * time.Second, SweepInterval: time.Minute}
+}
+
+func (c *ScaleConfig) settings() []setting {
+	return []setting{
+		{"BILLSYNC_SCHEDULER_LEASE_TTL", "scheduler-lease-ttl", "lifetime of the scheduler leader's lease; another replica takes over when it lapses", &c.SchedulerLeaseTTL},
+		{"BILLSYNC_SWEEP_INTERVAL", "sweep-interval", "how often stuck (expired) claims are returned to the queue", &c.SweepInterval},
+	}
+}
+
+func (c *ScaleConfig) validate() error {
+	if c.SchedulerLeaseTTL < 3*time.Second || c.SchedulerLeaseTTL > 10*time.Minute {
+		return fmt.Errorf("config: BILLSYNC_SCHEDULER_LEASE_TTL %s must be between 3s and 10m", c.SchedulerLeaseTTL)
+	}
+	if c.SweepInterval < time.Second || c.SweepInterval > time.Hour {
+		return fmt.Errorf("config: BILLSYNC_SWEEP_INTERVAL %s must be between 1s and 1h", c.SweepInterval)
+	}
+	return nil
+}
