@@ -100,7 +100,11 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 		zcfg.ClientID, zcfg.ClientSecret = zuorasim.DefaultClientID, zuorasim.DefaultClientSecret
 	}
 	a.metrics = a.newMetrics(ctx)
-	zc, err := zuora.New(zcfg, log.With().Str("component", "zuora").Logger(), zuora.WithCallObserver(a.lastCall.observe),
+	// Keep as many idle connections to Zuora as calls may be in flight, so a
+	// full sync does not open a new TLS connection per call.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = cfg.ZuoraConcurrency
+	zc, err := zuora.New(zcfg, log.With().Str("component", "zuora").Logger(), zuora.WithTransport(tr), zuora.WithCallObserver(a.lastCall.observe),
 		zuora.WithCallObserver(a.metrics.ObserveCall))
 	if err != nil {
 		a.close()
@@ -121,6 +125,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 		Logger: log.With().Str("component", "worker").Logger(), ID: cfg.ReplicaID, OnOutcome: a.observeOutcome(onOutcome)})
 	a.inbound = inbound.New(db, zc, a.outbound, inbound.Config{IDField: cfg.ZuoraIDField,
 		IdentityField: cfg.InboundIdentityField, GraceField: cfg.InboundGraceField, MaxAttempts: cfg.SyncMaxAttempts,
+		Workers:  cfg.SyncWorkers,
 		WorkerID: cfg.ReplicaID, Logger: log.With().Str("component", "inbound").Logger(),
 		Enabled: func() bool { return a.switches.Enabled(switches.Inbound) }})
 	a.usage = a.newUsage()

@@ -80,7 +80,7 @@ func (c *Config) settings() []setting {
 		{"BILLSYNC_ZUORA_ID_FIELD", "zuora-id-field", "custom field holding billsync's id on Zuora objects", &c.ZuoraIDField},
 		{"BILLSYNC_ZUORA_ACCOUNT_PREFIX", "zuora-account-prefix", "prefix of the account numbers billsync creates", &c.ZuoraAccountPrefix},
 		{"BILLSYNC_ZUORA_SUBSCRIPTION_PREFIX", "zuora-subscription-prefix", "prefix of the subscription numbers billsync creates", &c.ZuoraSubscriptionPfx},
-		{"BILLSYNC_SYNC_WORKERS", "sync-workers", "concurrent reconciles", &c.SyncWorkers},
+		{"BILLSYNC_SYNC_WORKERS", "sync-workers", "concurrent reconciles (and callout processors); at least BILLSYNC_ZUORA_CONCURRENCY to sync at Zuora's pace", &c.SyncWorkers},
 		{"BILLSYNC_SYNC_MAX_ATTEMPTS", "sync-max-attempts", "failed attempts before a record is dead", &c.SyncMaxAttempts},
 		{"BILLSYNC_SYNC_CATALOG", "sync-catalog", "sync plans and add-ons (initial value; the admin page can change it)", &c.SyncCatalog},
 		{"BILLSYNC_SYNC_CUSTOMERS", "sync-customers", "sync customers to accounts (initial value)", &c.SyncCustomers},
@@ -159,7 +159,7 @@ func DefaultConfig() Config {
 		ZuoraAccountPrefix:   "BS-",
 		ZuoraSubscriptionPfx: "BS-",
 
-		SyncWorkers:       8,
+		SyncWorkers:       40,
 		SyncMaxAttempts:   8,
 		SyncCatalog:       true,
 		SyncCustomers:     true,
