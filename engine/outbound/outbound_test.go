@@ -434,3 +434,34 @@ func TestDriftDetectionAndRepair(t *testing.T) {
 		})
 	}
 }
+
+func TestCustomerEditUpdatesAccount(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{})
+			ctx := context.Background()
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
+			c := customer("acme")
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, c))
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription("s1", "acme")))
+			e.Converge(10 * time.Second)
+			acct := e.Sim.State().Accounts[0]
+			require.Equal(t, "BS-acme", acct.AccountNumber)
+			require.Equal(t, "acme", acct.CustomFields["BillsyncId__c"], "billsync's id on the account")
+
+			e.Sim.ResetStats()
+			c.Name = "Acme Renamed"
+			c.BillTo.City = "Cambridge"
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, c))
+			e.Converge(10 * time.Second)
+			calls := e.Sim.Stats().Calls
+			require.Equal(t, 1, calls["PUT /v1/accounts/{account-key}"], "%v", calls)
+			require.Equal(t, 1, sum(calls), "only the account update: %v", calls)
+			acct = e.Sim.State().Accounts[0]
+			require.Equal(t, "Acme Renamed", acct.Name)
+			require.Equal(t, "Cambridge", acct.BillTo["city"])
+		})
+	}
+}
