@@ -132,24 +132,6 @@ func customerFromAccount(id string, a zuora.Account) (engine.Customer, error) {
 	return c, nil
 }
 
-// accountHash is the hash of the account update the outbound customer
-// reconciler would push for c (outbound's accountUpdate). Recording it on the
-// account mapping tells the reconciler Zuora already has it: nothing is
-// echoed back. TestNoEcho proves the two stay in step.
-func (s *Service) accountHash(c engine.Customer) string {
-	b := engine.Contact{}
-	if c.BillTo != nil {
-		b = *c.BillTo
-	}
-	email := b.Email
-	if email == "" {
-		email = c.Email
-	}
-	bt := zuora.Contact{FirstName: b.FirstName, LastName: b.LastName, Address1: b.Address1, Address2: b.Address2,
-		City: b.City, State: b.State, ZipCode: b.PostalCode, Country: b.Country, WorkEmail: email}
-	return engine.HashJSON(zuora.AccountUpdate{Name: trunc(c.Name, 255), BillToContact: &bt, CustomFields: map[string]any{s.cfg.IDField: c.ID}})
-}
-
 // settle marks an entity's pending outbound record synced with the given
 // payload hash: what was just written locally came from Zuora.
 func (s *Service) settle(ctx context.Context, kind, id string, o store.Outcome) error {
@@ -225,7 +207,7 @@ func (s *Service) ensureCustomer(ctx context.Context, a zuora.Account) (Result, 
 		if err != nil {
 			return res, err
 		}
-		hash := s.accountHash(c)
+		hash := s.out.AccountHash(c)
 		// The mapping first: the outbound reconciler never sees the customer unmapped.
 		if err := s.putAccountMapping(ctx, custID, acctID, number, hash); err != nil {
 			return res, err
@@ -244,7 +226,7 @@ func (s *Service) ensureCustomer(ctx context.Context, a zuora.Account) (Result, 
 		res.add("account %s was created by billsync for customer %s; nothing to import", number, custID)
 		return res, nil
 	case !mapped:
-		if err := s.putAccountMapping(ctx, custID, acctID, number, s.accountHash(existing)); err != nil {
+		if err := s.putAccountMapping(ctx, custID, acctID, number, s.out.AccountHash(existing)); err != nil {
 			return res, err
 		}
 		res.add("linked account %s to existing customer %s", number, custID)

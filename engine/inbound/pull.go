@@ -137,7 +137,7 @@ func (s *Service) LinkAccount(ctx context.Context, customerID, accountKey string
 	if bid := customString(a.BasicInfo.CustomFields, s.cfg.IDField); bid != "" && bid != customerID {
 		return Link{}, false, &engine.ConflictError{Field: "accountKey", Message: fmt.Sprintf("Zuora account %s carries billsync id %q of another customer", number, bid)}
 	}
-	if err := s.putAccountMapping(ctx, customerID, id, number, s.accountHash(c)); err != nil {
+	if err := s.putAccountMapping(ctx, customerID, id, number, s.out.AccountHash(c)); err != nil {
 		return Link{}, false, err
 	}
 	if customString(a.BasicInfo.CustomFields, s.cfg.IDField) == "" {

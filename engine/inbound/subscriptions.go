@@ -2,15 +2,14 @@ package inbound
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/outbound"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/worker"
 	"github.com/billsync/billsync/mappings"
@@ -111,42 +110,24 @@ func (s *Service) applySubscription(ctx context.Context, zs zuora.Subscription) 
 // settleSubscription records that the stored subscription (and its customer)
 // are what Zuora has: the hash is the outbound reconciler's desired hash.
 func (s *Service) settleSubscription(ctx context.Context, sub engine.Subscription, cust engine.Customer, zs zuora.Subscription) error {
-	ids := append([]string{sub.PlanID}, addOnIDs(sub)...)
-	sort.Strings(ids)
-	revs := make([]int, 0, len(ids))
-	for _, id := range ids {
-		p, err := s.db.GetPlan(ctx, id)
-		if err != nil {
-			return err
-		}
-		revs = append(revs, p.Revision)
+	// The outbound reconciler's own desired hash and pushed state: with them
+	// on the record it sees nothing to push (no echo).
+	plans, err := s.out.SubscriptionPlans(ctx, sub)
+	if err != nil {
+		return err
 	}
-	hash := engine.HashJSON(struct {
-		Sub   engine.Subscription
-		Plans []int
-	}{sub, revs})
-	pushed, _ := json.Marshal(struct {
-		RenewalCount int `json:"renewalCount"`
-	}{sub.RenewalCount})
-	if err := s.settle(ctx, store.EntitySubscription, sub.ID, store.Outcome{PayloadHash: hash, PushedState: string(pushed),
+	hash, pushed := outbound.SubscriptionHash(sub, plans), outbound.PushedState(sub)
+	if err := s.settle(ctx, store.EntitySubscription, sub.ID, store.Outcome{PayloadHash: hash, PushedState: pushed,
 		ZuoraID: zs.ID, ZuoraNumber: zs.SubscriptionNumber, ZuoraURL: s.z.SubscriptionURL(zs.ID)}); err != nil {
 		return err
 	}
 	// Storing the subscription made the customer due again; its account is
 	// this one (or another linked one) and already has what billsync would push.
-	if m, err := s.maps.ByZuoraID(ctx, mappings.Account, zs.AccountID); err == nil && m.PayloadHash == s.accountHash(cust) {
+	if m, err := s.maps.ByZuoraID(ctx, mappings.Account, zs.AccountID); err == nil && m.PayloadHash == s.out.AccountHash(cust) {
 		return s.settle(ctx, store.EntityCustomer, cust.ID, store.Outcome{PayloadHash: m.PayloadHash, ZuoraID: m.ZuoraID, ZuoraNumber: m.ZuoraNumber,
 			ZuoraURL: s.z.AccountURL(m.ZuoraID)})
 	}
 	return nil
-}
-
-func addOnIDs(s engine.Subscription) []string {
-	out := make([]string, 0, len(s.AddOns))
-	for _, a := range s.AddOns {
-		out = append(out, a.PlanID)
-	}
-	return out
 }
 
 func (s *Service) freeSubscriptionID(ctx context.Context, number string) (string, error) {

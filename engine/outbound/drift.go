@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/billsync/billsync/connectors/zuora"
-	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/mappings"
 )
@@ -76,13 +75,9 @@ func (r *Reconcilers) driftOf(ctx context.Context, rec store.SyncRecord) (string
 		if err != nil {
 			return "", 1, err
 		}
-		plans := map[string]engine.Plan{}
-		for _, id := range append([]string{sub.PlanID}, addOnIDs(sub)...) {
-			p, err := r.db.GetPlan(ctx, id)
-			if err != nil {
-				return "", 1, err
-			}
-			plans[id] = p
+		plans, err := r.SubscriptionPlans(ctx, sub)
+		if err != nil {
+			return "", 1, err
 		}
 		desired, missing, err := r.desiredRatePlans(ctx, sub, plans)
 		if err != nil || len(missing) > 0 {

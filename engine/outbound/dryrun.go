@@ -72,7 +72,7 @@ func (r *Reconcilers) Explain(ctx context.Context, rec store.SyncRecord) (string
 			return "", err
 		}
 		if ok {
-			if acct.PayloadHash == engine.HashJSON(r.accountUpdate(c)) {
+			if acct.PayloadHash == r.AccountHash(c) {
 				return "unchanged: no Zuora call", nil
 			}
 			return "would update account " + acct.ZuoraNumber, nil

@@ -135,7 +135,7 @@ func (r *Reconcilers) unchanged(ctx context.Context, kind string, recs []store.S
 				continue
 			}
 			acct, ok := r.pickBillingAccount(rec.EntityID, accts[rec.EntityID])
-			h := engine.HashJSON(r.accountUpdate(c))
+			h := r.AccountHash(c)
 			if ok && acct.PayloadHash == h && rec.PayloadHash == h {
 				out[rec.ID] = true
 			}
@@ -170,11 +170,7 @@ func (r *Reconcilers) unchanged(ctx context.Context, kind string, recs []store.S
 			if !complete || subscriptionSkipReason(sub, ps[sub.PlanID], true) != "" {
 				continue
 			}
-			h := engine.HashJSON(struct {
-				Sub   engine.Subscription
-				Plans []int
-			}{sub, planRevisions(ps)})
-			if h == rec.PayloadHash {
+			if SubscriptionHash(sub, ps) == rec.PayloadHash {
 				out[rec.ID] = true
 			}
 		}

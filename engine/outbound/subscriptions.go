@@ -74,6 +74,41 @@ func (r *Reconcilers) accountUpdate(c engine.Customer) zuora.AccountUpdate {
 	return zuora.AccountUpdate{Name: trunc(c.Name, 255), BillToContact: &bt, CustomFields: map[string]any{r.cfg.IDField: c.ID}}
 }
 
+// AccountHash is the hash of the account update billsync would push for c. A
+// mapping holding it tells the customer reconciler Zuora already has c.
+func (r *Reconcilers) AccountHash(c engine.Customer) string {
+	return engine.HashJSON(r.accountUpdate(c))
+}
+
+// SubscriptionHash is the hash of a subscription's desired state: the
+// subscription and the revisions of its plan and add-ons (plans by id).
+func SubscriptionHash(sub engine.Subscription, plans map[string]engine.Plan) string {
+	return engine.HashJSON(struct {
+		Sub   engine.Subscription
+		Plans []int
+	}{sub, planRevisions(plans)})
+}
+
+// PushedState is the record's pushed state for a subscription that Zuora
+// holds as sub is now (changes Zuora does not show, such as renewals).
+func PushedState(sub engine.Subscription) string {
+	b, _ := json.Marshal(pushedSubscription{RenewalCount: sub.RenewalCount})
+	return string(b)
+}
+
+// SubscriptionPlans loads the plan and add-ons of a subscription, by id.
+func (r *Reconcilers) SubscriptionPlans(ctx context.Context, sub engine.Subscription) (map[string]engine.Plan, error) {
+	plans := map[string]engine.Plan{}
+	for _, id := range append([]string{sub.PlanID}, addOnIDs(sub)...) {
+		p, err := r.db.GetPlan(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		plans[id] = p
+	}
+	return plans, nil
+}
+
 // billingAccount returns the Zuora account billsync bills a customer on: the
 // one with billsync's deterministic number, else the first linked one.
 func (r *Reconcilers) billingAccount(ctx context.Context, customerID string) (mappings.Mapping, bool, error) {
@@ -337,13 +372,9 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 	if err != nil && !errors.Is(err, mappings.ErrNotFound) {
 		return worker.Result{}, err
 	}
-	plans := map[string]engine.Plan{}
-	for _, id := range append([]string{sub.PlanID}, addOnIDs(sub)...) {
-		p, err := r.db.GetPlan(ctx, id)
-		if err != nil {
-			return worker.Result{}, err
-		}
-		plans[id] = p
+	plans, err := r.SubscriptionPlans(ctx, sub)
+	if err != nil {
+		return worker.Result{}, err
 	}
 	number := r.SubscriptionNumber(sub.ID)
 	if !mapped && s.lookup {
@@ -368,10 +399,7 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 	if err != nil {
 		return worker.Result{}, err
 	}
-	desiredHash := engine.HashJSON(struct {
-		Sub   engine.Subscription
-		Plans []int
-	}{sub, planRevisions(plans)})
+	desiredHash := SubscriptionHash(sub, plans)
 	if mapped && rec.PayloadHash == desiredHash {
 		return worker.Result{PayloadHash: desiredHash, ZuoraID: sm.ZuoraID, ZuoraNumber: sm.ZuoraNumber, ZuoraURL: r.z.SubscriptionURL(sm.ZuoraID), Detail: "unchanged"}, nil
 	}
@@ -441,7 +469,7 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 			order.ExistingAccountNumber = acct.ZuoraNumber
 		} else {
 			upd := r.accountUpdate(cust)
-			accountHash = engine.HashJSON(upd)
+			accountHash = r.AccountHash(cust)
 			bt := contact(cust)
 			order.NewAccount = &zuora.OrderNewAccount{AccountNumber: r.AccountNumber(cust.ID), Name: upd.Name, Currency: cust.Currency,
 				BillCycleDay: 0, BillToContact: bt, AutoPay: ptr(false), CustomFields: map[string]any{r.cfg.IDField: cust.ID}}
