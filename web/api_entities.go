@@ -17,15 +17,41 @@ type ListBody[T any] struct {
 	NextCursor string `json:"nextCursor,omitempty"`
 }
 
+// queryLimit reads the optional "limit" query parameter (1..max); it writes
+// the problem and reports false when it is bad. Absent, it is 0 (the default).
+func queryLimit(c *gin.Context, max int) (int, bool) {
+	v := c.Query("limit")
+	if v == "" {
+		return 0, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		badRequest(c, "limit", "must be an integer between 1 and "+strconv.Itoa(max))
+		return 0, false
+	}
+	return n, true
+}
+
+// queryIDCursor reads the optional numeric "cursor" query parameter (the
+// nextCursor of a previous page); it writes the problem and reports false when it is bad.
+func queryIDCursor(c *gin.Context) (int64, bool) {
+	v := c.Query("cursor")
+	if v == "" {
+		return 0, true
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		badRequest(c, "cursor", "must be the nextCursor of a previous page")
+		return 0, false
+	}
+	return n, true
+}
+
 func listOptions(c *gin.Context) (store.ListOptions, bool) {
 	o := store.ListOptions{After: c.Query("cursor"), CustomerID: c.Query("customerId"), Kind: c.Query("kind")}
-	if l := c.Query("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 500 {
-			badRequest(c, "limit", "must be an integer between 1 and 500")
-			return o, false
-		}
-		o.Limit = n
+	var ok bool
+	if o.Limit, ok = queryLimit(c, 500); !ok {
+		return o, false
 	}
 	if a := c.Query("includeArchived"); a != "" {
 		b, err := strconv.ParseBool(a)
@@ -63,7 +89,7 @@ func (s *Server) syncSummary(c *gin.Context, kind, id string) *SyncSummary {
 		ZuoraNumber: rec.ZuoraNumber, ZuoraURL: rec.ZuoraURL}
 }
 
-func writeUpserted(c *gin.Context, changed, created bool, body any) {
+func writeUpserted(c *gin.Context, created bool, body any) {
 	status := http.StatusOK
 	if created {
 		status = http.StatusCreated
@@ -92,7 +118,7 @@ func (s *Server) putPlan(c *gin.Context) {
 	}
 	body := planBody(out)
 	body.Sync = s.syncSummary(c, store.EntityPlan, id)
-	writeUpserted(c, changed, changed && out.Revision == 1, body)
+	writeUpserted(c, changed && out.Revision == 1, body)
 }
 
 func (s *Server) getPlan(c *gin.Context) {
@@ -157,7 +183,7 @@ func (s *Server) putCustomer(c *gin.Context) {
 	}
 	body := customerBody(out)
 	body.Sync = s.syncSummary(c, store.EntityCustomer, id)
-	writeUpserted(c, changed, changed && out.Revision == 1, body)
+	writeUpserted(c, changed && out.Revision == 1, body)
 }
 
 func (s *Server) getCustomer(c *gin.Context) {
@@ -218,7 +244,7 @@ func (s *Server) putSubscription(c *gin.Context) {
 	}
 	body := subscriptionBody(out)
 	body.Sync = s.syncSummary(c, store.EntitySubscription, id)
-	writeUpserted(c, changed, changed && out.Revision == 1, body)
+	writeUpserted(c, changed && out.Revision == 1, body)
 }
 
 func (s *Server) getSubscription(c *gin.Context) {

@@ -56,21 +56,12 @@ func (s *Server) listInbox(c *gin.Context) {
 		badRequest(c, "state", "must be one of pending, in_flight, done, failed, dead")
 		return
 	}
-	if v := c.Query("cursor"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			badRequest(c, "cursor", "must be the nextCursor of a previous page")
-			return
-		}
-		f.AfterID = n
+	var ok bool
+	if f.AfterID, ok = queryIDCursor(c); !ok {
+		return
 	}
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			badRequest(c, "limit", "must be an integer between 1 and 500")
-			return
-		}
-		f.Limit = n
+	if f.Limit, ok = queryLimit(c, 500); !ok {
+		return
 	}
 	items, next, err := s.opts.Inbound.ListInbox(c.Request.Context(), f)
 	if err != nil {

@@ -47,21 +47,12 @@ func (s *Server) listSyncRecords(c *gin.Context) {
 		badRequest(c, "state", "must be one of pending, in_flight, synced, failed, dead, skipped, drifted")
 		return
 	}
-	if v := c.Query("cursor"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			badRequest(c, "cursor", "must be the nextCursor of a previous page")
-			return
-		}
-		f.AfterID = n
+	var ok bool
+	if f.AfterID, ok = queryIDCursor(c); !ok {
+		return
 	}
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			badRequest(c, "limit", "must be an integer between 1 and 500")
-			return
-		}
-		f.Limit = n
+	if f.Limit, ok = queryLimit(c, 500); !ok {
+		return
 	}
 	recs, next, err := s.opts.Sync.ListSyncRecords(c.Request.Context(), f)
 	if err != nil {
@@ -157,13 +148,9 @@ func (s *Server) listMappings(c *gin.Context) {
 			return
 		}
 	}
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			badRequest(c, "limit", "must be an integer between 1 and 500")
-			return
-		}
-		o.Limit = n
+	var ok bool
+	if o.Limit, ok = queryLimit(c, 500); !ok {
+		return
 	}
 	ms, next, err := s.opts.Mappings.List(c.Request.Context(), o)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -203,13 +202,9 @@ func (s *Server) getSubscriptionUsage(c *gin.Context) {
 			*p.dst = t
 		}
 	}
-	if v := c.Query("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 5000 {
-			badRequest(c, "limit", "must be an integer between 1 and 5000")
-			return
-		}
-		f.Limit = n
+	var ok bool
+	if f.Limit, ok = queryLimit(c, 5000); !ok {
+		return
 	}
 	ws, err := s.opts.Usage.Windows(c.Request.Context(), c.Param("id"), f)
 	if err != nil {
