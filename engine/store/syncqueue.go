@@ -259,16 +259,6 @@ func (db *DB) SyncRecordByID(ctx context.Context, id int64) (SyncRecord, error) 
 	return syncRecordFromRow(r), nil
 }
 
-// PushedState returns the state last pushed for a record (JSON, may be empty).
-func (db *DB) PushedState(ctx context.Context, id int64) (string, error) {
-	var s []string
-	err := db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).Where("id = ?", id).Pluck("pushed_state", &s).Error
-	if err != nil || len(s) == 0 {
-		return "", err
-	}
-	return s[0], nil
-}
-
 // SyncFilter selects sync records.
 type SyncFilter struct {
 	Kind     string

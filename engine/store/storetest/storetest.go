@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -107,6 +106,3 @@ func OpenURL(t testing.TB, u string) *store.DB {
 	}
 	return db
 }
-
-// Name is a short description of the database for messages.
-func Name(db *store.DB) string { return fmt.Sprint(db.Dialect) }
