@@ -371,7 +371,7 @@ func (p *Pool) outcome(rec store.SyncRecord, res Result, err error) store.Outcom
 	if !retryable || attempt >= p.opts.MaxAttempts {
 		base.State = store.StateDead
 		if retryable {
-			base.Reason = "gave up after " + itoa(attempt) + " attempts"
+			base.Reason = "gave up after " + strconv.Itoa(attempt) + " attempts"
 		}
 		return base
 	}
@@ -403,4 +403,3 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }
