@@ -69,13 +69,9 @@ func writeError(c *gin.Context, err error) {
 
 // decodeJSON strictly decodes the request body into v: unknown fields, wrong
 // types, trailing data and oversized bodies are rejected with a problem naming
-// the field. It reports false after writing the problem.
+// the field (the API group has already refused a body that is not
+// application/json). It reports false after writing the problem.
 func decodeJSON(c *gin.Context, v any) bool {
-	if ct := c.ContentType(); ct != "" && ct != "application/json" {
-		writeProblem(c, Problem{Type: problemBase + "unsupported-media-type", Title: "Unsupported media type",
-			Status: http.StatusUnsupportedMediaType, Detail: "send the body as application/json"})
-		return false
-	}
 	dec := json.NewDecoder(c.Request.Body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)

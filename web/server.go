@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/hex"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -60,6 +61,17 @@ type Options struct {
 	// Metrics serves GET /metrics (Prometheus text format, no API key, like
 	// /healthz: expose it only where scrapers can reach it); nil: route absent.
 	Metrics http.Handler
+
+	// AllowedHosts are the Host names served (DNS-rebinding defence; "*":
+	// any); the probes and /metrics answer any Host. Nil: no check.
+	AllowedHosts []string
+	// TrustedOrigins are origins besides the request's own host allowed to
+	// send state-changing requests (e.g. the public URL behind a proxy that
+	// rewrites Host), as scheme://host[:port].
+	TrustedOrigins []string
+	// TrustedProxies are the proxy IPs or CIDRs whose X-Forwarded-For gives
+	// the client address (access logs, login throttling); nil: none.
+	TrustedProxies []string
 }
 
 // AdminPages registers the admin page's routes.
@@ -76,6 +88,7 @@ const (
 type Server struct {
 	opts   Options
 	engine *gin.Engine
+	cop    *http.CrossOriginProtection
 }
 
 // New builds the HTTP handler.
@@ -86,8 +99,17 @@ func New(opts Options) *Server {
 	gin.SetMode(gin.ReleaseMode)
 	g := gin.New()
 	g.HandleMethodNotAllowed = true
-	s := &Server{opts: opts, engine: g}
-	g.Use(s.requestContext, s.recoverer, s.securityHeaders)
+	if err := g.SetTrustedProxies(opts.TrustedProxies); err != nil {
+		opts.Logger.Error().Err(err).Msg("trusted proxies refused: trusting none")
+		_ = g.SetTrustedProxies(nil)
+	}
+	s := &Server{opts: opts, engine: g, cop: http.NewCrossOriginProtection()}
+	for _, o := range opts.TrustedOrigins {
+		if err := s.cop.AddTrustedOrigin(o); err != nil {
+			opts.Logger.Error().Err(err).Str("origin", o).Msg("trusted origin refused")
+		}
+	}
+	g.Use(s.requestContext, s.recoverer, s.securityHeaders, s.checkHost, s.checkOrigin)
 	g.NoRoute(func(c *gin.Context) {
 		writeProblem(c, Problem{Title: "Not found", Status: http.StatusNotFound, Detail: "no route " + c.Request.Method + " " + c.Request.URL.Path})
 	})
@@ -100,7 +122,7 @@ func New(opts Options) *Server {
 		g.GET("/metrics", gin.WrapH(opts.Metrics))
 	}
 
-	api := g.Group("/api/v1", s.limitBody, s.requireAPIKey)
+	api := g.Group("/api/v1", s.limitBody, s.requireAPIKey, requireJSONBody)
 	if opts.Inbound != nil {
 		s.registerInbound(g, api)
 	}
@@ -177,6 +199,64 @@ func (s *Server) securityHeaders(c *gin.Context) {
 	c.Next()
 }
 
+// checkHost refuses a Host name not configured (a DNS-rebinding page reaches
+// a loopback listener under its own name), except on the probes and /metrics.
+func (s *Server) checkHost(c *gin.Context) {
+	if s.opts.AllowedHosts == nil || hostAllowed(c.Request.Host, s.opts.AllowedHosts) {
+		c.Next()
+		return
+	}
+	switch c.Request.URL.Path {
+	case "/healthz", "/readyz", "/metrics":
+		if c.Request.Method == http.MethodGet || c.Request.Method == http.MethodHead {
+			c.Next()
+			return
+		}
+	}
+	logger(c).Warn().Str("host", c.Request.Host).Msg("request for a host name not allowed")
+	writeProblem(c, Problem{Type: problemBase + "host-not-allowed", Title: "Host not allowed", Status: http.StatusMisdirectedRequest,
+		Detail: "this server does not answer for that host name; add it to BILLSYNC_ALLOWED_HOSTS (or set BILLSYNC_PUBLIC_URL)"})
+}
+
+func hostAllowed(host string, allowed []string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	for _, a := range allowed {
+		if a == "*" || strings.EqualFold(host, strings.TrimSuffix(a, ".")) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkOrigin refuses state-changing requests a browser sends cross-site
+// (Sec-Fetch-Site, else Origin against Host): a page in the operator's
+// browser can neither post to the API nor submit the admin forms. Requests
+// without either header (curl, Zuora's callouts) pass.
+func (s *Server) checkOrigin(c *gin.Context) {
+	if err := s.cop.Check(c.Request); err != nil {
+		logger(c).Warn().Str("origin", c.GetHeader("Origin")).Str("sec_fetch_site", c.GetHeader("Sec-Fetch-Site")).Msg("cross-origin request refused")
+		writeProblem(c, Problem{Type: problemBase + "cross-origin", Title: "Cross-origin request refused", Status: http.StatusForbidden,
+			Detail: "state-changing requests must come from billsync's own pages or from a non-browser client"})
+		return
+	}
+	c.Next()
+}
+
+// requireJSONBody answers 415 to an API request whose body is not
+// application/json (a browser can send text/plain or no type cross-site
+// without a preflight).
+func requireJSONBody(c *gin.Context) {
+	if c.Request.ContentLength != 0 && c.Request.Body != nil && c.Request.Body != http.NoBody && c.ContentType() != "application/json" {
+		writeProblem(c, Problem{Type: problemBase + "unsupported-media-type", Title: "Unsupported media type",
+			Status: http.StatusUnsupportedMediaType, Detail: "send the body as application/json (Content-Type: application/json)"})
+		return
+	}
+	c.Next()
+}
+
 func (s *Server) limitBody(c *gin.Context) {
 	if c.Request.ContentLength > s.opts.MaxBodyBytes {
 		writeProblem(c, Problem{Type: problemBase + "too-large", Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
@@ -204,7 +284,10 @@ func (s *Server) requireAPIKey(c *gin.Context) {
 
 func (s *Server) ready(c *gin.Context) {
 	if err := s.opts.Store.Ready(c.Request.Context()); err != nil {
-		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": err.Error()})
+		// The probe is unauthenticated: the cause goes to the log only.
+		logger(c).Error().Err(err).Msg("not ready")
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable",
+			"error": "the database is unreachable or has pending migrations; see the server log for request id " + c.GetString(ctxRequestID)})
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/net/netutil"
 
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
@@ -142,7 +144,8 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 	}
 	a.web = web.New(web.Options{Store: db, Logger: log, APIKey: cfg.APIKey, MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
 		Sync: db, Mappings: a.outbound.Mappings(), Kick: a.pool.Kick,
-		Inbound: a.inbound, Webhooks: cfg.InboundConfig.webhookAuth(cfg.MaxBodyBytes), Usage: a.usage, Admin: adm, Metrics: a.metrics.Handler()})
+		Inbound: a.inbound, Webhooks: cfg.InboundConfig.webhookAuth(cfg.MaxBodyBytes), Usage: a.usage, Admin: adm, Metrics: a.metrics.Handler(),
+		AllowedHosts: cfg.allowedHosts(cfg.Addr), TrustedOrigins: cfg.trustedOrigins(), TrustedProxies: cfg.TrustedProxies})
 	return a, nil
 }
 
@@ -241,9 +244,9 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 	go func() { defer wg.Done(); _ = a.pool.Run(wctx) }()
 	go func() { defer wg.Done(); _ = a.inbound.Run(wctx) }()
 	go func() { defer wg.Done(); a.sched.Run(wctx) }()
-	hs := &http.Server{Handler: a.web, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	hs := a.httpServer()
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(netutil.LimitListener(ln, a.cfg.MaxConnections)) }()
 	var serveErr error
 	select {
 	case serveErr = <-errc:
@@ -267,6 +270,14 @@ func (a *app) run(ctx context.Context, ln net.Listener) error {
 		return serveErr
 	}
 	return nil
+}
+
+// httpServer is serve's server: every phase of a request is bounded, so a
+// slow client holds a connection (one of MaxConnections) for ReadTimeout at most.
+func (a *app) httpServer() *http.Server {
+	return &http.Server{Handler: a.web, ReadHeaderTimeout: min(10*time.Second, a.cfg.ReadTimeout), ReadTimeout: a.cfg.ReadTimeout,
+		WriteTimeout: a.cfg.WriteTimeout, IdleTimeout: a.cfg.IdleTimeout, MaxHeaderBytes: 64 << 10,
+		ErrorLog: stdlog.New(a.log.With().Str("component", "http").Logger(), "", 0)}
 }
 
 func (a *app) close() {

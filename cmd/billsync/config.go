@@ -29,6 +29,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	InboundConfig   // Zuora callouts (config_inbound.go)
 	ScaleConfig     // several replicas (config_scale.go)
+	HTTPConfig      // HTTP server bounds, hosts, origins, proxies (config_http.go)
 
 	// Zuora. With no base URL, billsync starts its built-in Zuora simulator.
 	ZuoraBaseURL         string
@@ -56,7 +57,7 @@ type Config struct {
 // setting is one configuration value: its variable, its flag, and where it goes.
 type setting struct {
 	env, flag, help string
-	target          any // *string, *bool, *int64 or *time.Duration
+	target          any // *string, *bool, *int, *int64, *time.Duration or a flag.Value
 }
 
 func (c *Config) settings() []setting {
@@ -88,7 +89,7 @@ func (c *Config) settings() []setting {
 		{"BILLSYNC_SYNC_USAGE", "sync-usage", "upload usage (initial value)", &c.SyncUsage},
 		{"BILLSYNC_SYNC_INBOUND", "sync-inbound", "process Zuora callouts (initial value)", &c.SyncInbound},
 		{"BILLSYNC_REPLICA_ID", "replica-id", "this replica's name in leases and claims (default: random)", &c.ReplicaID},
-	}, append(c.InboundConfig.settings(), c.ScaleConfig.settings()...)...)
+	}, append(append(c.InboundConfig.settings(), c.ScaleConfig.settings()...), c.HTTPConfig.settings()...)...)
 }
 
 func (s setting) set(v string) error {
@@ -119,6 +120,8 @@ func (s setting) set(v string) error {
 			return errors.New("must be a duration such as 30s or 5m")
 		}
 		*p = x
+	case flag.Value:
+		return p.Set(v)
 	}
 	return nil
 }
@@ -136,6 +139,8 @@ func (s setting) bind(fs *flag.FlagSet) {
 		fs.IntVar(p, s.flag, *p, help)
 	case *time.Duration:
 		fs.DurationVar(p, s.flag, *p, help)
+	case flag.Value:
+		fs.Var(p, s.flag, help)
 	}
 }
 
@@ -152,6 +157,7 @@ func DefaultConfig() Config {
 		ShutdownTimeout: 15 * time.Second,
 		InboundConfig:   defaultInboundConfig(),
 		ScaleConfig:     defaultScaleConfig(),
+		HTTPConfig:      defaultHTTPConfig(),
 
 		ZuoraConcurrency:     40,
 		ZuoraRequestsPerMin:  2500,
@@ -233,6 +239,9 @@ func (c *Config) Validate() error {
 		return errors.New("config: BILLSYNC_API_KEY must be at least 16 characters")
 	}
 	if err := c.ScaleConfig.validate(); err != nil {
+		return err
+	}
+	if err := c.HTTPConfig.validate(); err != nil {
 		return err
 	}
 	return c.InboundConfig.validate()

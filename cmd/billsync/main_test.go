@@ -33,6 +33,15 @@ func TestConfigValidate(t *testing.T) {
 		{map[string]string{"BILLSYNC_SHUTDOWN_TIMEOUT": "soon"}, "BILLSYNC_SHUTDOWN_TIMEOUT"},
 		{map[string]string{"BILLSYNC_API_KEY": "short"}, "BILLSYNC_API_KEY"},
 		{map[string]string{"BILLSYNC_MAX_BODY_BYTES": "12"}, "BILLSYNC_MAX_BODY_BYTES"},
+		{map[string]string{"BILLSYNC_HTTP_READ_TIMEOUT": "0s"}, "BILLSYNC_HTTP_READ_TIMEOUT"},
+		{map[string]string{"BILLSYNC_HTTP_WRITE_TIMEOUT": "2h"}, "BILLSYNC_HTTP_WRITE_TIMEOUT"},
+		{map[string]string{"BILLSYNC_HTTP_IDLE_TIMEOUT": "soon"}, "BILLSYNC_HTTP_IDLE_TIMEOUT"},
+		{map[string]string{"BILLSYNC_HTTP_MAX_CONNECTIONS": "0"}, "BILLSYNC_HTTP_MAX_CONNECTIONS"},
+		{map[string]string{"BILLSYNC_PUBLIC_URL": "billsync.example.com"}, "BILLSYNC_PUBLIC_URL"},
+		{map[string]string{"BILLSYNC_ALLOWED_HOSTS": "a.example, http://b.example/"}, "BILLSYNC_ALLOWED_HOSTS"},
+		{map[string]string{"BILLSYNC_TRUSTED_PROXIES": "10.0.0.0/8,proxy"}, "BILLSYNC_TRUSTED_PROXIES"},
+		{map[string]string{"BILLSYNC_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.1", "BILLSYNC_ALLOWED_HOSTS": "a.example,b.example",
+			"BILLSYNC_PUBLIC_URL": "https://a.example"}, ""},
 	}
 	for _, tc := range cases {
 		cfg := DefaultConfig()
@@ -70,13 +79,13 @@ func TestHelp(t *testing.T) {
 }
 
 // serveOnce runs `billsync serve` in-process on a free port and returns its base URL and a stop function.
-func serveOnce(t *testing.T, dbURL string) (string, func()) {
+func serveOnce(t *testing.T, dbURL string, extra ...string) (string, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--database-url", dbURL, "--log-level", "warn"}, pw, io.Discard)
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--database-url", dbURL, "--log-level", "warn"}, extra...), pw, io.Discard)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
