@@ -174,8 +174,9 @@ func (a *app) newAdmin(zuoraBaseURL string) (*admin.Admin, error) {
 		Zuora:      a.zuora,
 		Connection: admin.Connection{Environment: env, BaseURL: zuoraBaseURL, LastCall: a.lastCall.get},
 		Schedule:   a.sched,
-		Kick:       a.pool.Kick,
-		Logger:     a.log.With().Str("component", "admin").Logger(),
+		Kick:          a.pool.Kick,
+		Logger:        a.log.With().Str("component", "admin").Logger(),
+		SecureCookies: a.cfg.publicHTTPS(),
 	})
 }
 

@@ -238,6 +238,9 @@ func (c *Config) Validate() error {
 	if c.APIKey != "" && len(c.APIKey) < 16 {
 		return errors.New("config: BILLSYNC_API_KEY must be at least 16 characters")
 	}
+	if c.AdminPassword != "" && len(c.AdminPassword) < 12 {
+		return errors.New("config: BILLSYNC_ADMIN_PASSWORD must be at least 12 characters")
+	}
 	if err := c.ScaleConfig.validate(); err != nil {
 		return err
 	}

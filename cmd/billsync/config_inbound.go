@@ -42,6 +42,9 @@ func (c *InboundConfig) validate() error {
 	if c.WebhookPassword != "" && len(c.WebhookPassword) < 12 {
 		return fmt.Errorf("config: BILLSYNC_WEBHOOK_PASSWORD must be at least 12 characters")
 	}
+	if c.WebhookHMACSecret != "" && len(c.WebhookHMACSecret) < 12 {
+		return fmt.Errorf("config: BILLSYNC_WEBHOOK_HMAC_SECRET must be at least 12 characters")
+	}
 	if c.WebhookPassword != "" && c.WebhookUsername == "" {
 		return fmt.Errorf("config: BILLSYNC_WEBHOOK_USERNAME is required with BILLSYNC_WEBHOOK_PASSWORD")
 	}

@@ -55,6 +55,13 @@ type Store interface {
 	GetCustomer(ctx context.Context, id string) (engine.Customer, error)
 	GetSubscription(ctx context.Context, id string) (engine.Subscription, error)
 	ListSubscriptions(ctx context.Context, o store.ListOptions) (store.Page[engine.Subscription], error)
+
+	// Sessions: the signing key and the server-side session table.
+	Secret(ctx context.Context, name string, n int) ([]byte, error)
+	CreateAdminSession(ctx context.Context, s store.AdminSession) error
+	AdminSessionByID(ctx context.Context, id string) (store.AdminSession, error)
+	DeleteAdminSession(ctx context.Context, id string) error
+	EndAdminSessionsExcept(ctx context.Context, fp string) (int64, error)
 }
 
 // Mappings lists id mappings (*mappings.Store).
@@ -128,6 +135,9 @@ type Options struct {
 	Logger zerolog.Logger
 	// SessionTTL is how long a login lasts (default 12 h).
 	SessionTTL time.Duration
+	// SecureCookies marks the cookies Secure (the public URL is https); they
+	// are also Secure on a TLS request.
+	SecureCookies bool
 	Now        func() time.Time
 }
 
@@ -135,16 +145,18 @@ type Options struct {
 type Admin struct {
 	opts    Options
 	open    bool
-	key     []byte // session and CSRF signing key
+	key     []byte // CSRF and login-form signing key (random, in the database)
+	fp      string // the password's fingerprint on its sessions
 	pages   map[string]*template.Template
 	assetV  string
 	secrets []string
 
 	failMu   sync.Mutex
-	failures []time.Time
+	failures map[string][]time.Time // failed logins of the last minute per client
 }
 
-// New parses the templates and derives the signing key from the password.
+// New parses the templates, reads (or creates) the signing key and ends the
+// sessions of another password.
 func New(opts Options) (*Admin, error) {
 	if opts.Store == nil || opts.Mappings == nil {
 		return nil, errors.New("admin: Store and Mappings are required")
@@ -155,10 +167,20 @@ func New(opts Options) (*Admin, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	a := &Admin{opts: opts, open: opts.Password == ""}
+	a := &Admin{opts: opts, open: opts.Password == "", failures: map[string][]time.Time{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	var err error
-	if a.key, err = sessionKey(opts.Password); err != nil {
+	if a.key, err = opts.Store.Secret(ctx, secretName, 32); err != nil {
+		return nil, fmt.Errorf("admin: session key: %w", err)
+	}
+	if a.fp, err = passwordFingerprint(a.key, opts.Password); err != nil {
 		return nil, err
+	}
+	if n, err := opts.Store.EndAdminSessionsExcept(ctx, a.fp); err != nil {
+		return nil, fmt.Errorf("admin: sessions: %w", err)
+	} else if n > 0 {
+		opts.Logger.Info().Int64("sessions", n).Msg("admin sessions of another password or expired ended")
 	}
 	for _, s := range append([]string{opts.Password}, opts.Secrets...) {
 		if len(s) >= 4 {

@@ -136,15 +136,18 @@ func TestAuth(t *testing.T) {
 	t.Run("tampered and expired sessions", func(t *testing.T) {
 		c := f.client()
 		c.login(password)
-		u, _ := url.Parse(f.srv.URL + "/admin")
-		cks := c.c.Jar.Cookies(u)
-		require.Len(t, cks, 1)
-		orig := cks[0].Value
-		parts := strings.Split(orig, ".")
-		require.Len(t, parts, 4)
+		orig := c.cookie()
+		require.True(t, strings.HasPrefix(orig, "v2."), orig)
+		flip := map[byte]byte{'0': '1'}
+		last := orig[len(orig)-1]
+		if b, ok := flip[last]; ok {
+			last = b
+		} else {
+			last = '0'
+		}
 		for _, v := range []string{
-			parts[0] + "." + "9999999999" + "." + parts[2] + "." + parts[3], // longer expiry, old MAC
-			parts[0] + "." + parts[1] + "." + parts[2] + "x." + parts[3],
+			orig[:len(orig)-1] + string(last), // another token
+			"v1.9999999999." + orig[3:35] + ".forged", // the old signed format
 			"garbage",
 		} {
 			req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/admin", nil)
@@ -163,14 +166,17 @@ func TestAuth(t *testing.T) {
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 	})
 
-	t.Run("logout", func(t *testing.T) {
+	t.Run("logout ends the session on the server", func(t *testing.T) {
 		c := f.client()
 		tok := c.login(password)
+		stolen := c.cookie()
 		resp, _ := c.post("/admin/logout", url.Values{"csrf": {tok}})
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 		require.Equal(t, "/admin/login", resp.Header.Get("Location"))
 		resp, _ = c.get("/admin")
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+		// The cookie kept from before the logout (a copy, a stolen one) no longer works.
+		require.Equal(t, http.StatusSeeOther, withCookie(t, f.srv.URL+"/admin", stolen))
 	})
 
 	t.Run("security headers", func(t *testing.T) {
@@ -198,22 +204,107 @@ func TestAuth(t *testing.T) {
 		require.NotRegexp(t, `<script>|<script [^>]*>[^<]|\sstyle=|\son[a-z]+=`, body)
 	})
 
-	t.Run("failed logins are throttled", func(t *testing.T) {
-		c := f.client()
-		_, body := c.get("/admin/login")
+	t.Run("failed logins are throttled per client", func(t *testing.T) {
+		attacker := f.clientFrom("198.51.100.7")
+		_, body := attacker.get("/admin/login")
 		var resp *http.Response
 		for range 12 {
-			resp, body = c.post("/admin/login", url.Values{"password": {"guess"}, "csrf": {csrfOf(t, body)}})
+			resp, body = attacker.post("/admin/login", url.Values{"password": {"guess"}, "csrf": {csrfOf(t, body)}})
 		}
 		require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
-		resp, _ = c.post("/admin/login", url.Values{"password": {password}, "csrf": {csrfOf(t, body)}})
-		require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "even the right password waits")
+		resp, _ = attacker.post("/admin/login", url.Values{"password": {password}, "csrf": {csrfOf(t, body)}})
+		require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "even the right password waits, from that client")
+		// The operator, from another address, logs in meanwhile.
+		f.clientFrom("203.0.113.5").login(password)
+
+		// IPv6 clients count per /64.
+		v6 := f.clientFrom("2001:db8:0:1::1")
+		_, body = v6.get("/admin/login")
+		for range 10 {
+			resp, body = v6.post("/admin/login", url.Values{"password": {"guess"}, "csrf": {csrfOf(t, body)}})
+		}
+		same64 := f.clientFrom("2001:db8:0:1::2")
+		_, body = same64.get("/admin/login")
+		resp, _ = same64.post("/admin/login", url.Values{"password": {password}, "csrf": {csrfOf(t, body)}})
+		require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+		f.clientFrom("2001:db8:0:2::1").login(password)
+
 		setClock(61 * time.Second)
 		defer setClock(0)
-		_, body = c.get("/admin/login")
-		resp, _ = c.post("/admin/login", url.Values{"password": {password}, "csrf": {csrfOf(t, body)}})
+		_, body = attacker.get("/admin/login")
+		resp, _ = attacker.post("/admin/login", url.Values{"password": {password}, "csrf": {csrfOf(t, body)}})
 		require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 	})
+}
+
+// TestPasswordChangeEndsSessions: the admin page restarted with another
+// password (same database) accepts none of the old sessions, and the
+// signing key is random per database, not derived from the password.
+func TestPasswordChangeEndsSessions(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, store.SQLite, fixtureOptions{password: password, subs: 1})
+	c := f.client()
+	c.login(password)
+	old := c.cookie()
+	require.Equal(t, http.StatusOK, withCookie(t, f.srv.URL+"/admin", old))
+
+	adm, err := admin.New(admin.Options{Password: "another long password", Store: f.e.DB, Mappings: f.e.Outbound.Mappings(), Logger: zerolog.Nop()})
+	require.NoError(t, err)
+	srv := httptest.NewServer(web.New(web.Options{Store: f.e.DB, Logger: zerolog.Nop(), Admin: adm}))
+	t.Cleanup(srv.Close)
+	require.Equal(t, http.StatusSeeOther, withCookie(t, srv.URL+"/admin", old), "the new password's page refuses the old session")
+	require.Equal(t, http.StatusSeeOther, withCookie(t, f.srv.URL+"/admin", old), "and the session is gone from the table")
+	nc := &client{t: t, base: srv.URL, c: f.client().c}
+	nc.login("another long password")
+
+	k1, err := f.e.DB.Secret(f.ctx, "admin-session-key", 32)
+	require.NoError(t, err)
+	require.Len(t, k1, 32)
+	other := storetest.Open(t, store.SQLite)
+	k2, err := other.Secret(f.ctx, "admin-session-key", 32)
+	require.NoError(t, err)
+	require.NotEqual(t, k1, k2, "random per database, whatever the password")
+}
+
+// TestSecureCookies: with an https public URL the cookies are Secure.
+func TestSecureCookies(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, store.SQLite, fixtureOptions{password: password, subs: 1, secureCookies: true})
+	c := f.client()
+	resp, body := c.get("/admin/login")
+	for _, ck := range resp.Cookies() {
+		require.True(t, ck.Secure, ck.Name)
+	}
+	resp, _ = c.post("/admin/login", url.Values{"csrf": {csrfOf(t, body)}, "password": {password}})
+	ck := sessionCookie(resp)
+	require.NotNil(t, ck)
+	require.True(t, ck.Secure)
+}
+
+// TestAdminFormsRefuseCrossSite: a form posted from another site is refused
+// even with the right session (its cookie is SameSite=Strict too) and token.
+func TestAdminFormsRefuseCrossSite(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, store.SQLite, fixtureOptions{password: password, subs: 1})
+	c := f.client()
+	tok := c.login(password)
+	for _, h := range [][2]string{{"Sec-Fetch-Site", "cross-site"}, {"Origin", "https://evil.example"}} {
+		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/admin/sync-records/retry-all", strings.NewReader(url.Values{"csrf": {tok}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set(h[0], h[1])
+		resp, _ := c.do(req)
+		require.Equal(t, http.StatusForbidden, resp.StatusCode, h)
+	}
+}
+
+func withCookie(t *testing.T, u, value string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	req.AddCookie(&http.Cookie{Name: "billsync_admin", Value: value})
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	return resp.StatusCode
 }
 
 func sessionCookie(resp *http.Response) *http.Cookie {

@@ -3,49 +3,60 @@ package admin
 import (
 	"crypto/hmac"
 	"crypto/pbkdf2"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/store"
 )
 
-// Cookies. The session cookie holds only its expiry, a random nonce and an
-// HMAC of both; the key is derived from the password (PBKDF2), so no secret
-// is in the cookie, every replica accepts it, a restart keeps it, a password
-// change ends it, and guessing the password from a cookie costs a PBKDF2 run
-// per guess.
+// Cookies. The session cookie holds a random token; the admin_sessions table
+// holds its SHA-256, its expiry and the fingerprint of the password it was
+// opened with, so logout deletes it, a password change ends every session,
+// and every replica accepts it. The signing key of the CSRF and login tokens
+// is random, generated once and kept in the database (never derived from the
+// password).
 const (
 	sessionCookie = "billsync_admin"
 	loginCookie   = "billsync_admin_login"
 	csrfField     = "csrf"
+	secretName    = "admin-session-key"
 )
 
-// maxFailures failed logins per minute (all clients together) before the
-// login form answers 429 for the rest of the minute.
+// maxFailures failed logins per minute from one client (an IPv4 address or
+// an IPv6 /64) before the login form answers that client 429 for the rest of
+// the minute; other clients are not affected.
 const maxFailures = 10
 
-func sessionKey(password string) ([]byte, error) {
+// passwordFingerprint identifies the password a session was opened with
+// without storing it: PBKDF2 keyed with the database's random secret.
+func passwordFingerprint(key []byte, password string) (string, error) {
 	if password == "" {
-		// Open admin (loopback only): sessions only carry the CSRF binding; a
-		// restart simply issues new ones.
-		k := make([]byte, 32)
-		_, err := rand.Read(k)
-		return k, err
+		return "open", nil
 	}
-	return pbkdf2.Key(sha256.New, password, []byte("billsync admin session v1"), 100_000, 32)
+	k, err := pbkdf2.Key(sha256.New, password, key, 100_000, 32)
+	return hex.EncodeToString(k), err
 }
 
 type session struct {
-	nonce   string
+	nonce   string // the cookie's token; the CSRF token is derived from it
+	id      string // its SHA-256, the row's key
 	expires time.Time
+}
+
+func sessionID(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
 }
 
 func (a *Admin) mac(parts ...string) string {
@@ -54,30 +65,28 @@ func (a *Admin) mac(parts ...string) string {
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-func (a *Admin) encodeSession(s session) string {
-	exp := strconv.FormatInt(s.expires.Unix(), 10)
-	return "v1." + exp + "." + s.nonce + "." + a.mac("session", "v1", exp, s.nonce)
-}
-
-// session returns the request's valid, unexpired session.
+// session returns the request's stored, unexpired session of the current password.
 func (a *Admin) session(r *http.Request) (session, bool) {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return session{}, false
 	}
-	parts := strings.Split(ck.Value, ".")
-	if len(parts) != 4 || parts[0] != "v1" {
+	tok, ok := strings.CutPrefix(ck.Value, "v2.")
+	if !ok || len(tok) != 64 {
 		return session{}, false
 	}
-	want := a.mac("session", "v1", parts[1], parts[2])
-	if !hmac.Equal([]byte(want), []byte(parts[3])) {
+	id := sessionID(tok)
+	row, err := a.opts.Store.AdminSessionByID(r.Context(), id)
+	if err != nil {
+		if !errors.Is(err, engine.ErrNotFound) {
+			a.opts.Logger.Error().Err(err).Msg("admin session lookup failed")
+		}
 		return session{}, false
 	}
-	exp, err := strconv.ParseInt(parts[1], 10, 64)
-	if err != nil || !a.opts.Now().Before(time.Unix(exp, 0)) {
+	if subtle.ConstantTimeCompare([]byte(row.PasswordFP), []byte(a.fp)) != 1 || !a.opts.Now().Before(row.ExpiresAt) {
 		return session{}, false
 	}
-	return session{nonce: parts[2], expires: time.Unix(exp, 0)}, true
+	return session{nonce: tok, id: id, expires: row.ExpiresAt}, true
 }
 
 func secureRequest(r *http.Request) bool {
@@ -86,13 +95,18 @@ func secureRequest(r *http.Request) bool {
 
 func (a *Admin) setCookie(c *gin.Context, name, value string, maxAge int) {
 	http.SetCookie(c.Writer, &http.Cookie{Name: name, Value: value, Path: "/admin", MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secureRequest(c.Request)})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: a.opts.SecureCookies || secureRequest(c.Request)})
 }
 
-func (a *Admin) startSession(c *gin.Context) session {
-	s := session{nonce: randomToken(16), expires: a.opts.Now().Add(a.opts.SessionTTL).Truncate(time.Second)}
-	a.setCookie(c, sessionCookie, a.encodeSession(s), int(a.opts.SessionTTL/time.Second))
-	return s
+// startSession stores a new session and sets its cookie.
+func (a *Admin) startSession(c *gin.Context) (session, error) {
+	tok := randomToken(32)
+	s := session{nonce: tok, id: sessionID(tok), expires: a.opts.Now().Add(a.opts.SessionTTL).Truncate(time.Second)}
+	if err := a.opts.Store.CreateAdminSession(c.Request.Context(), store.AdminSession{ID: s.id, PasswordFP: a.fp, ExpiresAt: s.expires}); err != nil {
+		return session{}, err
+	}
+	a.setCookie(c, sessionCookie, "v2."+tok, int(a.opts.SessionTTL/time.Second))
+	return s, nil
 }
 
 // csrfToken is the token forms of the session carry.
@@ -125,7 +139,11 @@ func (a *Admin) authenticate(c *gin.Context) {
 		}
 		s, ok := a.session(c.Request)
 		if !ok {
-			s = a.startSession(c)
+			var err error
+			if s, err = a.startSession(c); err != nil {
+				a.fail(c, err)
+				return
+			}
 		}
 		c.Set("session", s)
 		c.Next()
@@ -204,24 +222,51 @@ func (a *Admin) renderLogin(c *gin.Context, status int, next, msg string) {
 	a.render(c, status, "login", page{Title: "Log in", Data: loginData{Next: next, Error: msg, Token: a.mac("login", nonce)}})
 }
 
-func (a *Admin) tooManyFailures() bool {
+// throttleKey is the client a failed login counts against: its address, or
+// its /64 for IPv6 (one host usually has a whole /64).
+func throttleKey(ip string) string {
+	p := net.ParseIP(ip)
+	if p == nil {
+		return ip
+	}
+	if p.To4() == nil {
+		return p.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	}
+	return p.String()
+}
+
+func (a *Admin) tooManyFailures(client string) bool {
 	a.failMu.Lock()
 	defer a.failMu.Unlock()
 	cut := a.opts.Now().Add(-time.Minute)
-	keep := a.failures[:0]
-	for _, t := range a.failures {
+	n := 0
+	for _, t := range a.failures[client] {
+		if t.After(cut) {
+			n++
+		}
+	}
+	return n >= maxFailures
+}
+
+func (a *Admin) recordFailure(client string) {
+	a.failMu.Lock()
+	defer a.failMu.Unlock()
+	now := a.opts.Now()
+	cut := now.Add(-time.Minute)
+	if len(a.failures) > 1024 { // forget clients quiet for a minute
+		for k, ts := range a.failures {
+			if len(ts) == 0 || !ts[len(ts)-1].After(cut) {
+				delete(a.failures, k)
+			}
+		}
+	}
+	keep := a.failures[client][:0]
+	for _, t := range a.failures[client] {
 		if t.After(cut) {
 			keep = append(keep, t)
 		}
 	}
-	a.failures = keep
-	return len(a.failures) >= maxFailures
-}
-
-func (a *Admin) recordFailure() {
-	a.failMu.Lock()
-	a.failures = append(a.failures, a.opts.Now())
-	a.failMu.Unlock()
+	a.failures[client] = append(keep, now)
 }
 
 func (a *Admin) login(c *gin.Context) {
@@ -236,25 +281,34 @@ func (a *Admin) login(c *gin.Context) {
 		a.errorPage(c, http.StatusForbidden, "Form expired", "The login form's security token is missing or wrong. Reload the login page and try again.")
 		return
 	}
-	if a.tooManyFailures() {
+	client := throttleKey(c.ClientIP())
+	if a.tooManyFailures(client) {
+		a.logger(c).Warn().Str("remote", c.ClientIP()).Msg("admin login throttled")
 		a.renderLogin(c, http.StatusTooManyRequests, next, "Too many failed logins: wait a minute and try again.")
 		return
 	}
 	got := sha256.Sum256([]byte(c.PostForm("password")))
 	want := sha256.Sum256([]byte(a.opts.Password))
 	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-		a.recordFailure()
+		a.recordFailure(client)
 		a.logger(c).Warn().Str("remote", c.ClientIP()).Msg("admin login failed")
 		a.renderLogin(c, http.StatusUnauthorized, next, "Wrong password.")
 		return
 	}
 	a.setCookie(c, loginCookie, "", -1)
-	a.startSession(c)
+	if _, err := a.startSession(c); err != nil {
+		a.fail(c, err)
+		return
+	}
 	a.logger(c).Info().Str("remote", c.ClientIP()).Msg("admin login")
 	c.Redirect(http.StatusSeeOther, next)
 }
 
 func (a *Admin) logout(c *gin.Context) {
+	if err := a.opts.Store.DeleteAdminSession(c.Request.Context(), currentSession(c).id); err != nil {
+		a.fail(c, err)
+		return
+	}
 	a.setCookie(c, sessionCookie, "", -1)
 	if a.open {
 		c.Redirect(http.StatusSeeOther, "/admin")

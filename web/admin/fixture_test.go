@@ -48,6 +48,8 @@ type fixtureOptions struct {
 	password string
 	now      func() time.Time
 	subs     int // customers with a subscription each (default 3)
+
+	secureCookies bool
 }
 
 func dec(s string) decimal.Decimal { return decimal.RequireFromString(s) }
@@ -97,9 +99,12 @@ func newFixture(t *testing.T, d store.Dialect, o fixtureOptions) *fixture {
 		Store: db, Mappings: f.e.Outbound.Mappings(), Inbox: f.in, Usage: f.ledger, Switches: f.sw, Zuora: f.e.Zuora,
 		Connection: admin.Connection{Environment: "built-in simulator", BaseURL: f.e.Server.URL,
 			LastCall: func() (time.Time, string) { return time.Now().Add(-time.Minute), "POST /v1/orders" }},
-		Schedule: f.sched, Kick: f.e.Pool.Kick, Logger: zerolog.Nop(), Now: o.now})
+		Schedule: f.sched, Kick: f.e.Pool.Kick, Logger: zerolog.Nop(), Now: o.now, SecureCookies: o.secureCookies})
 	require.NoError(t, err)
-	f.srv = httptest.NewServer(web.New(web.Options{Store: db, Logger: zerolog.Nop(), APIKey: "0123456789abcdef", Admin: f.adm}))
+	// The test clients stand behind a trusted proxy on loopback, so
+	// X-Forwarded-For names them (login throttling is per client).
+	f.srv = httptest.NewServer(web.New(web.Options{Store: db, Logger: zerolog.Nop(), APIKey: "0123456789abcdef", Admin: f.adm,
+		TrustedProxies: []string{"127.0.0.1"}}))
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -158,6 +163,7 @@ type client struct {
 	t    *testing.T
 	base string
 	c    *http.Client
+	from string // X-Forwarded-For: the client's address
 }
 
 func (f *fixture) client() *client {
@@ -166,8 +172,31 @@ func (f *fixture) client() *client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
+// clientFrom is a client at another address (behind the trusted proxy).
+func (f *fixture) clientFrom(ip string) *client {
+	c := f.client()
+	c.from = ip
+	return c
+}
+
+// cookie is the client's session cookie value.
+func (c *client) cookie() string {
+	c.t.Helper()
+	u, _ := url.Parse(c.base + "/admin")
+	for _, ck := range c.c.Jar.Cookies(u) {
+		if ck.Name == "billsync_admin" {
+			return ck.Value
+		}
+	}
+	c.t.Fatal("no session cookie")
+	return ""
+}
+
 func (c *client) do(req *http.Request) (*http.Response, string) {
 	c.t.Helper()
+	if c.from != "" {
+		req.Header.Set("X-Forwarded-For", c.from)
+	}
 	resp, err := c.c.Do(req)
 	require.NoError(c.t, err)
 	b, err := io.ReadAll(resp.Body)
