@@ -138,7 +138,7 @@ type Options struct {
 	// SecureCookies marks the cookies Secure (the public URL is https); they
 	// are also Secure on a TLS request.
 	SecureCookies bool
-	Now        func() time.Time
+	Now           func() time.Time
 }
 
 // Admin serves /admin.

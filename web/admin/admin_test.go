@@ -146,7 +146,7 @@ func TestAuth(t *testing.T) {
 			last = '0'
 		}
 		for _, v := range []string{
-			orig[:len(orig)-1] + string(last), // another token
+			orig[:len(orig)-1] + string(last),         // another token
 			"v1.9999999999." + orig[3:35] + ".forged", // the old signed format
 			"garbage",
 		} {
