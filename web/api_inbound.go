@@ -68,6 +68,9 @@ func (s *Server) listInbox(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
+	for i := range items {
+		items[i].Payload = inbound.MaskPayload(items[i].Payload)
+	}
 	body := ListBody[inbound.InboxEntry]{Data: items}
 	if next > 0 {
 		body.NextCursor = strconv.FormatInt(next, 10)
@@ -85,6 +88,7 @@ func (s *Server) getInbox(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
+	e.Payload = inbound.MaskPayload(e.Payload)
 	c.JSON(http.StatusOK, e)
 }
 
@@ -98,6 +102,7 @@ func (s *Server) retryInbox(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
+	e.Payload = inbound.MaskPayload(e.Payload)
 	c.JSON(http.StatusOK, e)
 }
 

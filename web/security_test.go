@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/billsync/billsync/engine/inbound"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/store/storetest"
 	"github.com/billsync/billsync/web"
@@ -169,4 +171,23 @@ func TestReadyzHidesTheCause(t *testing.T) {
 	require.NotContains(t, body, "migrate up")
 	require.Contains(t, body, "see the server log")
 	require.Contains(t, logs.String(), "pending migrations")
+}
+
+// TestInboxAPIMasksSecrets: the inbox API shows callout payloads with the
+// values of Password/Token-like keys masked, as the admin page does.
+func TestInboxAPIMasksSecrets(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	srv, svc := newWebhookServer(t, db, web.WebhookAuth{Username: whUser, Password: whPass})
+	acc, err := svc.Accept(context.Background(), inbound.Callout{Event: inbound.EventAccountCreated, ObjectID: "A1", NotificationID: "n-1",
+		Source: inbound.SourceCallout, Payload: `{"AccountId":"A1","Password":"hunter2-pw","api_token":"tok-123","nested":{"ClientSecret":"cs-456"}}`})
+	require.NoError(t, err)
+	for _, p := range []string{"/api/v1/inbox", "/api/v1/inbox/" + strconv.FormatInt(acc.ID, 10)} {
+		resp, body := send(t, "GET", srv.URL+p, "", map[string]string{"Authorization": "Bearer " + apiKey})
+		require.Equal(t, http.StatusOK, resp.StatusCode, body)
+		for _, secret := range []string{"hunter2-pw", "tok-123", "cs-456"} {
+			require.NotContains(t, body, secret, p)
+		}
+		require.Contains(t, body, `\"AccountId\":\"A1\"`, p)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	stdlog "log"
@@ -185,7 +186,9 @@ func (a *app) startSimulator() error {
 	if err != nil {
 		return fmt.Errorf("start the built-in Zuora simulator: %w", err)
 	}
-	a.sim = zuorasim.New(zuorasim.Options{Logger: a.log.With().Str("component", "zuorasim").Logger()})
+	// The control endpoints (/_sim/reset, faults, state) need a random token
+	// nobody else knows: another local user cannot drive or read them.
+	a.sim = zuorasim.New(zuorasim.Options{Logger: a.log.With().Str("component", "zuorasim").Logger(), ControlToken: rand.Text()})
 	a.simURL = "http://" + ln.Addr().String()
 	a.simSrv = &http.Server{Handler: a.sim, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = a.simSrv.Serve(ln) }()

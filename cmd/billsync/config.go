@@ -126,10 +126,47 @@ func (s setting) set(v string) error {
 	return nil
 }
 
+// secretSettings are never shown as a flag's default in -h (the value may
+// come from the environment); the database URL is shown redacted.
+var secretSettings = map[string]func(string) string{
+	"BILLSYNC_DATABASE_URL":        store.RedactURL,
+	"BILLSYNC_API_KEY":             hideSecret,
+	"BILLSYNC_ADMIN_PASSWORD":      hideSecret,
+	"BILLSYNC_ZUORA_CLIENT_SECRET": hideSecret,
+	"BILLSYNC_WEBHOOK_PASSWORD":    hideSecret,
+	"BILLSYNC_WEBHOOK_HMAC_SECRET": hideSecret,
+}
+
+func hideSecret(v string) string {
+	if v == "" {
+		return ""
+	}
+	return "(set)"
+}
+
+// shownString is a string flag whose default is printed through show.
+type shownString struct {
+	p    *string
+	show func(string) string
+}
+
+func (v *shownString) String() string {
+	if v == nil || v.p == nil {
+		return ""
+	}
+	return v.show(*v.p)
+}
+
+func (v *shownString) Set(x string) error { *v.p = x; return nil }
+
 func (s setting) bind(fs *flag.FlagSet) {
 	help := s.help + " (env " + s.env + ")"
 	switch p := s.target.(type) {
 	case *string:
+		if show, ok := secretSettings[s.env]; ok {
+			fs.Var(&shownString{p: p, show: show}, s.flag, help)
+			return
+		}
 		fs.StringVar(p, s.flag, *p, help)
 	case *bool:
 		fs.BoolVar(p, s.flag, *p, help)
@@ -256,14 +293,18 @@ func (c *Config) CheckListen() error {
 		return nil
 	}
 	host, _, _ := net.SplitHostPort(c.Addr)
-	if host == "localhost" {
-		return nil
-	}
-	ip := net.ParseIP(host)
-	if ip != nil && ip.IsLoopback() {
+	if isLoopbackHost(host) {
 		return nil
 	}
 	return fmt.Errorf("config: refusing to listen on %s without BILLSYNC_API_KEY: anyone on the network could change billing data. Set BILLSYNC_API_KEY, or listen on 127.0.0.1", c.Addr)
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func newLogger(c Config) zerolog.Logger {

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -90,4 +93,35 @@ func TestServeAllowsOnlyItsHostNames(t *testing.T) {
 		resp.Body.Close()
 		require.Equal(t, want, resp.StatusCode, host)
 	}
+}
+
+// TestBuiltInSimulatorControlIsClosed: the built-in simulator's /_sim/
+// endpoints need a token only serve knows; the standalone simulator refuses
+// to listen off loopback without one.
+func TestBuiltInSimulatorControlIsClosed(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--database-url", storetest.URL(t, store.SQLite), "--log-level", "warn"}, pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	require.NoError(t, err)
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	m := regexp.MustCompile(`built-in simulator at (http://[0-9.:]+)`).FindStringSubmatch(line)
+	require.NotNil(t, m, line)
+	for _, p := range []string{"/_sim/state", "/_sim/faults"} {
+		resp, err := http.Get(m[1] + p)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, p)
+	}
+	cancel()
+	require.NoError(t, <-done)
+
+	err = run(t.Context(), []string{"zuora-sim", "--addr", "0.0.0.0:0"}, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "--control-token")
 }

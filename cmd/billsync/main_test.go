@@ -82,6 +82,27 @@ func TestHelp(t *testing.T) {
 	require.Error(t, run(t.Context(), []string{"nope"}, io.Discard, io.Discard))
 }
 
+// TestErrorsAndHelpHideSecrets: the database password and the secrets set in
+// the environment appear neither in -h nor in a start error.
+func TestErrorsAndHelpHideSecrets(t *testing.T) {
+	const secret = "hunter2-db-secret"
+	t.Setenv("BILLSYNC_DATABASE_URL", "postgres://postgres:"+secret+"@127.0.0.1:1/test?sslmode=disable&password="+secret)
+	t.Setenv("BILLSYNC_API_KEY", "api-key-"+secret)
+	t.Setenv("BILLSYNC_ADMIN_PASSWORD", "admin-"+secret)
+	t.Setenv("BILLSYNC_ZUORA_CLIENT_SECRET", "zuora-"+secret)
+	var errb strings.Builder
+	require.ErrorIs(t, run(t.Context(), []string{"serve", "-h"}, io.Discard, &errb), flag.ErrHelp)
+	require.Contains(t, errb.String(), "postgres://postgres:xxxxx@127.0.0.1:1/test")
+	require.NotContains(t, errb.String(), secret)
+	errb.Reset()
+	err := run(t.Context(), []string{"serve"}, io.Discard, &errb)
+	require.Error(t, err)
+	require.NotContains(t, err.Error()+errb.String(), secret)
+	err = run(t.Context(), []string{"migrate", "status"}, io.Discard, &errb)
+	require.Error(t, err)
+	require.NotContains(t, err.Error()+errb.String(), secret)
+}
+
 // serveOnce runs `billsync serve` in-process on a free port and returns its base URL and a stop function.
 func serveOnce(t *testing.T, dbURL string, extra ...string) (string, func()) {
 	t.Helper()

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"sort"
 	"sync"
 
@@ -137,6 +138,9 @@ func runZuoraSim(ctx context.Context, args []string, _, stderr io.Writer) error 
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if host, _, err := net.SplitHostPort(*addr); opts.ControlToken == "" && (err != nil || !isLoopbackHost(host)) {
+		return fmt.Errorf("zuora-sim: listening on %s (not loopback) needs --control-token, or anyone on the network could reset or read the simulator", *addr)
 	}
 	cfg := DefaultConfig()
 	cfg.LogLevel = *logLevel

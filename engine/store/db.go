@@ -78,10 +78,17 @@ func Open(ctx context.Context, databaseURL string, log zerolog.Logger) (*DB, err
 			return nil, errors.New("database URL: empty SQLite path")
 		}
 		if dir := filepath.Dir(path); dir != "." {
-			if err := os.MkdirAll(dir, 0o755); err != nil {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return nil, fmt.Errorf("create database directory: %w", err)
 			}
 		}
+		// Created readable by its owner only (SQLite gives its -wal and -shm
+		// files the same mode); an existing file keeps its mode.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
+		_ = f.Close()
 		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_time_format=sqlite&_txlock=immediate"
 		gdb, err = gorm.Open(sqlite.Open(dsn), gcfg)
 		if err != nil {
@@ -100,11 +107,25 @@ func Open(ctx context.Context, databaseURL string, log zerolog.Logger) (*DB, err
 	return db, nil
 }
 
-// RedactURL hides the password of a database URL.
+// RedactURL hides the passwords of a database URL: the user info's and any
+// password-like query parameter (?password=, ?sslpassword=). A URL that does
+// not parse is not shown at all unless it is a plain SQLite path.
 func RedactURL(u string) string {
 	p, err := url.Parse(u)
-	if err != nil || p.User == nil {
+	if err != nil {
+		if IsPostgresURL(u) || strings.ContainsAny(u, "@?") {
+			return "(unparseable database URL, not shown)"
+		}
 		return u
+	}
+	if p.RawQuery != "" {
+		q := p.Query()
+		for k := range q {
+			if strings.Contains(strings.ToLower(k), "password") {
+				q.Set(k, "xxxxx")
+			}
+		}
+		p.RawQuery = q.Encode()
 	}
 	return p.Redacted()
 }

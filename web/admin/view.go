@@ -7,13 +7,13 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/billsync/billsync/engine/inbound"
 	"github.com/billsync/billsync/mappings"
 )
 
@@ -110,43 +110,15 @@ func (a *Admin) redact(s string) string {
 	return s
 }
 
-var secretKey = regexp.MustCompile(`(?i)(pass(word|wd)?|secret|token|api[-_]?key|authori[sz]ation|signature|credential|private|cookie|session|card ?number|cvv|iban|routing)`)
-
-// maskPayload pretty-prints a callout payload with the values of secret-like
-// keys masked (and configured secrets masked anywhere).
+// maskPayload pretty-prints a callout payload masked by inbound.MaskPayload,
+// with configured secrets masked anywhere too.
 func (a *Admin) maskPayload(raw string) string {
-	var v any
-	dec := json.NewDecoder(strings.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		return fmt.Sprintf("(not JSON: %d bytes, not shown)", len(raw))
+	m := inbound.MaskPayload(raw)
+	var b bytes.Buffer
+	if json.Indent(&b, []byte(m), "", "  ") == nil {
+		m = b.String()
 	}
-	v = maskValue(v)
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return "(payload not shown)"
-	}
-	return a.redact(string(b))
-}
-
-func maskValue(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, x := range t {
-			if secretKey.MatchString(k) {
-				if s, ok := x.(string); !ok || s != "" {
-					t[k] = "••••••"
-				}
-				continue
-			}
-			t[k] = maskValue(x)
-		}
-	case []any:
-		for i := range t {
-			t[i] = maskValue(t[i])
-		}
-	}
-	return v
+	return a.redact(m)
 }
 
 func fmtTime(t time.Time) string {

@@ -2,6 +2,8 @@ package zuorasim
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net"
@@ -12,9 +14,20 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// ControlTokenHeader carries Options.ControlToken.
+const ControlTokenHeader = "X-Sim-Control-Token"
+
 // serveControl serves /_sim/*: endpoints that exist only in the simulator.
 // POST /_sim/accounts and /_sim/subscriptions stand for Zuora's UI.
 func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
+	if t := s.opts.ControlToken; t != "" {
+		got := sha256.Sum256([]byte(r.Header.Get(ControlTokenHeader)))
+		want := sha256.Sum256([]byte(t))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			s.write(w, r, jsonResp(http.StatusUnauthorized, map[string]any{"error": "control endpoints need the " + ControlTokenHeader + " header"}), classNone)
+			return
+		}
+	}
 	body, err := readBody(r)
 	if err != nil {
 		s.write(w, r, jsonResp(http.StatusBadRequest, map[string]any{"error": err.Error()}), classNone)

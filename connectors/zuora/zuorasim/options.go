@@ -54,6 +54,11 @@ type Options struct {
 
 	Seed   int64 // randomness for probabilistic faults
 	Logger zerolog.Logger
+
+	// ControlToken, when set, is required in the X-Sim-Control-Token header
+	// of every /_sim/ control request (billsync's built-in simulator sets a
+	// random one, so no other local user can reset or read it).
+	ControlToken string
 }
 
 // BindFlags registers command-line flags for the options on fs.
@@ -69,6 +74,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.CalloutRetries, "callout-retries", DefaultCalloutRetries, "callout deliveries in all (1 = no retry)")
 	fs.DurationVar(&o.CalloutRetryInterval, "callout-retry-interval", DefaultCalloutRetryInterval, "wait between callout deliveries")
 	fs.Int64Var(&o.Seed, "seed", 1, "seed for probabilistic faults")
+	fs.StringVar(&o.ControlToken, "control-token", "", "require this value in the X-Sim-Control-Token header of /_sim/ requests (required off loopback)")
 }
 
 func (o Options) withDefaults() Options {
