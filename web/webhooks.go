@@ -16,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -49,6 +50,47 @@ type WebhookAuth struct {
 	HMACAlgorithm string // MD5, SHA-1, SHA-224, SHA-256 (default), SHA-384, SHA-512
 	HMACFormat    string // BASE64 (default) or HEX
 	MaxBodyBytes  int64  // default 64 KiB
+	// MaxAge bounds replays of a signed callout: with the HMAC check on, a
+	// body carrying a Timestamp parameter (a date-time merge field of the
+	// event's object, signed with the body) older than MaxAge is refused,
+	// and de-duplication is on the signed body, whatever its notification
+	// id. Default 24 h.
+	MaxAge time.Duration
+	// RequireTimestamp refuses signed callouts without a Timestamp parameter.
+	RequireTimestamp bool
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// timestampLayouts are the date-time forms a Timestamp parameter may take
+// (Zuora renders date-times with an offset; a form without one is read as UTC).
+var timestampLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.000-0700", "2006-01-02T15:04:05-0700", "2006-01-02T15:04:05.000", "2006-01-02T15:04:05", "2006-01-02 15:04:05"}
+
+// checkTimestamp reads a signed callout's Timestamp parameter: msg is why it
+// is refused (not a date-time, older than maxAge, in the future), present
+// whether the body had one.
+func checkTimestamp(v string, now time.Time, maxAge time.Duration) (present bool, msg string) {
+	if v == "" {
+		return false, ""
+	}
+	for i, layout := range timestampLayouts {
+		t, err := time.Parse(layout, v)
+		if err != nil {
+			continue
+		}
+		skew := 5 * time.Minute
+		if i >= 3 { // no offset: the tenant's time zone may be up to 14 h ahead of UTC
+			skew += 14 * time.Hour
+		}
+		switch {
+		case t.Before(now.Add(-maxAge)):
+			return true, fmt.Sprintf("the signed Timestamp %s is older than %s: a replayed callout is refused", v, maxAge)
+		case t.After(now.Add(skew)):
+			return true, fmt.Sprintf("the signed Timestamp %s is in the future", v)
+		}
+		return true, ""
+	}
+	return true, fmt.Sprintf("parameter Timestamp=%q is not a date-time such as 2026-11-20T13:05:00.000+01:00", v)
 }
 
 // HMACAlgorithms lists the algorithms Zuora's callout templates offer.
@@ -88,6 +130,12 @@ func (s *Server) webhook(event string) gin.HandlerFunc {
 	}
 	if a.HMACHeader == "" {
 		a.HMACHeader = "X-Zuora-Signature"
+	}
+	if a.MaxAge <= 0 {
+		a.MaxAge = 24 * time.Hour
+	}
+	if a.Now == nil {
+		a.Now = time.Now
 	}
 	newHash := HMACAlgorithms[strings.ToUpper(a.HMACAlgorithm)]
 	if newHash == nil {
@@ -146,8 +194,28 @@ func (s *Server) webhook(event string) gin.HandlerFunc {
 			webhookFail(c, http.StatusBadRequest, msg)
 			return
 		}
+		notificationID := trimHeader(c.GetHeader("Zuora-Notification-Id"), 100)
+		if a.HMACSecret != "" {
+			present, msg := checkTimestamp(params["timestamp"], a.Now(), a.MaxAge)
+			switch {
+			case msg != "":
+				logger(c).Warn().Str("event", event).Str("object", objectID).Msg("signed callout refused: " + msg)
+				webhookFail(c, http.StatusUnauthorized, msg)
+				return
+			case present:
+				// The signed body names the object's state at a point in
+				// time: the same body again is the same callout, whatever
+				// notification id a replay carries.
+				sum := sha256.Sum256(body)
+				logger(c).Debug().Str("notification_id", notificationID).Msg("signed callout de-duplicated on its body")
+				notificationID = "sig:" + hex.EncodeToString(sum[:16])
+			case a.RequireTimestamp:
+				webhookFail(c, http.StatusBadRequest, "the callout needs a signed Timestamp parameter (a date-time merge field)")
+				return
+			}
+		}
 		acc, err := s.opts.Inbound.Accept(c.Request.Context(), inbound.Callout{Event: event, ObjectID: objectID,
-			NotificationID: trimHeader(c.GetHeader("Zuora-Notification-Id"), 100), RequestID: trimHeader(c.GetHeader("Zuora-Request-Id"), 64),
+			NotificationID: notificationID, RequestID: trimHeader(c.GetHeader("Zuora-Request-Id"), 64),
 			Source: inbound.SourceCallout, Payload: string(body)})
 		if err != nil {
 			logger(c).Error().Err(err).Str("event", event).Msg("writing the callout to the inbox failed")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"io"
 	"net/http"
@@ -228,4 +229,57 @@ func itoa(i int) string {
 		i /= 10
 	}
 	return string(b)
+}
+
+// TestWebhookReplayWindow: a signed callout carrying a Timestamp is refused
+// once older than MaxAge, and replaying the same signed body under a new
+// Zuora-Notification-Id is a duplicate, not a new inbox entry.
+func TestWebhookReplayWindow(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+		auth := web.WebhookAuth{Username: whUser, Password: whPass, HMACSecret: "hmac-secret-0123", MaxAge: 24 * time.Hour,
+			Now: func() time.Time { return now }}
+		srv, svc := newWebhookServer(t, db, auth)
+		signed := func(body, notif string) (int, string) {
+			m := hmac.New(sha256.New, []byte("hmac-secret-0123"))
+			m.Write([]byte(body))
+			st, _, out := post(t, srv.URL, hook{path: inbound.PathSubscriptionChanged, body: body, user: whUser, pass: whPass,
+				headers: map[string]string{"X-Zuora-Signature": base64.StdEncoding.EncodeToString(m.Sum(nil)), "Zuora-Notification-Id": notif}})
+			return st, out
+		}
+		fresh := `{"SubscriptionNumber":"A-S1","Timestamp":"2026-11-20T12:30:00.000+01:00"}`
+		st, out := signed(fresh, "n-1")
+		require.Equal(t, http.StatusOK, st, out)
+		require.Contains(t, out, `"duplicate":false`)
+		for _, n := range []string{"n-1", "n-replayed", ""} {
+			st, out = signed(fresh, n)
+			require.Equal(t, http.StatusOK, st, out)
+			require.Contains(t, out, `"duplicate":true`, "replay under notification id %q", n)
+		}
+		for _, tc := range []struct{ body, want string }{
+			{`{"SubscriptionNumber":"A-S1","Timestamp":"2026-11-19T11:59:00Z"}`, "older than 24h0m0s"},
+			{`{"SubscriptionNumber":"A-S1","Timestamp":"2026-11-20T13:00:00Z"}`, "in the future"},
+			{`{"SubscriptionNumber":"A-S1","Timestamp":"yesterday"}`, "not a date-time"},
+		} {
+			st, out = signed(tc.body, "n-x")
+			require.Equal(t, http.StatusUnauthorized, st, tc.body)
+			require.Contains(t, out, tc.want)
+		}
+		// Without a Timestamp: accepted (de-duplicated on the notification id) unless required.
+		st, out = signed(`{"SubscriptionNumber":"A-S2"}`, "n-2")
+		require.Equal(t, http.StatusOK, st, out)
+		entries, _, err := svc.ListInbox(context.Background(), inbound.InboxFilter{})
+		require.NoError(t, err)
+		require.Len(t, entries, 2, "one entry per signed callout, none for the refused ones")
+
+		auth.RequireTimestamp = true
+		strict, _ := newWebhookServer(t, storetest.Open(t, store.SQLite), auth)
+		m := hmac.New(sha256.New, []byte("hmac-secret-0123"))
+		m.Write([]byte(`{"SubscriptionNumber":"A-S2"}`))
+		st, _, out = post(t, strict.URL, hook{path: inbound.PathSubscriptionChanged, body: `{"SubscriptionNumber":"A-S2"}`, user: whUser, pass: whPass,
+			headers: map[string]string{"X-Zuora-Signature": base64.StdEncoding.EncodeToString(m.Sum(nil))}})
+		require.Equal(t, http.StatusBadRequest, st)
+		require.Contains(t, out, "Timestamp")
+	})
 }
