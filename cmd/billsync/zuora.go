@@ -33,20 +33,17 @@ creates nothing new. remove-callouts deletes exactly what setup created.
 	}
 	sub := args[0]
 	fs := newFlagSet("zuora "+sub, "Manage the Zuora callouts that feed billsync's inbound side.", stderr)
-	publicURL := ""
-	if sub == "setup-callouts" {
-		fs.StringVar(&publicURL, "public-url", "", "billsync's public https base URL, as Zuora reaches it")
-	}
 	cfg, err := loadConfig(fs, args[1:])
 	if err != nil {
 		return err
 	}
+	publicURL := cfg.PublicURL // --public-url / BILLSYNC_PUBLIC_URL: billsync's public https base URL, as Zuora reaches it
 	if cfg.ZuoraBaseURL == "" {
 		return errors.New("zuora: BILLSYNC_ZUORA_BASE_URL (with client id and secret) is required: callouts are set up in a real Zuora tenant")
 	}
 	if sub == "setup-callouts" {
 		if publicURL == "" {
-			return usageError{"zuora setup-callouts: --public-url is required"}
+			return usageError{"zuora setup-callouts: --public-url (or BILLSYNC_PUBLIC_URL) is required"}
 		}
 		if cfg.WebhookPassword == "" {
 			return errors.New("zuora setup-callouts: set BILLSYNC_WEBHOOK_PASSWORD (Zuora sends it with every callout; billsync checks it)")
