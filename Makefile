@@ -19,6 +19,7 @@ build:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@GO=$(GO) bash .ci/govulncheck
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
