@@ -2,11 +2,12 @@ package outbound
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -89,11 +90,58 @@ func SubscriptionHash(sub engine.Subscription, plans map[string]engine.Plan) str
 	}{sub, planRevisions(plans)})
 }
 
-// PushedState is the record's pushed state for a subscription that Zuora
-// holds as sub is now (changes Zuora does not show, such as renewals).
-func PushedState(sub engine.Subscription) string {
-	b, _ := json.Marshal(pushedSubscription{RenewalCount: sub.RenewalCount})
-	return string(b)
+// RenewalsDone counts the renewals Zuora's subscription has had, from its
+// own terms: the current term starts where the initial term plus that many
+// renewal terms end ("Renew subscriptions": a renewal extends the
+// subscription by a new term of the renewal term's length,
+// docs.zuora.com/en/zuora-billing/manage-accounts-subscriptions-and-non-subscriptions/manage-subscription-transactions/orders/order-actions-tutorials/renew-subscriptions).
+// Deriving it from Zuora, not from a local counter, is what keeps a renewal
+// whose answer was lost from being sent again.
+func RenewalsDone(zs zuora.Subscription) int {
+	if zs.TermType != "TERMED" || zs.TermStartDate == "" {
+		return 0
+	}
+	start, err1 := time.Parse("2006-01-02", firstNonEmpty(zs.SubscriptionStartDate, zs.ContractEffectiveDate))
+	termStart, err2 := time.Parse("2006-01-02", zs.TermStartDate)
+	if err1 != nil || err2 != nil || !termStart.After(start) {
+		return 0
+	}
+	initial, okI := termDays(zs.InitialTerm, zs.InitialTermPeriodType)
+	renewal, okR := termDays(firstPositive(zs.RenewalTerm, zs.InitialTerm), firstNonEmpty(zs.RenewalTermPeriodType, zs.InitialTermPeriodType))
+	if !okI || !okR || renewal <= 0 {
+		return 0
+	}
+	// Days, not calendar arithmetic: month ends (Jan 31 + 1 month) are
+	// clamped by Zuora, so the day counts differ by a few days at most.
+	days := termStart.Sub(start).Hours()/24 - initial
+	if days < -4 {
+		return 0
+	}
+	return int(math.Round(days/renewal)) + 1
+}
+
+// termDays is the mean length in days of a term of n periods.
+func termDays(n int, periodType string) (float64, bool) {
+	switch periodType {
+	case "Month", "":
+		return float64(n) * 30.436875, true
+	case "Year":
+		return float64(n) * 365.2425, true
+	case "Week":
+		return float64(n) * 7, true
+	case "Day":
+		return float64(n), true
+	}
+	return 0, false
+}
+
+func firstPositive(v ...int) int {
+	for _, x := range v {
+		if x > 0 {
+			return x
+		}
+	}
+	return 0
 }
 
 // SubscriptionPlans loads the plan and add-ons of a subscription, by id.
@@ -229,11 +277,6 @@ func (r *Reconcilers) allSubscriptions(ctx context.Context, customerID string) (
 		}
 		o.After = page.Next
 	}
-}
-
-// pushedSubscription is what billsync last pushed, for changes Zuora does not show (renewals).
-type pushedSubscription struct {
-	RenewalCount int `json:"renewalCount"`
 }
 
 // desiredRatePlan is one product rate plan the subscription should have.
@@ -431,9 +474,6 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 		}
 		return worker.Result{Wait: r.cfg.DependencyWait, WaitReason: "waiting for plan " + strings.Join(uniq(missing), ", ") + " to be synced to Zuora"}, nil
 	}
-	pushed := pushedSubscription{RenewalCount: sub.RenewalCount}
-	pushedJSON, _ := json.Marshal(pushed)
-
 	if !mapped && s.lookup {
 		if !haveAcct {
 			s.calls++
@@ -517,12 +557,10 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 		detail = append(detail, "created subscription "+subNumber+" in order "+res.OrderNumber)
 		sm = mappings.Mapping{ZuoraID: subID, ZuoraNumber: subNumber}
 		if sub.Status == engine.StatusActive && sub.RenewalCount == 0 {
-			return worker.Result{PayloadHash: desiredHash, PushedState: string(pushedJSON), ZuoraID: subID, ZuoraNumber: subNumber,
+			return worker.Result{PayloadHash: desiredHash, ZuoraID: subID, ZuoraNumber: subNumber,
 				ZuoraURL: r.z.SubscriptionURL(subID), Detail: strings.Join(detail, "; ")}, nil
 		}
-		pushed.RenewalCount = 0 // created without renewals; the diff below renews
-	} else if rec.PushedState != "" {
-		_ = json.Unmarshal([]byte(rec.PushedState), &pushed)
+		// Created without renewals or a later status: the diff below adds them.
 	}
 
 	// Compare with Zuora and apply the difference as one order.
@@ -534,11 +572,18 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 	if err := r.adoptSubscription(ctx, sub, actual); err != nil {
 		return worker.Result{}, err
 	}
-	actions, notes, err := r.diff(ctx, sub, desired, actual, pushed)
+	actions, notes, err := r.diff(ctx, sub, desired, actual)
 	if err != nil {
 		return worker.Result{}, err
 	}
 	detail = append(detail, notes...)
+	// Zuora takes at most 50 order actions per subscription in one order: a
+	// longer change goes as several orders, each computed afresh from
+	// Zuora's state, so none is sent twice.
+	partial := len(actions) > engine.MaxOrderActions
+	if partial {
+		actions = actions[:engine.MaxOrderActions]
+	}
 	if len(actions) > 0 {
 		order := zuora.Order{OrderDate: r.today(), ExistingAccountNumber: actual.AccountNumber,
 			ProcessingOptions: &zuora.ProcessingOptions{RunBilling: ptr(false)},
@@ -553,12 +598,14 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 			types = append(types, a.Type)
 		}
 		detail = append(detail, "order "+res.OrderNumber+": "+strings.Join(types, ", "))
+		if partial {
+			return worker.Result{Wait: time.Millisecond, WaitReason: fmt.Sprintf("%s; the change needs more than %d order actions: the rest follow in the next order",
+				strings.Join(detail, "; "), engine.MaxOrderActions)}, nil
+		}
 	} else {
 		detail = append(detail, "Zuora already matches")
 	}
-	pushed.RenewalCount = sub.RenewalCount
-	pushedJSON, _ = json.Marshal(pushed)
-	return worker.Result{PayloadHash: desiredHash, PushedState: string(pushedJSON), ZuoraID: actual.ID, ZuoraNumber: actual.SubscriptionNumber,
+	return worker.Result{PayloadHash: desiredHash, ZuoraID: actual.ID, ZuoraNumber: actual.SubscriptionNumber,
 		ZuoraURL: r.z.SubscriptionURL(actual.ID), Detail: strings.Join(detail, "; ")}, nil
 }
 
@@ -616,7 +663,7 @@ func (r *Reconcilers) RecordCharges(ctx context.Context, subID string, zs zuora.
 }
 
 // diff computes the order actions that take Zuora's subscription to the desired state.
-func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired []desiredRatePlan, actual zuora.Subscription, pushed pushedSubscription) ([]zuora.OrderAction, []string, error) {
+func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired []desiredRatePlan, actual zuora.Subscription) ([]zuora.OrderAction, []string, error) {
 	today := r.today()
 	var notes []string
 	if actual.Status == "Cancelled" {
@@ -692,7 +739,8 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 		}
 	}
 	structural = append(removes, structural...)
-	renew := sub.RenewalCount > pushed.RenewalCount && sub.Status != engine.StatusCancelled
+	done := RenewalsDone(actual)
+	renew := sub.RenewalCount > done && sub.Status != engine.StatusCancelled
 
 	var actions []zuora.OrderAction
 	suspended := actual.Status == "Suspended"
@@ -704,7 +752,8 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 	}
 	actions = append(actions, structural...)
 	if renew {
-		for i := pushed.RenewalCount; i < sub.RenewalCount; i++ {
+		// At most one order's worth: the rest follow in the next order.
+		for i := done; i < sub.RenewalCount && i <= done+engine.MaxOrderActions; i++ {
 			actions = append(actions, zuora.OrderAction{Type: "RenewSubscription", TriggerDates: triggers(today), RenewSubscription: &zuora.RenewSubscription{}})
 		}
 	}
@@ -728,9 +777,6 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 			}
 			actions = append(actions, zuora.OrderAction{Type: "Suspend", TriggerDates: triggers(today), Suspend: sp})
 		}
-	}
-	if len(actions) > 50 {
-		return nil, nil, worker.Terminal{Err: fmt.Errorf("the change needs %d order actions; Zuora takes at most 50 in one order", len(actions))}
 	}
 	return actions, notes, nil
 }
