@@ -1,12 +1,14 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -76,9 +78,16 @@ func decodeJSON(c *gin.Context, v any) bool {
 			Status: http.StatusUnsupportedMediaType, Detail: "send the body as application/json"})
 		return false
 	}
-	dec := json.NewDecoder(c.Request.Body)
+	body, err := io.ReadAll(c.Request.Body)
+	if err == nil && !utf8.Valid(body) {
+		badRequest(c, "", "the body must be UTF-8 text")
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	if err == nil {
+		err = dec.Decode(v)
+	}
 	if err == nil {
 		if _, terr := dec.Token(); terr != io.EOF {
 			badRequest(c, "", "the body must hold exactly one JSON object")
