@@ -515,7 +515,21 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 				BillCycleDay: 0, BillToContact: bt, AutoPay: ptr(false), CustomFields: map[string]any{r.cfg.IDField: cust.ID}}
 		}
 		s.calls++
-		res, err := r.z.CreateOrder(ctx, zuora.IdempotencyKey("create-subscription", sub.ID, desiredHash), order)
+		res, err := r.z.CreateOrder(ctx, zuora.IdempotencyKey("create-subscription", sub.ID, desiredHash, order.ExistingAccountNumber), order)
+		if err != nil && !haveAcct && !zuora.IsRetryable(err) {
+			// Another first subscription of this customer may have created
+			// the account (billsync's own deterministic number) meanwhile:
+			// Zuora then refuses newAccount ("The account number … is
+			// already in use"). Look it up and order on it, never go dead.
+			s.calls++
+			if za, gerr := r.z.GetAccount(ctx, r.AccountNumber(cust.ID)); gerr == nil {
+				if err := r.putAccount(ctx, cust.ID, za.BasicInfo.ID, za.BasicInfo.AccountNumber, ""); err != nil {
+					return worker.Result{}, err
+				}
+				return worker.Result{Wait: time.Millisecond, WaitReason: "the customer's account " + za.BasicInfo.AccountNumber +
+					" was created by another order meanwhile; ordering on it"}, nil
+			}
+		}
 		if err != nil {
 			return worker.Result{}, err
 		}
