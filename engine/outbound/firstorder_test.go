@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
@@ -12,6 +13,7 @@ import (
 	"github.com/billsync/billsync/engine/enginetest"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/store/storetest"
+	"github.com/billsync/billsync/mappings"
 )
 
 // TestConcurrentFirstSubscriptionsShareOneAccount: two first subscriptions of
@@ -47,6 +49,39 @@ func TestConcurrentFirstSubscriptionsShareOneAccount(t *testing.T) {
 			rec, err := e.DB.GetSyncRecord(ctx, store.EntityCustomer, "c1")
 			require.NoError(t, err)
 			require.Equal(t, store.StateSynced, rec.State, rec.LastErrorMessage)
+		})
+	}
+}
+
+// TestRecordPointsAtTheNewVersion: after a change, the record's Zuora id and
+// link and the subscription mapping name the version the order made, not the
+// one read before it.
+func TestRecordPointsAtTheNewVersion(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{})
+			ctx := context.Background()
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, customer("c1")))
+			sub := must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription("s1", "c1")))
+			e.Converge(20 * time.Second)
+			before, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, "s1")
+			require.NoError(t, err)
+			sub.ChargeQuantities = map[string]decimal.Decimal{"seats": dec("7")}
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, sub))
+			e.Converge(20 * time.Second)
+			rec, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, "s1")
+			require.NoError(t, err)
+			zs, err := e.Zuora.GetSubscription(ctx, rec.ZuoraNumber)
+			require.NoError(t, err)
+			require.NotEqual(t, before.ZuoraID, zs.ID, "the order made a new version")
+			require.Equal(t, zs.ID, rec.ZuoraID)
+			require.Equal(t, e.Zuora.SubscriptionURL(zs.ID), rec.ZuoraURL)
+			m, err := e.Outbound.Mappings().Get(ctx, mappings.Subscription, "s1")
+			require.NoError(t, err)
+			require.Equal(t, zs.ID, m.ZuoraID)
 		})
 	}
 }

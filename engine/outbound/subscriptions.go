@@ -598,6 +598,7 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 	if partial {
 		actions = actions[:engine.MaxOrderActions]
 	}
+	zuoraID := actual.ID
 	if len(actions) > 0 {
 		order := zuora.Order{OrderDate: r.today(), ExistingAccountNumber: actual.AccountNumber,
 			ProcessingOptions: &zuora.ProcessingOptions{RunBilling: ptr(false)},
@@ -612,6 +613,17 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 			types = append(types, a.Type)
 		}
 		detail = append(detail, "order "+res.OrderNumber+": "+strings.Join(types, ", "))
+		// The order made a new version: the record and the mapping point at
+		// it, not at the version read before the order.
+		for _, rs := range res.Subscriptions {
+			if rs.SubscriptionNumber == actual.SubscriptionNumber && rs.SubscriptionID != "" && rs.SubscriptionID != zuoraID {
+				zuoraID = rs.SubscriptionID
+				if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.Subscription, LocalID: sub.ID, ZuoraID: zuoraID,
+					ZuoraNumber: actual.SubscriptionNumber, ParentID: sub.CustomerID}); err != nil {
+					return worker.Result{}, err
+				}
+			}
+		}
 		if partial {
 			return worker.Result{Wait: time.Millisecond, WaitReason: fmt.Sprintf("%s; the change needs more than %d order actions: the rest follow in the next order",
 				strings.Join(detail, "; "), engine.MaxOrderActions)}, nil
@@ -619,8 +631,8 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 	} else {
 		detail = append(detail, "Zuora already matches")
 	}
-	return worker.Result{PayloadHash: desiredHash, ZuoraID: actual.ID, ZuoraNumber: actual.SubscriptionNumber,
-		ZuoraURL: r.z.SubscriptionURL(actual.ID), Detail: strings.Join(detail, "; ")}, nil
+	return worker.Result{PayloadHash: desiredHash, ZuoraID: zuoraID, ZuoraNumber: actual.SubscriptionNumber,
+		ZuoraURL: r.z.SubscriptionURL(zuoraID), Detail: strings.Join(detail, "; ")}, nil
 }
 
 // adoptSubscription records the mappings of a Zuora subscription: the
