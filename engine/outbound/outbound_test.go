@@ -325,9 +325,11 @@ func TestSkipRulesAndSwitches(t *testing.T) {
 			rec, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, "later")
 			require.NoError(t, err)
 			require.Equal(t, outbound.ReasonSwitchedOffSubscriptions, rec.Reason)
+			// Turned back on, what it held back is due at once (no edit, no hourly reconcile).
 			e.Switches[outbound.SwitchSubscriptions] = true
-			_, err = e.DB.RecheckAll(ctx, []string{store.EntitySubscription})
+			n, err := e.Outbound.ReviveSwitched(ctx)
 			require.NoError(t, err)
+			require.EqualValues(t, 1, n)
 			e.Converge(10 * time.Second)
 			rec, err = e.DB.GetSyncRecord(ctx, store.EntitySubscription, "later")
 			require.NoError(t, err)

@@ -22,6 +22,7 @@ import (
 const (
 	ReasonSwitchedOffCustomers     = "syncing of customers is switched off"
 	ReasonSwitchedOffSubscriptions = "syncing of subscriptions is switched off"
+	ReasonSwitchedOffCatalog       = "syncing of the catalog is switched off"
 	ReasonNoSubscription           = "the customer has no subscription"
 	ReasonNoBillableSubscription   = "the customer has only free, trial or custom-price subscriptions"
 	ReasonNoBillingInfo            = "the customer has no billing information (a bill-to contact with first name, last name and country)"
