@@ -464,6 +464,7 @@ func TestCustomerEditUpdatesAccount(t *testing.T) {
 			acct = e.Sim.State().Accounts[0]
 			require.Equal(t, "Acme Renamed", acct.Name)
 			require.Equal(t, "Cambridge", acct.BillTo["city"])
+			require.Equal(t, "Cambridge", acct.SoldTo["city"], "the sold-to contact (which drives tax) follows the edit")
 		})
 	}
 }

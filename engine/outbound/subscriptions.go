@@ -72,8 +72,10 @@ func contact(c engine.Customer) zuora.Contact {
 }
 
 func (r *Reconcilers) accountUpdate(c engine.Customer) zuora.AccountUpdate {
-	bt := contact(c)
-	return zuora.AccountUpdate{Name: trunc(c.Name, 255), BillToContact: &bt, CustomFields: map[string]any{r.cfg.IDField: c.ID}}
+	// billsync has one contact per customer: it is both bill-to and sold-to
+	// (the sold-to contact drives tax), on create and on every edit.
+	bt, st := contact(c), contact(c)
+	return zuora.AccountUpdate{Name: trunc(c.Name, 255), BillToContact: &bt, SoldToContact: &st, CustomFields: map[string]any{r.cfg.IDField: c.ID}}
 }
 
 // AccountHash is the hash of the account update billsync would push for c. A
