@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"regexp"
-	"time"
 
 	"github.com/shopspring/decimal"
 )
@@ -15,9 +14,30 @@ func ValidID(s string) bool { return idPattern.MatchString(s) }
 
 const idRule = "must be 1-64 characters: letters, digits, '.', '_', ':' or '-', starting with a letter or digit"
 
-func validDate(s string) bool {
-	_, err := time.Parse("2006-01-02", s)
-	return err == nil
+// text checks that each named string is valid UTF-8 without NUL bytes.
+func (v *validator) text(fields ...string) {
+	for i := 0; i+1 < len(fields); i += 2 {
+		if msg := CheckText(fields[i+1]); msg != "" {
+			v.add(fields[i], "%s", msg)
+		}
+	}
+}
+
+// amount checks a decimal against Zuora's precision.
+func (v *validator) amount(field string, d decimal.Decimal) {
+	if msg := CheckAmount(d); msg != "" {
+		v.add(field, "%s", msg)
+	}
+}
+
+// date checks an optional (when !required) calendar day.
+func (v *validator) date(field, s string, required bool) {
+	if s == "" && !required {
+		return
+	}
+	if msg := checkDate(s); msg != "" {
+		v.add(field, "%s", msg)
+	}
 }
 
 // Validate checks a plan on its own (references are checked by the store).
@@ -37,6 +57,7 @@ func (p Plan) Validate() error {
 	if len(p.Description) > 500 {
 		v.add("description", "must be at most 500 characters")
 	}
+	v.text("name", p.Name, "description", p.Description)
 	switch p.PricingType {
 	case PricingPaid, PricingFree, PricingCustom:
 	default:
@@ -50,6 +71,10 @@ func (p Plan) Validate() error {
 	}
 	if len(p.BillingPeriods) == 0 {
 		v.add("billingPeriods", "at least one billing period is required")
+	}
+	if len(p.BillingPeriods) > MaxBillingPeriods {
+		v.add("billingPeriods", "at most %d billing periods (got %d)", MaxBillingPeriods, len(p.BillingPeriods))
+		return v.err()
 	}
 	seenBP := map[string]bool{}
 	seenCharge := map[string]bool{}
@@ -68,6 +93,10 @@ func (p Plan) Validate() error {
 		}
 		if len(bp.Charges) == 0 && p.PricingType == PricingPaid {
 			v.add(f+".charges", "a paid plan's billing period needs at least one charge")
+		}
+		if len(bp.Charges) > MaxChargesPerPeriod {
+			v.add(f+".charges", "at most %d charges per billing period (got %d)", MaxChargesPerPeriod, len(bp.Charges))
+			continue
 		}
 		for j, c := range bp.Charges {
 			cf := fmt.Sprintf("%s.charges[%d]", f, j)
@@ -106,12 +135,12 @@ func validateCharge(v *validator, f string, c Charge, planCurrency string) {
 	if c.Price.IsNegative() {
 		v.add(f+".price", "must not be negative")
 	}
-	if c.Price.Exponent() < -9 {
-		v.add(f+".price", "has more than 9 decimal places")
-	}
+	v.amount(f+".price", c.Price)
 	if c.DefaultQuantity.IsNegative() {
 		v.add(f+".defaultQuantity", "must not be negative")
 	}
+	v.amount(f+".defaultQuantity", c.DefaultQuantity)
+	v.text(f+".name", c.Name, f+".unitOfMeasure", c.UnitOfMeasure, f+".feature", c.Feature)
 	needsUOM := c.Model != ModelFlatFee
 	if needsUOM && c.UnitOfMeasure == "" {
 		v.add(f+".unitOfMeasure", "is required for %s charges", c.Model)
@@ -137,12 +166,17 @@ func validateCharge(v *validator, f string, c Charge, planCurrency string) {
 	if !tiered && len(c.Tiers) > 0 {
 		v.add(f+".tiers", "tiers apply to tiered and volume charges only")
 	}
+	if len(c.Tiers) > MaxTiers {
+		v.add(f+".tiers", "at most %d tiers (got %d)", MaxTiers, len(c.Tiers))
+		return
+	}
 	prev := decimal.Zero
 	for k, t := range c.Tiers {
 		tf := fmt.Sprintf("%s.tiers[%d]", f, k)
 		if t.Price.IsNegative() {
 			v.add(tf+".price", "must not be negative")
 		}
+		v.amount(tf+".price", t.Price)
 		switch t.PriceFormat {
 		case PriceFlatFee, PricePerUnit:
 		default:
@@ -153,6 +187,10 @@ func validateCharge(v *validator, f string, c Charge, planCurrency string) {
 			if !last {
 				v.add(tf+".upTo", "only the last tier may be open-ended")
 			}
+			continue
+		}
+		if msg := CheckAmount(*t.UpTo); msg != "" {
+			v.add(tf+".upTo", "%s", msg)
 			continue
 		}
 		if !t.UpTo.GreaterThan(prev) {
@@ -174,6 +212,10 @@ func (c Customer) Validate() error {
 	if c.Email != "" && !emailPattern.MatchString(c.Email) {
 		v.add("email", "is not an email address")
 	}
+	if len(c.Email) > 255 {
+		v.add("email", "must be at most 255 characters")
+	}
+	v.text("name", c.Name, "email", c.Email)
 	if !ValidCurrency(c.Currency) {
 		v.add("currency", "must be an ISO 4217 currency code, e.g. USD; got %q", c.Currency)
 	}
@@ -191,6 +233,17 @@ func (c Customer) Validate() error {
 		if b.Country == "" {
 			v.add("billTo.country", "is required")
 		}
+		for _, f := range []struct {
+			name, value string
+			max         int
+		}{{"email", b.Email, 255}, {"address1", b.Address1, 255}, {"address2", b.Address2, 255}, {"city", b.City, 40},
+			{"state", b.State, 40}, {"postalCode", b.PostalCode, 20}, {"country", b.Country, 64}} {
+			if len(f.value) > f.max {
+				v.add("billTo."+f.name, "must be at most %d characters", f.max)
+			}
+		}
+		v.text("billTo.firstName", b.FirstName, "billTo.lastName", b.LastName, "billTo.email", b.Email, "billTo.address1", b.Address1,
+			"billTo.address2", b.Address2, "billTo.city", b.City, "billTo.state", b.State, "billTo.postalCode", b.PostalCode, "billTo.country", b.Country)
 	}
 	return v.err()
 }
@@ -217,23 +270,30 @@ func (s Subscription) Validate() error {
 	default:
 		v.add("status", "must be one of trial, active, suspended, cancelled")
 	}
-	if !validDate(s.StartDate) {
-		v.add("startDate", "must be a date YYYY-MM-DD")
-	}
+	v.date("startDate", s.StartDate, true)
 	if s.TermMonths < 0 || s.TermMonths > 120 {
 		v.add("termMonths", "must be between 0 (evergreen) and 120")
 	}
-	if s.RenewalCount < 0 {
-		v.add("renewalCount", "must not be negative")
+	if s.RenewalCount < 0 || s.RenewalCount > MaxRenewalCount {
+		v.add("renewalCount", "must be between 0 and %d", MaxRenewalCount)
+	} else if s.RenewalCount > 0 && s.TermMonths > 0 && checkDate(s.StartDate) == "" {
+		if end, _ := AddMonths(s.StartDate, s.TermMonths*(s.RenewalCount+1)); end > MaxDate {
+			v.add("renewalCount", "the renewed term would end on %s, after %s", end, MaxDate)
+		}
 	}
 	if s.RenewalCount > 0 && s.TermMonths == 0 {
 		v.add("renewalCount", "an evergreen subscription (termMonths 0) cannot be renewed")
 	}
-	if s.SuspendDate != "" && !validDate(s.SuspendDate) {
-		v.add("suspendDate", "must be a date YYYY-MM-DD")
+	v.date("suspendDate", s.SuspendDate, false)
+	v.date("resumeDate", s.ResumeDate, false)
+	if s.ResumeDate != "" && s.SuspendDate == "" {
+		v.add("resumeDate", "needs a suspendDate")
 	}
-	if s.ResumeDate != "" && !validDate(s.ResumeDate) {
-		v.add("resumeDate", "must be a date YYYY-MM-DD")
+	if s.ResumeDate != "" && s.SuspendDate != "" && s.ResumeDate <= s.SuspendDate {
+		v.add("resumeDate", "must be after suspendDate (%s)", s.SuspendDate)
+	}
+	if s.SuspendDate != "" && s.StartDate != "" && s.SuspendDate < s.StartDate {
+		v.add("suspendDate", "must not be before startDate (%s)", s.StartDate)
 	}
 	if s.Status == StatusSuspended && s.SuspendDate == "" {
 		v.add("suspendDate", "is required when status is suspended")
@@ -249,11 +309,23 @@ func (s Subscription) Validate() error {
 	if s.Status != StatusCancelled && s.CancellationPolicy != "" {
 		v.add("cancellationPolicy", "is only allowed when status is cancelled")
 	}
-	if s.CancellationPolicy == CancelSpecificDate && !validDate(s.CancellationDate) {
-		v.add("cancellationDate", "must be a date YYYY-MM-DD with policy specific_date")
+	if s.CancellationPolicy == CancelSpecificDate {
+		if msg := checkDate(s.CancellationDate); msg != "" {
+			v.add("cancellationDate", "%s (required with policy specific_date)", msg)
+		} else if s.CancellationDate < s.StartDate {
+			v.add("cancellationDate", "must not be before startDate (%s)", s.StartDate)
+		}
 	}
 	if s.CancellationPolicy != CancelSpecificDate && s.CancellationDate != "" {
 		v.add("cancellationDate", "is only allowed with policy specific_date")
+	}
+	if len(s.AddOns) > MaxAddOns {
+		v.add("addOns", "at most %d add-ons (got %d)", MaxAddOns, len(s.AddOns))
+		return v.err()
+	}
+	if len(s.ChargeQuantities) > MaxChargeQuantities {
+		v.add("chargeQuantities", "at most %d entries (got %d)", MaxChargeQuantities, len(s.ChargeQuantities))
+		return v.err()
 	}
 	seen := map[string]bool{}
 	for i, a := range s.AddOns {
@@ -270,11 +342,17 @@ func (s Subscription) Validate() error {
 		if !a.Quantity.IsPositive() {
 			v.add(f+".quantity", "must be greater than 0")
 		}
+		v.amount(f+".quantity", a.Quantity)
 	}
 	for id, q := range s.ChargeQuantities {
+		if !ValidID(id) {
+			v.add("chargeQuantities", "key %q: %s", id, idRule)
+			continue
+		}
 		if q.IsNegative() {
 			v.add("chargeQuantities."+id, "must not be negative")
 		}
+		v.amount("chargeQuantities."+id, q)
 	}
 	return v.err()
 }

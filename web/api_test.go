@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/store/storetest"
 	"github.com/billsync/billsync/web"
@@ -228,6 +229,28 @@ func TestAPIBadInput(t *testing.T) {
 			{"bad limit", "GET", "/api/v1/plans?limit=0", "", 400, "limit"},
 			{"bad kind", "GET", "/api/v1/plans?kind=bundle", "", 400, "kind"},
 			{"method not allowed", "POST", "/api/v1/plans/pro", planJSON, 405, ""},
+			// Values that would turn into unbounded work or that Zuora cannot store.
+			{"renewal count that exhausts memory", "PUT", "/api/v1/subscriptions/sub-1", strings.Replace(subJSON, `"status":"active"`, `"status":"active","renewalCount":2147483647`, 1), 422, "renewalCount"},
+			{"price with 10,001 digits", "PUT", "/api/v1/plans/pro", strings.Replace(planJSON, `"49.00"`, `"1e10000"`, 1), 422, "billingPeriods[0].charges[0].price"},
+			{"price with a huge exponent", "PUT", "/api/v1/plans/pro", strings.Replace(planJSON, `"49.00"`, `"1e2000000000"`, 1), 422, "billingPeriods[0].charges[0].price"},
+			{"price with 14 integer digits", "PUT", "/api/v1/plans/pro", strings.Replace(planJSON, `"49.00"`, `"12345678901234"`, 1), 422, "billingPeriods[0].charges[0].price"},
+			{"tier bound with a tiny exponent", "PUT", "/api/v1/plans/pro", strings.Replace(planJSON, `"upTo":"1000"`, `"upTo":"1e-2000000000"`, 1), 422, "billingPeriods[0].charges[2].tiers[0].upTo"},
+			{"add-on quantity too large", "PUT", "/api/v1/subscriptions/sub-1", strings.Replace(subJSON, `"quantity":"3"`, `"quantity":"1e20"`, 1), 422, "addOns[0].quantity"},
+			{"year 0", "PUT", "/api/v1/subscriptions/sub-1", strings.Replace(subJSON, `2026-01-01`, `0000-01-01`, 1), 422, "startDate"},
+			{"year 9999", "PUT", "/api/v1/subscriptions/sub-1", strings.Replace(subJSON, `2026-01-01`, `9999-12-31`, 1), 422, "startDate"},
+			{"resume before suspend", "PUT", "/api/v1/subscriptions/sub-1", strings.Replace(subJSON, `"status":"active"`, `"status":"suspended","suspendDate":"2026-03-01","resumeDate":"2026-02-01"`, 1), 422, "resumeDate"},
+			{"too many add-ons", "PUT", "/api/v1/subscriptions/sub-1", strings.Replace(subJSON, `"addOns":[`, `"addOns":[`+strings.Repeat(`{"planId":"extra","billingPeriodId":"extra-monthly","quantity":"1"},`, engine.MaxAddOns), 1), 422, "addOns"},
+			{"too many tiers", "PUT", "/api/v1/plans/pro", strings.Replace(planJSON, `"tiers":[`, `"tiers":[`+strings.Repeat(`{"upTo":"1","price":"1"},`, engine.MaxTiers), 1), 422, "billingPeriods[0].charges[2].tiers"},
+			// NUL bytes and invalid UTF-8: refused naming the field, never a 500.
+			{"NUL in a name", "PUT", "/api/v1/customers/acme", strings.Replace(customerJSON, `"Acme"`, `"Ac\u0000me"`, 1), 422, "name"},
+			{"NUL in a contact", "PUT", "/api/v1/customers/acme", strings.Replace(customerJSON, `"London"`, `"Lon\u0000don"`, 1), 422, "billTo.city"},
+			{"NUL in a charge name", "PUT", "/api/v1/plans/pro", strings.Replace(planJSON, `"name":"Seats"`, `"name":"Se\u0000ats"`, 1), 422, "billingPeriods[0].charges[1].name"},
+			{"invalid UTF-8 body", "PUT", "/api/v1/customers/acme", strings.Replace(customerJSON, `"Acme"`, "\"Ac\xffme\"", 1), 400, ""},
+			{"NUL in a path id", "GET", "/api/v1/plans/a%00b", "", 400, "id"},
+			{"NUL in a path id (PUT)", "PUT", "/api/v1/customers/a%00b", customerJSON, 400, "id"},
+			{"invalid UTF-8 in a path id", "GET", "/api/v1/subscriptions/a%ffb", "", 400, "id"},
+			{"NUL in a cursor", "GET", "/api/v1/plans?cursor=%00", "", 400, "cursor"},
+			{"NUL in a filter", "GET", "/api/v1/subscriptions?customerId=x%00", "", 400, "customerId"},
 		}
 		for _, tc := range bad {
 			st, body, _ := c.do(tc.method, tc.path, tc.body)

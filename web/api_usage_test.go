@@ -54,18 +54,23 @@ func TestUsageAPI(t *testing.T) {
 			st, body, _ := c.do(http.MethodPost, "/api/v1/usage", `{"events":[
 				{"idempotencyKey":"e1","subscriptionId":"sub-1","chargeId":"api","quantity":"0.1","timestamp":"2026-11-20T13:05:00Z"},
 				{"idempotencyKey":"e2","subscriptionId":"sub-1","feature":"api-calls","quantity":0.2,"timestamp":"2026-11-20T13:10:00+01:00"},
-				{"idempotencyKey":"e3","subscriptionId":"sub-1","chargeId":"api","quantity":12345678901234.123456789,"timestamp":"2026-11-20T13:15:00Z"},
+				{"idempotencyKey":"e3","subscriptionId":"sub-1","chargeId":"api","quantity":1234567890123.123456789,"timestamp":"2026-11-20T13:15:00Z"},
 				{"idempotencyKey":"e1","subscriptionId":"sub-1","chargeId":"api","quantity":"5","timestamp":"2026-11-20T13:05:00Z"},
 				{"idempotencyKey":"e4","subscriptionId":"sub-1","chargeId":"api","quantity":"-1","timestamp":"2026-11-20T13:05:00Z"},
 				{"idempotencyKey":"e5","subscriptionId":"nope","chargeId":"api","quantity":"1","timestamp":"2026-11-20T13:05:00Z"},
 				{"idempotencyKey":"e6","subscriptionId":"sub-1","chargeId":"base","quantity":"1","timestamp":"2026-11-20T13:05:00Z"},
 				{"idempotencyKey":"e7","subscriptionId":"sub-1","chargeId":"api","quantity":"1","timestamp":"yesterday"},
 				{"idempotencyKey":"e8","subscriptionId":"sub-1","chargeId":"api","quantity":"1","timestamp":"2026-11-20T15:00:00Z"},
-				{"idempotencyKey":"e9","subscriptionId":"sub-1","chargeId":"api","quantity":"abc","timestamp":"2026-11-20T13:05:00Z"}]}`)
+				{"idempotencyKey":"e9","subscriptionId":"sub-1","chargeId":"api","quantity":"abc","timestamp":"2026-11-20T13:05:00Z"},
+				{"idempotencyKey":"e10","subscriptionId":"sub-1\u0000","chargeId":"api","quantity":"1","timestamp":"2026-11-20T13:05:00Z"},
+				{"idempotencyKey":"e11\u0000","subscriptionId":"sub-1","chargeId":"api","quantity":"1","timestamp":"2026-11-20T13:05:00Z"},
+				{"idempotencyKey":"e12","subscriptionId":"sub-1","chargeId":"api","quantity":"12345678901234","timestamp":"2026-11-20T13:05:00Z"},
+				{"idempotencyKey":"e13","subscriptionId":"sub-1","chargeId":"api","quantity":"1e2000000000","timestamp":"2026-11-20T13:05:00Z"},
+				{"idempotencyKey":"e14","subscriptionId":"sub-1","chargeId":"api","quantity":"1e-2000000000","timestamp":"2026-11-20T13:05:00Z"}]}`)
 			require.Equal(t, http.StatusOK, st, "%v", body)
 			require.EqualValues(t, 3, body["accepted"])
 			require.EqualValues(t, 1, body["duplicates"])
-			require.EqualValues(t, 6, body["rejected"])
+			require.EqualValues(t, 11, body["rejected"])
 			results := body["results"].([]any)
 			status := func(i int) (string, string) {
 				r := results[i].(map[string]any)
@@ -73,7 +78,8 @@ func TestUsageAPI(t *testing.T) {
 				return r["status"].(string), f
 			}
 			for i, want := range [][2]string{{"accepted", ""}, {"accepted", ""}, {"accepted", ""}, {"duplicate", ""}, {"rejected", "quantity"},
-				{"rejected", "subscriptionId"}, {"rejected", "chargeId"}, {"rejected", "timestamp"}, {"rejected", "timestamp"}, {"rejected", "quantity"}} {
+				{"rejected", "subscriptionId"}, {"rejected", "chargeId"}, {"rejected", "timestamp"}, {"rejected", "timestamp"}, {"rejected", "quantity"},
+				{"rejected", "subscriptionId"}, {"rejected", "idempotencyKey"}, {"rejected", "quantity"}, {"rejected", "quantity"}, {"rejected", "quantity"}} {
 				s, f := status(i)
 				require.Equal(t, want[0], s, "event %d: %v", i, results[i])
 				require.Equal(t, want[1], f, "event %d: %v", i, results[i])
@@ -101,7 +107,7 @@ func TestUsageAPI(t *testing.T) {
 			for _, w := range ws {
 				total = total.Add(w.Ingested)
 			}
-			require.Equal(t, "12345678901234.423456789", total.String(), "exact, and nothing of the bad requests stored")
+			require.Equal(t, "1234567890123.423456789", total.String(), "exact, and nothing of the bad requests stored")
 
 			// The usage view and the manual sync.
 			st, body, _ = c.do(http.MethodGet, "/api/v1/subscriptions/sub-1/usage", "")
@@ -110,9 +116,9 @@ func TestUsageAPI(t *testing.T) {
 			require.Len(t, wins, 2)
 			w0 := wins[0].(map[string]any)
 			require.Equal(t, "2026-11-20T13:00:00Z", w0["start"])
-			require.Equal(t, "12345678901234.223456789", w0["ingested"])
+			require.Equal(t, "1234567890123.223456789", w0["ingested"])
 			require.Equal(t, "0", w0["uploaded"])
-			require.Equal(t, "12345678901234.223456789", w0["pending"])
+			require.Equal(t, "1234567890123.223456789", w0["pending"])
 
 			st, body, _ = c.do(http.MethodPost, "/api/v1/subscriptions/sub-1/sync-usage", "")
 			require.Equal(t, http.StatusOK, st, "%v", body)
@@ -138,11 +144,29 @@ func TestUsageAPI(t *testing.T) {
 			require.Equal(t, "0", w0["pending"])
 			require.Len(t, w0["zuoraUsageIds"], 1)
 
+			// A key seen before is a duplicate whatever changed since (here the
+			// subscription's start moves after the stored event): a client
+			// resending its stored event is not told it was refused.
+			sub, err := e.DB.GetSubscription(context.Background(), "sub-1")
+			require.NoError(t, err)
+			sub.StartDate = "2026-11-21" // the stored events now predate the subscription
+			_, _, err = e.DB.UpsertSubscription(context.Background(), sub)
+			require.NoError(t, err)
+			st, body, _ = c.do(http.MethodPost, "/api/v1/usage", `{"events":[
+				{"idempotencyKey":"e1","subscriptionId":"sub-1","chargeId":"api","quantity":"0.1","timestamp":"2026-11-20T13:05:00Z"},
+				{"idempotencyKey":"e15","subscriptionId":"sub-1","chargeId":"api","quantity":"0.1","timestamp":"2026-11-20T13:05:00Z"}]}`)
+			require.Equal(t, http.StatusOK, st, "%v", body)
+			results = body["results"].([]any)
+			require.Equal(t, "duplicate", results[0].(map[string]any)["status"], "%v", results[0])
+			require.Equal(t, "rejected", results[1].(map[string]any)["status"], "%v", results[1])
+
 			for _, tc := range []struct {
 				method, path, body string
 				status             int
 				field              string
 			}{
+				{http.MethodGet, "/api/v1/subscriptions/sub-1/usage?from=%00", "", http.StatusBadRequest, "from"},
+				{http.MethodGet, "/api/v1/subscriptions/sub%00/usage", "", http.StatusBadRequest, "id"},
 				{http.MethodGet, "/api/v1/subscriptions/nope/usage", "", http.StatusNotFound, ""},
 				{http.MethodPost, "/api/v1/subscriptions/nope/sync-usage", "", http.StatusNotFound, ""},
 				{http.MethodGet, "/api/v1/subscriptions/sub-1/usage?from=today", "", http.StatusBadRequest, "from"},

@@ -109,7 +109,7 @@ func New(opts Options) *Server {
 			opts.Logger.Error().Err(err).Str("origin", o).Msg("trusted origin refused")
 		}
 	}
-	g.Use(s.requestContext, s.recoverer, s.securityHeaders, s.checkHost, s.checkOrigin)
+	g.Use(s.requestContext, s.recoverer, s.securityHeaders, s.checkHost, s.checkOrigin, checkParams)
 	g.NoRoute(func(c *gin.Context) {
 		writeProblem(c, Problem{Title: "Not found", Status: http.StatusNotFound, Detail: "no route " + c.Request.Method + " " + c.Request.URL.Path})
 	})
@@ -264,6 +264,27 @@ func (s *Server) limitBody(c *gin.Context) {
 		return
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.MaxBodyBytes)
+	c.Next()
+}
+
+// checkParams refuses path and query parameters that are not valid UTF-8
+// or hold NUL bytes (the databases cannot store or compare them), naming
+// the parameter, before any handler reads them.
+func checkParams(c *gin.Context) {
+	for _, p := range c.Params {
+		if msg := engine.CheckText(p.Value); msg != "" {
+			badRequest(c, p.Key, msg)
+			return
+		}
+	}
+	for k, vs := range c.Request.URL.Query() {
+		for _, v := range append([]string{k}, vs...) {
+			if msg := engine.CheckText(v); msg != "" {
+				badRequest(c, k, msg)
+				return
+			}
+		}
+	}
 	c.Next()
 }
 

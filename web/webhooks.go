@@ -20,6 +20,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/inbound"
 )
 
@@ -194,6 +195,12 @@ func (s *Server) webhook(event string) gin.HandlerFunc {
 			webhookFail(c, http.StatusBadRequest, msg)
 			return
 		}
+		for _, h := range []string{"Zuora-Notification-Id", "Zuora-Request-Id"} {
+			if m := engine.CheckText(c.GetHeader(h)); m != "" {
+				webhookFail(c, http.StatusBadRequest, "header "+h+" "+m)
+				return
+			}
+		}
 		notificationID := trimHeader(c.GetHeader("Zuora-Notification-Id"), 100)
 		if a.HMACSecret != "" {
 			present, msg := checkTimestamp(params["timestamp"], a.Now(), a.MaxAge)
@@ -237,6 +244,9 @@ func trimHeader(v string, n int) string {
 // parseCalloutBody reads Zuora's flat JSON object of string parameters; keys
 // are matched case-insensitively.
 func parseCalloutBody(body []byte) (map[string]string, string) {
+	if msg := engine.CheckText(string(body)); msg != "" {
+		return nil, "the body " + msg
+	}
 	var raw map[string]any
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.UseNumber()
@@ -248,8 +258,14 @@ func parseCalloutBody(body []byte) (map[string]string, string) {
 	}
 	out := make(map[string]string, len(raw))
 	for k, v := range raw {
+		if msg := engine.CheckText(k); msg != "" {
+			return nil, "parameter names " + msg
+		}
 		switch x := v.(type) {
 		case string:
+			if msg := engine.CheckText(x); msg != "" {
+				return nil, fmt.Sprintf("parameter %q %s", k, msg)
+			}
 			out[strings.ToLower(k)] = strings.TrimSpace(x)
 		case json.Number:
 			out[strings.ToLower(k)] = x.String()

@@ -79,6 +79,9 @@ func TestWebhookAuthAndPayloads(t *testing.T) {
 			{"missing params", hook{path: inbound.PathAccountCreated, body: `{"Other":"x"}`, user: whUser, pass: whPass}, http.StatusBadRequest},
 			{"unresolved merge field", hook{path: inbound.PathSubscriptionCreated, body: `{"SubscriptionNumber":"<DataSource.Subscription.Name>"}`, user: whUser, pass: whPass}, http.StatusBadRequest},
 			{"empty subscription", hook{path: inbound.PathSubscriptionChanged, body: `{"SubscriptionNumber":"","AccountId":"a"}`, user: whUser, pass: whPass}, http.StatusBadRequest},
+			{"NUL in the object id", hook{path: inbound.PathAccountCreated, body: `{"AccountId":"8ad0\u0000001"}`, user: whUser, pass: whPass}, http.StatusBadRequest},
+			{"NUL in another parameter", hook{path: inbound.PathAccountCreated, body: `{"AccountId":"8ad01","Name":"x\u0000"}`, user: whUser, pass: whPass}, http.StatusBadRequest},
+			{"invalid UTF-8", hook{path: inbound.PathAccountCreated, body: "{\"AccountId\":\"8ad01\",\"Name\":\"\xff\"}", user: whUser, pass: whPass}, http.StatusBadRequest},
 			{"too large", hook{path: inbound.PathAccountCreated, body: `{"AccountId":"` + strings.Repeat("x", 3000) + `"}`, user: whUser, pass: whPass}, http.StatusRequestEntityTooLarge},
 		}
 		for _, c := range cases {

@@ -124,6 +124,18 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 	}
 	a.outbound = outbound.New(db, zc, outbound.Config{IDField: cfg.ZuoraIDField, AccountNumberPrefix: cfg.ZuoraAccountPrefix,
 		SubscriptionNumberPrefix: cfg.ZuoraSubscriptionPfx, Enabled: a.switches.Enabled})
+	// A switch turned back on syncs what it held back at once: on this
+	// replica when it (or another) turns it on, and at start for a setting
+	// changed while billsync was stopped.
+	revive := func(ctx context.Context) {
+		if n, err := a.outbound.ReviveSwitched(ctx); err != nil {
+			log.Warn().Err(err).Msg("making records skipped by a switch due")
+		} else if n > 0 {
+			log.Info().Int64("records", n).Msg("switch on: records it held back are due")
+		}
+	}
+	a.switches.OnEnable(func(ctx context.Context, _ string) { revive(ctx) })
+	revive(ctx)
 	a.pool = worker.New(db, a.outbound.Kinds(), worker.Options{Workers: cfg.SyncWorkers, MaxAttempts: cfg.SyncMaxAttempts,
 		Logger: log.With().Str("component", "worker").Logger(), ID: cfg.ReplicaID, OnOutcome: a.observeOutcome(onOutcome)})
 	a.inbound = inbound.New(db, zc, a.outbound, inbound.Config{IDField: cfg.ZuoraIDField,

@@ -28,6 +28,13 @@ func (a *app) newMetrics(ctx context.Context) *metrics.Metrics {
 			st, err := a.usage.Stats(ctx)
 			return st.PendingWindows, err
 		},
+		UsageHeldRows: func(ctx context.Context) (int64, error) {
+			if a.usage == nil {
+				return 0, nil
+			}
+			st, err := a.usage.Stats(ctx)
+			return st.HeldRows, err
+		},
 		LastSuccess: func(ctx context.Context) (map[string]time.Time, error) {
 			out := map[string]time.Time{}
 			if a.sched == nil {

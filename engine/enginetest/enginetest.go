@@ -45,6 +45,9 @@ type Options struct {
 	Lease time.Duration
 	// KeepClaimsOnStop makes a stopped pool behave like a crashed one.
 	KeepClaimsOnStop bool
+	// ClientAttempts is the Zuora client's tries per call (default 4); 1
+	// makes a lost answer reach the reconcile, as a crash would.
+	ClientAttempts int
 }
 
 // New starts an Env on a fresh database of the dialect.
@@ -70,9 +73,13 @@ func New(t testing.TB, d store.Dialect, o Options) *Env {
 	if timeout == 0 {
 		timeout = 5 * time.Second
 	}
+	attempts := o.ClientAttempts
+	if attempts == 0 {
+		attempts = 4
+	}
 	cl, err := zuora.New(zuora.Config{
 		BaseURL: e.Server.URL, AllowAnyBaseURL: true, ClientID: zuorasim.DefaultClientID, ClientSecret: zuorasim.DefaultClientSecret,
-		Timeout: timeout, MaxAttempts: 4, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
+		Timeout: timeout, MaxAttempts: attempts, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
 		RequestsPerMinute: 1000000,
 	}, o.Logger)
 	if err != nil {

@@ -110,14 +110,14 @@ func (s *Service) applySubscription(ctx context.Context, zs zuora.Subscription) 
 // settleSubscription records that the stored subscription (and its customer)
 // are what Zuora has: the hash is the outbound reconciler's desired hash.
 func (s *Service) settleSubscription(ctx context.Context, sub engine.Subscription, cust engine.Customer, zs zuora.Subscription) error {
-	// The outbound reconciler's own desired hash and pushed state: with them
-	// on the record it sees nothing to push (no echo).
+	// The outbound reconciler's own desired hash: with it on the record it
+	// sees nothing to push (no echo).
 	plans, err := s.out.SubscriptionPlans(ctx, sub)
 	if err != nil {
 		return err
 	}
-	hash, pushed := outbound.SubscriptionHash(sub, plans), outbound.PushedState(sub)
-	if err := s.settle(ctx, store.EntitySubscription, sub.ID, store.Outcome{PayloadHash: hash, PushedState: pushed,
+	hash := outbound.SubscriptionHash(sub, plans)
+	if err := s.settle(ctx, store.EntitySubscription, sub.ID, store.Outcome{PayloadHash: hash,
 		ZuoraID: zs.ID, ZuoraNumber: zs.SubscriptionNumber, ZuoraURL: s.z.SubscriptionURL(zs.ID)}); err != nil {
 		return err
 	}
@@ -155,7 +155,10 @@ func isQuantityCharge(c engine.Charge) bool {
 // the first rate plan of a base product is the plan, the others add-ons.
 func (s *Service) subscriptionFrom(ctx context.Context, id string, cust engine.Customer, zs zuora.Subscription, existing *engine.Subscription, res *Result) (engine.Subscription, error) {
 	sub := engine.Subscription{ID: id, CustomerID: cust.ID, AutoRenew: zs.AutoRenew, ChargeQuantities: map[string]decimal.Decimal{}}
-	if existing != nil {
+	// Renewals as Zuora counts them; a local request for more that is not
+	// pushed yet is kept.
+	sub.RenewalCount = outbound.RenewalsDone(zs)
+	if existing != nil && existing.RenewalCount > sub.RenewalCount {
 		sub.RenewalCount = existing.RenewalCount
 	}
 	sub.StartDate = firstNonEmpty(zs.ContractEffectiveDate, zs.SubscriptionStartDate, zs.TermStartDate)

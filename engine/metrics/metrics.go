@@ -32,6 +32,8 @@ type Sources struct {
 	InboxCounts func(ctx context.Context) (map[string]int64, error)
 	// UsagePendingWindows returns the number of usage windows not yet in Zuora.
 	UsagePendingWindows func(ctx context.Context) (int64, error)
+	// UsageHeldRows returns the number of usage rows that need a person.
+	UsageHeldRows func(ctx context.Context) (int64, error)
 	// LastSuccess returns, per scheduled job, when it last succeeded.
 	LastSuccess func(ctx context.Context) (map[string]time.Time, error)
 	// IsLeader reports whether this replica runs the schedule now.
@@ -162,6 +164,8 @@ var (
 		"Inbox entries not processed yet (pending, in flight or failed and waiting for a retry).", nil, nil)
 	descUsage = prometheus.NewDesc(namespace+"_usage_windows_pending",
 		"Usage windows whose quantity is not in Zuora yet (not sealed, or sealed and not uploaded).", nil, nil)
+	descUsageHeld = prometheus.NewDesc(namespace+"_usage_rows_held",
+		"Usage rows that need a person: their charge left the subscription before it reached Zuora, so they are never sent as things are.", nil, nil)
 	descLeader = prometheus.NewDesc(namespace+"_scheduler_leader",
 		"1 if this replica holds the scheduler lease and runs the cron schedule, else 0.", nil, nil)
 	descLastSuccess = prometheus.NewDesc(namespace+"_scheduler_last_success_timestamp_seconds",
@@ -169,7 +173,7 @@ var (
 )
 
 func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRecords, descLag, descInbox, descInboxBacklog, descUsage, descLeader, descLastSuccess} {
+	for _, d := range []*prometheus.Desc{descRecords, descLag, descInbox, descInboxBacklog, descUsage, descUsageHeld, descLeader, descLastSuccess} {
 		ch <- d
 	}
 }
@@ -228,6 +232,14 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 			fail(descUsage, err)
 		} else {
 			ch <- prometheus.MustNewConstMetric(descUsage, prometheus.GaugeValue, float64(n))
+		}
+	}
+	if c.src.UsageHeldRows != nil {
+		n, err := c.src.UsageHeldRows(ctx)
+		if err != nil {
+			fail(descUsageHeld, err)
+		} else {
+			ch <- prometheus.MustNewConstMetric(descUsageHeld, prometheus.GaugeValue, float64(n))
 		}
 	}
 	if c.src.LastSuccess != nil {

@@ -131,7 +131,7 @@ func (r *Reconcilers) chargePayload(p engine.Plan, bp engine.BillingPeriod, c en
 
 func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s *session) (worker.Result, error) {
 	if !r.cfg.Enabled(SwitchCatalog) {
-		return worker.Result{Skipped: "syncing of the catalog is switched off"}, nil
+		return worker.Result{Skipped: ReasonSwitchedOffCatalog}, nil
 	}
 	p, err := r.db.GetPlan(ctx, rec.EntityID)
 	if errors.Is(err, engine.ErrNotFound) {

@@ -16,7 +16,7 @@ func (r *Reconcilers) Explain(ctx context.Context, rec store.SyncRecord) (string
 	switch rec.EntityKind {
 	case store.EntityPlan:
 		if !r.cfg.Enabled(SwitchCatalog) {
-			return "skip: " + "syncing of the catalog is switched off", nil
+			return "skip: " + ReasonSwitchedOffCatalog, nil
 		}
 		p, err := r.db.GetPlan(ctx, rec.EntityID)
 		if err != nil {

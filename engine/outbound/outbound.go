@@ -100,6 +100,20 @@ func New(db *store.DB, z Zuora, cfg Config) *Reconcilers {
 }
 
 // Kinds maps entity kinds to their reconcilers, for worker.New.
+// ReviveSwitched makes due every record skipped because a switch was off
+// whose switch is on now, so turning a switch back on (admin page, API, or a
+// changed setting at start) syncs what it held back at once.
+func (r *Reconcilers) ReviveSwitched(ctx context.Context) (int64, error) {
+	var reasons []string
+	for sw, reason := range map[string]string{SwitchCatalog: ReasonSwitchedOffCatalog, SwitchCustomers: ReasonSwitchedOffCustomers,
+		SwitchSubscriptions: ReasonSwitchedOffSubscriptions} {
+		if r.cfg.Enabled(sw) {
+			reasons = append(reasons, reason)
+		}
+	}
+	return r.db.MarkSkippedDue(ctx, reasons)
+}
+
 func (r *Reconcilers) Kinds() map[string]worker.Reconciler {
 	return map[string]worker.Reconciler{
 		store.EntityPlan:         reconcilerFunc(r.reconcilePlan),

@@ -325,9 +325,11 @@ func TestSkipRulesAndSwitches(t *testing.T) {
 			rec, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, "later")
 			require.NoError(t, err)
 			require.Equal(t, outbound.ReasonSwitchedOffSubscriptions, rec.Reason)
+			// Turned back on, what it held back is due at once (no edit, no hourly reconcile).
 			e.Switches[outbound.SwitchSubscriptions] = true
-			_, err = e.DB.RecheckAll(ctx, []string{store.EntitySubscription})
+			n, err := e.Outbound.ReviveSwitched(ctx)
 			require.NoError(t, err)
+			require.EqualValues(t, 1, n)
 			e.Converge(10 * time.Second)
 			rec, err = e.DB.GetSyncRecord(ctx, store.EntitySubscription, "later")
 			require.NoError(t, err)
@@ -462,6 +464,7 @@ func TestCustomerEditUpdatesAccount(t *testing.T) {
 			acct = e.Sim.State().Accounts[0]
 			require.Equal(t, "Acme Renamed", acct.Name)
 			require.Equal(t, "Cambridge", acct.BillTo["city"])
+			require.Equal(t, "Cambridge", acct.SoldTo["city"], "the sold-to contact (which drives tax) follows the edit")
 		})
 	}
 }

@@ -2,11 +2,12 @@ package outbound
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/shopspring/decimal"
 
@@ -21,6 +22,7 @@ import (
 const (
 	ReasonSwitchedOffCustomers     = "syncing of customers is switched off"
 	ReasonSwitchedOffSubscriptions = "syncing of subscriptions is switched off"
+	ReasonSwitchedOffCatalog       = "syncing of the catalog is switched off"
 	ReasonNoSubscription           = "the customer has no subscription"
 	ReasonNoBillableSubscription   = "the customer has only free, trial or custom-price subscriptions"
 	ReasonNoBillingInfo            = "the customer has no billing information (a bill-to contact with first name, last name and country)"
@@ -70,8 +72,10 @@ func contact(c engine.Customer) zuora.Contact {
 }
 
 func (r *Reconcilers) accountUpdate(c engine.Customer) zuora.AccountUpdate {
-	bt := contact(c)
-	return zuora.AccountUpdate{Name: trunc(c.Name, 255), BillToContact: &bt, CustomFields: map[string]any{r.cfg.IDField: c.ID}}
+	// billsync has one contact per customer: it is both bill-to and sold-to
+	// (the sold-to contact drives tax), on create and on every edit.
+	bt, st := contact(c), contact(c)
+	return zuora.AccountUpdate{Name: trunc(c.Name, 255), BillToContact: &bt, SoldToContact: &st, CustomFields: map[string]any{r.cfg.IDField: c.ID}}
 }
 
 // AccountHash is the hash of the account update billsync would push for c. A
@@ -89,11 +93,58 @@ func SubscriptionHash(sub engine.Subscription, plans map[string]engine.Plan) str
 	}{sub, planRevisions(plans)})
 }
 
-// PushedState is the record's pushed state for a subscription that Zuora
-// holds as sub is now (changes Zuora does not show, such as renewals).
-func PushedState(sub engine.Subscription) string {
-	b, _ := json.Marshal(pushedSubscription{RenewalCount: sub.RenewalCount})
-	return string(b)
+// RenewalsDone counts the renewals Zuora's subscription has had, from its
+// own terms: the current term starts where the initial term plus that many
+// renewal terms end ("Renew subscriptions": a renewal extends the
+// subscription by a new term of the renewal term's length,
+// docs.zuora.com/en/zuora-billing/manage-accounts-subscriptions-and-non-subscriptions/manage-subscription-transactions/orders/order-actions-tutorials/renew-subscriptions).
+// Deriving it from Zuora, not from a local counter, is what keeps a renewal
+// whose answer was lost from being sent again.
+func RenewalsDone(zs zuora.Subscription) int {
+	if zs.TermType != "TERMED" || zs.TermStartDate == "" {
+		return 0
+	}
+	start, err1 := time.Parse("2006-01-02", firstNonEmpty(zs.SubscriptionStartDate, zs.ContractEffectiveDate))
+	termStart, err2 := time.Parse("2006-01-02", zs.TermStartDate)
+	if err1 != nil || err2 != nil || !termStart.After(start) {
+		return 0
+	}
+	initial, okI := termDays(zs.InitialTerm, zs.InitialTermPeriodType)
+	renewal, okR := termDays(firstPositive(zs.RenewalTerm, zs.InitialTerm), firstNonEmpty(zs.RenewalTermPeriodType, zs.InitialTermPeriodType))
+	if !okI || !okR || renewal <= 0 {
+		return 0
+	}
+	// Days, not calendar arithmetic: month ends (Jan 31 + 1 month) are
+	// clamped by Zuora, so the day counts differ by a few days at most.
+	days := termStart.Sub(start).Hours()/24 - initial
+	if days < -4 {
+		return 0
+	}
+	return int(math.Round(days/renewal)) + 1
+}
+
+// termDays is the mean length in days of a term of n periods.
+func termDays(n int, periodType string) (float64, bool) {
+	switch periodType {
+	case "Month", "":
+		return float64(n) * 30.436875, true
+	case "Year":
+		return float64(n) * 365.2425, true
+	case "Week":
+		return float64(n) * 7, true
+	case "Day":
+		return float64(n), true
+	}
+	return 0, false
+}
+
+func firstPositive(v ...int) int {
+	for _, x := range v {
+		if x > 0 {
+			return x
+		}
+	}
+	return 0
 }
 
 // SubscriptionPlans loads the plan and add-ons of a subscription, by id.
@@ -229,11 +280,6 @@ func (r *Reconcilers) allSubscriptions(ctx context.Context, customerID string) (
 		}
 		o.After = page.Next
 	}
-}
-
-// pushedSubscription is what billsync last pushed, for changes Zuora does not show (renewals).
-type pushedSubscription struct {
-	RenewalCount int `json:"renewalCount"`
 }
 
 // desiredRatePlan is one product rate plan the subscription should have.
@@ -431,9 +477,6 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 		}
 		return worker.Result{Wait: r.cfg.DependencyWait, WaitReason: "waiting for plan " + strings.Join(uniq(missing), ", ") + " to be synced to Zuora"}, nil
 	}
-	pushed := pushedSubscription{RenewalCount: sub.RenewalCount}
-	pushedJSON, _ := json.Marshal(pushed)
-
 	if !mapped && s.lookup {
 		if !haveAcct {
 			s.calls++
@@ -475,7 +518,21 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 				BillCycleDay: 0, BillToContact: bt, AutoPay: ptr(false), CustomFields: map[string]any{r.cfg.IDField: cust.ID}}
 		}
 		s.calls++
-		res, err := r.z.CreateOrder(ctx, zuora.IdempotencyKey("create-subscription", sub.ID, desiredHash), order)
+		res, err := r.z.CreateOrder(ctx, zuora.IdempotencyKey("create-subscription", sub.ID, desiredHash, order.ExistingAccountNumber), order)
+		if err != nil && !haveAcct && !zuora.IsRetryable(err) {
+			// Another first subscription of this customer may have created
+			// the account (billsync's own deterministic number) meanwhile:
+			// Zuora then refuses newAccount ("The account number … is
+			// already in use"). Look it up and order on it, never go dead.
+			s.calls++
+			if za, gerr := r.z.GetAccount(ctx, r.AccountNumber(cust.ID)); gerr == nil {
+				if err := r.putAccount(ctx, cust.ID, za.BasicInfo.ID, za.BasicInfo.AccountNumber, ""); err != nil {
+					return worker.Result{}, err
+				}
+				return worker.Result{Wait: time.Millisecond, WaitReason: "the customer's account " + za.BasicInfo.AccountNumber +
+					" was created by another order meanwhile; ordering on it"}, nil
+			}
+		}
 		if err != nil {
 			return worker.Result{}, err
 		}
@@ -517,12 +574,10 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 		detail = append(detail, "created subscription "+subNumber+" in order "+res.OrderNumber)
 		sm = mappings.Mapping{ZuoraID: subID, ZuoraNumber: subNumber}
 		if sub.Status == engine.StatusActive && sub.RenewalCount == 0 {
-			return worker.Result{PayloadHash: desiredHash, PushedState: string(pushedJSON), ZuoraID: subID, ZuoraNumber: subNumber,
+			return worker.Result{PayloadHash: desiredHash, ZuoraID: subID, ZuoraNumber: subNumber,
 				ZuoraURL: r.z.SubscriptionURL(subID), Detail: strings.Join(detail, "; ")}, nil
 		}
-		pushed.RenewalCount = 0 // created without renewals; the diff below renews
-	} else if rec.PushedState != "" {
-		_ = json.Unmarshal([]byte(rec.PushedState), &pushed)
+		// Created without renewals or a later status: the diff below adds them.
 	}
 
 	// Compare with Zuora and apply the difference as one order.
@@ -534,11 +589,19 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 	if err := r.adoptSubscription(ctx, sub, actual); err != nil {
 		return worker.Result{}, err
 	}
-	actions, notes, err := r.diff(ctx, sub, desired, actual, pushed)
+	actions, notes, err := r.diff(ctx, sub, desired, actual)
 	if err != nil {
 		return worker.Result{}, err
 	}
 	detail = append(detail, notes...)
+	// Zuora takes at most 50 order actions per subscription in one order: a
+	// longer change goes as several orders, each computed afresh from
+	// Zuora's state, so none is sent twice.
+	partial := len(actions) > engine.MaxOrderActions
+	if partial {
+		actions = actions[:engine.MaxOrderActions]
+	}
+	zuoraID := actual.ID
 	if len(actions) > 0 {
 		order := zuora.Order{OrderDate: r.today(), ExistingAccountNumber: actual.AccountNumber,
 			ProcessingOptions: &zuora.ProcessingOptions{RunBilling: ptr(false)},
@@ -553,13 +616,26 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 			types = append(types, a.Type)
 		}
 		detail = append(detail, "order "+res.OrderNumber+": "+strings.Join(types, ", "))
+		// The order made a new version: the record and the mapping point at
+		// it, not at the version read before the order.
+		for _, rs := range res.Subscriptions {
+			if rs.SubscriptionNumber == actual.SubscriptionNumber && rs.SubscriptionID != "" && rs.SubscriptionID != zuoraID {
+				zuoraID = rs.SubscriptionID
+				if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.Subscription, LocalID: sub.ID, ZuoraID: zuoraID,
+					ZuoraNumber: actual.SubscriptionNumber, ParentID: sub.CustomerID}); err != nil {
+					return worker.Result{}, err
+				}
+			}
+		}
+		if partial {
+			return worker.Result{Wait: time.Millisecond, WaitReason: fmt.Sprintf("%s; the change needs more than %d order actions: the rest follow in the next order",
+				strings.Join(detail, "; "), engine.MaxOrderActions)}, nil
+		}
 	} else {
 		detail = append(detail, "Zuora already matches")
 	}
-	pushed.RenewalCount = sub.RenewalCount
-	pushedJSON, _ = json.Marshal(pushed)
-	return worker.Result{PayloadHash: desiredHash, PushedState: string(pushedJSON), ZuoraID: actual.ID, ZuoraNumber: actual.SubscriptionNumber,
-		ZuoraURL: r.z.SubscriptionURL(actual.ID), Detail: strings.Join(detail, "; ")}, nil
+	return worker.Result{PayloadHash: desiredHash, ZuoraID: zuoraID, ZuoraNumber: actual.SubscriptionNumber,
+		ZuoraURL: r.z.SubscriptionURL(zuoraID), Detail: strings.Join(detail, "; ")}, nil
 }
 
 // adoptSubscription records the mappings of a Zuora subscription: the
@@ -616,7 +692,7 @@ func (r *Reconcilers) RecordCharges(ctx context.Context, subID string, zs zuora.
 }
 
 // diff computes the order actions that take Zuora's subscription to the desired state.
-func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired []desiredRatePlan, actual zuora.Subscription, pushed pushedSubscription) ([]zuora.OrderAction, []string, error) {
+func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired []desiredRatePlan, actual zuora.Subscription) ([]zuora.OrderAction, []string, error) {
 	today := r.today()
 	var notes []string
 	if actual.Status == "Cancelled" {
@@ -692,7 +768,8 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 		}
 	}
 	structural = append(removes, structural...)
-	renew := sub.RenewalCount > pushed.RenewalCount && sub.Status != engine.StatusCancelled
+	done := RenewalsDone(actual)
+	renew := sub.RenewalCount > done && sub.Status != engine.StatusCancelled
 
 	var actions []zuora.OrderAction
 	suspended := actual.Status == "Suspended"
@@ -704,7 +781,8 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 	}
 	actions = append(actions, structural...)
 	if renew {
-		for i := pushed.RenewalCount; i < sub.RenewalCount; i++ {
+		// At most one order's worth: the rest follow in the next order.
+		for i := done; i < sub.RenewalCount && i <= done+engine.MaxOrderActions; i++ {
 			actions = append(actions, zuora.OrderAction{Type: "RenewSubscription", TriggerDates: triggers(today), RenewSubscription: &zuora.RenewSubscription{}})
 		}
 	}
@@ -728,9 +806,6 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 			}
 			actions = append(actions, zuora.OrderAction{Type: "Suspend", TriggerDates: triggers(today), Suspend: sp})
 		}
-	}
-	if len(actions) > 50 {
-		return nil, nil, worker.Terminal{Err: fmt.Errorf("the change needs %d order actions; Zuora takes at most 50 in one order", len(actions))}
 	}
 	return actions, notes, nil
 }

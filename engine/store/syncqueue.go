@@ -225,6 +225,18 @@ func (db *DB) Retry(ctx context.Context, id int64) (SyncRecord, error) {
 	return db.SyncRecordByID(ctx, id)
 }
 
+// MarkSkippedDue makes every outbound record skipped for one of the reasons
+// due now (a switch was turned back on: what it held back syncs at once).
+func (db *DB) MarkSkippedDue(ctx context.Context, reasons []string) (int64, error) {
+	if len(reasons) == 0 {
+		return 0, nil
+	}
+	now := db.Now()
+	res := db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).Where("direction = ? AND state = ? AND reason IN ?", DirectionOut, StateSkipped, reasons).
+		Updates(map[string]any{"state": StatePending, "next_attempt_at": now, "updated_at": now})
+	return res.RowsAffected, res.Error
+}
+
 // RetryAll makes every failed or dead record of a kind (all kinds if empty) due now.
 func (db *DB) RetryAll(ctx context.Context, kind string) (int64, error) {
 	now := db.Now()

@@ -36,6 +36,15 @@ type Switches struct {
 	values   map[string]bool
 	loaded   time.Time
 	ttl      time.Duration
+	onEnable func(ctx context.Context, name string)
+}
+
+// OnEnable registers fn, called after a refresh that sees a switch go from
+// off to on (set here or by another replica).
+func (s *Switches) OnEnable(fn func(ctx context.Context, name string)) {
+	s.mu.Lock()
+	s.onEnable = fn
+	s.mu.Unlock()
 }
 
 // New returns switches with the given defaults (missing names default to on).
@@ -67,8 +76,16 @@ func (s *Switches) Refresh(ctx context.Context) error {
 		}
 	}
 	s.mu.Lock()
+	old, fn := s.values, s.onEnable
 	s.values, s.loaded = vals, time.Now()
 	s.mu.Unlock()
+	if fn != nil {
+		for _, n := range All {
+			if vals[n] && !old[n] {
+				fn(ctx, n)
+			}
+		}
+	}
 	return nil
 }
 

@@ -66,16 +66,14 @@ func ParseQuantity(s string) (decimal.Decimal, error) {
 	return d, checkQuantity(d)
 }
 
-var maxQuantity = decimal.New(1, 15)
-
+// checkQuantity bounds a quantity to what Zuora stores (engine.CheckAmount
+// looks at digits only, so 1e2000000000 is refused without being expanded).
 func checkQuantity(d decimal.Decimal) error {
-	switch {
-	case d.IsNegative():
+	if msg := engine.CheckAmount(d); msg != "" {
+		return errors.New(msg)
+	}
+	if d.IsNegative() {
 		return errors.New("must not be negative")
-	case d.GreaterThanOrEqual(maxQuantity):
-		return errors.New("must be less than 10^15")
-	case !d.Equal(d.Truncate(9)):
-		return errors.New("must have at most 9 decimal places")
 	}
 	return nil
 }
@@ -327,9 +325,20 @@ func (l *Ledger) Ingest(ctx context.Context, events []Event) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A key seen before is a duplicate whatever changed since (its charge
+	// may be gone): a client retrying a batch must not be told that its
+	// stored event was refused.
+	stored, err := l.existingKeys(ctx, events)
+	if err != nil {
+		return nil, err
+	}
 	cands := make([]candidate, 0, len(events))
 	for i, e := range events {
 		results[i] = Result{IdempotencyKey: e.IdempotencyKey}
+		if stored[e.IdempotencyKey] {
+			results[i].Status, results[i].Reason = Duplicate, "an event with this idempotency key was already ingested"
+			continue
+		}
 		c, field, reason, err := l.validate(ctx, e, now, reloaded)
 		if err != nil {
 			return nil, err
@@ -363,6 +372,48 @@ func (l *Ledger) Ingest(ctx context.Context, events []Event) ([]Result, error) {
 	return results, nil
 }
 
+// existingKeys returns which of the events' idempotency keys are already
+// in the ledger (keys that could never be stored are not looked up).
+func (l *Ledger) existingKeys(ctx context.Context, events []Event) (map[string]bool, error) {
+	keys := make([]string, 0, len(events))
+	for _, e := range events {
+		if e.IdempotencyKey != "" && len(e.IdempotencyKey) <= MaxKeyLength && engine.CheckText(e.IdempotencyKey) == "" {
+			keys = append(keys, e.IdempotencyKey)
+		}
+	}
+	found := map[string]bool{}
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), 500)]
+		keys = keys[len(chunk):]
+		q := l.q().s("SELECT idempotency_key FROM usage_events WHERE idempotency_key IN (")
+		for i, k := range chunk {
+			if i > 0 {
+				q.s(",")
+			}
+			q.a(k)
+		}
+		rs, err := q.s(")").rows(ctx, l.db.SQL())
+		if err != nil {
+			return nil, fmt.Errorf("look up usage keys: %w", err)
+		}
+		for rs.Next() {
+			var k string
+			if err := rs.Scan(&k); err != nil {
+				_ = rs.Close()
+				return nil, err
+			}
+			found[k] = true
+		}
+		if err := rs.Close(); err != nil {
+			return nil, err
+		}
+		if err := rs.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return found, nil
+}
+
 // validate checks one event against the subscription's cached view; a view
 // that rejects an event is reloaded once per batch (it may predate a new
 // subscription or a plan change).
@@ -374,6 +425,11 @@ func (l *Ledger) validate(ctx context.Context, e Event, now time.Time, reloaded 
 		return candidate{}, "idempotencyKey", fmt.Sprintf("must be at most %d characters", MaxKeyLength), nil
 	case e.SubscriptionID == "":
 		return candidate{}, "subscriptionId", "is required", nil
+	}
+	for _, f := range [...][2]string{{"idempotencyKey", e.IdempotencyKey}, {"subscriptionId", e.SubscriptionID}, {"chargeId", e.ChargeID}, {"feature", e.Feature}} {
+		if msg := engine.CheckText(f[1]); msg != "" {
+			return candidate{}, f[0], msg, nil
+		}
 	}
 	if err := checkQuantity(e.Quantity); err != nil {
 		return candidate{}, "quantity", err.Error(), nil

@@ -158,6 +158,8 @@ type Stats struct {
 	RetryingRows int64 `json:"retryingRows"`
 	SendingRows  int64 `json:"sendingRows"`
 	SentRows     int64 `json:"sentRows"`
+	// HeldRows need a person (see RowHeld): they are never sent as things are.
+	HeldRows int64 `json:"heldRows"`
 }
 
 // Stats returns the ledger's counts.
@@ -201,6 +203,8 @@ func (l *Ledger) Stats(ctx context.Context) (Stats, error) {
 			st.SendingRows += n
 		case RowSent:
 			st.SentRows += n
+		case RowHeld:
+			st.HeldRows += n
 		}
 	}
 	return st, rs.Err()

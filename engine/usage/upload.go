@@ -45,6 +45,7 @@ type Report struct {
 	RowsSent       int `json:"rowsSent"`
 	RowsFailed     int `json:"rowsFailed"`
 	RowsWaiting    int `json:"rowsWaiting"`
+	RowsHeld       int `json:"rowsHeld"`
 	BatchesUnknown int `json:"batchesUnknown"`
 	RowsLookedUp   int `json:"rowsLookedUp"`
 	// Skipped is set when nothing was uploaded on purpose (switch off).
@@ -52,6 +53,7 @@ type Report struct {
 	// Sent, Waiting and Failed list rows (only when a subscription was synced).
 	Sent    []SentRow    `json:"sent,omitempty"`
 	Waiting []WaitingRow `json:"waiting,omitempty"`
+	Held    []WaitingRow `json:"held,omitempty"`
 	Failed  []WaitingRow `json:"failed,omitempty"`
 
 	mu      sync.Mutex
@@ -105,6 +107,13 @@ func (l *Ledger) sync(ctx context.Context, now time.Time, o SyncOptions) (*Repor
 	rep.WindowsSealed, rep.RowsCreated = w, r
 	if err != nil {
 		return rep, err
+	}
+	if o.SubscriptionID != "" {
+		// A person asked for this subscription: held rows get another look.
+		if _, err := l.q().s("UPDATE usage_uploads SET state = ").a(RowPending).s(", updated_at = ").a(now).
+			s(" WHERE state = ").a(RowHeld).s(" AND subscription_id = ").a(o.SubscriptionID).exec(ctx, l.db.SQL()); err != nil {
+			return rep, fmt.Errorf("release held usage rows: %w", err)
+		}
 	}
 	if !l.cfg.Enabled(Switch) {
 		rep.Skipped = "usage sync is switched off: windows are sealed but nothing is uploaded"
@@ -208,7 +217,7 @@ func (l *Ledger) produce(ctx context.Context, now time.Time, subID string, rep *
 		}
 	}
 	// 2. New batches of pending rows, in id order.
-	res := &resolver{l: l, numbers: map[string]string{}, subs: map[string]*subNumbers{}, fetched: map[string]bool{}}
+	res := &resolver{l: l, numbers: map[string]string{}, subs: map[string]*subNumbers{}, fetched: map[string]bool{}, stranded: map[string]bool{}}
 	var (
 		cursor int64
 		chunk  []uploadRow
@@ -242,6 +251,20 @@ func (l *Ledger) produce(ctx context.Context, now time.Time, subID string, rep *
 			r, reason, err := res.resolve(ctx, r)
 			if err != nil {
 				return err
+			}
+			if reason != "" && res.stranded[mappings.Key(r.sub, r.plan, r.charge)] {
+				if err := l.hold(ctx, now, r, reason); err != nil {
+					return err
+				}
+				l.log.Warn().Str("subscription", r.sub).Str("charge", r.plan+"/"+r.charge).Time("window", r.start).
+					Str("quantity", r.quantity).Str("reason", reason).Msg("usage row held: needs a person")
+				rep.add(func(rep *Report) {
+					rep.RowsHeld++
+					if rep.collect {
+						rep.Held = append(rep.Held, WaitingRow{SubscriptionID: r.sub, ChargeID: r.charge, WindowStart: r.start, Quantity: r.quantity, Reason: reason})
+					}
+				})
+				continue
 			}
 			if reason != "" {
 				rep.add(func(rep *Report) {
@@ -324,6 +347,9 @@ type resolver struct {
 	numbers map[string]string // "sub/plan/charge" → charge number ("" = none after reading Zuora)
 	subs    map[string]*subNumbers
 	fetched map[string]bool // subscriptions read from Zuora in this sync
+	// stranded: "sub/plan/charge" keys whose charge is neither in Zuora's
+	// subscription nor in the local subscription any more.
+	stranded map[string]bool
 }
 
 func (rs *resolver) resolve(ctx context.Context, r uploadRow) (uploadRow, string, error) {
@@ -351,6 +377,46 @@ func (rs *resolver) resolve(ctx context.Context, r uploadRow) (uploadRow, string
 	// number that covered it, whatever happens to the subscription later.
 	r.chargeNumber = num
 	return r, "", nil
+}
+
+// chargeLeft reports whether the row's charge is no longer part of the
+// local subscription (its plan and add-ons as they are now).
+func (rs *resolver) chargeLeft(ctx context.Context, r uploadRow) (bool, error) {
+	sub, err := rs.l.db.GetSubscription(ctx, r.sub)
+	if errors.Is(err, engine.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	current := append([]engine.AddOn{{PlanID: sub.PlanID, BillingPeriodID: sub.BillingPeriodID}}, sub.AddOns...)
+	for _, a := range current {
+		if a.PlanID != r.plan {
+			continue
+		}
+		p, err := rs.l.db.GetPlan(ctx, a.PlanID)
+		if err != nil {
+			return false, err
+		}
+		if bp, ok := p.Period(a.BillingPeriodID); ok {
+			for _, c := range bp.Charges {
+				if c.ID == r.charge {
+					return false, nil
+				}
+			}
+		}
+	}
+	return true, nil
+}
+
+// hold marks a pending row as needing a person, with the reason.
+func (l *Ledger) hold(ctx context.Context, now time.Time, r uploadRow, reason string) error {
+	_, err := l.q().s("UPDATE usage_uploads SET state = ").a(RowHeld).s(", last_error = ").a(truncate(reason, 500)).s(", updated_at = ").a(now).
+		s(" WHERE id = ").a(r.id).s(" AND state = ").a(RowPending).exec(ctx, l.db.SQL())
+	if err != nil {
+		return fmt.Errorf("hold usage row: %w", err)
+	}
+	return nil
 }
 
 // chargeNumber finds the charge number of a row's (subscription, plan,
@@ -383,6 +449,17 @@ func (rs *resolver) chargeNumber(ctx context.Context, r uploadRow, sn *subNumber
 	if errors.Is(err, mappings.ErrNotFound) {
 		if rs.fetched[r.sub] {
 			rs.numbers[key] = ""
+			// Zuora's subscription was read and has no such charge: if the
+			// local subscription no longer has it either, it never will.
+			gone, err := rs.chargeLeft(ctx, r)
+			if err != nil {
+				return "", "", err
+			}
+			if gone {
+				rs.stranded[key] = true
+				return "", "the charge " + r.plan + "/" + r.charge + " left the subscription before it reached Zuora, so Zuora has no charge to bill these units on; " +
+					"add it back (then Sync usage to Zuora) or settle the units another way", nil
+			}
 		}
 		return "", "the charge " + r.plan + "/" + r.charge + " has no Zuora charge number yet (subscription not fully synced)", nil
 	}

@@ -168,6 +168,11 @@ const (
 	RowPending = "pending" // waiting to be sent (or to be retried)
 	RowSending = "sending" // in a batch whose outcome is not known yet
 	RowSent    = "sent"    // Zuora stored it; ZuoraID is set
+	// RowHeld needs a person: the charge it was recorded against can never
+	// get a Zuora charge number as things are (it left the subscription
+	// before reaching Zuora). LastError says so; the subscription's manual
+	// "Sync usage to Zuora" puts its held rows back in line.
+	RowHeld = "held"
 )
 
 // Batch states.

@@ -1,0 +1,87 @@
+package outbound_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+
+	"github.com/billsync/billsync/connectors/zuora/zuorasim"
+	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/enginetest"
+	"github.com/billsync/billsync/engine/store"
+	"github.com/billsync/billsync/engine/store/storetest"
+	"github.com/billsync/billsync/mappings"
+)
+
+// TestConcurrentFirstSubscriptionsShareOneAccount: two first subscriptions of
+// one customer reconciled at once both ask for a new account; Zuora creates
+// it for one and refuses the other ("The account number … is already in
+// use"). The refused one looks the account up and orders on it: one account,
+// both subscriptions, nothing dead.
+func TestConcurrentFirstSubscriptionsShareOneAccount(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{Workers: 4})
+			ctx := context.Background()
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
+			e.Converge(20 * time.Second)
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, customer("c1")))
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription("s1", "c1")))
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription("s2", "c1")))
+			// Slow orders: both reconciles are in flight together.
+			e.Sim.SetFaults(zuorasim.Fault{Operation: "POST /v1/orders", Kind: zuorasim.FaultLatency, Latency: 300 * time.Millisecond})
+			e.Converge(30 * time.Second)
+			e.Sim.SetFaults()
+			st := e.Sim.State()
+			require.Len(t, st.Accounts, 1)
+			require.Len(t, st.Subscriptions, 2)
+			for _, id := range []string{"s1", "s2"} {
+				rec, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, id)
+				require.NoError(t, err)
+				require.Equal(t, store.StateSynced, rec.State, "%s: %s", id, rec.LastErrorMessage)
+				require.Equal(t, 0, rec.Attempts)
+			}
+			rec, err := e.DB.GetSyncRecord(ctx, store.EntityCustomer, "c1")
+			require.NoError(t, err)
+			require.Equal(t, store.StateSynced, rec.State, rec.LastErrorMessage)
+		})
+	}
+}
+
+// TestRecordPointsAtTheNewVersion: after a change, the record's Zuora id and
+// link and the subscription mapping name the version the order made, not the
+// one read before it.
+func TestRecordPointsAtTheNewVersion(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{})
+			ctx := context.Background()
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, customer("c1")))
+			sub := must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription("s1", "c1")))
+			e.Converge(20 * time.Second)
+			before, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, "s1")
+			require.NoError(t, err)
+			sub.ChargeQuantities = map[string]decimal.Decimal{"seats": dec("7")}
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, sub))
+			e.Converge(20 * time.Second)
+			rec, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, "s1")
+			require.NoError(t, err)
+			zs, err := e.Zuora.GetSubscription(ctx, rec.ZuoraNumber)
+			require.NoError(t, err)
+			require.NotEqual(t, before.ZuoraID, zs.ID, "the order made a new version")
+			require.Equal(t, zs.ID, rec.ZuoraID)
+			require.Equal(t, e.Zuora.SubscriptionURL(zs.ID), rec.ZuoraURL)
+			m, err := e.Outbound.Mappings().Get(ctx, mappings.Subscription, "s1")
+			require.NoError(t, err)
+			require.Equal(t, zs.ID, m.ZuoraID)
+		})
+	}
+}
