@@ -264,6 +264,10 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 		rpIDs[rp.Key] = id
 	}
 
+	archivedPlans := map[string]bool{}
+	for _, rp := range want.RatePlans {
+		archivedPlans[rp.Key] = rp.Archived
+	}
 	deleted, kept := 0, 0
 	for _, ch := range want.Charges {
 		m, err := r.maps.Get(ctx, mappings.Charge, ch.Key)
@@ -274,13 +278,22 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 			if m.ZuoraID == "" {
 				continue
 			}
+			if archivedPlans[ch.RatePlanKey] {
+				// The whole rate plan is ended: Zuora keeps history, so its
+				// charges stay as they are (end, never delete).
+				kept++
+				continue
+			}
 			used, err := r.db.ChargeInUse(ctx, p.ID, ch.RatePlanKey)
 			if err != nil {
 				return worker.Result{}, err
 			}
 			if used {
-				kept++ // Zuora refuses to delete a charge that subscriptions use; the rate plan's end date stops new use.
-				continue
+				// The API refuses this; a subscription created meanwhile can
+				// still get here. Zuora can neither delete nor end one charge
+				// of a rate plan in use, and the rate plan stays on sale.
+				return worker.Result{}, worker.Terminal{Err: fmt.Errorf("charge %s was removed from billing period %s, which subscriptions use: Zuora keeps that charge on the rate plan, so new subscriptions would still be billed for it. "+
+					"Put the charge back, or add a new billing period with the charges you want and archive this one", ch.Key, ch.RatePlanKey)}
 			}
 			s.calls++
 			if err := r.z.DeleteProductRatePlanCharge(ctx, m.ZuoraID); err != nil && !zuora.IsNotFound(err) {
@@ -336,7 +349,7 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 	}
 	detail := fmt.Sprintf("created %d, updated %d, deleted %d Zuora catalog objects", created, updated, deleted)
 	if kept > 0 {
-		detail += fmt.Sprintf("; %d removed charges stay in Zuora because subscriptions use them (their rate plan is ended)", kept)
+		detail += fmt.Sprintf("; %d charges of ended rate plans stay in Zuora (history is kept)", kept)
 	}
 	return worker.Result{PayloadHash: fullHash, ZuoraID: productID, ZuoraNumber: want.Product.SKU,
 		ZuoraURL: r.z.ProductURL(productID), Detail: detail}, nil

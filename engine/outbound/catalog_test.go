@@ -87,7 +87,13 @@ func TestCatalogShapes(t *testing.T) {
 			require.Equal(t, 1, calls["PUT /v1/object/product-rate-plan-charge/{id}"], "only the repriced charge: %v", calls)
 			require.Zero(t, calls["POST /v1/object/product"]+calls["POST /v1/object/product-rate-plan"]+calls["POST /v1/object/product-rate-plan-charge"])
 			require.Zero(t, calls["DELETE /v1/object/product-rate-plan/{id}"], "never deleted")
+			require.Zero(t, calls["DELETE /v1/object/product-rate-plan-charge/{id}"], "the ended rate plan keeps its charges: %v", calls)
 			st = e.Sim.State()
+			for _, rp := range st.RatePlans {
+				if rp.Fields["BillsyncId__c"] == "shapes/y" {
+					require.Len(t, rp.ChargeIDs, 1, "the ended rate plan still has its charge")
+				}
+			}
 			require.Len(t, st.RatePlans, 2, "the removed billing period stays in Zuora")
 			ended := 0
 			for _, rp := range st.RatePlans {
@@ -108,6 +114,55 @@ func TestCatalogShapes(t *testing.T) {
 			_, _, err = e.DB.UpsertPlan(ctx, p)
 			var ce *engine.ConflictError
 			require.ErrorAs(t, err, &ce)
+		})
+	}
+}
+
+// TestChargeRemovalFromAUsedBillingPeriod: Zuora can neither delete nor end a
+// charge of a rate plan that subscriptions use, so removing it would leave it
+// on sale; the change is refused with what to do instead. Unused, the charge
+// is deleted from Zuora.
+func TestChargeRemovalFromAUsedBillingPeriod(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{})
+			ctx := context.Background()
+			p := must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
+			e.Converge(10 * time.Second)
+
+			// No subscription yet: the yearly period's only charge can go (and a
+			// new one replaces it), deleted from Zuora.
+			yearly := p
+			yearly.BillingPeriods = append([]engine.BillingPeriod{}, p.BillingPeriods...)
+			yearly.BillingPeriods[1].Charges = []engine.Charge{{ID: "base-yearly-2", Name: "Base fee", Type: engine.ChargeRecurring, Model: engine.ModelFlatFee, Price: dec("480")}}
+			p = must[engine.Plan](t)(e.DB.UpsertPlan(ctx, yearly))
+			e.Sim.ResetStats()
+			e.Converge(10 * time.Second)
+			require.Equal(t, 1, e.Sim.Stats().Calls["DELETE /v1/object/product-rate-plan-charge/{id}"], "%v", e.Sim.Stats().Calls)
+
+			// With a subscription on the monthly period, removing its seats charge is refused.
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, customer("c1")))
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription("s1", "c1")))
+			e.Converge(20 * time.Second)
+			cut := p
+			cut.BillingPeriods = append([]engine.BillingPeriod{}, p.BillingPeriods...)
+			var kept []engine.Charge
+			for _, c := range p.BillingPeriods[0].Charges {
+				if c.ID != "seats" && c.ArchivedAt == nil {
+					kept = append(kept, c)
+				}
+			}
+			cut.BillingPeriods[0].Charges = kept
+			_, _, err := e.DB.UpsertPlan(ctx, cut)
+			var ce *engine.ConflictError
+			require.ErrorAs(t, err, &ce)
+			require.Equal(t, "billingPeriods[0].charges", ce.Field)
+			require.Contains(t, ce.Message, "Add a new billing period")
+			got, err := e.DB.GetPlan(ctx, "pro")
+			require.NoError(t, err)
+			require.Equal(t, p.Revision, got.Revision, "nothing written")
 		})
 	}
 }

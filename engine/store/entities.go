@@ -228,6 +228,46 @@ func (db *DB) checkPlanChange(tx *gorm.DB, old planRow, oldBPs []billingPeriodRo
 	for _, c := range oldCharges {
 		chByID[c.ID] = c
 	}
+	// A charge in Zuora cannot leave a billing period that subscriptions use:
+	// Zuora keeps (cannot delete, cannot end) a product rate plan charge that
+	// was added to a subscription ("Delete products, rate plans, and product
+	// rate plan charges", docs.zuora.com/en/zuora-billing/set-up-zuora-billing/
+	// build-product-and-prices/set-up-product-catalog/delete-products-rate-plans-and-product-rate-plan-charges),
+	// so new subscriptions to the period would still be billed for it.
+	kept := map[string]bool{}
+	activeBP := map[string]int{}
+	for i, bp := range p.BillingPeriods {
+		if bp.ArchivedAt == nil {
+			activeBP[bp.ID] = i
+		}
+		for _, c := range bp.Charges {
+			if c.ArchivedAt == nil {
+				kept[c.ID] = true
+			}
+		}
+	}
+	for _, c := range oldCharges {
+		i, active := activeBP[c.BillingPeriodID]
+		if c.ArchivedAt != nil || kept[c.ID] || !active {
+			continue
+		}
+		synced, err := db.isMapped(tx, mappings.Charge, mappings.Key(p.ID, c.ID))
+		if err != nil || !synced {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		used, err := db.chargeInUse(tx, p.ID, c.BillingPeriodID)
+		if err != nil {
+			return err
+		}
+		if used {
+			return &engine.ConflictError{Field: fmt.Sprintf("billingPeriods[%d].charges", i),
+				Message: fmt.Sprintf("charge %q is in Zuora and subscriptions use billing period %q: Zuora keeps the charges of a rate plan that subscriptions use, so new subscriptions would still be billed for it. "+
+					"Add a new billing period with the charges new subscriptions should get, move subscriptions to it, then archive this one", c.ID, c.BillingPeriodID)}
+		}
+	}
 	for i, bp := range p.BillingPeriods {
 		for j, c := range bp.Charges {
 			old, ok := chByID[c.ID]
@@ -244,9 +284,9 @@ func (db *DB) checkPlanChange(tx *gorm.DB, old planRow, oldBPs []billingPeriodRo
 			f := fmt.Sprintf("billingPeriods[%d].charges[%d]", i, j)
 			switch {
 			case old.Type != string(c.Type):
-				return &engine.ConflictError{Field: f + ".type", Message: fmt.Sprintf("charge %q is synced to Zuora as a %s charge; its type cannot change. Add a new charge with a new id and remove this one", c.ID, old.Type)}
+				return &engine.ConflictError{Field: f + ".type", Message: fmt.Sprintf("charge %q is synced to Zuora as a %s charge; its type cannot change. Add a new charge with a new id instead", c.ID, old.Type)}
 			case old.Model != string(c.Model):
-				return &engine.ConflictError{Field: f + ".model", Message: fmt.Sprintf("charge %q is synced to Zuora with model %s; its model cannot change. Add a new charge with a new id and remove this one", c.ID, old.Model)}
+				return &engine.ConflictError{Field: f + ".model", Message: fmt.Sprintf("charge %q is synced to Zuora with model %s; its model cannot change. Add a new charge with a new id instead", c.ID, old.Model)}
 			default:
 				return &engine.ConflictError{Field: f + ".id", Message: fmt.Sprintf("charge %q is synced to Zuora in billing period %q; it cannot move. Add a new charge with a new id instead", c.ID, old.BillingPeriodID)}
 			}
@@ -596,8 +636,12 @@ func (db *DB) ChargeInUse(ctx context.Context, planID, periodKey string) (bool, 
 	if i := len(planID) + 1; len(periodKey) > i {
 		bpID = periodKey[i:]
 	}
+	return db.chargeInUse(db.Gorm.WithContext(ctx), planID, bpID)
+}
+
+func (db *DB) chargeInUse(tx *gorm.DB, planID, bpID string) (bool, error) {
 	var n int64
-	err := db.Gorm.WithContext(ctx).Model(&subscriptionRow{}).
+	err := tx.Model(&subscriptionRow{}).
 		Where("(plan_id = ? AND billing_period_id = ?) OR add_ons LIKE ?", planID, bpID, "%\"planId\":\""+planID+"\"%").Count(&n).Error
 	return n > 0, err
 }
