@@ -107,10 +107,35 @@ func loadConfig(fs *flag.FlagSet, args []string) (Config, error) {
 		return cfg, err
 	}
 	cfg.BindFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseInterspersed(fs, args); err != nil {
 		return cfg, err
 	}
 	return cfg, cfg.Validate()
+}
+
+// parseInterspersed parses flags wherever they stand among the positional
+// arguments ("sync all --dry-run" as well as "sync --dry-run all"); fs.Args()
+// then holds the positional arguments in order. Everything after "--" is
+// positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) error {
+	var pos []string
+	rest := args
+	for {
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		consumed := len(rest) - fs.NArg()
+		if consumed > 0 && rest[consumed-1] == "--" {
+			pos = append(pos, fs.Args()...)
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	return fs.Parse(append([]string{"--"}, pos...))
 }
 
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {

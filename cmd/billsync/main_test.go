@@ -221,3 +221,31 @@ func TestServeSyncsToBuiltInSimulator(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestFlagsAnywhere: flags may follow the subcommand and its arguments, as
+// the README writes them ("billsync sync all --dry-run").
+func TestFlagsAnywhere(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"all", "--dry-run", "--log-level", "warn"}, {"--dry-run", "all"}, {"--log-level=warn", "all", "--dry-run"}} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		dry := fs.Bool("dry-run", false, "")
+		lvl := fs.String("log-level", "info", "")
+		require.NoError(t, parseInterspersed(fs, args), args)
+		require.True(t, *dry, args)
+		require.Equal(t, []string{"all"}, fs.Args(), args)
+		if len(args) > 2 {
+			require.Equal(t, "warn", *lvl, args)
+		}
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	dry := fs.Bool("dry-run", false, "")
+	require.NoError(t, parseInterspersed(fs, []string{"a", "--", "--dry-run", "b"}))
+	require.False(t, *dry, "after -- everything is positional")
+	require.Equal(t, []string{"a", "--dry-run", "b"}, fs.Args())
+
+	// The README's line runs as written against a fresh SQLite database.
+	dir := t.TempDir()
+	var out, errOut strings.Builder
+	err := run(context.Background(), []string{"sync", "all", "--dry-run", "--database-url", "sqlite://" + dir + "/b.db"}, &out, &errOut)
+	require.NoError(t, err, "%s", errOut.String())
+}
