@@ -45,6 +45,7 @@ func (c client) do(method, path, body string) (int, map[string]any, http.Header)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(c.t, err)
+	checkAgainstOpenAPI(c.t, method, c.url+path, body, resp.StatusCode, resp.Header, b)
 	var m map[string]any
 	if len(b) > 0 {
 		require.NoError(c.t, json.Unmarshal(b, &m), "body: %s", b)

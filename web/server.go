@@ -118,6 +118,7 @@ func New(opts Options) *Server {
 	})
 	g.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok", "version": opts.Version}) })
 	g.GET("/readyz", s.ready)
+	g.GET("/api/v1/openapi.json", s.openAPIJSON)
 	if opts.Metrics != nil {
 		g.GET("/metrics", gin.WrapH(opts.Metrics))
 	}
