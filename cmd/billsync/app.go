@@ -176,12 +176,19 @@ func (a *app) newAdmin(zuoraBaseURL string) (*admin.Admin, error) {
 	})
 }
 
+// builtinSimUnits are the units of measure of the built-in simulator's
+// tenant beyond a fresh tenant's: those of the README's first session.
+var builtinSimUnits = []string{"seat", "call"}
+
 func (a *app) startSimulator() error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("start the built-in Zuora simulator: %w", err)
 	}
-	a.sim = zuorasim.New(zuorasim.Options{Logger: a.log.With().Str("component", "zuorasim").Logger()})
+	// The built-in simulator's tenant is set up as the README tells an
+	// admin to set up a real one, with the units of the README's example.
+	tenant := zuora.SimTenant(a.cfg.ZuoraIDField, builtinSimUnits...)
+	a.sim = zuorasim.New(zuorasim.Options{Tenant: &tenant, Logger: a.log.With().Str("component", "zuorasim").Logger()})
 	a.simURL = "http://" + ln.Addr().String()
 	a.simSrv = &http.Server{Handler: a.sim, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = a.simSrv.Serve(ln) }()

@@ -10,12 +10,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
 )
 
 func TestZuoraSetupCalloutsCommand(t *testing.T) {
 	t.Parallel()
-	sim := zuorasim.New(zuorasim.Options{})
+	tenant := zuora.SimTenant("BillsyncId__c", builtinSimUnits...)
+	sim := zuorasim.New(zuorasim.Options{Tenant: &tenant})
 	t.Cleanup(sim.Close)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)

@@ -81,6 +81,7 @@ type Client struct {
 	now       func() time.Time
 	tokens    *tokenSource
 	lim       *limiter
+	tenant    tenantCache
 }
 
 // New validates cfg, applies defaults and returns a Client.

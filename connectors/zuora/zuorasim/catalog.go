@@ -191,6 +191,9 @@ func (s *Sim) postProduct(c *call) *resp {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.st
+	if fe := s.tenant.custom("Product", m); fe != nil {
+		return crudFieldErr(fe)
+	}
 	fields := pick(m, productFields)
 	if sku := str(fields["SKU"]); sku != "" {
 		for _, p := range st.products {
@@ -234,6 +237,9 @@ func (s *Sim) putProduct(c *call) *resp {
 	p := s.st.products[c.param("id")]
 	if p == nil {
 		return crudBad("INVALID_ID", "invalid product id "+c.param("id"))
+	}
+	if fe := s.tenant.custom("Product", m); fe != nil {
+		return crudFieldErr(fe)
 	}
 	for k, v := range pick(m, productFields) {
 		p.Fields[k] = v
@@ -328,13 +334,24 @@ func validatePlan(m map[string]any, create bool) *fieldErr {
 		return e
 	} else {
 		for _, x := range a {
-			cur, ok := x.(string)
-			if !ok || !currencies[cur] {
-				return invalid("ActiveCurrencies contains an unsupported currency %v", x)
+			if _, ok := x.(string); !ok {
+				return invalid("ActiveCurrencies contains a value that is not a currency code: %v", x)
 			}
 		}
 	}
 	return nil
+}
+
+// planTenant checks a rate plan body against the tenant; the caller holds s.mu.
+func (s *Sim) planTenant(m map[string]any) *fieldErr {
+	if a, ok := m["ActiveCurrencies"].([]any); ok {
+		for _, x := range a {
+			if fe := s.tenant.currency("ActiveCurrencies", str(x)); fe != nil {
+				return fe
+			}
+		}
+	}
+	return s.tenant.custom("ProductRatePlan", m)
 }
 
 func (s *Sim) postPlan(c *call) *resp {
@@ -351,6 +368,9 @@ func (s *Sim) postPlan(c *call) *resp {
 	p := st.products[str(m["ProductId"])]
 	if p == nil {
 		return crudBad("INVALID_VALUE", "invalid product id "+str(m["ProductId"]))
+	}
+	if fe := s.planTenant(m); fe != nil {
+		return crudFieldErr(fe)
 	}
 	fields := pick(m, planFields)
 	num := str(fields["ProductRatePlanNumber"])
@@ -395,6 +415,9 @@ func (s *Sim) putPlan(c *call) *resp {
 	}
 	if pid := str(m["ProductId"]); pid != "" && pid != rp.ProductID {
 		return crudBad("INVALID_VALUE", "ProductId of a product rate plan cannot be changed")
+	}
+	if fe := s.planTenant(m); fe != nil {
+		return crudFieldErr(fe)
 	}
 	for k, v := range pick(m, planFields) {
 		rp.Fields[k] = v
@@ -587,8 +610,22 @@ func validateCharge(m map[string]any, create bool) *fieldErr {
 	return nil
 }
 
+// chargeTenant checks a charge body against the tenant: its unit of
+// measure, custom fields and the billing-timing feature. The caller holds s.mu.
+func (s *Sim) chargeTenant(m map[string]any) *fieldErr {
+	if u := str(m["UOM"]); u != "" {
+		if fe := s.tenant.uom(u); fe != nil {
+			return fe
+		}
+	}
+	if str(m["BillingTiming"]) == "In Arrears" && !s.tenant.feature(FeatureBillingTiming) {
+		return business("BillingTiming In Arrears needs the Billing Timing feature, which is not enabled in this tenant")
+	}
+	return s.tenant.custom("ProductRatePlanCharge", m)
+}
+
 // parseTiers reads ProductRatePlanChargeTierData.
-func parseTiers(m map[string]any, model string, defaultCurrency string) ([]*prpTier, *fieldErr) {
+func parseTiers(m map[string]any, model string, defaultCurrency string, tenant *tenantRules) ([]*prpTier, *fieldErr) {
 	td, e := objField(m, "ProductRatePlanChargeTierData")
 	if e != nil {
 		return nil, e
@@ -614,8 +651,8 @@ func parseTiers(m map[string]any, model string, defaultCurrency string) ([]*prpT
 		if cur == "" {
 			cur = defaultCurrency
 		}
-		if !currencies[cur] {
-			return nil, invalid("Currency %s is not supported", cur)
+		if fe := tenant.currency("ProductRatePlanChargeTier.Currency", cur); fe != nil {
+			return nil, fe
 		}
 		t := &prpTier{Currency: cur}
 		var ok bool
@@ -696,8 +733,11 @@ func (s *Sim) writeCharge(c *call, create bool) *resp {
 	if ac, ok := rp.Fields["ActiveCurrencies"].([]any); ok && len(ac) > 0 {
 		defCur = str(ac[0])
 	}
-	tiers, e := parseTiers(m, str(m["ChargeModel"]), defCur)
+	tiers, e := parseTiers(m, str(m["ChargeModel"]), defCur, s.tenant)
 	if e != nil {
+		return crudFieldErr(e)
+	}
+	if e := s.chargeTenant(m); e != nil {
 		return crudFieldErr(e)
 	}
 	fields := pick(m, chargeFields)
@@ -751,9 +791,6 @@ func (s *Sim) writeCharge(c *call, create bool) *resp {
 		st.tiers[t.ID] = t
 	}
 	ch.Tiers = tiers
-	if u := str(ch.Fields["UOM"]); u != "" {
-		st.uoms[u] = true
-	}
 	ch.Updated = c.now
 	rp.Updated = c.now
 	if p := st.products[rp.ProductID]; p != nil {
@@ -1173,5 +1210,3 @@ func (s *Sim) getProductRatePlans(c *call) *resp {
 	}
 	return jsonResp(http.StatusOK, out)
 }
-
-var currencies = set("USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF", "SEK", "NOK", "DKK", "NZD", "INR", "BRL", "MXN", "SGD", "HKD", "CNY", "ZAR", "PLN", "ILS")

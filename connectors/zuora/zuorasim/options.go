@@ -52,6 +52,11 @@ type Options struct {
 	CalloutRetryInterval time.Duration // default 30 min (tests set ms)
 	CalloutHTTPClient    *http.Client  // default: 25 s timeout, redirects not followed
 
+	// Tenant is the tenant's configuration (units of measure, currencies,
+	// time zone, custom fields, features); nil = FreshTenant(). New panics
+	// on nothing: an invalid tenant is reported by SetTenant/LoadTenantFile.
+	Tenant *Tenant
+
 	Seed   int64 // randomness for probabilistic faults
 	Logger zerolog.Logger
 }

@@ -266,6 +266,9 @@ func (o *orderRun) runSubscription(sm map[string]any) *fieldErr {
 	if fe != nil {
 		return fe
 	}
+	if fe := o.s.tenant.custom("Subscription", subCustom); fe != nil {
+		return fe
+	}
 	var sub *subscription
 	if subNum != "" {
 		sub = st.subscription(subNum)
@@ -484,8 +487,8 @@ func (o *orderRun) createSubscription(a map[string]any, ce, sa, ca string, subCu
 	if currency == "" {
 		currency = o.acct.Currency
 	}
-	if !currencies[currency] {
-		return nil, invalid("The currency %s is not enabled in this tenant", currency)
+	if fe := o.s.tenant.currency("currency", currency); fe != nil {
+		return nil, fe
 	}
 	notes, fe := optString(cs, "notes", 500)
 	if fe != nil {
@@ -693,6 +696,9 @@ func (o *orderRun) subscribe(v *subVersion, item map[string]any, ce, sa, ca, cha
 	if fe != nil {
 		return fe
 	}
+	if fe := o.s.tenant.custom("RatePlan", rpCustom); fe != nil {
+		return fe
+	}
 	token, _ := getString(item, "uniqueToken")
 	st.nRatePlan++
 	srp := &subRatePlan{ID: st.newID(), Number: fmt.Sprintf("RP-%08d", st.nRatePlan), ProductID: p.ID, ProductName: str(p.Fields["Name"]),
@@ -767,6 +773,9 @@ func (o *orderRun) subscribe(v *subVersion, item map[string]any, ce, sa, ca, cha
 			}
 			cf, fe := objField(ov, "customFields")
 			if fe != nil {
+				return fe
+			}
+			if fe := o.s.tenant.custom("RatePlanCharge", cf); fe != nil {
 				return fe
 			}
 			custom = customFields(cf)
@@ -977,11 +986,15 @@ func (o *orderRun) updateProduct(v *subVersion, a map[string]any, ce string) *fi
 		}
 		if cf, fe := objField(cu, "customFields"); fe != nil {
 			return fe
+		} else if fe := o.s.tenant.custom("RatePlanCharge", cf); fe != nil {
+			return fe
 		} else {
 			maps.Copy(ch.Custom, customFields(cf))
 		}
 	}
 	if cf, fe := objField(up, "customFields"); fe != nil {
+		return fe
+	} else if fe := o.s.tenant.custom("RatePlan", cf); fe != nil {
 		return fe
 	} else {
 		maps.Copy(rp.Custom, customFields(cf))

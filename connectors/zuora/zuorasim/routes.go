@@ -58,6 +58,10 @@ func (s *Sim) buildRoutes() []*route {
 		r("GET", "/notifications/notification-definitions/{id}", famEvents, d, s.getNotificationDefinition),
 		r("DELETE", "/notifications/notification-definitions/{id}", famEvents, d, s.deleteNotificationDefinition),
 
+		r("GET", "/v1/describe/{object}", famREST, d, s.getDescribe),
+		r("GET", "/settings/listing", famREST, d, s.getSettingsListing),
+		r("POST", "/settings/batch-requests", famREST, d, s.postSettingsBatch),
+
 		r("GET", "/object-query/accounts", famOQ, oq, s.queryAccounts),
 		r("GET", "/object-query/subscriptions", famOQ, oq, s.querySubscriptions),
 	}

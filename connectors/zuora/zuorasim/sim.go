@@ -37,8 +37,9 @@ type Sim struct {
 	clockMu sync.Mutex
 	offset  time.Duration
 
-	mu sync.Mutex // guards st
-	st *state
+	mu     sync.Mutex // guards st and tenant
+	st     *state
+	tenant *tenantRules
 
 	tokMu  sync.Mutex
 	tokens map[string]time.Time
@@ -80,11 +81,16 @@ type Stats struct {
 // New returns a simulator with empty state.
 func New(opts Options) *Sim {
 	opts = opts.withDefaults()
+	tenant := FreshTenant()
+	if opts.Tenant != nil {
+		tenant = opts.Tenant.clone()
+	}
 	ctx, cancel := context.WithCancel(context.Background()) //nolint:contextcheck // the simulator's own lifetime, ended by Close
 	s := &Sim{
 		opts:     opts,
 		log:      opts.Logger,
 		st:       newState(),
+		tenant:   newTenantRules(tenant),
 		tokens:   map[string]time.Time{},
 		idem:     map[string]*idemEntry{},
 		inflight: map[limitClass]int{},
@@ -148,7 +154,7 @@ func (s *Sim) ResetStats() {
 }
 
 // Reset drops all state: objects, tokens, idempotency keys, faults, stats,
-// the callout log and the clock offset.
+// the callout log and the clock offset. The tenant configuration stays.
 func (s *Sim) Reset() {
 	s.mu.Lock()
 	s.st = newState()

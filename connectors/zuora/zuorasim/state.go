@@ -228,7 +228,6 @@ type state struct {
 	plans        map[string]*ratePlan
 	charges      map[string]*prpCharge
 	tiers        map[string]*prpTier
-	uoms         map[string]bool
 
 	accounts        map[string]*account
 	accountByNumber map[string]*account
@@ -259,7 +258,6 @@ func newState() *state {
 		plans:           map[string]*ratePlan{},
 		charges:         map[string]*prpCharge{},
 		tiers:           map[string]*prpTier{},
-		uoms:            map[string]bool{},
 		accounts:        map[string]*account{},
 		accountByNumber: map[string]*account{},
 		subs:            map[string]*subscription{},

@@ -128,8 +128,11 @@ func (s *Sim) validateUsage(o map[string]any, wsdl float64) (*usageRecord, strin
 	if !ok || uom == "" {
 		return nil, "MISSING_REQUIRED_VALUE", "Missing required value: UOM"
 	}
-	if !st.uoms[uom] {
-		return nil, "INVALID_VALUE", "The unit of measure " + uom + " does not exist"
+	if fe := s.tenant.uom(uom); fe != nil {
+		return nil, "INVALID_VALUE", fe.msg
+	}
+	if fe := s.tenant.custom("Usage", o); fe != nil {
+		return nil, crudCode(fe.cat), fe.msg
 	}
 	u.UOM = uom
 	q, ok := o["Quantity"].(json.Number)
