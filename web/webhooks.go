@@ -19,6 +19,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/engine/inbound"
 )
 
@@ -34,6 +35,7 @@ type Inbound interface {
 	UnlinkAccount(ctx context.Context, customerID, accountKey string) error
 	Links(ctx context.Context, customerID string) ([]inbound.Link, error)
 	Grants(ctx context.Context, customerID string) ([]inbound.Grant, error)
+	CheckTenant(ctx context.Context) (zuora.TenantReport, error)
 }
 
 // WebhookAuth is how Zuora's callouts authenticate: Basic credentials

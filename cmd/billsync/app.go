@@ -171,6 +171,7 @@ func (a *app) newAdmin(zuoraBaseURL string) (*admin.Admin, error) {
 		Zuora:      a.zuora,
 		Connection: admin.Connection{Environment: env, BaseURL: zuoraBaseURL, LastCall: a.lastCall.get},
 		Schedule:   a.sched,
+		Tenant:     a.inbound,
 		Kick:       a.pool.Kick,
 		Logger:     a.log.With().Str("component", "admin").Logger(),
 	})

@@ -74,12 +74,42 @@ type TenantSettings struct {
 // HasUnit reports whether the tenant has the active unit of measure u.
 func (t TenantSettings) HasUnit(u string) bool { return slices.Contains(t.UnitsOfMeasure, u) }
 
+// Unit returns the tenant's spelling of a unit of measure: u itself, or
+// the one active unit equal to it ignoring case ("seat" → "Seat"); "" when
+// the tenant has none (or several that differ only in case).
+func (t TenantSettings) Unit(u string) string {
+	if t.HasUnit(u) {
+		return u
+	}
+	match := ""
+	for _, x := range t.UnitsOfMeasure {
+		if strings.EqualFold(x, u) {
+			if match != "" {
+				return ""
+			}
+			match = x
+		}
+	}
+	return match
+}
+
 // HasCurrency reports whether the tenant has the active currency cur.
 func (t TenantSettings) HasCurrency(cur string) bool { return slices.Contains(t.Currencies, cur) }
 
 // ReadTenantSettings reads the units of measure, currencies and time zone in
-// one POST /settings/batch-requests (a read: no idempotency key needed).
+// one POST /settings/batch-requests (a read: no idempotency key needed),
+// and refreshes the cache of CachedTenantSettings.
 func (c *Client) ReadTenantSettings(ctx context.Context) (TenantSettings, error) {
+	v, err := c.readTenantSettings(ctx)
+	if err == nil {
+		c.tenant.mu.Lock()
+		c.tenant.val, c.tenant.at, c.tenant.have = v, c.now(), true
+		c.tenant.mu.Unlock()
+	}
+	return v, err
+}
+
+func (c *Client) readTenantSettings(ctx context.Context) (TenantSettings, error) {
 	const op = "POST /settings/batch-requests"
 	body := map[string]any{"requests": []any{
 		map[string]any{"id": "uom", "method": "GET", "url": "/units-of-measure"},
@@ -169,14 +199,7 @@ func (c *Client) CachedTenantSettings(ctx context.Context) (TenantSettings, erro
 		return v, nil
 	}
 	c.tenant.mu.Unlock()
-	v, err := c.ReadTenantSettings(ctx)
-	if err != nil {
-		return v, err
-	}
-	c.tenant.mu.Lock()
-	c.tenant.val, c.tenant.at, c.tenant.have = v, c.now(), true
-	c.tenant.mu.Unlock()
-	return v, nil
+	return c.ReadTenantSettings(ctx)
 }
 
 // TenantNeeds is what billsync's configuration and local catalog need from
@@ -246,12 +269,9 @@ func (c *Client) CheckTenant(ctx context.Context, need TenantNeeds) (TenantRepor
 	if err != nil {
 		return rep, fmt.Errorf("read the tenant's settings: %w", err)
 	}
-	c.tenant.mu.Lock()
-	c.tenant.val, c.tenant.at, c.tenant.have = st, c.now(), true
-	c.tenant.mu.Unlock()
 	rep.TimeZone, rep.Units, rep.Currencies = st.TimeZone, st.UnitsOfMeasure, st.Currencies
 	for _, u := range sortedKeys(need.Units) {
-		if !st.HasUnit(u) {
+		if st.Unit(u) == "" {
 			rep.Missing = append(rep.Missing, Missing{Kind: "unitOfMeasure", Name: u, UsedBy: need.Units[u],
 				Fix: fmt.Sprintf("create the active unit of measure %q (Settings > Billing > Customize Units of Measure)", u)})
 		}

@@ -215,3 +215,45 @@ func (s *Service) RemoveCallouts(ctx context.Context) (SetupReport, error) {
 	}
 	return rep, firstErr
 }
+
+// CheckTenant reads the Zuora tenant and lists what billsync needs that it
+// lacks: the id custom field on every object billsync writes (and the
+// identity field on Account when one is configured), the units of measure
+// and currencies of the local catalog; it also reports the time zone and
+// whether the callouts billsync's setup creates exist (inbound only: not
+// counted as missing).
+func (s *Service) CheckTenant(ctx context.Context) (zuora.TenantReport, error) {
+	need, err := s.out.TenantNeeds(ctx)
+	if err != nil {
+		return zuora.TenantReport{}, err
+	}
+	if s.cfg.IdentityField != "" {
+		need.Fields = append(need.Fields, zuora.RequiredField{Object: "Account", Name: s.cfg.IdentityField, Type: "text", Length: zuora.IDFieldLength})
+	}
+	rep, err := s.z.CheckTenant(ctx, need)
+	if err != nil {
+		return rep, err
+	}
+	have := map[string]bool{}
+	for nd, err := range s.z.ListNotificationDefinitions(ctx, zuora.NotificationDefinitionFilter{}) {
+		if err != nil {
+			return rep, fmt.Errorf("list notification definitions: %w", err)
+		}
+		have[nd.Name] = true
+	}
+	var lacking []string
+	for _, d := range definitions {
+		if !have[d.name] {
+			lacking = append(lacking, d.name)
+		}
+	}
+	switch {
+	case len(lacking) == 0:
+		rep.Callouts = fmt.Sprintf("set up (%d notification definitions)", len(definitions))
+	case len(lacking) == len(definitions):
+		rep.Callouts = "not set up (inbound sync needs them): run billsync zuora setup-callouts --public-url https://…"
+	default:
+		rep.Callouts = fmt.Sprintf("incomplete, missing %s: run billsync zuora setup-callouts --public-url https://…", strings.Join(lacking, ", "))
+	}
+	return rep, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/shopspring/decimal"
 
@@ -144,6 +145,13 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 	fullHash := engine.HashJSON(want)
 	if rec.PayloadHash == fullHash && rec.ZuoraID != "" {
 		return worker.Result{PayloadHash: fullHash, ZuoraID: rec.ZuoraID, ZuoraNumber: rec.ZuoraNumber, ZuoraURL: rec.ZuoraURL, Detail: "unchanged"}, nil
+	}
+	// Before any write: the tenant must have the plan's units of measure
+	// and currency, or nothing is written (no half-created product).
+	if lacks, err := r.fitTenant(ctx, &want); err != nil {
+		return worker.Result{}, err
+	} else if lacks != "" {
+		return worker.Result{Skipped: lacks}, nil
 	}
 
 	// Product.
@@ -347,4 +355,105 @@ func trunc(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// tenantReader is the part of the Zuora client that reads the tenant's
+// units of measure and currencies (cached for a minute).
+type tenantReader interface {
+	CachedTenantSettings(ctx context.Context) (zuora.TenantSettings, error)
+}
+
+// payloadNeeds returns the units of measure and currencies a plan's Zuora
+// payloads use (archived charges and rate plans included: they are written
+// too).
+func payloadNeeds(want catalogPayloads) (units, currencies []string) {
+	seen := map[string]bool{}
+	add := func(list *[]string, v string) {
+		if v != "" && !seen[v] {
+			seen[v] = true
+			*list = append(*list, v)
+		}
+	}
+	for _, rp := range want.RatePlans {
+		for _, cur := range rp.Payload.ActiveCurrencies {
+			add(&currencies, cur)
+		}
+	}
+	for _, ch := range want.Charges {
+		add(&units, ch.Payload.UOM)
+		if ch.Payload.ProductRatePlanChargeTierData != nil {
+			for _, t := range ch.Payload.ProductRatePlanChargeTierData.ProductRatePlanChargeTier {
+				add(&currencies, t.Currency)
+			}
+		}
+	}
+	return units, currencies
+}
+
+// fitTenant maps the plan's units of measure to the tenant's spelling and
+// reports, as a skip reason, the units and currencies the tenant lacks. A
+// tenant whose settings cannot be read (no permission for the Settings
+// API) is not checked: Zuora's own answer to the write then says what is
+// wrong.
+func (r *Reconcilers) fitTenant(ctx context.Context, want *catalogPayloads) (string, error) {
+	tr, ok := r.z.(tenantReader)
+	if !ok {
+		return "", nil
+	}
+	st, err := tr.CachedTenantSettings(ctx)
+	if err != nil {
+		if zuora.IsRetryable(err) {
+			return "", err
+		}
+		return "", nil
+	}
+	units, currencies := payloadNeeds(*want)
+	var lack []string
+	for _, u := range units {
+		if st.Unit(u) == "" {
+			lack = append(lack, fmt.Sprintf("the unit of measure %q", u))
+		}
+	}
+	for _, cur := range currencies {
+		if !st.HasCurrency(cur) {
+			lack = append(lack, "the currency "+cur)
+		}
+	}
+	if len(lack) > 0 {
+		return "the Zuora tenant lacks " + strings.Join(lack, " and ") +
+			": create it in Zuora (Settings > Billing; `billsync zuora check` lists what is missing); the hourly re-check then syncs the plan", nil
+	}
+	for i := range want.Charges {
+		if u := want.Charges[i].Payload.UOM; u != "" {
+			want.Charges[i].Payload.UOM = st.Unit(u)
+		}
+	}
+	return "", nil
+}
+
+// TenantNeeds is what billsync needs from the Zuora tenant: its id custom
+// field on every object it writes, and the units of measure and currencies
+// of the local catalog (each with the plans using it).
+func (r *Reconcilers) TenantNeeds(ctx context.Context) (zuora.TenantNeeds, error) {
+	need := zuora.TenantNeeds{Fields: zuora.RequiredCustomFields(r.cfg.IDField), Units: map[string][]string{}, Currencies: map[string][]string{}}
+	after := ""
+	for {
+		page, err := r.db.ListPlans(ctx, store.ListOptions{After: after, Limit: 500})
+		if err != nil {
+			return need, err
+		}
+		for _, p := range page.Items {
+			units, currencies := payloadNeeds(r.CatalogPayloads(p))
+			for _, u := range units {
+				need.Units[u] = append(need.Units[u], p.ID)
+			}
+			for _, cur := range currencies {
+				need.Currencies[cur] = append(need.Currencies[cur], p.ID)
+			}
+		}
+		if page.Next == "" {
+			return need, nil
+		}
+		after = page.Next
+	}
 }

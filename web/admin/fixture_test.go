@@ -97,9 +97,9 @@ func newFixture(t *testing.T, d store.Dialect, o fixtureOptions) *fixture {
 		Store: db, Mappings: f.e.Outbound.Mappings(), Inbox: f.in, Usage: f.ledger, Switches: f.sw, Zuora: f.e.Zuora,
 		Connection: admin.Connection{Environment: "built-in simulator", BaseURL: f.e.Server.URL,
 			LastCall: func() (time.Time, string) { return time.Now().Add(-time.Minute), "POST /v1/orders" }},
-		Schedule: f.sched, Kick: f.e.Pool.Kick, Logger: zerolog.Nop(), Now: o.now})
+		Schedule: f.sched, Tenant: f.in, Kick: f.e.Pool.Kick, Logger: zerolog.Nop(), Now: o.now})
 	require.NoError(t, err)
-	f.srv = httptest.NewServer(web.New(web.Options{Store: db, Logger: zerolog.Nop(), APIKey: "0123456789abcdef", Admin: f.adm}))
+	f.srv = httptest.NewServer(web.New(web.Options{Store: db, Logger: zerolog.Nop(), APIKey: "0123456789abcdef", Admin: f.adm, Inbound: f.in}))
 	t.Cleanup(f.srv.Close)
 	return f
 }
