@@ -166,7 +166,8 @@ type ChargeOverride struct {
 }
 
 // Pricing holds a charge's price override; set the member matching the
-// charge's type and model.
+// charge's type and model. In ChargeUpdate only CreateOrderPricingUpdate's
+// members are valid: no one-time member.
 type Pricing struct {
 	RecurringFlatFee *PriceOverride `json:"recurringFlatFee,omitempty"`
 	RecurringPerUnit *PriceOverride `json:"recurringPerUnit,omitempty"`
@@ -178,6 +179,8 @@ type Pricing struct {
 	UsageVolume      *PriceOverride `json:"usageVolume,omitempty"`
 	OneTimeFlatFee   *PriceOverride `json:"oneTimeFlatFee,omitempty"`
 	OneTimePerUnit   *PriceOverride `json:"oneTimePerUnit,omitempty"`
+	OneTimeTiered    *PriceOverride `json:"oneTimeTiered,omitempty"`
+	OneTimeVolume    *PriceOverride `json:"oneTimeVolume,omitempty"`
 }
 
 // PriceOverride is a list price, a quantity and/or tiers.

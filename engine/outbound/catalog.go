@@ -46,6 +46,15 @@ var zuoraChargeType = map[engine.ChargeType]string{engine.ChargeRecurring: zuora
 var zuoraChargeModel = map[engine.ChargeModel]string{engine.ModelFlatFee: zuora.ChargeModelFlatFee, engine.ModelPerUnit: zuora.ChargeModelPerUnit,
 	engine.ModelTiered: zuora.ChargeModelTiered, engine.ModelVolume: zuora.ChargeModelVolume}
 
+// nextTierStart is the StartingUnit after a tier ending at upTo. Zuora's
+// tier ranges are inclusive ("101 - 200 minutes": StartingUnit 101), so the
+// next tier starts one step later: 1 for whole units, 0.1 after 2.5, 0.01
+// after 2.25 (docs/zuora-rules.md).
+func nextTierStart(upTo decimal.Decimal) decimal.Decimal {
+	places := max(-upTo.Exponent(), 0)
+	return upTo.Add(decimal.New(1, -places))
+}
+
 // CatalogPayloads builds the Zuora product, rate plans and charges of a plan.
 func (r *Reconcilers) CatalogPayloads(p engine.Plan) catalogPayloads {
 	end := farFuture
@@ -121,7 +130,7 @@ func (r *Reconcilers) chargePayload(p engine.Plan, bp engine.BillingPeriod, c en
 			}
 			if t.UpTo != nil {
 				zt.EndingUnit = zuora.NumberFromDecimal(*t.UpTo)
-				start = *t.UpTo
+				start = nextTierStart(*t.UpTo)
 			}
 			tiers = append(tiers, zt)
 		}

@@ -312,11 +312,19 @@ func quantityCharge(c engine.Charge) bool {
 	return c.Type != engine.ChargeUsage && c.Model != engine.ModelFlatFee
 }
 
+// quantityPricing is the pricing member that carries a quantity for the
+// charge's type and model (oneTimePerUnit/oneTimeTiered/oneTimeVolume,
+// recurringPerUnit/recurringTiered/recurringVolume): Zuora refuses a member
+// that does not fit the charge (docs/zuora-rules.md).
 func quantityPricing(c engine.Charge, q decimal.Decimal) *zuora.Pricing {
 	po := &zuora.PriceOverride{Quantity: zuora.NumberFromDecimal(q)}
 	switch {
-	case c.Type == engine.ChargeOneTime:
+	case c.Type == engine.ChargeOneTime && c.Model == engine.ModelPerUnit:
 		return &zuora.Pricing{OneTimePerUnit: po}
+	case c.Type == engine.ChargeOneTime && c.Model == engine.ModelTiered:
+		return &zuora.Pricing{OneTimeTiered: po}
+	case c.Type == engine.ChargeOneTime:
+		return &zuora.Pricing{OneTimeVolume: po}
 	case c.Model == engine.ModelPerUnit:
 		return &zuora.Pricing{RecurringPerUnit: po}
 	case c.Model == engine.ModelTiered:
@@ -670,9 +678,12 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 				continue
 			}
 			q, _ := ch.Quantity.Decimal()
-			if !q.Equal(d.Quantities[id]) {
+			// A one-time charge's quantity cannot be updated (an update's
+			// pricing, CreateOrderPricingUpdate, has no one-time member):
+			// it was charged once, with the quantity it had then.
+			if !q.Equal(d.Quantities[id]) && d.ChargeKind[id].Type != engine.ChargeOneTime {
 				updates = append(updates, zuora.ChargeUpdate{ChargeNumber: ch.Number, Pricing: quantityPricing(d.ChargeKind[id], d.Quantities[id]),
-					EffectiveDate: &zuora.TriggerParams{SpecificTriggerDate: today}})
+					EffectiveDate: &zuora.TriggerParams{TriggerEvent: "SpecificDate", SpecificTriggerDate: today}})
 			}
 		}
 		if len(updates) > 0 {

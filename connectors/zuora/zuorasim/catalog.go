@@ -3,6 +3,7 @@ package zuorasim
 import (
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"net/http"
 	"slices"
 	"sort"
@@ -737,6 +738,9 @@ func (s *Sim) writeCharge(c *call, create bool) *resp {
 	if e != nil {
 		return crudFieldErr(e)
 	}
+	if e := checkTierRanges(tiers, str(m["ChargeModel"])); e != nil {
+		return crudFieldErr(e)
+	}
 	if e := s.chargeTenant(m); e != nil {
 		return crudFieldErr(e)
 	}
@@ -1209,4 +1213,63 @@ func (s *Sim) getProductRatePlans(c *call) *resp {
 		out["nextPage"] = c.nextPageURL(page, size)
 	}
 	return jsonResp(http.StatusOK, out)
+}
+
+// checkTierRanges refuses tiers of a tiered or volume charge that overlap
+// or leave a gap. Zuora's ranges are inclusive ("101 - 200 minutes" is
+// StartingUnit 101, EndingUnit 200): per currency, the first tier starts at
+// 0 or 1, each next one starts after the previous EndingUnit and at most one
+// unit later (a fractional unit may start at EndingUnit plus its step), and
+// only the last tier may leave EndingUnit empty (docs/zuora-rules.md).
+func checkTierRanges(tiers []*prpTier, model string) *fieldErr {
+	switch model {
+	case "Tiered Pricing", "Volume Pricing", "Tiered with Overage Pricing":
+	default:
+		return nil
+	}
+	byCur := map[string][]*prpTier{}
+	var curs []string
+	for _, t := range tiers {
+		if t.IsOveragePrice {
+			continue
+		}
+		if _, ok := byCur[t.Currency]; !ok {
+			curs = append(curs, t.Currency)
+		}
+		byCur[t.Currency] = append(byCur[t.Currency], t)
+	}
+	one := big.NewRat(1, 1)
+	for _, cur := range curs {
+		var prevEnd *big.Rat
+		ts := byCur[cur]
+		for i, t := range ts {
+			start, ok := new(big.Rat).SetString(string(t.StartingUnit))
+			if !ok {
+				return missing(fmt.Sprintf("ProductRatePlanChargeTier[%s tier %d].StartingUnit", cur, i+1))
+			}
+			if i == 0 && start.Cmp(one) > 0 {
+				return invalid("The first %s tier must start at 0 or 1, not %s", cur, t.StartingUnit)
+			}
+			if prevEnd != nil {
+				if start.Cmp(prevEnd) <= 0 {
+					return invalid("The %s tiers %d and %d overlap: tier %d starts at %s, tier %d ends at %s", cur, i, i+1, i+1, t.StartingUnit, i, ts[i-1].EndingUnit)
+				}
+				if new(big.Rat).Sub(start, prevEnd).Cmp(one) > 0 {
+					return invalid("The %s tiers %d and %d leave a gap: tier %d ends at %s, tier %d starts at %s", cur, i, i+1, i, ts[i-1].EndingUnit, i+1, t.StartingUnit)
+				}
+			}
+			if t.EndingUnit == "" {
+				if i != len(ts)-1 {
+					return missing(fmt.Sprintf("ProductRatePlanChargeTier[%s tier %d].EndingUnit", cur, i+1))
+				}
+				break
+			}
+			end, ok := new(big.Rat).SetString(string(t.EndingUnit))
+			if !ok || end.Cmp(start) < 0 {
+				return invalid("The %s tier %d ends at %s, before its start %s", cur, i+1, t.EndingUnit, t.StartingUnit)
+			}
+			prevEnd = end
+		}
+	}
+	return nil
 }

@@ -633,6 +633,54 @@ func (o *orderRun) findPlan(item map[string]any) (*ratePlan, *fieldErr) {
 	return nil, missing("productRatePlanId")
 }
 
+// pricingKey is the member of an order's pricing object that fits a charge
+// of this type (OneTime, Recurring, Usage) and REST model: ChargeOverride's
+// pricing for subscribe/add, CreateOrderPricingUpdate for updates.
+func pricingKey(chargeType, model string) string {
+	prefix := map[string]string{"OneTime": "oneTime", "Recurring": "recurring", "Usage": "usage"}[chargeType]
+	switch model {
+	case "FlatFee", "PerUnit", "Tiered", "Volume":
+		return prefix + model
+	case "Overage", "TieredWithOverage":
+		return "usage" + model
+	case "Delivery":
+		return "recurringDeliveryBased"
+	case "DiscountFixedAmount", "DiscountPercentage":
+		return "discount"
+	}
+	return ""
+}
+
+// updatePricingKeys are CreateOrderPricingUpdate's members: no one-time
+// key, a one-time charge's price or quantity cannot be updated.
+var updatePricingKeys = set("chargeModelData", "discount", "recurringCalculated", "recurringDeliveryBased", "recurringFlatFee", "recurringPerUnit",
+	"recurringTiered", "recurringVolume", "usageFlatFee", "usageOverage", "usagePerUnit", "usageTiered", "usageTieredWithOverage", "usageVolume")
+
+// checkPricingKeys refuses a pricing member that does not fit the charge
+// (e.g. oneTimePerUnit on a one-time tiered charge), and in updates any
+// member CreateOrderPricingUpdate does not have.
+func checkPricingKeys(pricing map[string]any, chargeType, model, charge string, update bool) *fieldErr {
+	want := pricingKey(chargeType, model)
+	keys := make([]string, 0, len(pricing))
+	for k := range pricing {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if k == "chargeModelData" {
+			continue
+		}
+		if update && !updatePricingKeys[k] {
+			return invalid("chargeUpdates[].pricing.%s is not a field of an update's pricing (CreateOrderPricingUpdate); the %s %s charge %s cannot be updated that way",
+				k, chargeType, model, charge)
+		}
+		if k != want {
+			return invalid("pricing.%s does not fit the %s %s charge %s: use pricing.%s", k, chargeType, model, charge, want)
+		}
+	}
+	return nil
+}
+
 // overrideNumber reads pricing.<model>.<field> from a charge override/update.
 func overrideNumber(pricing map[string]any, field string) (json.Number, bool, *fieldErr) {
 	for _, v := range pricing {
@@ -753,6 +801,9 @@ func (o *orderRun) subscribe(v *subVersion, item map[string]any, ce, sa, ca, cha
 		if ov != nil {
 			pricing, fe := objField(ov, "pricing")
 			if fe != nil {
+				return fe
+			}
+			if fe := checkPricingKeys(pricing, str(pc.Fields["ChargeType"]), restModelOf(model), pc.ID, false); fe != nil {
 				return fe
 			}
 			if q, ok, fe := overrideNumber(pricing, "quantity"); fe != nil {
@@ -934,14 +985,28 @@ func (o *orderRun) updateProduct(v *subVersion, a map[string]any, ce string) *fi
 		if eff, fe := objField(cu, "effectiveDate"); fe != nil {
 			return fe
 		} else if eff != nil {
-			if sd, fe := dateField(eff, "specificTriggerDate", false); fe != nil {
+			ev, fe := enumString(eff, "triggerEvent", false, "ContractEffective", "ServiceActivation", "CustomerAcceptance", "SpecificDate")
+			if fe != nil {
 				return fe
-			} else if sd != "" {
+			}
+			sd, fe := dateField(eff, "specificTriggerDate", ev == "SpecificDate")
+			if fe != nil {
+				return fe
+			}
+			if sd != "" && ev != "SpecificDate" {
+				// Stricter reading (docs/zuora-rules.md): a specific date goes
+				// with triggerEvent SpecificDate, as Zuora's guide sends it.
+				return invalid("chargeUpdates[].effectiveDate.specificTriggerDate needs triggerEvent SpecificDate")
+			}
+			if sd != "" {
 				d = sd
 			}
 		}
 		pricing, fe := objField(cu, "pricing")
 		if fe != nil {
+			return fe
+		}
+		if fe := checkPricingKeys(pricing, ch.Type, ch.Model, ch.Number, true); fe != nil {
 			return fe
 		}
 		q, hasQ, fe := overrideNumber(pricing, "quantity")
