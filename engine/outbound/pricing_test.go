@@ -8,6 +8,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/billsync/billsync/connectors/zuora/zuorasim"
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/enginetest"
 	"github.com/billsync/billsync/engine/store"
@@ -71,4 +72,32 @@ func requireSynced(t *testing.T, e *enginetest.Env, kind, id string) {
 	rec, err := e.DB.GetSyncRecord(context.Background(), kind, id)
 	require.NoError(t, err)
 	require.Equal(t, store.StateSynced, rec.State, "%s %s: %s %s", kind, id, rec.Reason, rec.LastErrorMessage)
+}
+
+// TestLockCompetitionRetried: two subscriptions of one customer reach
+// Zuora while orders hold the account (Zuora's lock competition, saved
+// under the order's Idempotency-Key); billsync retries with a new key and
+// both end synced, each created once.
+func TestLockCompetitionRetried(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{Sim: zuorasim.Options{OrderProcessingTime: 150 * time.Millisecond}, Workers: 8})
+			ctx := context.Background()
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, customer("acme")))
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription("s1", "acme")))
+			e.Converge(20 * time.Second)
+			for _, id := range []string{"s2", "s3", "s4"} {
+				must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription(id, "acme")))
+			}
+			e.Converge(30 * time.Second)
+			for _, id := range []string{"s1", "s2", "s3", "s4"} {
+				requireSynced(t, e, store.EntitySubscription, id)
+			}
+			require.Len(t, e.Sim.State().Subscriptions, 4, "each created once")
+			require.Positive(t, e.Sim.Stats().Status[409], "the orders did meet lock competition")
+		})
+	}
 }

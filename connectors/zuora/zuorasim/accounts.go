@@ -298,6 +298,11 @@ func (s *Sim) putAccount(c *call) *resp {
 	if err != nil {
 		return c.restErr(catMalformed, "Malformed JSON: "+err.Error())
 	}
+	release, locked := s.lockAccount(s.accountNumberOf(c.param("account-key")))
+	if locked {
+		return c.restErr(catLock, lockCompetitionMessage)
+	}
+	defer release()
 	if v, ok := m["name"]; ok {
 		if n, _ := v.(string); strings.TrimSpace(n) == "" {
 			return c.restErr(catInvalidValue, "'name' may not be empty")

@@ -79,6 +79,18 @@ func (s *Sim) postOrder(c *call) *resp {
 	if err != nil {
 		return c.restErr(catMalformed, "Malformed JSON: "+err.Error())
 	}
+	acctKey := str(m["existingAccountNumber"])
+	if na, ok := m["newAccount"].(map[string]any); ok && acctKey == "" {
+		acctKey = str(na["accountNumber"])
+	}
+	release, locked := s.lockAccount(acctKey)
+	if locked {
+		return c.restErr(catLock, lockCompetitionMessage)
+	}
+	defer release()
+	if d := s.opts.OrderProcessingTime; d > 0 && !sleepCtx(c.r.Context(), d) {
+		return c.restErr(catTemporary, "the request was cancelled")
+	}
 	s.mu.Lock()
 	o := s.newOrderRun(c.now)
 	fe := o.run(m)

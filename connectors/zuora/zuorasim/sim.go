@@ -47,6 +47,9 @@ type Sim struct {
 	idemMu sync.Mutex
 	idem   map[string]*idemEntry
 
+	acctLockMu sync.Mutex
+	acctLocks  map[string]bool // account numbers an order or update is writing
+
 	limMu       sync.Mutex
 	inflight    map[limitClass]int
 	rateWindow  time.Time
@@ -87,16 +90,17 @@ func New(opts Options) *Sim {
 	}
 	ctx, cancel := context.WithCancel(context.Background()) //nolint:contextcheck // the simulator's own lifetime, ended by Close
 	s := &Sim{
-		opts:     opts,
-		log:      opts.Logger,
-		st:       newState(),
-		tenant:   newTenantRules(tenant),
-		tokens:   map[string]time.Time{},
-		idem:     map[string]*idemEntry{},
-		inflight: map[limitClass]int{},
-		rng:      rand.New(rand.NewSource(opts.Seed)), //nolint:gosec // fault injection, not security
-		ctx:      ctx,
-		cancel:   cancel,
+		opts:      opts,
+		log:       opts.Logger,
+		st:        newState(),
+		tenant:    newTenantRules(tenant),
+		tokens:    map[string]time.Time{},
+		idem:      map[string]*idemEntry{},
+		acctLocks: map[string]bool{},
+		inflight:  map[limitClass]int{},
+		rng:       rand.New(rand.NewSource(opts.Seed)), //nolint:gosec // fault injection, not security
+		ctx:       ctx,
+		cancel:    cancel,
 	}
 	s.stats = newStats()
 	s.routes = s.buildRoutes()
@@ -701,8 +705,9 @@ func (s *Sim) idemBegin(c *call, key string) *resp {
 			"The Idempotency-Key was already used with a different request URL or method")
 	}
 	if !e.done {
-		return c.fail(http.StatusConflict, catLock,
-			"A request with the same Idempotency-Key is still being processed")
+		// The gateway's answer, no business error code: the first request
+		// may still apply (docs/zuora-rules.md).
+		return jsonResp(http.StatusConflict, map[string]any{"message": "A request with the same Idempotency-Key is still being processed"})
 	}
 	out := &resp{status: e.res.status, header: e.res.header.Clone(), body: e.res.body}
 	if s.opts.IdempotencyReplay409 {
@@ -743,4 +748,39 @@ func decodeObject(b []byte) (map[string]any, error) {
 		return nil, errors.New("body is not a JSON object")
 	}
 	return m, nil
+}
+
+// lockCompetitionMessage is Zuora's answer when another request is writing
+// the same account (community.zuora.com "How to solve Optimistic locking
+// failed/LOCK_COMPETITION error"; docs/zuora-rules.md).
+const lockCompetitionMessage = "Operation failed due to a lock competition, please retry later."
+
+// lockAccount marks an account as being written by one request; locked
+// reports that another request holds it (Zuora: LOCK_COMPETITION). Requests
+// without an account key lock nothing.
+func (s *Sim) lockAccount(number string) (release func(), locked bool) {
+	if number == "" {
+		return func() {}, false
+	}
+	s.acctLockMu.Lock()
+	defer s.acctLockMu.Unlock()
+	if s.acctLocks[number] {
+		return nil, true
+	}
+	s.acctLocks[number] = true
+	return func() {
+		s.acctLockMu.Lock()
+		delete(s.acctLocks, number)
+		s.acctLockMu.Unlock()
+	}, false
+}
+
+// accountNumberOf resolves an account key (id or number) to its number.
+func (s *Sim) accountNumberOf(key string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.st.account(key); a != nil {
+		return a.Number
+	}
+	return key
 }
