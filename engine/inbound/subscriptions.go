@@ -135,7 +135,7 @@ func (s *Service) freeSubscriptionID(ctx context.Context, number string) (string
 	for i := 0; ; i++ {
 		cand := id
 		if i > 0 {
-			cand = localID("zs", fmt.Sprintf("%s-%d", trunc(id, 56), i+1))
+			cand = localID("zs", fmt.Sprintf("%s-%d", engine.Truncate(id, 56), i+1))
 		}
 		_, err := s.db.GetSubscription(ctx, cand)
 		if errors.Is(err, engine.ErrNotFound) {

@@ -66,7 +66,7 @@ func (r *Reconcilers) CatalogPayloads(p engine.Plan) catalogPayloads {
 		category = "Add On Services"
 	}
 	out := catalogPayloads{Product: zuora.Product{
-		Name: trunc(p.Name, 100), SKU: number("", p.ID, 50), Category: category, Description: trunc(p.Description, 500),
+		Name: engine.Truncate(p.Name, 100), SKU: number("", p.ID, 50), Category: category, Description: engine.Truncate(p.Description, 500),
 		EffectiveStartDate: catalogDay, EffectiveEndDate: end, CustomFields: map[string]any{r.cfg.IDField: p.ID},
 	}}
 	for _, bp := range p.BillingPeriods {
@@ -76,7 +76,7 @@ func (r *Reconcilers) CatalogPayloads(p engine.Plan) catalogPayloads {
 			rpEnd = bp.ArchivedAt.UTC().Format("2006-01-02")
 		}
 		out.RatePlans = append(out.RatePlans, ratePlanPayload{Key: key, Archived: bp.ArchivedAt != nil, Payload: zuora.ProductRatePlan{
-			Name: trunc(fmt.Sprintf("%s %s (%s)", p.Name, periodLabel[bp.Period], bp.ID), 255), EffectiveStartDate: catalogDay,
+			Name: engine.Truncate(fmt.Sprintf("%s %s (%s)", p.Name, periodLabel[bp.Period], bp.ID), 255), EffectiveStartDate: catalogDay,
 			EffectiveEndDate: rpEnd, ActiveCurrencies: []string{p.Currency}, CustomFields: map[string]any{r.cfg.IDField: key},
 		}})
 		for _, c := range bp.Charges {
@@ -93,7 +93,7 @@ func (r *Reconcilers) chargePayload(p engine.Plan, bp engine.BillingPeriod, c en
 		cur = p.Currency
 	}
 	pc := zuora.ProductRatePlanCharge{
-		Name: trunc(c.Name, 100), ChargeType: zuoraChargeType[c.Type], ChargeModel: zuoraChargeModel[c.Model],
+		Name: engine.Truncate(c.Name, 100), ChargeType: zuoraChargeType[c.Type], ChargeModel: zuoraChargeModel[c.Model],
 		BillCycleType: zuora.BillCycleDefaultFromCustomer, BillingPeriod: zuoraPeriod[bp.Period],
 		TriggerEvent: zuora.TriggerContractEffective, CustomFields: map[string]any{r.cfg.IDField: mappings.Key(p.ID, c.ID)},
 	}
@@ -357,13 +357,6 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 	}
 	return worker.Result{PayloadHash: fullHash, ZuoraID: productID, ZuoraNumber: want.Product.SKU,
 		ZuoraURL: r.z.ProductURL(productID), Detail: detail}, nil
-}
-
-func trunc(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }
 
 // tenantReader is the part of the Zuora client that reads the tenant's

@@ -84,7 +84,7 @@ func (r *Reconcilers) driftOf(ctx context.Context, rec store.SyncRecord) (string
 			return "", 1, err
 		}
 		pushed := pushedSubscription{RenewalCount: sub.RenewalCount}
-		actions, _, err := r.diff(ctx, sub, desired, actual, pushed)
+		actions, _, err := r.diff(ctx, sub, desired, actual, &pushed)
 		if err != nil {
 			return err.Error(), 1, nil
 		}

@@ -71,7 +71,7 @@ func contact(c engine.Customer) zuora.Contact {
 
 func (r *Reconcilers) accountUpdate(c engine.Customer) zuora.AccountUpdate {
 	bt := contact(c)
-	return zuora.AccountUpdate{Name: trunc(c.Name, 255), BillToContact: &bt, CustomFields: map[string]any{r.cfg.IDField: c.ID}}
+	return zuora.AccountUpdate{Name: engine.Truncate(c.Name, 255), BillToContact: &bt, CustomFields: map[string]any{r.cfg.IDField: c.ID}}
 }
 
 // AccountHash is the hash of the account update billsync would push for c. A
@@ -234,6 +234,10 @@ func (r *Reconcilers) allSubscriptions(ctx context.Context, customerID string) (
 // pushedSubscription is what billsync last pushed, for changes Zuora does not show (renewals).
 type pushedSubscription struct {
 	RenewalCount int `json:"renewalCount"`
+	// SuspendDate is a future suspension billsync scheduled in Zuora and
+	// not yet undone: taken back before its date, it is resumed on its own
+	// date (Resume policy SuspendDate), a suspension of no days.
+	SuspendDate string `json:"suspendDate,omitempty"`
 }
 
 // desiredRatePlan is one product rate plan the subscription should have.
@@ -357,6 +361,31 @@ func terms(s engine.Subscription) zuora.SubscriptionTerms {
 		RenewalSetting: "RENEW_WITH_SPECIFIC_TERM", RenewalTerms: []zuora.RenewalTerm{{Period: s.TermMonths, PeriodType: "Month"}},
 		AutoRenew: &ar,
 	}
+}
+
+// termsChange returns the TermsAndConditions that make Zuora's terms those
+// of sub (nil when they already are): evergreen for TermMonths 0, else a
+// TERMED current term and renewal term of TermMonths months, and autoRenew.
+func termsChange(sub engine.Subscription, actual zuora.Subscription) *zuora.TermsAndConditions {
+	if sub.TermMonths == 0 {
+		if actual.TermType == "EVERGREEN" {
+			return nil
+		}
+		return &zuora.TermsAndConditions{LastTerm: &zuora.LastTerm{TermType: "EVERGREEN"}}
+	}
+	termOK := actual.TermType == "TERMED" && actual.CurrentTerm == sub.TermMonths && actual.CurrentTermPeriodType == "Month" &&
+		actual.RenewalTerm == sub.TermMonths && actual.RenewalTermPeriodType == "Month"
+	if termOK && actual.AutoRenew == sub.AutoRenew {
+		return nil
+	}
+	ar := sub.AutoRenew
+	tc := &zuora.TermsAndConditions{AutoRenew: &ar}
+	if !termOK {
+		tc.RenewalSetting = "RENEW_WITH_SPECIFIC_TERM"
+		tc.RenewalTerms = []zuora.RenewalTerm{{Period: sub.TermMonths, PeriodType: "Month"}}
+		tc.LastTerm = &zuora.LastTerm{TermType: "TERMED", Period: sub.TermMonths, PeriodType: "Month"}
+	}
+	return tc
 }
 
 func triggers(date string) []zuora.TriggerDate {
@@ -542,7 +571,7 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 	if err := r.adoptSubscription(ctx, sub, actual); err != nil {
 		return worker.Result{}, err
 	}
-	actions, notes, err := r.diff(ctx, sub, desired, actual, pushed)
+	actions, notes, err := r.diff(ctx, sub, desired, actual, &pushed)
 	if err != nil {
 		return worker.Result{}, err
 	}
@@ -624,7 +653,9 @@ func (r *Reconcilers) RecordCharges(ctx context.Context, subID string, zs zuora.
 }
 
 // diff computes the order actions that take Zuora's subscription to the desired state.
-func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired []desiredRatePlan, actual zuora.Subscription, pushed pushedSubscription) ([]zuora.OrderAction, []string, error) {
+// diff computes the order actions that make Zuora's subscription match sub;
+// it records in pushed what billsync schedules that Zuora does not show.
+func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired []desiredRatePlan, actual zuora.Subscription, pushed *pushedSubscription) ([]zuora.OrderAction, []string, error) {
 	today := r.today()
 	var notes []string
 	if actual.Status == "Cancelled" {
@@ -704,6 +735,14 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 	}
 	structural = append(removes, structural...)
 	renew := sub.RenewalCount > pushed.RenewalCount && sub.Status != engine.StatusCancelled
+	// Terms (autoRenew, termMonths) are part of the diff: a change is one
+	// TermsAndConditions action (lastTerm changes the current term).
+	var termsAction *zuora.OrderAction
+	if sub.Status != engine.StatusCancelled {
+		if tc := termsChange(sub, actual); tc != nil {
+			termsAction = &zuora.OrderAction{Type: zuora.OrderActionTermsAndConditions, TriggerDates: triggers(today), TermsAndConditions: tc}
+		}
+	}
 
 	var actions []zuora.OrderAction
 	suspended := actual.Status == "Suspended"
@@ -712,8 +751,20 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 	if suspended && needsActive {
 		actions = append(actions, r.resume(sub, today))
 		suspended = false
+		pushed.SuspendDate = ""
+	}
+	if !suspended && pushed.SuspendDate > today && sub.Status != engine.StatusSuspended {
+		// A future suspension taken back before its date: resume on the
+		// suspend date (a suspension of no days), as Zuora's Resume policy
+		// SuspendDate does.
+		actions = append(actions, zuora.OrderAction{Type: "Resume", TriggerDates: triggers(today),
+			Resume: &zuora.Resume{ResumePolicy: zuora.ResumeSuspendDate}})
+		pushed.SuspendDate = ""
 	}
 	actions = append(actions, structural...)
+	if termsAction != nil {
+		actions = append(actions, *termsAction)
+	}
 	if renew {
 		for i := pushed.RenewalCount; i < sub.RenewalCount; i++ {
 			actions = append(actions, zuora.OrderAction{Type: "RenewSubscription", TriggerDates: triggers(today), RenewSubscription: &zuora.RenewSubscription{}})
@@ -736,6 +787,7 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 			sp := &zuora.Suspend{SuspendPolicy: "Today"}
 			if sub.SuspendDate > today {
 				sp.SuspendPolicy, sp.SuspendSpecificDate = "SpecificDate", sub.SuspendDate
+				pushed.SuspendDate = sub.SuspendDate
 			}
 			actions = append(actions, zuora.OrderAction{Type: "Suspend", TriggerDates: triggers(today), Suspend: sp})
 		}

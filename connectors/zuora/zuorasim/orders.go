@@ -1316,6 +1316,68 @@ func (o *orderRun) terms(v *subVersion, a map[string]any) *fieldErr {
 	} else if rs != "" {
 		v.RenewalSetting = rs
 	}
+	rts, fe := arrField(tc, "renewalTerms")
+	if fe != nil {
+		return fe
+	}
+	rtObjs, fe := objects(rts, "renewalTerms")
+	if fe != nil {
+		return fe
+	}
+	if len(rtObjs) > 0 {
+		p, ok, fe := intField(rtObjs[0], "period")
+		if fe != nil {
+			return fe
+		}
+		if !ok || p <= 0 {
+			return missing("termsAndConditions.renewalTerms[0].period")
+		}
+		pt, fe := enumString(rtObjs[0], "periodType", false, "Month", "Year", "Day", "Week")
+		if fe != nil {
+			return fe
+		}
+		v.RenewalTerm, v.RenewalTermPeriodType = p, firstNonEmpty(pt, "Month")
+	}
+	lt, fe := objField(tc, "lastTerm")
+	if fe != nil || lt == nil {
+		return fe
+	}
+	// lastTerm changes the current term (LastTerm: termType required).
+	tt, fe := enumString(lt, "termType", true, "TERMED", "EVERGREEN")
+	if fe != nil {
+		return fe
+	}
+	if start, fe := dateField(lt, "startDate", false); fe != nil {
+		return fe
+	} else if start != "" {
+		v.TermStartDate = start
+	}
+	if tt == "EVERGREEN" {
+		v.TermType, v.CurrentTerm, v.CurrentTermPeriodType = "EVERGREEN", 0, ""
+		v.TermEndDate, v.SubscriptionEndDate = "", ""
+		return nil
+	}
+	p, ok, fe := intField(lt, "period")
+	if fe != nil {
+		return fe
+	}
+	if !ok || p <= 0 {
+		return missing("termsAndConditions.lastTerm.period (required for a TERMED term)")
+	}
+	pt, fe := enumString(lt, "periodType", false, "Month", "Year", "Day", "Week")
+	if fe != nil {
+		return fe
+	}
+	pt = firstNonEmpty(pt, "Month")
+	v.TermType, v.CurrentTerm, v.CurrentTermPeriodType = "TERMED", p, pt
+	if v.InitialTerm == 0 {
+		v.InitialTerm, v.InitialTermPeriodType = p, pt
+	}
+	if v.RenewalTerm == 0 {
+		v.RenewalTerm, v.RenewalTermPeriodType = p, pt
+	}
+	v.TermEndDate = addDate(v.TermStartDate, p, pt)
+	v.SubscriptionEndDate = v.TermEndDate
 	return nil
 }
 
