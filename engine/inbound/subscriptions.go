@@ -21,6 +21,14 @@ func (s *Service) syncSubscription(ctx context.Context, key string) (Result, err
 	if err != nil {
 		return Result{}, zuoraErr("read subscription "+key, err)
 	}
+	if zs.Status == "Expired" && zs.SubscriptionNumber != "" && key != zs.SubscriptionNumber {
+		// An amendment expires the version it replaces: a callout naming an
+		// old version's id is about the subscription, read by number (its
+		// latest version), never a cancellation.
+		if zs, err = s.z.GetSubscription(ctx, zs.SubscriptionNumber); err != nil {
+			return Result{}, zuoraErr("read subscription "+key, err)
+		}
+	}
 	unlock := s.locks.lock(zs.AccountID)
 	defer unlock()
 	return s.applySubscription(ctx, zs)

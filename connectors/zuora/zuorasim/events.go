@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -611,6 +612,11 @@ func parseNotification(m map[string]any) (*notificationDef, *fieldErr) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, invalid("'calloutBaseurl' should be an absolute https URL")
 	}
+	// Zuora delivers callouts over HTTPS (docs/zuora-rules.md); the
+	// simulator also calls plain http on loopback, for local receivers.
+	if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		return nil, invalid("'calloutBaseurl' must be an https URL (the simulator accepts http only for loopback targets such as 127.0.0.1)")
+	}
 	if d.HTTPMethod, fe = enumString(co, "httpMethod", true, "POST", "GET", "PUT", "PATCH", "DELETE"); fe != nil {
 		return nil, fe
 	}
@@ -744,4 +750,13 @@ func (s *Sim) deleteNotificationDefinition(c *call) *resp {
 	delete(s.st.notifs, c.param("id"))
 	s.st.notifOrder = slices.DeleteFunc(s.st.notifOrder, func(x string) bool { return x == c.param("id") })
 	return &resp{status: http.StatusNoContent, header: http.Header{}}
+}
+
+// loopbackHost reports a host name or address on this machine's loopback.
+func loopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
