@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	_ "time/tzdata" // tenant time zones load on machines without a zoneinfo database
 )
 
 // Tenant is the configuration of the simulated Zuora tenant: what an admin

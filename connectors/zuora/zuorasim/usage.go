@@ -32,6 +32,22 @@ func parseDateTime(v string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// tenantDateTime reads a usage date-time as Zuora does: a value without
+// offset is in the tenant's time zone; one with an offset is converted into
+// it (docs.zuora.com "DateTime field behavior after changing your time
+// zone"; docs/zuora-rules.md). Usage is rated by its day in that zone.
+func tenantDateTime(v string, loc *time.Location) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t.In(loc), true
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02 15:04:05", dateLayout} {
+		if t, err := time.ParseInLocation(layout, v, loc); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
 func wsdlVersion(c *call) float64 {
 	v := c.r.Header.Get("X-Zuora-WSDL-Version")
 	if v == "" {
@@ -147,13 +163,13 @@ func (s *Sim) validateUsage(o map[string]any, wsdl float64) (*usageRecord, strin
 	if !ok || sdt == "" {
 		return nil, "MISSING_REQUIRED_VALUE", "Missing required value: StartDateTime"
 	}
-	t, ok := parseDateTime(sdt)
+	t, ok := tenantDateTime(sdt, s.tenant.loc)
 	if !ok {
 		return nil, "INVALID_VALUE", "StartDateTime is not a valid date-time: " + sdt
 	}
 	u.StartDateTime = t
 	if edt, ok := o["EndDateTime"].(string); ok && edt != "" {
-		et, ok := parseDateTime(edt)
+		et, ok := tenantDateTime(edt, s.tenant.loc)
 		if !ok {
 			return nil, "INVALID_VALUE", "EndDateTime is not a valid date-time: " + edt
 		}
@@ -256,12 +272,12 @@ func (s *Sim) getUsageByAccount(c *call) *resp {
 			x["accountId"], x["accountNumber"], x["accountName"] = a.ID, a.Number, a.Name
 			x["unitOfMeasure"] = u.UOM
 			x["quantity"] = numberValue(u.Quantity)
-			x["startDateTime"] = u.StartDateTime.UTC().Format("2006-01-02 15:04:05")
+			x["startDateTime"] = u.StartDateTime.In(s.tenant.loc).Format("2006-01-02 15:04:05") // the tenant's time zone
 			x["submissionDateTime"] = u.Submitted.UTC().Format("2006-01-02 15:04:05")
 			x["status"] = "Pending"
 			x["sourceName"] = "API"
 			if u.EndDateTime != nil {
-				x["endDateTime"] = u.EndDateTime.UTC().Format("2006-01-02 15:04:05")
+				x["endDateTime"] = u.EndDateTime.In(s.tenant.loc).Format("2006-01-02 15:04:05")
 			}
 			if u.SubscriptionNumber != "" {
 				x["subscriptionNumber"] = u.SubscriptionNumber
