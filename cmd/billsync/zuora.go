@@ -32,11 +32,13 @@ tenant lacks, the tenant's time zone and whether callouts are set up. It
 exits non-zero when something is missing.
 
 setup-callouts creates the Account "changeType == 'INSERT'" and Subscription
-"changeType == 'UPDATE'" event triggers and three notification definitions
-(account created, subscription created [event 1210], subscription changed)
-whose callouts POST to <public-url>/webhooks/zuora/… with preemptive Basic auth
-(BILLSYNC_WEBHOOK_USERNAME / BILLSYNC_WEBHOOK_PASSWORD). Running it again
-creates nothing new. remove-callouts deletes exactly what setup created.
+"changeType == 'UPDATE'" event triggers, and three callout templates with their
+notification definitions (account created, subscription created [event 1210],
+subscription changed) whose callouts POST to <public-url>/webhooks/zuora/… with
+preemptive Basic auth (BILLSYNC_WEBHOOK_USERNAME / BILLSYNC_WEBHOOK_PASSWORD).
+Running it again creates nothing new; with another URL or password it changes
+the templates in place. remove-callouts deletes the definitions and triggers
+setup created and deactivates its templates (Zuora cannot delete templates).
 `)
 		return usageError{"zuora: expected check, setup-callouts or remove-callouts"}
 	}

@@ -210,6 +210,7 @@ type notificationDef struct {
 	RequiredAuth       bool
 	Auth               *calloutAuth
 	Raw                map[string]any
+	TemplateIDs        []string // calloutTemplateIds given on create
 	Created, Updated   time.Time
 }
 
@@ -246,6 +247,10 @@ type state struct {
 	triggerOrder []string
 	notifs       map[string]*notificationDef
 	notifOrder   []string
+	// templates are callout templates: the callout fields of a
+	// notificationDef (CalloutID is the template id, CalloutName its name).
+	templates     map[string]*notificationDef
+	templateOrder []string
 
 	orders map[string]*order
 
@@ -267,6 +272,7 @@ func newState() *state {
 		usageByAccount:  map[string][]*usageRecord{},
 		triggers:        map[string]*eventTrigger{},
 		notifs:          map[string]*notificationDef{},
+		templates:       map[string]*notificationDef{},
 		orders:          map[string]*order{},
 	}
 }
