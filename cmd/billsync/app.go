@@ -119,7 +119,8 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 		a.close()
 		return nil, err
 	}
-	a.outbound = outbound.New(db, zc, outbound.Config{IDField: cfg.ZuoraIDField, AccountNumberPrefix: cfg.ZuoraAccountPrefix,
+	units, _ := outbound.ParseUnitMap(cfg.ZuoraUnitMap) // checked by Validate
+	a.outbound = outbound.New(db, zc, outbound.Config{IDField: cfg.ZuoraIDField, UnitMap: units, AccountNumberPrefix: cfg.ZuoraAccountPrefix,
 		SubscriptionNumberPrefix: cfg.ZuoraSubscriptionPfx, Enabled: a.switches.Enabled})
 	a.pool = worker.New(db, a.outbound.Kinds(), worker.Options{Workers: cfg.SyncWorkers, MaxAttempts: cfg.SyncMaxAttempts,
 		Logger: log.With().Str("component", "worker").Logger(), ID: cfg.ReplicaID, OnOutcome: a.observeOutcome(onOutcome)})

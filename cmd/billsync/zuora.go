@@ -87,7 +87,8 @@ setup created and deactivates its templates (Zuora cannot delete templates).
 	if err != nil {
 		return err
 	}
-	svc := inbound.New(db, zc, outbound.New(db, zc, outbound.Config{IDField: cfg.ZuoraIDField}), inbound.Config{IDField: cfg.ZuoraIDField,
+	units, _ := outbound.ParseUnitMap(cfg.ZuoraUnitMap) // checked by Validate
+	svc := inbound.New(db, zc, outbound.New(db, zc, outbound.Config{IDField: cfg.ZuoraIDField, UnitMap: units}), inbound.Config{IDField: cfg.ZuoraIDField,
 		IdentityField: cfg.InboundIdentityField, Logger: log})
 	if sub == "check" {
 		return printTenantCheck(ctx, svc, asJSON, stdout)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 
@@ -106,6 +107,9 @@ func (r *Reconcilers) chargePayload(p engine.Plan, bp engine.BillingPeriod, c en
 	}
 	if c.Model != engine.ModelFlatFee {
 		pc.UOM = c.UnitOfMeasure
+		if u, ok := r.cfg.UnitMap[c.UnitOfMeasure]; ok {
+			pc.UOM = u
+		}
 	}
 	if c.Model == engine.ModelPerUnit && c.Type != engine.ChargeUsage {
 		q := c.DefaultQuantity
@@ -458,4 +462,29 @@ func (r *Reconcilers) TenantNeeds(ctx context.Context) (zuora.TenantNeeds, error
 		}
 		after = page.Next
 	}
+}
+
+// ParseUnitMap reads a unit-of-measure mapping, "local=Zuora" pairs
+// separated by commas ("seat=License,api call=Each"); names are kept as
+// written (spaces inside allowed), at most 25 characters on the Zuora side.
+func ParseUnitMap(s string) (map[string]string, error) {
+	out := map[string]string{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, pair := range strings.Split(s, ",") {
+		local, z, ok := strings.Cut(pair, "=")
+		local, z = strings.TrimSpace(local), strings.TrimSpace(z)
+		if !ok || local == "" || z == "" {
+			return nil, fmt.Errorf("%q is not a local=Zuora pair", strings.TrimSpace(pair))
+		}
+		if utf8.RuneCountInString(z) > 25 {
+			return nil, fmt.Errorf("the Zuora unit %q is longer than Zuora's 25 characters", z)
+		}
+		if _, dup := out[local]; dup {
+			return nil, fmt.Errorf("the unit %q is mapped twice", local)
+		}
+		out[local] = z
+	}
+	return out, nil
 }

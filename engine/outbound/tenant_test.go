@@ -2,14 +2,17 @@ package outbound_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/enginetest"
+	"github.com/billsync/billsync/engine/outbound"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/store/storetest"
 )
@@ -65,4 +68,33 @@ func TestPlanNeedsTheTenant(t *testing.T) {
 			require.NotContains(t, uoms, "seat")
 		})
 	}
+}
+
+// TestUnitMap: a configured mapping sends the tenant's unit for the plan's
+// (seat → License, which a fresh tenant has); bad mappings are refused.
+func TestUnitMap(t *testing.T) {
+	t.Parallel()
+	m, err := outbound.ParseUnitMap("seat=License, api call = Each")
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"seat": "License", "api call": "Each"}, m)
+	for _, bad := range []string{"seat", "=x", "seat=", "a=b,a=c", "a=" + strings.Repeat("x", 26)} {
+		_, err := outbound.ParseUnitMap(bad)
+		require.Error(t, err, bad)
+	}
+
+	tenant := zuorasim.FreshTenant()
+	for _, obj := range zuora.IDFieldObjects {
+		tenant.Define(obj, zuorasim.CustomField{Name: "BillsyncId__c", Type: "text", Length: 255})
+	}
+	e := enginetest.New(t, storetest.Dialects[0], enginetest.Options{Sim: zuorasim.Options{Tenant: &tenant}})
+	r := outbound.New(e.DB, e.Zuora, outbound.Config{UnitMap: map[string]string{"seat": "License"}})
+	ctx := context.Background()
+	p := proPlan()
+	p.BillingPeriods[0].Charges[1].UnitOfMeasure = "seat"
+	p.BillingPeriods[0].Charges[2].UnitOfMeasure = "Each"
+	must[engine.Plan](t)(e.DB.UpsertPlan(ctx, p))
+	need, err := r.TenantNeeds(ctx)
+	require.NoError(t, err)
+	require.Contains(t, need.Units, "License")
+	require.NotContains(t, need.Units, "seat")
 }
