@@ -170,6 +170,7 @@ type usageRecord struct {
 	UniqueKey          string
 	Custom             map[string]any
 	Submitted          time.Time
+	Status             string // Pending until a bill run rates it: Processed
 }
 
 type eventTrigger struct {
@@ -254,6 +255,10 @@ type state struct {
 
 	orders map[string]*order
 
+	// billedThrough is, per account id, the target date of its last bill
+	// run: usage of a day before it that came later is never rated.
+	billedThrough map[string]string
+
 	nAccount, nSub, nCharge, nOrder, nProduct, nPlan, nPRPC, nRatePlan int
 }
 
@@ -273,6 +278,7 @@ func newState() *state {
 		triggers:        map[string]*eventTrigger{},
 		notifs:          map[string]*notificationDef{},
 		templates:       map[string]*notificationDef{},
+		billedThrough:   map[string]string{},
 		orders:          map[string]*order{},
 	}
 }
@@ -428,6 +434,7 @@ type UsageSnapshot struct {
 	UniqueKey          string         `json:"uniqueKey,omitempty"`
 	Description        string         `json:"description,omitempty"`
 	CustomFields       map[string]any `json:"customFields,omitempty"`
+	Status             string         `json:"status"` // Pending, Processed
 }
 
 // EventTriggerSnapshot is a custom event trigger.
@@ -512,7 +519,8 @@ func (s *Sim) State() StateSnapshot {
 	}
 	for _, u := range st.usage {
 		out.Usage = append(out.Usage, UsageSnapshot{ID: u.ID, AccountID: u.AccountID, AccountNumber: u.AccountNumber, SubscriptionNumber: u.SubscriptionNumber, ChargeNumber: u.ChargeNumber,
-			UOM: u.UOM, Quantity: u.Quantity, StartDateTime: u.StartDateTime, UniqueKey: u.UniqueKey, Description: u.Description, CustomFields: maps.Clone(u.Custom)})
+			UOM: u.UOM, Quantity: u.Quantity, StartDateTime: u.StartDateTime, UniqueKey: u.UniqueKey, Description: u.Description, CustomFields: maps.Clone(u.Custom),
+			Status: firstNonEmpty(u.Status, "Pending")})
 	}
 	for _, id := range st.triggerOrder {
 		t := st.triggers[id]

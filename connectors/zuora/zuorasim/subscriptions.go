@@ -178,6 +178,14 @@ func (s *Sim) subscriptionView(c *call, sub *subscription, v *subVersion) map[st
 			cx["billingDay"] = ch.BillingDay
 			cx["endDateCondition"] = ch.EndDateCondition
 			cx["done"] = false
+			if bt := st.billedThrough[sub.AccountID]; bt != "" {
+				// Billed (and, for usage, rated) up to the last bill run.
+				if ch.Type == "Usage" {
+					cx["processedThroughDate"] = bt
+				} else {
+					cx["chargedThroughDate"] = bt
+				}
+			}
 			cx["mrr"], cx["dmrc"], cx["tcv"], cx["dtcv"] = 0, 0, 0, 0
 			if ch.UOM != "" {
 				cx["uom"] = ch.UOM

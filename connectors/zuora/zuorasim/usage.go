@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"time"
 )
@@ -274,7 +275,7 @@ func (s *Sim) getUsageByAccount(c *call) *resp {
 			x["quantity"] = numberValue(u.Quantity)
 			x["startDateTime"] = u.StartDateTime.In(s.tenant.loc).Format("2006-01-02 15:04:05") // the tenant's time zone
 			x["submissionDateTime"] = u.Submitted.UTC().Format("2006-01-02 15:04:05")
-			x["status"] = "Pending"
+			x["status"] = firstNonEmpty(u.Status, "Pending")
 			x["sourceName"] = "API"
 			if u.EndDateTime != nil {
 				x["endDateTime"] = u.EndDateTime.In(s.tenant.loc).Format("2006-01-02 15:04:05")
@@ -299,4 +300,73 @@ func (s *Sim) getUsageByAccount(c *call) *resp {
 		out["nextPage"] = c.nextPageURL(page, size)
 	}
 	return jsonResp(http.StatusOK, out)
+}
+
+// BillRunResult is what a bill run did for one account.
+type BillRunResult struct {
+	AccountNumber string `json:"accountNumber"`
+	BilledThrough string `json:"billedThrough"`
+	// UsageProcessed are the usage records rated by this run; UsageLeft
+	// the records of days billed by an earlier run, never rated (Zuora
+	// leaves usage of a billed period Pending).
+	UsageProcessed int `json:"usageProcessed"`
+	UsageLeft      int `json:"usageLeftPending"`
+}
+
+// BillRun invoices every account up to (not including) targetDate: usage
+// whose day (in the tenant's time zone) is before it and after the account's
+// previous bill run becomes Processed; usage of an already billed day stays
+// Pending for good. Accounts limits the run (nil: all).
+func (s *Sim) BillRun(targetDate string, accounts ...string) ([]BillRunResult, error) {
+	if _, err := time.Parse(dateLayout, targetDate); err != nil {
+		return nil, fmt.Errorf("targetDate %q is not a yyyy-MM-dd date", targetDate)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.st
+	var out []BillRunResult
+	for _, id := range st.accountOrder {
+		a := st.accounts[id]
+		if len(accounts) > 0 && !slices.Contains(accounts, a.Number) {
+			continue
+		}
+		prev := st.billedThrough[a.ID]
+		if prev != "" && targetDate <= prev {
+			out = append(out, BillRunResult{AccountNumber: a.Number, BilledThrough: prev})
+			continue
+		}
+		res := BillRunResult{AccountNumber: a.Number, BilledThrough: targetDate}
+		for _, u := range st.usageByAccount[a.ID] {
+			if u.Status == "Processed" {
+				continue
+			}
+			day := u.StartDateTime.In(s.tenant.loc).Format(dateLayout)
+			switch {
+			case day >= targetDate:
+			case prev != "" && day < prev:
+				res.UsageLeft++
+			default:
+				u.Status = "Processed"
+				res.UsageProcessed++
+			}
+		}
+		st.billedThrough[a.ID] = targetDate
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func (s *Sim) controlBillRun(body []byte) *resp {
+	var req struct {
+		TargetDate string   `json:"targetDate"`
+		Accounts   []string `json:"accounts"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return jsonResp(http.StatusBadRequest, map[string]any{"error": err.Error()})
+	}
+	res, err := s.BillRun(req.TargetDate, req.Accounts...)
+	if err != nil {
+		return jsonResp(http.StatusBadRequest, map[string]any{"error": err.Error()})
+	}
+	return jsonResp(http.StatusOK, map[string]any{"accounts": res})
 }
