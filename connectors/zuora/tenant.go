@@ -103,7 +103,7 @@ func (c *Client) ReadTenantSettings(ctx context.Context) (TenantSettings, error)
 	v, err := c.readTenantSettings(ctx)
 	if err == nil {
 		c.tenant.mu.Lock()
-		c.tenant.val, c.tenant.at, c.tenant.have = v, c.now(), true
+		c.tenant.val, c.tenant.err, c.tenant.at, c.tenant.have = v, nil, c.now(), true
 		c.tenant.mu.Unlock()
 	}
 	return v, err
@@ -186,20 +186,29 @@ type tenantCache struct {
 	mu   sync.Mutex
 	at   time.Time
 	val  TenantSettings
+	err  error // a non-retryable failure (e.g. no Settings API permission), cached too
 	have bool
 }
 
 // CachedTenantSettings is ReadTenantSettings, cached for a minute and shared
-// by every caller (the reconcilers check each plan against it).
+// by every caller (the reconcilers check each plan against it). A
+// non-retryable failure is cached as well, so a tenant that does not grant
+// the Settings API costs one call a minute, not one per plan.
 func (c *Client) CachedTenantSettings(ctx context.Context) (TenantSettings, error) {
 	c.tenant.mu.Lock()
 	if c.tenant.have && c.now().Sub(c.tenant.at) < tenantCacheTTL {
-		v := c.tenant.val
+		v, err := c.tenant.val, c.tenant.err
 		c.tenant.mu.Unlock()
-		return v, nil
+		return v, err
 	}
 	c.tenant.mu.Unlock()
-	return c.ReadTenantSettings(ctx)
+	v, err := c.ReadTenantSettings(ctx)
+	if err != nil && !IsRetryable(err) {
+		c.tenant.mu.Lock()
+		c.tenant.val, c.tenant.err, c.tenant.at, c.tenant.have = TenantSettings{}, err, c.now(), true
+		c.tenant.mu.Unlock()
+	}
+	return v, err
 }
 
 // TenantNeeds is what billsync's configuration and local catalog need from
