@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"regexp"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 )
@@ -51,10 +52,10 @@ func (p Plan) Validate() error {
 	default:
 		v.add("kind", "must be one of plan, addon")
 	}
-	if p.Name == "" || len(p.Name) > 100 {
+	if p.Name == "" || utf8.RuneCountInString(p.Name) > 100 {
 		v.add("name", "is required, at most 100 characters")
 	}
-	if len(p.Description) > 500 {
+	if utf8.RuneCountInString(p.Description) > 500 {
 		v.add("description", "must be at most 500 characters")
 	}
 	v.text("name", p.Name, "description", p.Description)
@@ -113,7 +114,7 @@ func (p Plan) Validate() error {
 }
 
 func validateCharge(v *validator, f string, c Charge, planCurrency string) {
-	if c.Name == "" || len(c.Name) > 100 {
+	if c.Name == "" || utf8.RuneCountInString(c.Name) > 100 {
 		v.add(f+".name", "is required, at most 100 characters")
 	}
 	switch c.Type {
@@ -206,7 +207,7 @@ func (c Customer) Validate() error {
 	if !ValidID(c.ID) {
 		v.add("id", idRule)
 	}
-	if c.Name == "" || len(c.Name) > 255 {
+	if c.Name == "" || utf8.RuneCountInString(c.Name) > 255 {
 		v.add("name", "is required, at most 255 characters")
 	}
 	if c.Email != "" && !emailPattern.MatchString(c.Email) {
@@ -221,10 +222,10 @@ func (c Customer) Validate() error {
 	}
 	if c.BillTo != nil {
 		b := c.BillTo
-		if b.FirstName == "" || len(b.FirstName) > 100 {
+		if b.FirstName == "" || utf8.RuneCountInString(b.FirstName) > 100 {
 			v.add("billTo.firstName", "is required, at most 100 characters")
 		}
-		if b.LastName == "" || len(b.LastName) > 100 {
+		if b.LastName == "" || utf8.RuneCountInString(b.LastName) > 100 {
 			v.add("billTo.lastName", "is required, at most 100 characters")
 		}
 		if b.Email != "" && !emailPattern.MatchString(b.Email) {

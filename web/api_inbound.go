@@ -21,6 +21,18 @@ func (s *Server) registerInboundAPI(api *gin.RouterGroup) {
 	api.PUT("/customers/:id/zuora-accounts/:accountKey", s.putLink)
 	api.DELETE("/customers/:id/zuora-accounts/:accountKey", s.deleteLink)
 	api.GET("/customers/:id/grants", s.getGrants)
+	api.GET("/zuora/check", s.checkTenant)
+}
+
+// checkTenant answers what the Zuora tenant lacks for billsync (200 with
+// "ok": false when something is missing; 502 when Zuora cannot be read).
+func (s *Server) checkTenant(c *gin.Context) {
+	rep, err := s.opts.Inbound.CheckTenant(c.Request.Context())
+	if err != nil {
+		writeInboundError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, rep)
 }
 
 // writeInboundError maps Zuora's failures to 502 with Zuora's message, and

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/inbound"
 )
@@ -36,6 +37,7 @@ type Inbound interface {
 	UnlinkAccount(ctx context.Context, customerID, accountKey string) error
 	Links(ctx context.Context, customerID string) ([]inbound.Link, error)
 	Grants(ctx context.Context, customerID string) ([]inbound.Grant, error)
+	CheckTenant(ctx context.Context) (zuora.TenantReport, error)
 }
 
 // WebhookAuth is how Zuora's callouts authenticate: Basic credentials

@@ -122,7 +122,8 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 		a.close()
 		return nil, err
 	}
-	a.outbound = outbound.New(db, zc, outbound.Config{IDField: cfg.ZuoraIDField, AccountNumberPrefix: cfg.ZuoraAccountPrefix,
+	units, _ := outbound.ParseUnitMap(cfg.ZuoraUnitMap) // checked by Validate
+	a.outbound = outbound.New(db, zc, outbound.Config{IDField: cfg.ZuoraIDField, UnitMap: units, AccountNumberPrefix: cfg.ZuoraAccountPrefix,
 		SubscriptionNumberPrefix: cfg.ZuoraSubscriptionPfx, Enabled: a.switches.Enabled})
 	// A switch turned back on syncs what it held back at once: on this
 	// replica when it (or another) turns it on, and at start for a setting
@@ -187,20 +188,28 @@ func (a *app) newAdmin(zuoraBaseURL string) (*admin.Admin, error) {
 		Zuora:         a.zuora,
 		Connection:    admin.Connection{Environment: env, BaseURL: zuoraBaseURL, LastCall: a.lastCall.get},
 		Schedule:      a.sched,
+		Tenant:        a.inbound,
 		Kick:          a.pool.Kick,
 		Logger:        a.log.With().Str("component", "admin").Logger(),
 		SecureCookies: a.cfg.publicHTTPS(),
 	})
 }
 
+// builtinSimUnits are the units of measure of the built-in simulator's
+// tenant beyond a fresh tenant's: those of the README's first session.
+var builtinSimUnits = []string{"seat", "call"}
+
 func (a *app) startSimulator() error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("start the built-in Zuora simulator: %w", err)
 	}
-	// The control endpoints (/_sim/reset, faults, state) need a random token
+	// The built-in simulator's tenant is set up as the README tells an
+	// admin to set up a real one, with the units of the README's example.
+	// Its control endpoints (/_sim/reset, faults, state) need a random token
 	// nobody else knows: another local user cannot drive or read them.
-	a.sim = zuorasim.New(zuorasim.Options{Logger: a.log.With().Str("component", "zuorasim").Logger(), ControlToken: rand.Text()})
+	tenant := zuora.SimTenant(a.cfg.ZuoraIDField, builtinSimUnits...)
+	a.sim = zuorasim.New(zuorasim.Options{Tenant: &tenant, Logger: a.log.With().Str("component", "zuorasim").Logger(), ControlToken: rand.Text()})
 	a.simURL = "http://" + ln.Addr().String()
 	a.simSrv = &http.Server{Handler: a.sim, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = a.simSrv.Serve(ln) }()

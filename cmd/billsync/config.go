@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/billsync/billsync/engine/outbound"
 	"github.com/billsync/billsync/engine/store"
 )
 
@@ -40,6 +41,7 @@ type Config struct {
 	ZuoraRequestsPerMin  int
 	ZuoraVersion         string
 	ZuoraIDField         string
+	ZuoraUnitMap         string
 	ZuoraAccountPrefix   string
 	ZuoraSubscriptionPfx string
 
@@ -79,6 +81,7 @@ func (c *Config) settings() []setting {
 		{"BILLSYNC_ZUORA_REQUESTS_PER_MINUTE", "zuora-requests-per-minute", "the tenant's per-minute request budget", &c.ZuoraRequestsPerMin},
 		{"BILLSYNC_ZUORA_VERSION", "zuora-version", "Zuora-Version header (default: the client's pinned version)", &c.ZuoraVersion},
 		{"BILLSYNC_ZUORA_ID_FIELD", "zuora-id-field", "custom field holding billsync's id on Zuora objects", &c.ZuoraIDField},
+		{"BILLSYNC_ZUORA_UNIT_MAP", "zuora-unit-map", "plan unit of measure → Zuora unit, e.g. seat=License,call=Each (default: as written)", &c.ZuoraUnitMap},
 		{"BILLSYNC_ZUORA_ACCOUNT_PREFIX", "zuora-account-prefix", "prefix of the account numbers billsync creates", &c.ZuoraAccountPrefix},
 		{"BILLSYNC_ZUORA_SUBSCRIPTION_PREFIX", "zuora-subscription-prefix", "prefix of the subscription numbers billsync creates", &c.ZuoraSubscriptionPfx},
 		{"BILLSYNC_SYNC_WORKERS", "sync-workers", "concurrent reconciles (and callout processors); at least BILLSYNC_ZUORA_CONCURRENCY to sync at Zuora's pace", &c.SyncWorkers},
@@ -262,6 +265,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ZuoraRequestsPerMin < 1 {
 		return fmt.Errorf("config: BILLSYNC_ZUORA_REQUESTS_PER_MINUTE %d must be positive", c.ZuoraRequestsPerMin)
+	}
+	if _, err := outbound.ParseUnitMap(c.ZuoraUnitMap); err != nil {
+		return fmt.Errorf("config: BILLSYNC_ZUORA_UNIT_MAP: %w", err)
 	}
 	if !strings.HasSuffix(c.ZuoraIDField, "__c") {
 		return fmt.Errorf("config: BILLSYNC_ZUORA_ID_FIELD %q must be a custom field name ending in __c", c.ZuoraIDField)

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
 	"github.com/billsync/billsync/engine/bench"
 	"github.com/billsync/billsync/engine/store"
@@ -150,7 +151,8 @@ func TestTwoReplicas(t *testing.T) {
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "go build: %s", out)
 
-	sim := zuorasim.New(zuorasim.Options{Latency: 20 * time.Millisecond, Logger: zerolog.Nop()})
+	tenant := zuora.SimTenant("BillsyncId__c", builtinSimUnits...)
+	sim := zuorasim.New(zuorasim.Options{Tenant: &tenant, Latency: 20 * time.Millisecond, Logger: zerolog.Nop()})
 	t.Cleanup(sim.Close)
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)

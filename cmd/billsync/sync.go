@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sort"
 	"sync"
 
@@ -130,6 +131,7 @@ func runZuoraSim(ctx context.Context, args []string, _, stderr io.Writer) error 
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:9090", "listen address")
 	logLevel := fs.String("log-level", "info", "trace, debug, info, warn or error")
+	tenantFile := fs.String("tenant", "", "tenant configuration file (JSON: unitsOfMeasure, currencies, timeZone, customFields, features; default: a fresh tenant)")
 	var opts zuorasim.Options
 	opts.BindFlags(fs)
 	fs.Usage = func() {
@@ -146,6 +148,17 @@ func runZuoraSim(ctx context.Context, args []string, _, stderr io.Writer) error 
 	cfg.LogLevel = *logLevel
 	if err := cfg.Validate(); err != nil {
 		return err
+	}
+	if *tenantFile != "" {
+		b, err := os.ReadFile(*tenantFile)
+		if err != nil {
+			return fmt.Errorf("zuora-sim --tenant: %w", err)
+		}
+		t, err := zuorasim.LoadTenantFile(b)
+		if err != nil {
+			return fmt.Errorf("zuora-sim --tenant %s: %w", *tenantFile, err)
+		}
+		opts.Tenant = &t
 	}
 	log := newLogger(cfg)
 	opts.Logger = log

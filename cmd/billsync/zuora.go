@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,33 +14,47 @@ import (
 	"github.com/billsync/billsync/engine/store"
 )
 
-// runZuora runs `billsync zuora setup-callouts|remove-callouts`: it creates
-// (idempotently) or removes, in the configured Zuora tenant, the event
-// triggers and notification definitions that send callouts to billsync.
+// runZuora runs `billsync zuora check|setup-callouts|remove-callouts`:
+// check lists what the configured Zuora tenant lacks for billsync; the
+// others create (idempotently) or remove, in the tenant, the event triggers
+// and notification definitions that send callouts to billsync.
 func runZuora(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "setup-callouts" && args[0] != "remove-callouts") {
+	if len(args) == 0 || (args[0] != "setup-callouts" && args[0] != "remove-callouts" && args[0] != "check") {
 		fmt.Fprint(stderr, `Usage:
+  billsync zuora check [--json]
   billsync zuora setup-callouts --public-url https://billsync.example.com
   billsync zuora remove-callouts
 
+check reads the tenant (describe of each object, the settings API) and lists
+every custom field billsync needs that is missing (object, API name, type,
+length), every unit of measure and currency the local catalog uses that the
+tenant lacks, the tenant's time zone and whether callouts are set up. It
+exits non-zero when something is missing.
+
 setup-callouts creates the Account "changeType == 'INSERT'" and Subscription
-"changeType == 'UPDATE'" event triggers and three notification definitions
-(account created, subscription created [event 1210], subscription changed)
-whose callouts POST to <public-url>/webhooks/zuora/… with preemptive Basic auth
-(BILLSYNC_WEBHOOK_USERNAME / BILLSYNC_WEBHOOK_PASSWORD). Running it again
-creates nothing new. remove-callouts deletes exactly what setup created.
+"changeType == 'UPDATE'" event triggers, and three callout templates with their
+notification definitions (account created, subscription created [event 1210],
+subscription changed) whose callouts POST to <public-url>/webhooks/zuora/… with
+preemptive Basic auth (BILLSYNC_WEBHOOK_USERNAME / BILLSYNC_WEBHOOK_PASSWORD).
+Running it again creates nothing new; with another URL or password it changes
+the templates in place. remove-callouts deletes the definitions and triggers
+setup created and deactivates its templates (Zuora cannot delete templates).
 `)
-		return usageError{"zuora: expected setup-callouts or remove-callouts"}
+		return usageError{"zuora: expected check, setup-callouts or remove-callouts"}
 	}
 	sub := args[0]
-	fs := newFlagSet("zuora "+sub, "Manage the Zuora callouts that feed billsync's inbound side.", stderr)
+	fs := newFlagSet("zuora "+sub, "Check the Zuora tenant, or manage the Zuora callouts that feed billsync's inbound side.", stderr)
+	asJSON := false
+	if sub == "check" {
+		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	}
 	cfg, err := loadConfig(fs, args[1:])
 	if err != nil {
 		return err
 	}
 	publicURL := cfg.PublicURL // --public-url / BILLSYNC_PUBLIC_URL: billsync's public https base URL, as Zuora reaches it
 	if cfg.ZuoraBaseURL == "" {
-		return errors.New("zuora: BILLSYNC_ZUORA_BASE_URL (with client id and secret) is required: callouts are set up in a real Zuora tenant")
+		return errors.New("zuora: BILLSYNC_ZUORA_BASE_URL (with client id and secret) is required: the command works on a real Zuora tenant (or a standalone simulator)")
 	}
 	if sub == "setup-callouts" {
 		if publicURL == "" {
@@ -69,7 +84,12 @@ creates nothing new. remove-callouts deletes exactly what setup created.
 	if err != nil {
 		return err
 	}
-	svc := inbound.New(db, zc, outbound.New(db, zc, outbound.Config{IDField: cfg.ZuoraIDField}), inbound.Config{IDField: cfg.ZuoraIDField, Logger: log})
+	units, _ := outbound.ParseUnitMap(cfg.ZuoraUnitMap) // checked by Validate
+	svc := inbound.New(db, zc, outbound.New(db, zc, outbound.Config{IDField: cfg.ZuoraIDField, UnitMap: units}), inbound.Config{IDField: cfg.ZuoraIDField,
+		IdentityField: cfg.InboundIdentityField, Logger: log})
+	if sub == "check" {
+		return printTenantCheck(ctx, svc, asJSON, stdout)
+	}
 	var rep inbound.SetupReport
 	if sub == "setup-callouts" {
 		rep, err = svc.SetupCallouts(ctx, inbound.CalloutSetup{PublicURL: publicURL, Username: cfg.WebhookUsername, Password: cfg.WebhookPassword})
@@ -89,4 +109,43 @@ creates nothing new. remove-callouts deletes exactly what setup created.
 		fmt.Fprintln(stdout, "nothing to do")
 	}
 	return err
+}
+
+// errTenantIncomplete makes `billsync zuora check` exit non-zero.
+var errTenantIncomplete = errors.New("zuora check: the tenant lacks what is listed above")
+
+func printTenantCheck(ctx context.Context, svc *inbound.Service, asJSON bool, stdout io.Writer) error {
+	rep, err := svc.CheckTenant(ctx)
+	if err != nil {
+		return fmt.Errorf("zuora check: %w", err)
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		for _, m := range rep.Missing {
+			line := "missing " + m.Kind + " " + m.Name
+			if m.Field != nil {
+				line = fmt.Sprintf("missing custom field: object %s, API name %s, type %s, length %d", m.Field.Object, m.Field.Name, m.Field.Type, m.Field.Length)
+			}
+			if len(m.UsedBy) > 0 {
+				line += " (used by plans " + strings.Join(m.UsedBy, ", ") + ")"
+			}
+			fmt.Fprintf(stdout, "%s\n    fix: %s\n", line, m.Fix)
+		}
+		fmt.Fprintf(stdout, "time zone: %s\n", rep.TimeZone)
+		fmt.Fprintf(stdout, "units of measure: %s\n", strings.Join(rep.Units, ", "))
+		fmt.Fprintf(stdout, "currencies: %s\n", strings.Join(rep.Currencies, ", "))
+		fmt.Fprintf(stdout, "callouts: %s\n", rep.Callouts)
+		if rep.OK {
+			fmt.Fprintln(stdout, "ok: the tenant has everything billsync needs")
+		}
+	}
+	if !rep.OK {
+		return errTenantIncomplete
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -81,6 +82,8 @@ type Client struct {
 	now       func() time.Time
 	tokens    *tokenSource
 	lim       *limiter
+	tenant    tenantCache
+	keys      idemKeys
 }
 
 // New validates cfg, applies defaults and returns a Client.
@@ -185,6 +188,10 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 	}
 	ambiguous := false
 	reminted := false
+	base := cl.idemKey
+	if base != "" {
+		cl.idemKey = c.keys.current(base, c.now())
+	}
 	for attempt := 1; ; attempt++ {
 		tok, err := c.tokens.get(ctx)
 		if err != nil {
@@ -204,6 +211,12 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 		}
 		if maybeApplied && cl.isWrite() {
 			ambiguous = true
+		}
+		if base != "" && answeredFailure(e, maybeApplied) {
+			// Zuora saved this answer under the key and would replay it for
+			// 24 h: the next try needs a new key. Nothing was applied under
+			// the old one, so a new key cannot make a duplicate.
+			cl.idemKey = c.keys.next(base, c.now())
 		}
 		retry, wait := c.shouldRetry(ctx, cl, e, attempt, ambiguous, reminted)
 		if tokenRejected(e) && !reminted && retry {
@@ -508,3 +521,71 @@ func headerInt(r attemptResult, name string) int {
 
 // seg escapes one path segment (an id, number or key).
 func seg(s string) string { return url.PathEscape(s) }
+
+// answeredFailure reports a failure that Zuora answered (and saved under the
+// request's Idempotency-Key, replaying it for 24 h): a business error, lock
+// competition included. Not: no answer or a possibly applied write
+// (timeout, lost response, gateway 5xx), a token refusal or limit answered
+// before the request was processed, or the gateway's 409 for a key whose
+// first request is still running (that one may still apply).
+func answeredFailure(e *Error, maybeApplied bool) bool {
+	switch {
+	case maybeApplied, e.HTTPStatus == 0, tokenRejected(e), e.HTTPStatus == http.StatusTooManyRequests:
+		return false
+	case e.HTTPStatus == http.StatusConflict && e.Category == 0:
+		return false
+	case e.Code == codeTransport || e.Code == codeTimeout || e.Code == codeCanceled || e.Code == codeDecode:
+		return false
+	}
+	return true
+}
+
+// idemKeys remembers, per deterministic idempotency key, the variant in use
+// after answered failures ("<key>-1", "<key>-2", …), for Zuora's 24 hours.
+// After a restart the chain is walked again from the key itself: each
+// saved failure is replayed once and moves to the next variant; a saved
+// success is replayed and ends the walk.
+type idemKeys struct {
+	mu sync.Mutex
+	m  map[string]idemKeyState
+}
+
+type idemKeyState struct {
+	n  int
+	at time.Time
+}
+
+const idemKeyTTL = 24 * time.Hour
+
+func (k *idemKeys) current(base string, now time.Time) string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	st, ok := k.m[base]
+	if !ok || now.Sub(st.at) >= idemKeyTTL || st.n == 0 {
+		return base
+	}
+	return base + "-" + strconv.Itoa(st.n)
+}
+
+func (k *idemKeys) next(base string, now time.Time) string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.m == nil {
+		k.m = map[string]idemKeyState{}
+	}
+	st := k.m[base]
+	if now.Sub(st.at) >= idemKeyTTL {
+		st.n = 0
+	}
+	st.n++
+	st.at = now
+	k.m[base] = st
+	if len(k.m) > 10000 {
+		for key, v := range k.m {
+			if now.Sub(v.at) >= idemKeyTTL {
+				delete(k.m, key)
+			}
+		}
+	}
+	return base + "-" + strconv.Itoa(st.n)
+}

@@ -361,9 +361,12 @@ func parseRetryAfter(h http.Header, now time.Time) time.Duration {
 	return 0
 }
 
+// truncate cuts an error body for a message, never inside a UTF-8
+// sequence (the connector does not import engine; engine.Truncate is the
+// same rule for everything billsync writes).
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }

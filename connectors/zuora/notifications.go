@@ -171,3 +171,76 @@ func (c *Client) DeleteNotificationDefinition(ctx context.Context, id string) er
 		path: "/notifications/notification-definitions/" + seg(id)})
 	return err
 }
+
+// ---- Callout templates (/notifications/callout-templates) ----
+
+// CalloutTemplate is a callout template: the request a notification
+// definition sends (URL, method, body parameters, Basic auth), tied to one
+// event. Names are unique across the tenant; the API has no delete, so a
+// template is reused and changed in place (PUT).
+type CalloutTemplate struct {
+	ID                 string            `json:"id,omitempty"`
+	Name               string            `json:"name"`
+	EventCategory      Number            `json:"eventCategory,omitempty"`
+	EventTypeName      string            `json:"eventTypeName,omitempty"`
+	EventTypeNamespace string            `json:"eventTypeNamespace,omitempty"`
+	Active             *bool             `json:"active,omitempty"`
+	CalloutBaseURL     string            `json:"calloutBaseurl"`
+	HTTPMethod         string            `json:"httpMethod"`
+	CalloutParams      map[string]string `json:"calloutParams,omitempty"`
+	CalloutRetry       *bool             `json:"calloutRetry,omitempty"`
+	RequiredAuth       *bool             `json:"requiredAuth,omitempty"`
+	CalloutAuth        *CalloutAuth      `json:"calloutAuth,omitempty"`
+}
+
+// calloutTemplateUpdate is the PUT body: the event cannot change.
+type calloutTemplateUpdate struct {
+	Name           string            `json:"name,omitempty"`
+	Active         *bool             `json:"active,omitempty"`
+	CalloutBaseURL string            `json:"calloutBaseurl,omitempty"`
+	HTTPMethod     string            `json:"httpMethod,omitempty"`
+	CalloutParams  map[string]string `json:"calloutParams,omitempty"`
+	CalloutRetry   *bool             `json:"calloutRetry,omitempty"`
+	RequiredAuth   *bool             `json:"requiredAuth,omitempty"`
+	CalloutAuth    *CalloutAuth      `json:"calloutAuth,omitempty"`
+}
+
+// CreateCalloutTemplate creates a callout template
+// (POST /notifications/callout-templates).
+func (c *Client) CreateCalloutTemplate(ctx context.Context, idempotencyKey string, t CalloutTemplate) (CalloutTemplate, error) {
+	const op = "POST /notifications/callout-templates"
+	var out CalloutTemplate
+	if idempotencyKey == "" {
+		return out, fmt.Errorf("zuora %s: an idempotency key is required", op)
+	}
+	t.ID = ""
+	resp, err := c.doJSON(ctx, call{op: op, method: http.MethodPost, path: "/notifications/callout-templates", body: t, idemKey: idempotencyKey}, &out)
+	if err == nil && out.ID == "" {
+		err = &Error{Op: op, HTTPStatus: resp.status, Code: codeDecode, Message: "callout template answered without an id", RequestID: resp.requestID}
+	}
+	return out, err
+}
+
+// ListCalloutTemplates iterates the callout templates, those named name
+// only when it is not empty (GET /notifications/callout-templates).
+func (c *Client) ListCalloutTemplates(ctx context.Context, name string) iter.Seq2[CalloutTemplate, error] {
+	q := url.Values{}
+	if name != "" {
+		q.Set("name", name)
+	}
+	return listStartLimit[CalloutTemplate](ctx, c, "GET /notifications/callout-templates", "/notifications/callout-templates", q, 50)
+}
+
+// UpdateCalloutTemplate changes a callout template in place
+// (PUT /notifications/callout-templates/{id}); the definitions using it
+// follow. The event (category or type) stays.
+func (c *Client) UpdateCalloutTemplate(ctx context.Context, id string, t CalloutTemplate) error {
+	if id == "" {
+		return fmt.Errorf("zuora PUT /notifications/callout-templates/{id}: id is required")
+	}
+	body := calloutTemplateUpdate{Name: t.Name, Active: t.Active, CalloutBaseURL: t.CalloutBaseURL, HTTPMethod: t.HTTPMethod,
+		CalloutParams: t.CalloutParams, CalloutRetry: t.CalloutRetry, RequiredAuth: t.RequiredAuth, CalloutAuth: t.CalloutAuth}
+	_, err := c.do(ctx, call{op: "PUT /notifications/callout-templates/{id}", method: http.MethodPut,
+		path: "/notifications/callout-templates/" + seg(id), body: body})
+	return err
+}

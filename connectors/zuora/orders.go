@@ -18,6 +18,7 @@ const (
 	OrderActionRenewSubscription  = "RenewSubscription"
 	OrderActionSuspend            = "Suspend"
 	OrderActionResume             = "Resume"
+	OrderActionTermsAndConditions = "TermsAndConditions"
 )
 
 // Cancellation, suspend and resume policies (§6a).
@@ -105,6 +106,26 @@ type OrderAction struct {
 	RenewSubscription  *RenewSubscription  `json:"renewSubscription,omitempty"`
 	Suspend            *Suspend            `json:"suspend,omitempty"`
 	Resume             *Resume             `json:"resume,omitempty"`
+	TermsAndConditions *TermsAndConditions `json:"termsAndConditions,omitempty"`
+}
+
+// TermsAndConditions is the TermsAndConditions payload
+// (CreateOrderTermsAndConditions): auto-renew, renewal setting and terms,
+// and lastTerm, which changes the current term.
+type TermsAndConditions struct {
+	AutoRenew      *bool         `json:"autoRenew,omitempty"`
+	RenewalSetting string        `json:"renewalSetting,omitempty"`
+	RenewalTerms   []RenewalTerm `json:"renewalTerms,omitempty"`
+	LastTerm       *LastTerm     `json:"lastTerm,omitempty"`
+}
+
+// LastTerm is the subscription's current term in a TermsAndConditions
+// action: TERMED with a period, or EVERGREEN.
+type LastTerm struct {
+	TermType   string `json:"termType"`
+	Period     int    `json:"period,omitempty"`
+	PeriodType string `json:"periodType,omitempty"`
+	StartDate  string `json:"startDate,omitempty"`
 }
 
 // TriggerDate sets when an action takes effect for one trigger event.
@@ -166,7 +187,8 @@ type ChargeOverride struct {
 }
 
 // Pricing holds a charge's price override; set the member matching the
-// charge's type and model.
+// charge's type and model. In ChargeUpdate only CreateOrderPricingUpdate's
+// members are valid: no one-time member.
 type Pricing struct {
 	RecurringFlatFee *PriceOverride `json:"recurringFlatFee,omitempty"`
 	RecurringPerUnit *PriceOverride `json:"recurringPerUnit,omitempty"`
@@ -178,6 +200,8 @@ type Pricing struct {
 	UsageVolume      *PriceOverride `json:"usageVolume,omitempty"`
 	OneTimeFlatFee   *PriceOverride `json:"oneTimeFlatFee,omitempty"`
 	OneTimePerUnit   *PriceOverride `json:"oneTimePerUnit,omitempty"`
+	OneTimeTiered    *PriceOverride `json:"oneTimeTiered,omitempty"`
+	OneTimeVolume    *PriceOverride `json:"oneTimeVolume,omitempty"`
 }
 
 // PriceOverride is a list price, a quantity and/or tiers.
@@ -369,6 +393,7 @@ func (a OrderAction) validate() error {
 		OrderActionRenewSubscription:  a.RenewSubscription != nil,
 		OrderActionSuspend:            a.Suspend != nil,
 		OrderActionResume:             a.Resume != nil,
+		OrderActionTermsAndConditions: a.TermsAndConditions != nil,
 	}
 	set, known := payloads[a.Type]
 	if !known {

@@ -115,6 +115,11 @@ func newSimEnv(t *testing.T, so zuorasim.Options, edit func(*Config), opts ...Op
 	t.Helper()
 	v := zuoraspec.Load(t)
 	so.Logger = zerolog.Nop()
+	if so.Tenant == nil {
+		tn := SimTenant("BillsyncId__c", "Seat", "Call")
+		tn.Define("Subscription", zuorasim.CustomField{Name: "BillsyncSubId__c", Type: "text", Length: 255})
+		so.Tenant = &tn
+	}
 	sim := zuorasim.New(so)
 	srv := httptest.NewServer(sim)
 	rec := v.Transport(t, http.DefaultTransport.(*http.Transport).Clone())

@@ -42,13 +42,24 @@ type usageWire struct {
 	Description        string `json:"Description,omitempty"`
 }
 
-// MarshalJSON writes the Actions spelling, with dates as RFC 3339 date-times.
+// usageDateTime is how usage date-times are sent: the UTC wall clock
+// without an offset. Zuora reads a date-time without offset in the
+// tenant's time zone and rates usage by its day there (a value with an
+// offset is converted into the tenant's zone, which can move a window
+// into the next day and billing period: 23:30Z on January 31 is February 1
+// in Paris). billsync's windows are UTC hours and its billing periods
+// calendar dates, so the UTC wall clock keeps a window in the same day and
+// period in Zuora as in billsync, in any tenant (docs/zuora-rules.md).
+const usageDateTime = "2006-01-02T15:04:05"
+
+// MarshalJSON writes the Actions spelling, with dates as offset-less
+// date-times (usageDateTime).
 func (u Usage) MarshalJSON() ([]byte, error) {
 	w := usageWire{AccountID: u.AccountID, AccountNumber: u.AccountNumber, SubscriptionNumber: u.SubscriptionNumber,
 		ChargeNumber: u.ChargeNumber, UOM: u.UOM, Quantity: u.Quantity, Description: u.Description,
-		StartDateTime: u.StartDateTime.Format(time.RFC3339)}
+		StartDateTime: u.StartDateTime.UTC().Format(usageDateTime)}
 	if !u.EndDateTime.IsZero() {
-		w.EndDateTime = u.EndDateTime.Format(time.RFC3339)
+		w.EndDateTime = u.EndDateTime.UTC().Format(usageDateTime)
 	}
 	return marshalWithCustom(w, u.CustomFields)
 }

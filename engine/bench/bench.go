@@ -180,7 +180,8 @@ func newEnv(ctx context.Context, o Options) (*env, error) {
 		e.close()
 		return nil, err
 	}
-	e.sim = zuorasim.New(zuorasim.Options{Latency: o.Latency, ConcurrencyLimit: o.Concurrency,
+	tenant := zuora.SimTenant("BillsyncId__c")
+	e.sim = zuorasim.New(zuorasim.Options{Tenant: &tenant, Latency: o.Latency, ConcurrencyLimit: o.Concurrency,
 		// Zuora's high-volume class (orders, accounts) has its own, higher
 		// limit; billsync's client caps all in-flight calls at Concurrency.
 		Logger: o.Logger.With().Str("component", "zuorasim").Logger()})

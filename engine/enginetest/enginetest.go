@@ -50,6 +50,17 @@ type Options struct {
 	ClientAttempts int
 }
 
+// Tenant is the simulator tenant of an Env: set up as billsync's README
+// says (SimTenant), with the units of measure the tests' catalogs use and
+// the optional inbound fields (GracePeriod__c on Product, Gigya_Id__c on
+// Account) an admin creates when using those features.
+func Tenant() zuorasim.Tenant {
+	t := zuora.SimTenant("BillsyncId__c", "Seat", "Call", "seat", "call")
+	t.Define("Product", zuorasim.CustomField{Name: "GracePeriod__c", Type: "text", Length: 10})
+	t.Define("Account", zuorasim.CustomField{Name: "Gigya_Id__c", Type: "text", Length: 255})
+	return t
+}
+
 // New starts an Env on a fresh database of the dialect.
 func New(t testing.TB, d store.Dialect, o Options) *Env {
 	t.Helper()
@@ -64,6 +75,10 @@ func New(t testing.TB, d store.Dialect, o Options) *Env {
 	} else {
 		so := o.Sim
 		so.Logger = o.Logger
+		if so.Tenant == nil {
+			t := Tenant()
+			so.Tenant = &t
+		}
 		e.Sim = zuorasim.New(so)
 		t.Cleanup(e.Sim.Close)
 	}

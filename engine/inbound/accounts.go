@@ -95,16 +95,9 @@ func (s *Service) CustomerIDFor(a zuora.Account) string {
 
 var emailPattern = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 
-func trunc(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
-}
-
 // customerFromAccount builds the local customer of a Zuora account.
 func customerFromAccount(id string, a zuora.Account) (engine.Customer, error) {
-	c := engine.Customer{ID: id, Name: trunc(strings.TrimSpace(a.BasicInfo.Name), 255), Currency: a.BillingAndPayment.Currency,
+	c := engine.Customer{ID: id, Name: engine.Truncate(strings.TrimSpace(a.BasicInfo.Name), 255), Currency: a.BillingAndPayment.Currency,
 		HasPaymentMethod: a.BillingAndPayment.DefaultPaymentMethodID != ""}
 	if c.Name == "" {
 		c.Name = a.BasicInfo.AccountNumber
@@ -122,7 +115,7 @@ func customerFromAccount(id string, a zuora.Account) (engine.Customer, error) {
 			if zip == "" {
 				zip = bt.PostalCode
 			}
-			c.BillTo = &engine.Contact{FirstName: trunc(bt.FirstName, 100), LastName: trunc(bt.LastName, 100), Email: c.Email,
+			c.BillTo = &engine.Contact{FirstName: engine.Truncate(bt.FirstName, 100), LastName: engine.Truncate(bt.LastName, 100), Email: c.Email,
 				Address1: bt.Address1, Address2: bt.Address2, City: bt.City, State: bt.State, PostalCode: zip, Country: bt.Country}
 		}
 	}

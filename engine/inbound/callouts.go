@@ -2,10 +2,13 @@ package inbound
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/billsync/billsync/connectors/zuora"
@@ -53,6 +56,23 @@ type CalloutSetup struct {
 type CalloutObjects struct {
 	Triggers    []string `json:"triggers"`
 	Definitions []string `json:"definitions"`
+	// Templates are the callout templates setup created or took over;
+	// remove deactivates them (Zuora's API cannot delete a template).
+	Templates []string `json:"templates,omitempty"`
+	// TemplateConfig is, per template id, a digest of what setup last
+	// wrote into it (URL, credentials): an unchanged setup writes nothing.
+	TemplateConfig map[string]string `json:"templateConfig,omitempty"`
+}
+
+// templateDigest fingerprints a template's target and credentials (salted
+// with the template id; the password itself is never stored).
+func templateDigest(id string, t zuora.CalloutTemplate) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", id, t.CalloutBaseURL, t.HTTPMethod)
+	if t.CalloutAuth != nil {
+		fmt.Fprintf(h, "%s\x00%s\x00%t", t.CalloutAuth.Username, t.CalloutAuth.Password, t.CalloutAuth.Preemptive)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // SetupReport tells what setup or remove did.
@@ -147,6 +167,54 @@ func (s *Service) SetupCallouts(ctx context.Context, in CalloutSetup) (SetupRepo
 	}
 	yes := true
 	for _, d := range definitions {
+		// The callout template: one per definition, named like it. Zuora
+		// cannot delete templates and wants their names unique, so an
+		// existing one is changed in place (URL, password) and reused.
+		target := base + d.path
+		tpl := zuora.CalloutTemplate{Name: d.name, CalloutBaseURL: target, HTTPMethod: "POST", CalloutParams: CalloutParams[d.path],
+			CalloutRetry: &yes, Active: &yes, RequiredAuth: &yes,
+			CalloutAuth: &zuora.CalloutAuth{Username: in.Username, Password: in.Password, Preemptive: !in.NonPreemptive}}
+		if d.category != "" {
+			tpl.EventCategory = zuora.Number(d.category)
+		} else {
+			tpl.EventTypeName, tpl.EventTypeNamespace = d.trigger, "user.notification"
+		}
+		tplID := ""
+		for t, err := range s.z.ListCalloutTemplates(ctx, d.name) {
+			if err != nil {
+				return rep, fmt.Errorf("list callout templates: %w", err)
+			}
+			if t.Name == d.name {
+				tplID = t.ID
+			}
+		}
+		switch {
+		case tplID != "" && rec.TemplateConfig[tplID] == templateDigest(tplID, tpl):
+			rep.Existed = append(rep.Existed, "callout template "+d.name)
+		case tplID != "":
+			if err := s.z.UpdateCalloutTemplate(ctx, tplID, tpl); err != nil {
+				return rep, fmt.Errorf("update callout template %s: %w", d.name, err)
+			}
+			rep.Existed = append(rep.Existed, "callout template "+d.name+" (updated in place → "+target+")")
+		default:
+			created, err := s.z.CreateCalloutTemplate(ctx, zuora.IdempotencyKey("billsync-callout-template", d.name, target), tpl)
+			if err != nil {
+				return rep, fmt.Errorf("create callout template %s: %w", d.name, err)
+			}
+			tplID = created.ID
+			rep.Created = append(rep.Created, "callout template "+d.name+" → "+target)
+		}
+		if !slices.Contains(rec.Templates, tplID) {
+			rec.Templates = append(rec.Templates, tplID)
+		}
+		if rec.TemplateConfig == nil {
+			rec.TemplateConfig = map[string]string{}
+		}
+		rec.TemplateConfig[tplID] = templateDigest(tplID, tpl)
+		if err := s.record(ctx, rec); err != nil {
+			return rep, err
+		}
+
 		found := false
 		for nd, err := range s.z.ListNotificationDefinitions(ctx, zuora.NotificationDefinitionFilter{}) {
 			if err != nil {
@@ -160,18 +228,14 @@ func (s *Service) SetupCallouts(ctx context.Context, in CalloutSetup) (SetupRepo
 			rep.Existed = append(rep.Existed, "notification definition "+d.name)
 			continue
 		}
-		target := base + d.path
-		nd := zuora.NotificationDefinition{Name: d.name, Description: d.desc, Active: &yes, CalloutActive: &yes,
-			Callout: &zuora.Callout{Name: d.name, EventTypeName: d.trigger, CalloutBaseURL: target, HTTPMethod: "POST",
-				CalloutParams: CalloutParams[d.path], CalloutRetry: &yes, Active: &yes, RequiredAuth: &yes,
-				CalloutAuth: &zuora.CalloutAuth{Username: in.Username, Password: in.Password, Preemptive: !in.NonPreemptive}}}
+		nd := zuora.NotificationDefinition{Name: d.name, Description: d.desc, Active: &yes, CalloutActive: &yes, CalloutTemplateIDs: []string{tplID}}
 		if d.category != "" {
 			nd.EventCategory = zuora.Number(d.category)
 		} else {
 			nd.EventTypeName = d.trigger
 			nd.EventTypeNamespace = "user.notification"
 		}
-		created, err := s.z.CreateNotificationDefinition(ctx, zuora.IdempotencyKey("billsync-notification", d.name, target), nd)
+		created, err := s.z.CreateNotificationDefinition(ctx, zuora.IdempotencyKey("billsync-notification", d.name, tplID), nd)
 		if err != nil {
 			return rep, fmt.Errorf("create notification definition %s: %w", d.name, err)
 		}
@@ -210,8 +274,61 @@ func (s *Service) RemoveCallouts(ctx context.Context) (SetupReport, error) {
 		}
 		rep.Removed = append(rep.Removed, "event trigger "+id)
 	}
+	// Zuora's API cannot delete a callout template: deactivate it; the next
+	// setup takes it over again, so nothing is left behind twice.
+	no := false
+	for _, id := range rec.Templates {
+		if err := s.z.UpdateCalloutTemplate(ctx, id, zuora.CalloutTemplate{Active: &no}); err != nil && !zuora.IsNotFound(err) {
+			left.Templates = append(left.Templates, id)
+			firstErr = errors.Join(firstErr, fmt.Errorf("deactivate callout template %s: %w", id, err))
+			continue
+		}
+		rep.Removed = append(rep.Removed, "callout template "+id+" (deactivated: Zuora keeps templates)")
+	}
 	if err := s.record(ctx, left); err != nil {
 		return rep, err
 	}
 	return rep, firstErr
+}
+
+// CheckTenant reads the Zuora tenant and lists what billsync needs that it
+// lacks: the id custom field on every object billsync writes (and the
+// identity field on Account when one is configured), the units of measure
+// and currencies of the local catalog; it also reports the time zone and
+// whether the callouts billsync's setup creates exist (inbound only: not
+// counted as missing).
+func (s *Service) CheckTenant(ctx context.Context) (zuora.TenantReport, error) {
+	need, err := s.out.TenantNeeds(ctx)
+	if err != nil {
+		return zuora.TenantReport{}, err
+	}
+	if s.cfg.IdentityField != "" {
+		need.Fields = append(need.Fields, zuora.RequiredField{Object: "Account", Name: s.cfg.IdentityField, Type: "text", Length: zuora.IDFieldLength})
+	}
+	rep, err := s.z.CheckTenant(ctx, need)
+	if err != nil {
+		return rep, err
+	}
+	have := map[string]bool{}
+	for nd, err := range s.z.ListNotificationDefinitions(ctx, zuora.NotificationDefinitionFilter{}) {
+		if err != nil {
+			return rep, fmt.Errorf("list notification definitions: %w", err)
+		}
+		have[nd.Name] = true
+	}
+	var lacking []string
+	for _, d := range definitions {
+		if !have[d.name] {
+			lacking = append(lacking, d.name)
+		}
+	}
+	switch {
+	case len(lacking) == 0:
+		rep.Callouts = fmt.Sprintf("set up (%d notification definitions)", len(definitions))
+	case len(lacking) == len(definitions):
+		rep.Callouts = "not set up (inbound sync needs them): run billsync zuora setup-callouts --public-url https://…"
+	default:
+		rep.Callouts = fmt.Sprintf("incomplete, missing %s: run billsync zuora setup-callouts --public-url https://…", strings.Join(lacking, ", "))
+	}
+	return rep, nil
 }

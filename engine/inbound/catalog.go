@@ -102,7 +102,7 @@ func (s *Service) importProduct(ctx context.Context, productID, currency string,
 			return nil, err
 		}
 	}
-	plan := engine.Plan{ID: planID, Kind: engine.KindPlan, Name: trunc(strings.TrimSpace(p.Name), 100), Description: trunc(p.Description, 500),
+	plan := engine.Plan{ID: planID, Kind: engine.KindPlan, Name: engine.Truncate(strings.TrimSpace(p.Name), 100), Description: engine.Truncate(p.Description, 500),
 		PricingType: engine.PricingPaid, Currency: currency}
 	if p.Category == "Add On Services" {
 		plan.Kind = engine.KindAddon
@@ -111,7 +111,7 @@ func (s *Service) importProduct(ctx context.Context, productID, currency string,
 		plan.Kind = existing.Kind
 	}
 	if plan.Name == "" {
-		plan.Name = trunc(p.SKU, 100)
+		plan.Name = engine.Truncate(p.SKU, 100)
 	}
 	var notes []string
 	type rpMap struct {
@@ -206,7 +206,7 @@ func (s *Service) freePlanID(ctx context.Context, p zuora.CatalogProduct) (strin
 	for i := 0; ; i++ {
 		cand := id
 		if i > 0 {
-			cand = localID("zp", fmt.Sprintf("%s-%d", trunc(id, 56), i+1))
+			cand = localID("zp", fmt.Sprintf("%s-%d", engine.Truncate(id, 56), i+1))
 		}
 		_, err := s.db.GetPlan(ctx, cand)
 		if errors.Is(err, engine.ErrNotFound) {
@@ -221,7 +221,7 @@ func (s *Service) freePlanID(ctx context.Context, p zuora.CatalogProduct) (strin
 func uniqueIn(used map[string]bool, id string) string {
 	out := id
 	for i := 2; used[out]; i++ {
-		out = trunc(id, 58) + fmt.Sprintf("-%d", i)
+		out = engine.Truncate(id, 58) + fmt.Sprintf("-%d", i)
 	}
 	used[out] = true
 	return out
@@ -299,7 +299,7 @@ func num(n zuora.Number) decimal.Decimal {
 
 // chargeFrom converts a catalog charge priced in currency; a note says why it cannot be.
 func chargeFrom(zc zuora.CatalogCharge, currency string) (engine.Charge, string) {
-	c := engine.Charge{Name: trunc(strings.TrimSpace(zc.Name), 100), Currency: currency, UnitOfMeasure: trunc(zc.UOM, 25), DefaultQuantity: num(zc.DefaultQuantity)}
+	c := engine.Charge{Name: engine.Truncate(strings.TrimSpace(zc.Name), 100), Currency: currency, UnitOfMeasure: engine.Truncate(zc.UOM, 25), DefaultQuantity: num(zc.DefaultQuantity)}
 	if c.Name == "" {
 		c.Name = zc.ID
 	}

@@ -48,6 +48,10 @@ type Zuora interface {
 	CreateNotificationDefinition(ctx context.Context, idempotencyKey string, d zuora.NotificationDefinition) (zuora.NotificationDefinition, error)
 	ListNotificationDefinitions(ctx context.Context, f zuora.NotificationDefinitionFilter) iter.Seq2[zuora.NotificationDefinition, error]
 	DeleteNotificationDefinition(ctx context.Context, id string) error
+	CreateCalloutTemplate(ctx context.Context, idempotencyKey string, t zuora.CalloutTemplate) (zuora.CalloutTemplate, error)
+	ListCalloutTemplates(ctx context.Context, name string) iter.Seq2[zuora.CalloutTemplate, error]
+	UpdateCalloutTemplate(ctx context.Context, id string, t zuora.CalloutTemplate) error
+	CheckTenant(ctx context.Context, need zuora.TenantNeeds) (zuora.TenantReport, error)
 	AccountURL(id string) string
 	SubscriptionURL(id string) string
 	ProductURL(id string) string

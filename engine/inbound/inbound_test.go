@@ -669,13 +669,13 @@ func TestSetupCalloutsTwiceThenRemove(t *testing.T) {
 	in := inbound.CalloutSetup{PublicURL: "https://billsync.example.test", Username: hookUser, Password: hookPass}
 	rep, err := h.svc.SetupCallouts(ctx, in)
 	require.NoError(t, err)
-	require.Len(t, rep.Created, 5)
+	require.Len(t, rep.Created, 8, "2 event triggers, 3 callout templates, 3 notification definitions")
 	require.Empty(t, rep.Existed)
 	before := writes(h.env.Sim.Stats())
 	rep, err = h.svc.SetupCallouts(ctx, in)
 	require.NoError(t, err)
 	require.Empty(t, rep.Created, "a second run creates nothing")
-	require.Len(t, rep.Existed, 5)
+	require.Len(t, rep.Existed, 8)
 	require.Empty(t, diff(writes(h.env.Sim.Stats()), before))
 
 	defs := listDefs(t, h)
@@ -690,7 +690,7 @@ func TestSetupCalloutsTwiceThenRemove(t *testing.T) {
 	}
 	rep, err = h.svc.RemoveCallouts(ctx)
 	require.NoError(t, err)
-	require.Len(t, rep.Removed, 5)
+	require.Len(t, rep.Removed, 8, "3 definitions, 2 triggers, 3 templates deactivated")
 	defs = listDefs(t, h)
 	require.Len(t, defs, 1)
 	require.Equal(t, "their-callout", defs[0].Name)
@@ -703,6 +703,30 @@ func TestSetupCalloutsTwiceThenRemove(t *testing.T) {
 	rep, err = h.svc.RemoveCallouts(ctx)
 	require.NoError(t, err)
 	require.Empty(t, rep.Removed)
+
+	// Setup again with another URL and password: the templates are taken
+	// over and changed in place, none is left behind or duplicated.
+	in2 := inbound.CalloutSetup{PublicURL: "https://billsync2.example.test", Username: hookUser, Password: hookPass + "-rotated"}
+	_, err = h.svc.SetupCallouts(ctx, in2)
+	require.NoError(t, err)
+	templates := map[string]zuora.CalloutTemplate{}
+	for tpl, err := range h.env.Zuora.ListCalloutTemplates(ctx, "") {
+		require.NoError(t, err)
+		templates[tpl.Name] = tpl
+	}
+	require.Len(t, templates, 4, "billsync's three and theirs: no orphan, no duplicate")
+	for name, tpl := range templates {
+		if name == "theirs" {
+			continue
+		}
+		require.True(t, strings.HasPrefix(tpl.CalloutBaseURL, "https://billsync2.example.test/webhooks/zuora/"), tpl.CalloutBaseURL)
+		require.True(t, *tpl.Active)
+	}
+	for _, d := range listDefs(t, h) {
+		if d.Name != "their-callout" {
+			require.True(t, strings.HasPrefix(d.Callout.CalloutBaseURL, "https://billsync2.example.test/"), d.Callout.CalloutBaseURL)
+		}
+	}
 }
 
 func listDefs(t *testing.T, h *harness) []zuora.NotificationDefinition {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -139,7 +138,7 @@ func (s *Service) Accept(ctx context.Context, c Callout) (Accepted, error) {
 		VALUES (?, ?, ?, ?, ?, ?, 1, ?, 0, ?, ?, ?)
 		ON CONFLICT (event, object_id, notification_id) DO UPDATE SET deliveries = inbox.deliveries + 1
 		RETURNING id, deliveries`,
-		c.Event, c.ObjectID, c.NotificationID, c.Source, c.Payload, truncate(c.RequestID, 64), StatePending, now, now, now).Scan(&rows).Error
+		c.Event, c.ObjectID, c.NotificationID, c.Source, c.Payload, engine.Truncate(c.RequestID, 64), StatePending, now, now, now).Scan(&rows).Error
 	if err != nil {
 		return Accepted{}, fmt.Errorf("inbox: %w", err)
 	}
@@ -191,12 +190,12 @@ func (s *Service) finish(ctx context.Context, r inboxRow, result string, perr er
 	now := s.now()
 	upd := map[string]any{"claimed_by": "", "claimed_until": nil, "updated_at": now}
 	if perr == nil {
-		upd["state"], upd["result"], upd["last_error"], upd["processed_at"] = StateDone, truncate(result, 2000), "", now
+		upd["state"], upd["result"], upd["last_error"], upd["processed_at"] = StateDone, engine.Truncate(result, 2000), "", now
 		s.count(func(st *Stats) { st.Processed++ })
 	} else {
 		attempt := r.Attempts + 1
 		upd["attempts"] = attempt
-		upd["last_error"] = truncate(perr.Error(), 2000)
+		upd["last_error"] = engine.Truncate(perr.Error(), 2000)
 		var ce worker.ClassifiedError
 		retryable := true
 		if errors.As(perr, &ce) {
@@ -409,13 +408,6 @@ func randomID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 // PruneInbox deletes processed (done) entries older than age, and reports how

@@ -21,6 +21,14 @@ func (s *Service) syncSubscription(ctx context.Context, key string) (Result, err
 	if err != nil {
 		return Result{}, zuoraErr("read subscription "+key, err)
 	}
+	if zs.Status == "Expired" && zs.SubscriptionNumber != "" && key != zs.SubscriptionNumber {
+		// An amendment expires the version it replaces: a callout naming an
+		// old version's id is about the subscription, read by number (its
+		// latest version), never a cancellation.
+		if zs, err = s.z.GetSubscription(ctx, zs.SubscriptionNumber); err != nil {
+			return Result{}, zuoraErr("read subscription "+key, err)
+		}
+	}
 	unlock := s.locks.lock(zs.AccountID)
 	defer unlock()
 	return s.applySubscription(ctx, zs)
@@ -135,7 +143,7 @@ func (s *Service) freeSubscriptionID(ctx context.Context, number string) (string
 	for i := 0; ; i++ {
 		cand := id
 		if i > 0 {
-			cand = localID("zs", fmt.Sprintf("%s-%d", trunc(id, 56), i+1))
+			cand = localID("zs", fmt.Sprintf("%s-%d", engine.Truncate(id, 56), i+1))
 		}
 		_, err := s.db.GetSubscription(ctx, cand)
 		if errors.Is(err, engine.ErrNotFound) {

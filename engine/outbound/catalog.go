@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
 
@@ -45,6 +47,15 @@ var zuoraChargeType = map[engine.ChargeType]string{engine.ChargeRecurring: zuora
 var zuoraChargeModel = map[engine.ChargeModel]string{engine.ModelFlatFee: zuora.ChargeModelFlatFee, engine.ModelPerUnit: zuora.ChargeModelPerUnit,
 	engine.ModelTiered: zuora.ChargeModelTiered, engine.ModelVolume: zuora.ChargeModelVolume}
 
+// nextTierStart is the StartingUnit after a tier ending at upTo. Zuora's
+// tier ranges are inclusive ("101 - 200 minutes": StartingUnit 101), so the
+// next tier starts one step later: 1 for whole units, 0.1 after 2.5, 0.01
+// after 2.25 (docs/zuora-rules.md).
+func nextTierStart(upTo decimal.Decimal) decimal.Decimal {
+	places := max(-upTo.Exponent(), 0)
+	return upTo.Add(decimal.New(1, -places))
+}
+
 // CatalogPayloads builds the Zuora product, rate plans and charges of a plan.
 func (r *Reconcilers) CatalogPayloads(p engine.Plan) catalogPayloads {
 	end := farFuture
@@ -56,7 +67,7 @@ func (r *Reconcilers) CatalogPayloads(p engine.Plan) catalogPayloads {
 		category = "Add On Services"
 	}
 	out := catalogPayloads{Product: zuora.Product{
-		Name: trunc(p.Name, 100), SKU: number("", p.ID, 50), Category: category, Description: trunc(p.Description, 500),
+		Name: engine.Truncate(p.Name, 100), SKU: number("", p.ID, 50), Category: category, Description: engine.Truncate(p.Description, 500),
 		EffectiveStartDate: catalogDay, EffectiveEndDate: end, CustomFields: map[string]any{r.cfg.IDField: p.ID},
 	}}
 	for _, bp := range p.BillingPeriods {
@@ -66,7 +77,7 @@ func (r *Reconcilers) CatalogPayloads(p engine.Plan) catalogPayloads {
 			rpEnd = bp.ArchivedAt.UTC().Format("2006-01-02")
 		}
 		out.RatePlans = append(out.RatePlans, ratePlanPayload{Key: key, Archived: bp.ArchivedAt != nil, Payload: zuora.ProductRatePlan{
-			Name: trunc(fmt.Sprintf("%s %s (%s)", p.Name, periodLabel[bp.Period], bp.ID), 255), EffectiveStartDate: catalogDay,
+			Name: engine.Truncate(fmt.Sprintf("%s %s (%s)", p.Name, periodLabel[bp.Period], bp.ID), 255), EffectiveStartDate: catalogDay,
 			EffectiveEndDate: rpEnd, ActiveCurrencies: []string{p.Currency}, CustomFields: map[string]any{r.cfg.IDField: key},
 		}})
 		for _, c := range bp.Charges {
@@ -83,7 +94,7 @@ func (r *Reconcilers) chargePayload(p engine.Plan, bp engine.BillingPeriod, c en
 		cur = p.Currency
 	}
 	pc := zuora.ProductRatePlanCharge{
-		Name: trunc(c.Name, 100), ChargeType: zuoraChargeType[c.Type], ChargeModel: zuoraChargeModel[c.Model],
+		Name: engine.Truncate(c.Name, 100), ChargeType: zuoraChargeType[c.Type], ChargeModel: zuoraChargeModel[c.Model],
 		BillCycleType: zuora.BillCycleDefaultFromCustomer, BillingPeriod: zuoraPeriod[bp.Period],
 		TriggerEvent: zuora.TriggerContractEffective, CustomFields: map[string]any{r.cfg.IDField: mappings.Key(p.ID, c.ID)},
 	}
@@ -96,6 +107,9 @@ func (r *Reconcilers) chargePayload(p engine.Plan, bp engine.BillingPeriod, c en
 	}
 	if c.Model != engine.ModelFlatFee {
 		pc.UOM = c.UnitOfMeasure
+		if u, ok := r.cfg.UnitMap[c.UnitOfMeasure]; ok {
+			pc.UOM = u
+		}
 	}
 	if c.Model == engine.ModelPerUnit && c.Type != engine.ChargeUsage {
 		q := c.DefaultQuantity
@@ -120,7 +134,7 @@ func (r *Reconcilers) chargePayload(p engine.Plan, bp engine.BillingPeriod, c en
 			}
 			if t.UpTo != nil {
 				zt.EndingUnit = zuora.NumberFromDecimal(*t.UpTo)
-				start = *t.UpTo
+				start = nextTierStart(*t.UpTo)
 			}
 			tiers = append(tiers, zt)
 		}
@@ -144,6 +158,13 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 	fullHash := engine.HashJSON(want)
 	if rec.PayloadHash == fullHash && rec.ZuoraID != "" {
 		return worker.Result{PayloadHash: fullHash, ZuoraID: rec.ZuoraID, ZuoraNumber: rec.ZuoraNumber, ZuoraURL: rec.ZuoraURL, Detail: "unchanged"}, nil
+	}
+	// Before any write: the tenant must have the plan's units of measure
+	// and currency, or nothing is written (no half-created product).
+	if lacks, err := r.fitTenant(ctx, &want); err != nil {
+		return worker.Result{}, err
+	} else if lacks != "" {
+		return worker.Result{Skipped: lacks}, nil
 	}
 
 	// Product.
@@ -355,9 +376,128 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 		ZuoraURL: r.z.ProductURL(productID), Detail: detail}, nil
 }
 
-func trunc(s string, n int) string {
-	if len(s) <= n {
-		return s
+// tenantReader is the part of the Zuora client that reads the tenant's
+// units of measure and currencies (cached for a minute).
+type tenantReader interface {
+	CachedTenantSettings(ctx context.Context) (zuora.TenantSettings, error)
+}
+
+// payloadNeeds returns the units of measure and currencies a plan's Zuora
+// payloads use (archived charges and rate plans included: they are written
+// too).
+func payloadNeeds(want catalogPayloads) (units, currencies []string) {
+	seen := map[string]bool{}
+	add := func(list *[]string, v string) {
+		if v != "" && !seen[v] {
+			seen[v] = true
+			*list = append(*list, v)
+		}
 	}
-	return s[:n]
+	for _, rp := range want.RatePlans {
+		for _, cur := range rp.Payload.ActiveCurrencies {
+			add(&currencies, cur)
+		}
+	}
+	for _, ch := range want.Charges {
+		add(&units, ch.Payload.UOM)
+		if ch.Payload.ProductRatePlanChargeTierData != nil {
+			for _, t := range ch.Payload.ProductRatePlanChargeTierData.ProductRatePlanChargeTier {
+				add(&currencies, t.Currency)
+			}
+		}
+	}
+	return units, currencies
+}
+
+// fitTenant maps the plan's units of measure to the tenant's spelling and
+// reports, as a skip reason, the units and currencies the tenant lacks. A
+// tenant whose settings cannot be read (no permission for the Settings
+// API) is not checked: Zuora's own answer to the write then says what is
+// wrong.
+func (r *Reconcilers) fitTenant(ctx context.Context, want *catalogPayloads) (string, error) {
+	tr, ok := r.z.(tenantReader)
+	if !ok {
+		return "", nil
+	}
+	st, err := tr.CachedTenantSettings(ctx)
+	if err != nil {
+		if zuora.IsRetryable(err) {
+			return "", err
+		}
+		return "", nil
+	}
+	units, currencies := payloadNeeds(*want)
+	var lack []string
+	for _, u := range units {
+		if st.Unit(u) == "" {
+			lack = append(lack, fmt.Sprintf("the unit of measure %q", u))
+		}
+	}
+	for _, cur := range currencies {
+		if !st.HasCurrency(cur) {
+			lack = append(lack, "the currency "+cur)
+		}
+	}
+	if len(lack) > 0 {
+		return "the Zuora tenant lacks " + strings.Join(lack, " and ") +
+			": create it in Zuora (Settings > Billing; `billsync zuora check` lists what is missing); the hourly re-check then syncs the plan", nil
+	}
+	for i := range want.Charges {
+		if u := want.Charges[i].Payload.UOM; u != "" {
+			want.Charges[i].Payload.UOM = st.Unit(u)
+		}
+	}
+	return "", nil
+}
+
+// TenantNeeds is what billsync needs from the Zuora tenant: its id custom
+// field on every object it writes, and the units of measure and currencies
+// of the local catalog (each with the plans using it).
+func (r *Reconcilers) TenantNeeds(ctx context.Context) (zuora.TenantNeeds, error) {
+	need := zuora.TenantNeeds{Fields: zuora.RequiredCustomFields(r.cfg.IDField), Units: map[string][]string{}, Currencies: map[string][]string{}}
+	after := ""
+	for {
+		page, err := r.db.ListPlans(ctx, store.ListOptions{After: after, Limit: 500})
+		if err != nil {
+			return need, err
+		}
+		for _, p := range page.Items {
+			units, currencies := payloadNeeds(r.CatalogPayloads(p))
+			for _, u := range units {
+				need.Units[u] = append(need.Units[u], p.ID)
+			}
+			for _, cur := range currencies {
+				need.Currencies[cur] = append(need.Currencies[cur], p.ID)
+			}
+		}
+		if page.Next == "" {
+			return need, nil
+		}
+		after = page.Next
+	}
+}
+
+// ParseUnitMap reads a unit-of-measure mapping, "local=Zuora" pairs
+// separated by commas ("seat=License,api call=Each"); names are kept as
+// written (spaces inside allowed), at most 25 characters on the Zuora side.
+func ParseUnitMap(s string) (map[string]string, error) {
+	out := map[string]string{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, pair := range strings.Split(s, ",") {
+		local, z, ok := strings.Cut(pair, "=")
+		local, z = strings.TrimSpace(local), strings.TrimSpace(z)
+		if !ok || local == "" || z == "" {
+			return nil, fmt.Errorf("%q is not a local=Zuora pair", strings.TrimSpace(pair))
+		}
+		if utf8.RuneCountInString(z) > 25 {
+			return nil, fmt.Errorf("the Zuora unit %q is longer than Zuora's 25 characters", z)
+		}
+		if _, dup := out[local]; dup {
+			return nil, fmt.Errorf("the unit %q is mapped twice", local)
+		}
+		out[local] = z
+	}
+	return out, nil
 }

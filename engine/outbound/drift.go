@@ -2,6 +2,7 @@ package outbound
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -83,7 +84,11 @@ func (r *Reconcilers) driftOf(ctx context.Context, rec store.SyncRecord) (string
 		if err != nil || len(missing) > 0 {
 			return "", 1, err
 		}
-		actions, _, err := r.diff(ctx, sub, desired, actual)
+		var pushed pushedSubscription
+		if rec.PushedState != "" {
+			_ = json.Unmarshal([]byte(rec.PushedState), &pushed)
+		}
+		actions, _, err := r.diff(ctx, sub, desired, actual, &pushed)
 		if err != nil {
 			return err.Error(), 1, nil
 		}

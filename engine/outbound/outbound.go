@@ -55,6 +55,10 @@ type Config struct {
 	// IDField is the custom field carrying billsync's id on products, rate
 	// plans, charges, accounts and subscriptions (default BillsyncId__c).
 	IDField string
+	// UnitMap maps a plan's unit of measure to the tenant's (e.g. "seat" →
+	// "License"); units not in it are sent as they are (in the tenant's
+	// spelling when one active unit matches ignoring case).
+	UnitMap map[string]string
 	// AccountNumberPrefix and SubscriptionNumberPrefix make deterministic
 	// Zuora numbers from billsync ids (default "BS-"), so an object can be
 	// found again after a lost response, long after idempotency keys expire.

@@ -2,6 +2,7 @@ package outbound
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -75,7 +76,7 @@ func (r *Reconcilers) accountUpdate(c engine.Customer) zuora.AccountUpdate {
 	// billsync has one contact per customer: it is both bill-to and sold-to
 	// (the sold-to contact drives tax), on create and on every edit.
 	bt, st := contact(c), contact(c)
-	return zuora.AccountUpdate{Name: trunc(c.Name, 255), BillToContact: &bt, SoldToContact: &st, CustomFields: map[string]any{r.cfg.IDField: c.ID}}
+	return zuora.AccountUpdate{Name: engine.Truncate(c.Name, 255), BillToContact: &bt, SoldToContact: &st, CustomFields: map[string]any{r.cfg.IDField: c.ID}}
 }
 
 // AccountHash is the hash of the account update billsync would push for c. A
@@ -282,6 +283,16 @@ func (r *Reconcilers) allSubscriptions(ctx context.Context, customerID string) (
 	}
 }
 
+// pushedSubscription is what billsync scheduled in Zuora that Zuora's
+// subscription does not show. Renewals are not here: they are counted from
+// Zuora's own terms (RenewalsDone).
+type pushedSubscription struct {
+	// SuspendDate is a future suspension billsync scheduled in Zuora and
+	// not yet undone: taken back before its date, it is resumed on its own
+	// date (Resume policy SuspendDate), a suspension of no days.
+	SuspendDate string `json:"suspendDate,omitempty"`
+}
+
 // desiredRatePlan is one product rate plan the subscription should have.
 type desiredRatePlan struct {
 	Key        string // planID/billingPeriodID
@@ -358,11 +369,19 @@ func quantityCharge(c engine.Charge) bool {
 	return c.Type != engine.ChargeUsage && c.Model != engine.ModelFlatFee
 }
 
+// quantityPricing is the pricing member that carries a quantity for the
+// charge's type and model (oneTimePerUnit/oneTimeTiered/oneTimeVolume,
+// recurringPerUnit/recurringTiered/recurringVolume): Zuora refuses a member
+// that does not fit the charge (docs/zuora-rules.md).
 func quantityPricing(c engine.Charge, q decimal.Decimal) *zuora.Pricing {
 	po := &zuora.PriceOverride{Quantity: zuora.NumberFromDecimal(q)}
 	switch {
-	case c.Type == engine.ChargeOneTime:
+	case c.Type == engine.ChargeOneTime && c.Model == engine.ModelPerUnit:
 		return &zuora.Pricing{OneTimePerUnit: po}
+	case c.Type == engine.ChargeOneTime && c.Model == engine.ModelTiered:
+		return &zuora.Pricing{OneTimeTiered: po}
+	case c.Type == engine.ChargeOneTime:
+		return &zuora.Pricing{OneTimeVolume: po}
 	case c.Model == engine.ModelPerUnit:
 		return &zuora.Pricing{RecurringPerUnit: po}
 	case c.Model == engine.ModelTiered:
@@ -395,6 +414,31 @@ func terms(s engine.Subscription) zuora.SubscriptionTerms {
 		RenewalSetting: "RENEW_WITH_SPECIFIC_TERM", RenewalTerms: []zuora.RenewalTerm{{Period: s.TermMonths, PeriodType: "Month"}},
 		AutoRenew: &ar,
 	}
+}
+
+// termsChange returns the TermsAndConditions that make Zuora's terms those
+// of sub (nil when they already are): evergreen for TermMonths 0, else a
+// TERMED current term and renewal term of TermMonths months, and autoRenew.
+func termsChange(sub engine.Subscription, actual zuora.Subscription) *zuora.TermsAndConditions {
+	if sub.TermMonths == 0 {
+		if actual.TermType == "EVERGREEN" {
+			return nil
+		}
+		return &zuora.TermsAndConditions{LastTerm: &zuora.LastTerm{TermType: "EVERGREEN"}}
+	}
+	termOK := actual.TermType == "TERMED" && actual.CurrentTerm == sub.TermMonths && actual.CurrentTermPeriodType == "Month" &&
+		actual.RenewalTerm == sub.TermMonths && actual.RenewalTermPeriodType == "Month"
+	if termOK && actual.AutoRenew == sub.AutoRenew {
+		return nil
+	}
+	ar := sub.AutoRenew
+	tc := &zuora.TermsAndConditions{AutoRenew: &ar}
+	if !termOK {
+		tc.RenewalSetting = "RENEW_WITH_SPECIFIC_TERM"
+		tc.RenewalTerms = []zuora.RenewalTerm{{Period: sub.TermMonths, PeriodType: "Month"}}
+		tc.LastTerm = &zuora.LastTerm{TermType: "TERMED", Period: sub.TermMonths, PeriodType: "Month"}
+	}
+	return tc
 }
 
 func triggers(date string) []zuora.TriggerDate {
@@ -589,7 +633,11 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 	if err := r.adoptSubscription(ctx, sub, actual); err != nil {
 		return worker.Result{}, err
 	}
-	actions, notes, err := r.diff(ctx, sub, desired, actual)
+	var pushed pushedSubscription
+	if rec.PushedState != "" {
+		_ = json.Unmarshal([]byte(rec.PushedState), &pushed)
+	}
+	actions, notes, err := r.diff(ctx, sub, desired, actual, &pushed)
 	if err != nil {
 		return worker.Result{}, err
 	}
@@ -634,7 +682,8 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 	} else {
 		detail = append(detail, "Zuora already matches")
 	}
-	return worker.Result{PayloadHash: desiredHash, ZuoraID: zuoraID, ZuoraNumber: actual.SubscriptionNumber,
+	pushedJSON, _ := json.Marshal(pushed)
+	return worker.Result{PayloadHash: desiredHash, PushedState: string(pushedJSON), ZuoraID: zuoraID, ZuoraNumber: actual.SubscriptionNumber,
 		ZuoraURL: r.z.SubscriptionURL(zuoraID), Detail: strings.Join(detail, "; ")}, nil
 }
 
@@ -692,7 +741,9 @@ func (r *Reconcilers) RecordCharges(ctx context.Context, subID string, zs zuora.
 }
 
 // diff computes the order actions that take Zuora's subscription to the desired state.
-func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired []desiredRatePlan, actual zuora.Subscription) ([]zuora.OrderAction, []string, error) {
+// diff computes the order actions that make Zuora's subscription match sub;
+// it records in pushed what billsync schedules that Zuora does not show.
+func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired []desiredRatePlan, actual zuora.Subscription, pushed *pushedSubscription) ([]zuora.OrderAction, []string, error) {
 	today := r.today()
 	var notes []string
 	if actual.Status == "Cancelled" {
@@ -746,9 +797,12 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 				continue
 			}
 			q, _ := ch.Quantity.Decimal()
-			if !q.Equal(d.Quantities[id]) {
+			// A one-time charge's quantity cannot be updated (an update's
+			// pricing, CreateOrderPricingUpdate, has no one-time member):
+			// it was charged once, with the quantity it had then.
+			if !q.Equal(d.Quantities[id]) && d.ChargeKind[id].Type != engine.ChargeOneTime {
 				updates = append(updates, zuora.ChargeUpdate{ChargeNumber: ch.Number, Pricing: quantityPricing(d.ChargeKind[id], d.Quantities[id]),
-					EffectiveDate: &zuora.TriggerParams{SpecificTriggerDate: today}})
+					EffectiveDate: &zuora.TriggerParams{TriggerEvent: "SpecificDate", SpecificTriggerDate: today}})
 			}
 		}
 		if len(updates) > 0 {
@@ -770,6 +824,14 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 	structural = append(removes, structural...)
 	done := RenewalsDone(actual)
 	renew := sub.RenewalCount > done && sub.Status != engine.StatusCancelled
+	// Terms (autoRenew, termMonths) are part of the diff: a change is one
+	// TermsAndConditions action (lastTerm changes the current term).
+	var termsAction *zuora.OrderAction
+	if sub.Status != engine.StatusCancelled {
+		if tc := termsChange(sub, actual); tc != nil {
+			termsAction = &zuora.OrderAction{Type: zuora.OrderActionTermsAndConditions, TriggerDates: triggers(today), TermsAndConditions: tc}
+		}
+	}
 
 	var actions []zuora.OrderAction
 	suspended := actual.Status == "Suspended"
@@ -778,8 +840,20 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 	if suspended && needsActive {
 		actions = append(actions, r.resume(sub, today))
 		suspended = false
+		pushed.SuspendDate = ""
+	}
+	if !suspended && pushed.SuspendDate > today && sub.Status != engine.StatusSuspended {
+		// A future suspension taken back before its date: resume on the
+		// suspend date (a suspension of no days), as Zuora's Resume policy
+		// SuspendDate does.
+		actions = append(actions, zuora.OrderAction{Type: "Resume", TriggerDates: triggers(today),
+			Resume: &zuora.Resume{ResumePolicy: zuora.ResumeSuspendDate}})
+		pushed.SuspendDate = ""
 	}
 	actions = append(actions, structural...)
+	if termsAction != nil {
+		actions = append(actions, *termsAction)
+	}
 	if renew {
 		// At most one order's worth: the rest follow in the next order.
 		for i := done; i < sub.RenewalCount && i <= done+engine.MaxOrderActions; i++ {
@@ -803,6 +877,7 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 			sp := &zuora.Suspend{SuspendPolicy: "Today"}
 			if sub.SuspendDate > today {
 				sp.SuspendPolicy, sp.SuspendSpecificDate = "SpecificDate", sub.SuspendDate
+				pushed.SuspendDate = sub.SuspendDate
 			}
 			actions = append(actions, zuora.OrderAction{Type: "Suspend", TriggerDates: triggers(today), Suspend: sp})
 		}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -411,7 +410,7 @@ func (rs *resolver) chargeLeft(ctx context.Context, r uploadRow) (bool, error) {
 
 // hold marks a pending row as needing a person, with the reason.
 func (l *Ledger) hold(ctx context.Context, now time.Time, r uploadRow, reason string) error {
-	_, err := l.q().s("UPDATE usage_uploads SET state = ").a(RowHeld).s(", last_error = ").a(truncate(reason, 500)).s(", updated_at = ").a(now).
+	_, err := l.q().s("UPDATE usage_uploads SET state = ").a(RowHeld).s(", last_error = ").a(engine.Truncate(reason, 500)).s(", updated_at = ").a(now).
 		s(" WHERE id = ").a(r.id).s(" AND state = ").a(RowPending).exec(ctx, l.db.SQL())
 	if err != nil {
 		return fmt.Errorf("hold usage row: %w", err)
@@ -708,7 +707,7 @@ func (l *Ledger) send(ctx context.Context, now time.Time, j job, rep *Report) er
 					return err
 				}
 			}
-			_, err := l.q().s("UPDATE usage_batches SET state = ").a(batchFailed).s(", outcome = ").a(truncate(callErr.Error(), 500)).
+			_, err := l.q().s("UPDATE usage_batches SET state = ").a(batchFailed).s(", outcome = ").a(engine.Truncate(callErr.Error(), 500)).
 				s(", attempts = attempts + 1, last_attempt_at = ").a(now).s(", claimed_by = '', claimed_until = NULL, updated_at = ").a(now).
 				s(" WHERE id = ").a(j.id).exec(ctx, tx)
 			return err
@@ -723,7 +722,7 @@ func (l *Ledger) send(ctx context.Context, now time.Time, j job, rep *Report) er
 	l.log.Warn().Str("batch", j.id).Str("error", msg).Msg("usage batch outcome unknown; will resend with the same key")
 	rep.add(func(rep *Report) { rep.BatchesUnknown++ })
 	_, uerr := l.q().s("UPDATE usage_batches SET attempts = attempts + 1, last_attempt_at = ").a(now).s(", next_attempt_at = ").a(now.Add(l.backoff(j.attempts+1))).
-		s(", last_error = ").a(truncate(msg, 500)).s(", claimed_by = '', claimed_until = NULL, updated_at = ").a(now).
+		s(", last_error = ").a(engine.Truncate(msg, 500)).s(", claimed_by = '', claimed_until = NULL, updated_at = ").a(now).
 		s(" WHERE id = ").a(j.id).s(" AND state = 'sending'").exec(ctx, l.db.SQL())
 	return uerr
 }
@@ -732,7 +731,7 @@ func (l *Ledger) send(ctx context.Context, now time.Time, j job, rep *Report) er
 // number (so its next batch has a new key).
 func (l *Ledger) release(ctx context.Context, tx execer, now time.Time, batchID string, r uploadRow, solo bool, msg string) error {
 	_, err := l.q().s("UPDATE usage_uploads SET state = 'pending', batch_id = '', attempts = attempts + 1, solo = ").a(solo).
-		s(", last_error = ").a(truncate(msg, 500)).s(", next_attempt_at = ").a(now.Add(l.backoff(r.attempts+1))).s(", updated_at = ").a(now).
+		s(", last_error = ").a(engine.Truncate(msg, 500)).s(", next_attempt_at = ").a(now.Add(l.backoff(r.attempts+1))).s(", updated_at = ").a(now).
 		s(" WHERE id = ").a(r.id).s(" AND batch_id = ").a(batchID).s(" AND state = 'sending'").exec(ctx, tx)
 	return err
 }
@@ -831,7 +830,7 @@ func (l *Ledger) lookUp(ctx context.Context, now time.Time, j job, rep *Report) 
 				l.log.Warn().Err(err).Str("batch", j.id).Msg("usage look-up failed; will try again")
 				rep.add(func(rep *Report) { rep.BatchesUnknown++ })
 				_, uerr := l.q().s("UPDATE usage_batches SET attempts = attempts + 1, next_attempt_at = ").a(now.Add(l.backoff(j.attempts+1))).
-					s(", last_error = ").a(truncate(err.Error(), 500)).s(", claimed_by = '', claimed_until = NULL, updated_at = ").a(now).
+					s(", last_error = ").a(engine.Truncate(err.Error(), 500)).s(", claimed_by = '', claimed_until = NULL, updated_at = ").a(now).
 					s(" WHERE id = ").a(j.id).exec(ctx, l.db.SQL())
 				return uerr
 			}
@@ -872,11 +871,4 @@ func (l *Ledger) lookUp(ctx context.Context, now time.Time, j job, rep *Report) 
 	})
 	l.log.Info().Str("batch", j.id).Int("found", len(found)).Int("resend", len(j.rows)-len(found)).Msg("usage batch looked up in Zuora after key expiry")
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "")
 }

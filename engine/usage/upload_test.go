@@ -326,3 +326,32 @@ func TestLookUpAfterKeyExpiry(t *testing.T) {
 		})
 	}
 }
+
+// TestUsageDayInTenantTimeZone: in a tenant on Paris time, usage of the
+// UTC hour 23:00–24:00 on January 31 stays on January 31 in Zuora (Zuora
+// rates usage by its day in the tenant's zone; a "…Z" date-time would be
+// February 1 there, the next billing period).
+func TestUsageDayInTenantTimeZone(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, d, fixtureOptions{subs: 1, sync: true})
+			tn := f.e.Sim.Tenant()
+			tn.TimeZone = "Europe/Paris"
+			require.NoError(t, f.e.Sim.SetTenant(tn))
+			paris, err := time.LoadLocation("Europe/Paris")
+			require.NoError(t, err)
+			late := time.Date(2026, 1, 31, 23, 30, 0, 0, time.UTC)
+			f.clock.Set(late.Add(3 * time.Hour))
+			l := f.ledger()
+			ingest(t, l, event("jan31", "s000", "api", "7", late))
+			rep, err := l.SealAndUpload(context.Background(), f.clock.Now())
+			require.NoError(t, err)
+			require.Equal(t, 1, rep.RowsSent)
+			u := f.e.Sim.State().Usage[0]
+			require.Equal(t, "2026-01-31 23:00", u.StartDateTime.In(paris).Format("2006-01-02 15:04"),
+				"the window's day and hour in the tenant's zone are billsync's")
+		})
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/rs/zerolog"
 
+	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/inbound"
 	"github.com/billsync/billsync/engine/store"
@@ -97,6 +98,11 @@ type Zuora interface {
 	ProductURL(id string) string
 }
 
+// TenantChecker lists what the Zuora tenant lacks (*inbound.Service).
+type TenantChecker interface {
+	CheckTenant(ctx context.Context) (zuora.TenantReport, error)
+}
+
 // Schedule is the job scheduler (*schedule.Scheduler).
 type Schedule interface {
 	Jobs() []string
@@ -130,6 +136,8 @@ type Options struct {
 	Zuora      Zuora
 	Connection Connection
 	Schedule   Schedule
+	// Tenant checks the Zuora tenant (the "Check tenant" button); nil hides it.
+	Tenant TenantChecker
 	// Kick wakes the sync workers after a retry.
 	Kick   func()
 	Logger zerolog.Logger
@@ -224,6 +232,7 @@ func (a *Admin) Register(r gin.IRouter) {
 	post := p.Group("", a.limitForm, a.checkCSRF)
 	post.POST("/logout", a.logout)
 	post.POST("/zuora/test", a.testConnection)
+	post.POST("/zuora/check", a.checkTenant)
 	post.POST("/sync-records/:rid/retry", a.retryRecord)
 	post.POST("/sync-records/retry-all", a.retryAll)
 	post.POST("/subscriptions/:id/sync-usage", a.syncUsage)

@@ -18,7 +18,9 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
+	"github.com/billsync/billsync/engine/enginetest"
 	"github.com/billsync/billsync/engine/inbound"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/store/storetest"
@@ -421,6 +423,35 @@ func TestPages(t *testing.T) {
 				require.Contains(t, body, `class="st-bad"`)
 				require.Contains(t, text(body), "✗")
 				require.NotContains(t, body, zuorasim.DefaultClientSecret)
+			})
+
+			t.Run("check tenant", func(t *testing.T) {
+				resp, body := c.post("/admin/zuora/check", url.Values{"csrf": {tok}})
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				require.Contains(t, body, `id="check-tenant"`)
+				require.Contains(t, text(body), "✓ The tenant has everything billsync needs (time zone UTC")
+				// A fresh tenant lacks billsync's custom fields: listed, per object.
+				fresh := zuorasim.FreshTenant()
+				require.NoError(t, f.e.Sim.SetTenant(fresh))
+				defer func() { require.NoError(t, f.e.Sim.SetTenant(enginetest.Tenant())) }()
+				req, _ := http.NewRequest(http.MethodPost, c.base+"/admin/zuora/check", strings.NewReader(url.Values{"csrf": {tok}}.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				req.Header.Set("Accept", "application/json")
+				resp, body = c.do(req)
+				require.Equal(t, http.StatusOK, resp.StatusCode, body)
+				require.Contains(t, body, `"ok":false`)
+				require.Contains(t, body, "create the text custom field BillsyncId (API name BillsyncId__c, length 255) on RatePlan")
+				// The same report from the API.
+				areq, _ := http.NewRequest(http.MethodGet, c.base+"/api/v1/zuora/check", nil)
+				areq.Header.Set("Authorization", "Bearer 0123456789abcdef")
+				aresp, err := http.DefaultClient.Do(areq)
+				require.NoError(t, err)
+				defer aresp.Body.Close()
+				var rep zuora.TenantReport
+				require.NoError(t, json.NewDecoder(aresp.Body).Decode(&rep))
+				require.False(t, rep.OK)
+				require.Len(t, rep.Missing, len(zuora.IDFieldObjects))
+				require.Equal(t, "Subscription", rep.Missing[4].Field.Object)
 			})
 
 			t.Run("sync records: filter, page, Zuora's message and links", func(t *testing.T) {

@@ -99,11 +99,11 @@ func newFixture(t *testing.T, d store.Dialect, o fixtureOptions) *fixture {
 		Store: db, Mappings: f.e.Outbound.Mappings(), Inbox: f.in, Usage: f.ledger, Switches: f.sw, Zuora: f.e.Zuora,
 		Connection: admin.Connection{Environment: "built-in simulator", BaseURL: f.e.Server.URL,
 			LastCall: func() (time.Time, string) { return time.Now().Add(-time.Minute), "POST /v1/orders" }},
-		Schedule: f.sched, Kick: f.e.Pool.Kick, Logger: zerolog.Nop(), Now: o.now, SecureCookies: o.secureCookies})
+		Schedule: f.sched, Tenant: f.in, Kick: f.e.Pool.Kick, Logger: zerolog.Nop(), Now: o.now, SecureCookies: o.secureCookies})
 	require.NoError(t, err)
 	// The test clients stand behind a trusted proxy on loopback, so
 	// X-Forwarded-For names them (login throttling is per client).
-	f.srv = httptest.NewServer(web.New(web.Options{Store: db, Logger: zerolog.Nop(), APIKey: "0123456789abcdef", Admin: f.adm,
+	f.srv = httptest.NewServer(web.New(web.Options{Store: db, Logger: zerolog.Nop(), APIKey: "0123456789abcdef", Admin: f.adm, Inbound: f.in,
 		TrustedProxies: []string{"127.0.0.1"}}))
 	t.Cleanup(f.srv.Close)
 	return f

@@ -3,6 +3,7 @@ package admin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -110,10 +111,12 @@ type dashboardData struct {
 	Backlog     int64
 	Conn        connView
 	Test        *testResult
+	CanCheck    bool
+	Check       *testResult
 }
 
 func (a *Admin) dashboardData(ctx context.Context) (dashboardData, error) {
-	d := dashboardData{States: syncStates, InboxStates: inboxStates}
+	d := dashboardData{States: syncStates, InboxStates: inboxStates, CanCheck: a.opts.Tenant != nil}
 	counts, err := a.opts.Store.SyncCounts(ctx)
 	if err != nil {
 		return d, err
@@ -226,6 +229,47 @@ func (a *Admin) testConnection(c *gin.Context) {
 		return
 	}
 	d.Test = res
+	a.render(c, http.StatusOK, "dashboard", page{Title: "Dashboard", Nav: "dashboard", Data: d})
+}
+
+// checkTenant lists what the Zuora tenant lacks for billsync (custom
+// fields, units of measure, currencies), its time zone and the callouts; in
+// place with the script, on the dashboard without it.
+func (a *Admin) checkTenant(c *gin.Context) {
+	if a.opts.Tenant == nil {
+		a.errorPage(c, http.StatusNotFound, "No Zuora connection", "No Zuora client is configured.")
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	rep, err := a.opts.Tenant.CheckTenant(ctx)
+	res := &testResult{OK: err == nil && rep.OK, Took: time.Since(start).Round(time.Millisecond), At: a.opts.Now().UTC()}
+	res.TookMS = res.Took.Milliseconds()
+	switch {
+	case err != nil:
+		res.Message = a.redact("The tenant could not be read: " + err.Error())
+		a.logger(c).Warn().Err(err).Msg("Zuora tenant check failed")
+	case rep.OK:
+		res.Message = fmt.Sprintf("The tenant has everything billsync needs (time zone %s; callouts %s).", rep.TimeZone, rep.Callouts)
+	default:
+		fixes := make([]string, 0, len(rep.Missing))
+		for _, m := range rep.Missing {
+			fixes = append(fixes, m.Fix)
+		}
+		res.Message = fmt.Sprintf("The tenant lacks %d thing(s): %s. Time zone %s; callouts %s.", len(rep.Missing), strings.Join(fixes, "; "),
+			rep.TimeZone, rep.Callouts)
+	}
+	if strings.Contains(c.GetHeader("Accept"), "application/json") {
+		c.JSON(http.StatusOK, res)
+		return
+	}
+	d, derr := a.dashboardData(c.Request.Context())
+	if derr != nil {
+		a.fail(c, derr)
+		return
+	}
+	d.Check = res
 	a.render(c, http.StatusOK, "dashboard", page{Title: "Dashboard", Nav: "dashboard", Data: d})
 }
 

@@ -57,7 +57,16 @@ func parseContact(m map[string]any, k string, required bool) (map[string]any, *f
 	if _, e := optString(o, "personalEmail", 80); e != nil {
 		return nil, e
 	}
-	return pick(o, contactFields), nil
+	out := pick(o, contactFields)
+	// Orders spell the postal code postalCode (the accounts API zipCode):
+	// keep it either way, stored as zipCode.
+	if pc, ok := o["postalCode"]; ok && pc != nil {
+		if _, e := optString(o, "postalCode", 20); e != nil {
+			return nil, e
+		}
+		out["zipCode"] = pc
+	}
+	return out, nil
 }
 
 // parseAccount validates an account body. In orders (newAccount) custom
@@ -70,9 +79,6 @@ func parseAccount(m map[string]any, inOrder, bcdRequired bool) (*accountInput, *
 	}
 	if in.currency, e = reqString(m, "currency", 3); e != nil {
 		return nil, e
-	}
-	if !currencies[in.currency] {
-		return nil, invalid("The currency %s is not enabled in this tenant", in.currency)
 	}
 	maxNum := 50
 	if inOrder {
@@ -156,6 +162,17 @@ func parseAccount(m map[string]any, inOrder, bcdRequired bool) (*accountInput, *
 // createAccount inserts an account; the caller holds s.mu.
 func (s *Sim) createAccount(in *accountInput, now time.Time) (*account, *fieldErr) {
 	st := s.st
+	if fe := s.tenant.currency("currency", in.currency); fe != nil {
+		return nil, fe
+	}
+	if fe := s.tenant.custom("Account", in.custom); fe != nil {
+		return nil, fe
+	}
+	for _, ct := range []map[string]any{in.billTo, in.soldTo, in.shipTo} {
+		if fe := s.tenant.custom("Contact", ct); fe != nil {
+			return nil, fe
+		}
+	}
 	if in.number != "" {
 		if st.accountByNumber[in.number] != nil {
 			return nil, business("The account number %s is already in use", in.number)
@@ -281,6 +298,11 @@ func (s *Sim) putAccount(c *call) *resp {
 	if err != nil {
 		return c.restErr(catMalformed, "Malformed JSON: "+err.Error())
 	}
+	release, locked := s.lockAccount(s.accountNumberOf(c.param("account-key")))
+	if locked {
+		return c.restErr(catLock, lockCompetitionMessage)
+	}
+	defer release()
 	if v, ok := m["name"]; ok {
 		if n, _ := v.(string); strings.TrimSpace(n) == "" {
 			return c.restErr(catInvalidValue, "'name' may not be empty")
@@ -329,6 +351,10 @@ func (s *Sim) putAccount(c *call) *resp {
 	if a == nil {
 		s.mu.Unlock()
 		return c.restErr(catNotFound, "Cannot find entity by key: '"+c.param("account-key")+"'.")
+	}
+	if fe := s.tenant.custom("Account", customFields(m)); fe != nil {
+		s.mu.Unlock()
+		return c.restErr(fe.cat, fe.msg)
 	}
 	old := accountFields(a)
 	if n, ok := m["name"].(string); ok {

@@ -2,6 +2,7 @@ package zuorasim_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -262,4 +263,26 @@ func TestEventTriggersAndDefinitions(t *testing.T) {
 	require.Equal(t, 204, r.status)
 	require.Equal(t, 404, h.do("DELETE", "/events/event-triggers/"+tr["id"].(string), nil).status)
 	require.Len(t, h.sim.State().EventTriggers, 1)
+}
+
+// TestCalloutsHTTPSOnly: Zuora delivers callouts over HTTPS; the simulator
+// takes plain http only for loopback receivers, and says so.
+func TestCalloutsHTTPSOnly(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, zuorasim.Options{}).login()
+	accountTrigger(h)
+	n := 0
+	def := func(base string) reply {
+		n++
+		return h.do("POST", "/notifications/notification-definitions", map[string]any{"name": fmt.Sprintf("n%d", n), "eventTypeName": "AccountCreated",
+			"calloutActive": true, "callout": map[string]any{"name": fmt.Sprintf("c%d", n), "calloutBaseurl": base, "httpMethod": "POST"}})
+	}
+	r := def("http://billsync.example.com/webhooks/zuora/account-created")
+	require.Equal(t, http.StatusBadRequest, r.status, string(r.raw))
+	require.Contains(t, string(r.raw), "must be an https URL")
+	for _, ok := range []string{"https://billsync.example.com/webhooks/zuora/account-created", "http://127.0.0.1:8080/webhooks/zuora/account-created",
+		"http://localhost:8080/webhooks/zuora/account-created"} {
+		r := def(ok)
+		require.Equal(t, http.StatusOK, r.status, string(r.raw))
+	}
 }

@@ -3,6 +3,7 @@ package zuorasim
 import (
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"net/http"
 	"slices"
 	"sort"
@@ -191,6 +192,9 @@ func (s *Sim) postProduct(c *call) *resp {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.st
+	if fe := s.tenant.custom("Product", m); fe != nil {
+		return crudFieldErr(fe)
+	}
 	fields := pick(m, productFields)
 	if sku := str(fields["SKU"]); sku != "" {
 		for _, p := range st.products {
@@ -234,6 +238,9 @@ func (s *Sim) putProduct(c *call) *resp {
 	p := s.st.products[c.param("id")]
 	if p == nil {
 		return crudBad("INVALID_ID", "invalid product id "+c.param("id"))
+	}
+	if fe := s.tenant.custom("Product", m); fe != nil {
+		return crudFieldErr(fe)
 	}
 	for k, v := range pick(m, productFields) {
 		p.Fields[k] = v
@@ -328,13 +335,24 @@ func validatePlan(m map[string]any, create bool) *fieldErr {
 		return e
 	} else {
 		for _, x := range a {
-			cur, ok := x.(string)
-			if !ok || !currencies[cur] {
-				return invalid("ActiveCurrencies contains an unsupported currency %v", x)
+			if _, ok := x.(string); !ok {
+				return invalid("ActiveCurrencies contains a value that is not a currency code: %v", x)
 			}
 		}
 	}
 	return nil
+}
+
+// planTenant checks a rate plan body against the tenant; the caller holds s.mu.
+func (s *Sim) planTenant(m map[string]any) *fieldErr {
+	if a, ok := m["ActiveCurrencies"].([]any); ok {
+		for _, x := range a {
+			if fe := s.tenant.currency("ActiveCurrencies", str(x)); fe != nil {
+				return fe
+			}
+		}
+	}
+	return s.tenant.custom("ProductRatePlan", m)
 }
 
 func (s *Sim) postPlan(c *call) *resp {
@@ -351,6 +369,9 @@ func (s *Sim) postPlan(c *call) *resp {
 	p := st.products[str(m["ProductId"])]
 	if p == nil {
 		return crudBad("INVALID_VALUE", "invalid product id "+str(m["ProductId"]))
+	}
+	if fe := s.planTenant(m); fe != nil {
+		return crudFieldErr(fe)
 	}
 	fields := pick(m, planFields)
 	num := str(fields["ProductRatePlanNumber"])
@@ -395,6 +416,9 @@ func (s *Sim) putPlan(c *call) *resp {
 	}
 	if pid := str(m["ProductId"]); pid != "" && pid != rp.ProductID {
 		return crudBad("INVALID_VALUE", "ProductId of a product rate plan cannot be changed")
+	}
+	if fe := s.planTenant(m); fe != nil {
+		return crudFieldErr(fe)
 	}
 	for k, v := range pick(m, planFields) {
 		rp.Fields[k] = v
@@ -587,8 +611,22 @@ func validateCharge(m map[string]any, create bool) *fieldErr {
 	return nil
 }
 
+// chargeTenant checks a charge body against the tenant: its unit of
+// measure, custom fields and the billing-timing feature. The caller holds s.mu.
+func (s *Sim) chargeTenant(m map[string]any) *fieldErr {
+	if u := str(m["UOM"]); u != "" {
+		if fe := s.tenant.uom(u); fe != nil {
+			return fe
+		}
+	}
+	if str(m["BillingTiming"]) == "In Arrears" && !s.tenant.feature(FeatureBillingTiming) {
+		return business("BillingTiming In Arrears needs the Billing Timing feature, which is not enabled in this tenant")
+	}
+	return s.tenant.custom("ProductRatePlanCharge", m)
+}
+
 // parseTiers reads ProductRatePlanChargeTierData.
-func parseTiers(m map[string]any, model string, defaultCurrency string) ([]*prpTier, *fieldErr) {
+func parseTiers(m map[string]any, model string, defaultCurrency string, tenant *tenantRules) ([]*prpTier, *fieldErr) {
 	td, e := objField(m, "ProductRatePlanChargeTierData")
 	if e != nil {
 		return nil, e
@@ -614,8 +652,8 @@ func parseTiers(m map[string]any, model string, defaultCurrency string) ([]*prpT
 		if cur == "" {
 			cur = defaultCurrency
 		}
-		if !currencies[cur] {
-			return nil, invalid("Currency %s is not supported", cur)
+		if fe := tenant.currency("ProductRatePlanChargeTier.Currency", cur); fe != nil {
+			return nil, fe
 		}
 		t := &prpTier{Currency: cur}
 		var ok bool
@@ -696,8 +734,14 @@ func (s *Sim) writeCharge(c *call, create bool) *resp {
 	if ac, ok := rp.Fields["ActiveCurrencies"].([]any); ok && len(ac) > 0 {
 		defCur = str(ac[0])
 	}
-	tiers, e := parseTiers(m, str(m["ChargeModel"]), defCur)
+	tiers, e := parseTiers(m, str(m["ChargeModel"]), defCur, s.tenant)
 	if e != nil {
+		return crudFieldErr(e)
+	}
+	if e := checkTierRanges(tiers, str(m["ChargeModel"])); e != nil {
+		return crudFieldErr(e)
+	}
+	if e := s.chargeTenant(m); e != nil {
 		return crudFieldErr(e)
 	}
 	fields := pick(m, chargeFields)
@@ -751,9 +795,6 @@ func (s *Sim) writeCharge(c *call, create bool) *resp {
 		st.tiers[t.ID] = t
 	}
 	ch.Tiers = tiers
-	if u := str(ch.Fields["UOM"]); u != "" {
-		st.uoms[u] = true
-	}
 	ch.Updated = c.now
 	rp.Updated = c.now
 	if p := st.products[rp.ProductID]; p != nil {
@@ -1174,4 +1215,61 @@ func (s *Sim) getProductRatePlans(c *call) *resp {
 	return jsonResp(http.StatusOK, out)
 }
 
-var currencies = set("USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF", "SEK", "NOK", "DKK", "NZD", "INR", "BRL", "MXN", "SGD", "HKD", "CNY", "ZAR", "PLN", "ILS")
+// checkTierRanges refuses tiers of a tiered or volume charge that overlap
+// or leave a gap. Zuora's ranges are inclusive ("101 - 200 minutes" is
+// StartingUnit 101, EndingUnit 200): per currency, the first tier starts at
+// 0 or 1, each next one starts after the previous EndingUnit and at most one
+// unit later (a fractional unit may start at EndingUnit plus its step), and
+// only the last tier may leave EndingUnit empty (docs/zuora-rules.md).
+func checkTierRanges(tiers []*prpTier, model string) *fieldErr {
+	switch model {
+	case "Tiered Pricing", "Volume Pricing", "Tiered with Overage Pricing":
+	default:
+		return nil
+	}
+	byCur := map[string][]*prpTier{}
+	var curs []string
+	for _, t := range tiers {
+		if t.IsOveragePrice {
+			continue
+		}
+		if _, ok := byCur[t.Currency]; !ok {
+			curs = append(curs, t.Currency)
+		}
+		byCur[t.Currency] = append(byCur[t.Currency], t)
+	}
+	one := big.NewRat(1, 1)
+	for _, cur := range curs {
+		var prevEnd *big.Rat
+		ts := byCur[cur]
+		for i, t := range ts {
+			start, ok := new(big.Rat).SetString(string(t.StartingUnit))
+			if !ok {
+				return missing(fmt.Sprintf("ProductRatePlanChargeTier[%s tier %d].StartingUnit", cur, i+1))
+			}
+			if i == 0 && start.Cmp(one) > 0 {
+				return invalid("The first %s tier must start at 0 or 1, not %s", cur, t.StartingUnit)
+			}
+			if prevEnd != nil {
+				if start.Cmp(prevEnd) <= 0 {
+					return invalid("The %s tiers %d and %d overlap: tier %d starts at %s, tier %d ends at %s", cur, i, i+1, i+1, t.StartingUnit, i, ts[i-1].EndingUnit)
+				}
+				if new(big.Rat).Sub(start, prevEnd).Cmp(one) > 0 {
+					return invalid("The %s tiers %d and %d leave a gap: tier %d ends at %s, tier %d starts at %s", cur, i, i+1, i, ts[i-1].EndingUnit, i+1, t.StartingUnit)
+				}
+			}
+			if t.EndingUnit == "" {
+				if i != len(ts)-1 {
+					return missing(fmt.Sprintf("ProductRatePlanChargeTier[%s tier %d].EndingUnit", cur, i+1))
+				}
+				break
+			}
+			end, ok := new(big.Rat).SetString(string(t.EndingUnit))
+			if !ok || end.Cmp(start) < 0 {
+				return invalid("The %s tier %d ends at %s, before its start %s", cur, i+1, t.EndingUnit, t.StartingUnit)
+			}
+			prevEnd = end
+		}
+	}
+	return nil
+}

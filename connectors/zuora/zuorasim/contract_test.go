@@ -61,6 +61,14 @@ func TestContract(t *testing.T) {
 	d := ok(h.do("POST", "/notifications/notification-definitions", map[string]any{"name": "n", "eventTypeName": "AccountCreated", "calloutActive": true,
 		"callout": map[string]any{"name": "c", "calloutBaseurl": rc.URL, "httpMethod": "POST", "requiredAuth": true,
 			"calloutAuth": map[string]any{"username": "u", "password": "p", "preemptive": true}, "calloutParams": map[string]any{"Id": "{{Account.Id}}"}}})).obj(t)
+	tpl := ok(h.do("POST", "/notifications/callout-templates", map[string]any{"name": "tpl", "eventTypeName": "AccountCreated",
+		"calloutBaseurl": rc.URL, "httpMethod": "POST", "requiredAuth": true, "calloutAuth": map[string]any{"username": "u", "password": "p", "preemptive": true},
+		"calloutParams": map[string]any{"Id": "{{Account.Id}}"}})).obj(t)
+	ok(h.do("GET", "/notifications/callout-templates", nil))
+	ok(h.do("GET", "/notifications/callout-templates/"+tpl["id"].(string), nil))
+	ok(h.do("PUT", "/notifications/callout-templates/"+tpl["id"].(string), map[string]any{"calloutBaseurl": rc.URL + "/v2", "active": true}))
+	ok(h.do("POST", "/notifications/notification-definitions", map[string]any{"name": "n2", "eventTypeName": "AccountCreated", "calloutActive": true,
+		"calloutTemplateIds": []string{tpl["id"].(string)}}))
 	ok(h.do("GET", "/notifications/notification-definitions", nil))
 	ok(h.do("GET", "/notifications/notification-definitions/"+d["id"].(string), nil))
 	trs := ok(h.do("GET", "/events/event-triggers", nil)).obj(t)["data"].([]any)
@@ -92,6 +100,12 @@ func TestContract(t *testing.T) {
 
 	// Every simulator operation that exists in the spec must have been validated.
 	spec := zuoraspec.Load(t)
+	ok(h.do("GET", "/v1/describe/Account", nil))
+	ok(h.do("GET", "/v1/describe/Product", nil))
+	ok(h.do("GET", "/settings/listing", nil))
+	ok(h.do("POST", "/settings/batch-requests", map[string]any{"requests": []any{
+		map[string]any{"id": "u", "method": "GET", "url": "/units-of-measure"}, map[string]any{"id": "c", "method": "GET", "url": "/currencies"}}}))
+
 	validated := map[string]bool{}
 	for _, op := range h.rt.Operations() {
 		validated[op] = true

@@ -42,6 +42,10 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
 			return jsonResp(http.StatusOK, s.Stats())
 		case "GET /_sim/callouts":
 			return jsonResp(http.StatusOK, map[string]any{"callouts": s.Callouts()})
+		case "GET /_sim/tenant", "PUT /_sim/tenant":
+			return s.controlTenant(r.Method, body)
+		case "POST /_sim/bill-runs":
+			return s.controlBillRun(body)
 		case "POST /_sim/reset":
 			s.Reset()
 			return jsonResp(http.StatusOK, map[string]any{"success": true})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -535,6 +536,30 @@ func (s *Sim) postNotificationDefinition(c *call) *resp {
 		}
 	}
 	d.ID, d.EventID, d.CalloutID = uuid.NewString(), uuid.NewString(), uuid.NewString()
+	switch {
+	case len(d.TemplateIDs) == 1:
+		t := s.st.templates[d.TemplateIDs[0]]
+		if t == nil {
+			return c.eventErr(http.StatusBadRequest, catInvalidValue, "Callout template "+d.TemplateIDs[0]+" does not exist")
+		}
+		if t.EventTypeName != d.EventTypeName || !sameCategory(t.EventCategory, d.EventCategory) {
+			return c.eventErr(http.StatusBadRequest, catInvalidValue, "Callout template "+t.CalloutName+" belongs to another event")
+		}
+		t.copyCalloutTo(d)
+	case d.BaseURL != "":
+		// An inline callout creates a callout template (Zuora: "the name
+		// must be unique across all callout templates"); deleting the
+		// definition leaves it.
+		if s.templateNamed(d.CalloutName) != nil {
+			return c.eventErr(http.StatusBadRequest, catBusiness, "A callout template named "+d.CalloutName+" already exists; the name must be unique across all callout templates")
+		}
+		t := &notificationDef{}
+		d.copyCalloutTo(t)
+		t.EventTypeName, t.EventTypeNamespace, t.EventCategory = d.EventTypeName, d.EventTypeNamespace, d.EventCategory
+		t.Created, t.Updated = c.now, c.now
+		s.st.templates[t.CalloutID] = t
+		s.st.templateOrder = append(s.st.templateOrder, t.CalloutID)
+	}
 	d.Created, d.Updated = c.now, c.now
 	s.st.notifs[d.ID] = d
 	s.st.notifOrder = append(s.st.notifOrder, d.ID)
@@ -592,77 +617,106 @@ func parseNotification(m map[string]any) (*notificationDef, *fieldErr) {
 	if fe != nil {
 		return nil, fe
 	}
+	raw, fe := arrField(m, "calloutTemplateIds")
+	if fe != nil {
+		return nil, fe
+	}
+	for _, x := range raw {
+		id, ok := x.(string)
+		if !ok || id == "" {
+			return nil, invalid("'calloutTemplateIds' should hold template ids")
+		}
+		d.TemplateIDs = append(d.TemplateIDs, id)
+	}
+	if co != nil && len(d.TemplateIDs) > 0 {
+		return nil, invalid("Set either 'callout' or 'calloutTemplateIds', not both")
+	}
+	if len(d.TemplateIDs) > 1 {
+		return nil, invalid("The simulator supports one callout template per notification definition")
+	}
 	if co == nil {
-		if d.CalloutActive {
-			if ids, _ := arrField(m, "calloutTemplateIds"); len(ids) > 0 {
-				return nil, invalid("The simulator supports inline 'callout' objects only, not calloutTemplateIds")
-			}
+		if d.CalloutActive && len(d.TemplateIDs) == 0 {
 			return nil, missing("callout")
 		}
 		return d, nil
 	}
-	if d.CalloutName, fe = reqString(co, "name", 255); fe != nil {
+	if fe := parseCallout(co, d); fe != nil {
 		return nil, fe
 	}
+	return d, nil
+}
+
+// parseCallout reads a callout (an inline one or a callout template's
+// body) into d's callout fields.
+func parseCallout(co map[string]any, d *notificationDef) *fieldErr {
+	var fe *fieldErr
+	if d.CalloutName, fe = reqString(co, "name", 255); fe != nil {
+		return fe
+	}
 	if d.BaseURL, fe = reqString(co, "calloutBaseurl", 1000); fe != nil {
-		return nil, fe
+		return fe
 	}
 	u, err := url.Parse(mergeBraces.ReplaceAllString(d.BaseURL, "x"))
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, invalid("'calloutBaseurl' should be an absolute https URL")
+		return invalid("'calloutBaseurl' should be an absolute https URL")
+	}
+	// Zuora delivers callouts over HTTPS (docs/zuora-rules.md); the
+	// simulator also calls plain http on loopback, for local receivers.
+	if u.Scheme == "http" && !loopbackHost(u.Hostname()) {
+		return invalid("'calloutBaseurl' must be an https URL (the simulator accepts http only for loopback targets such as 127.0.0.1)")
 	}
 	if d.HTTPMethod, fe = enumString(co, "httpMethod", true, "POST", "GET", "PUT", "PATCH", "DELETE"); fe != nil {
-		return nil, fe
+		return fe
 	}
 	if v, ok, fe := boolField(co, "active"); fe != nil {
-		return nil, fe
+		return fe
 	} else if ok {
 		d.CalloutActiveTpl = v
 	}
 	if v, ok, fe := boolField(co, "calloutRetry"); fe != nil {
-		return nil, fe
+		return fe
 	} else if ok {
 		d.Retry = v
 	}
 	params, fe := objField(co, "calloutParams")
 	if fe != nil {
-		return nil, fe
+		return fe
 	}
 	d.Params = map[string]string{}
 	for k, v := range params {
 		sv, ok := v.(string)
 		if !ok {
-			return nil, invalid("calloutParams.%s should be a string", k)
+			return invalid("calloutParams.%s should be a string", k)
 		}
 		d.Params[k] = sv
 	}
 	if d.RequiredAuth, _, fe = boolField(co, "requiredAuth"); fe != nil {
-		return nil, fe
+		return fe
 	}
 	if ro, _, _ := boolField(co, "requiredOauth2"); ro {
-		return nil, invalid("The simulator does not support OAuth 2.0 callouts")
+		return invalid("The simulator does not support OAuth 2.0 callouts")
 	}
 	auth, fe := objField(co, "calloutAuth")
 	if fe != nil {
-		return nil, fe
+		return fe
 	}
 	if d.RequiredAuth {
 		if auth == nil {
-			return nil, missing("callout.calloutAuth")
+			return missing("callout.calloutAuth")
 		}
 		d.Auth = &calloutAuth{}
 		if d.Auth.Username, fe = reqString(auth, "username", 0); fe != nil {
-			return nil, fe
+			return fe
 		}
 		if d.Auth.Password, fe = reqString(auth, "password", 0); fe != nil {
-			return nil, fe
+			return fe
 		}
 		d.Auth.Domain, _ = getString(auth, "domain")
 		if d.Auth.Preemptive, _, fe = boolField(auth, "preemptive"); fe != nil {
-			return nil, fe
+			return fe
 		}
 	}
-	return d, nil
+	return nil
 }
 
 func (d *notificationDef) view() map[string]any {
@@ -744,4 +798,174 @@ func (s *Sim) deleteNotificationDefinition(c *call) *resp {
 	delete(s.st.notifs, c.param("id"))
 	s.st.notifOrder = slices.DeleteFunc(s.st.notifOrder, func(x string) bool { return x == c.param("id") })
 	return &resp{status: http.StatusNoContent, header: http.Header{}}
+}
+
+// loopbackHost reports a host name or address on this machine's loopback.
+func loopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ---- callout templates (/notifications/callout-templates) ----
+
+// copyCalloutTo copies the callout fields (the template part) of d into x.
+func (d *notificationDef) copyCalloutTo(x *notificationDef) {
+	x.CalloutID, x.CalloutName, x.CalloutActiveTpl = d.CalloutID, d.CalloutName, d.CalloutActiveTpl
+	x.BaseURL, x.HTTPMethod, x.Retry, x.RequiredAuth = d.BaseURL, d.HTTPMethod, d.Retry, d.RequiredAuth
+	x.Params = maps.Clone(d.Params)
+	if d.Auth != nil {
+		a := *d.Auth
+		x.Auth = &a
+	} else {
+		x.Auth = nil
+	}
+}
+
+func sameCategory(a, b *float64) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
+}
+
+// templateNamed returns the callout template with that name; the caller
+// holds s.mu.
+func (s *Sim) templateNamed(name string) *notificationDef {
+	for _, id := range s.st.templateOrder {
+		if t := s.st.templates[id]; t.CalloutName == name {
+			return t
+		}
+	}
+	return nil
+}
+
+func templateView(t *notificationDef) map[string]any {
+	out := map[string]any{"id": t.CalloutID, "name": t.CalloutName, "active": t.CalloutActiveTpl, "calloutBaseurl": t.BaseURL,
+		"httpMethod": t.HTTPMethod, "calloutParams": t.Params, "calloutRetry": t.Retry, "requiredAuth": t.RequiredAuth,
+		"createdOn": t.Created.UTC().Format(time.RFC3339), "updatedOn": t.Updated.UTC().Format(time.RFC3339),
+		"createdBy": simUserUUID, "updatedBy": simUserUUID}
+	if t.EventTypeName != "" {
+		out["eventTypeName"], out["eventTypeNamespace"] = t.EventTypeName, t.EventTypeNamespace
+	}
+	if t.EventCategory != nil {
+		out["eventCategory"] = *t.EventCategory
+	}
+	if t.Auth != nil {
+		// The password is write-only: never echoed.
+		out["calloutAuth"] = map[string]any{"username": t.Auth.Username, "preemptive": t.Auth.Preemptive, "domain": t.Auth.Domain}
+	}
+	return out
+}
+
+func (s *Sim) postCalloutTemplate(c *call) *resp {
+	m, err := decodeObject(c.body)
+	if err != nil {
+		return c.eventErr(http.StatusBadRequest, catMalformed, "Malformed JSON: "+err.Error())
+	}
+	t := &notificationDef{Retry: true, CalloutActiveTpl: true}
+	if fe := parseCallout(m, t); fe != nil {
+		return c.eventErr(http.StatusBadRequest, fe.cat, fe.msg)
+	}
+	if n, ok, fe := numField(m, "eventCategory", false); fe != nil {
+		return c.eventErr(http.StatusBadRequest, fe.cat, fe.msg)
+	} else if ok {
+		f, _ := n.Float64()
+		t.EventCategory = &f
+	}
+	t.EventTypeName, _ = getString(m, "eventTypeName")
+	if (t.EventCategory == nil) == (t.EventTypeName == "") {
+		return c.eventErr(http.StatusBadRequest, catInvalidValue, "Exactly one of eventCategory and eventTypeName is required (the template's related event)")
+	}
+	if t.EventTypeName != "" {
+		t.EventTypeNamespace = firstNonEmpty(str(m["eventTypeNamespace"]), "user.notification")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.templateNamed(t.CalloutName) != nil {
+		return c.eventErr(http.StatusBadRequest, catBusiness, "A callout template named "+t.CalloutName+" already exists; the name must be unique across all callout templates")
+	}
+	t.CalloutID = uuid.NewString()
+	t.Created, t.Updated = c.now, c.now
+	s.st.templates[t.CalloutID] = t
+	s.st.templateOrder = append(s.st.templateOrder, t.CalloutID)
+	return jsonResp(http.StatusOK, templateView(t))
+}
+
+func (s *Sim) listCalloutTemplates(c *call) *resp {
+	start, limit, bad := startLimit(c)
+	if bad != nil {
+		return bad
+	}
+	q := c.r.URL.Query()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var items []map[string]any
+	for _, id := range s.st.templateOrder {
+		t := s.st.templates[id]
+		if v := q.Get("name"); v != "" && v != t.CalloutName {
+			continue
+		}
+		if v := q.Get("eventTypeName"); v != "" && v != t.EventTypeName {
+			continue
+		}
+		items = append(items, templateView(t))
+	}
+	return pageList(c, items, start, limit)
+}
+
+func (s *Sim) getCalloutTemplate(c *call) *resp {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.st.templates[c.param("id")]
+	if t == nil {
+		return c.eventErr(http.StatusNotFound, catNotFound, "Callout template "+c.param("id")+" not found")
+	}
+	return jsonResp(http.StatusOK, templateView(t))
+}
+
+// putCalloutTemplate changes a template in place (fields left out keep
+// their value); every notification definition using it follows.
+func (s *Sim) putCalloutTemplate(c *call) *resp {
+	m, err := decodeObject(c.body)
+	if err != nil {
+		return c.eventErr(http.StatusBadRequest, catMalformed, "Malformed JSON: "+err.Error())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.st.templates[c.param("id")]
+	if t == nil {
+		return c.eventErr(http.StatusNotFound, catNotFound, "Callout template "+c.param("id")+" not found")
+	}
+	merged := map[string]any{"name": t.CalloutName, "calloutBaseurl": t.BaseURL, "httpMethod": t.HTTPMethod, "active": t.CalloutActiveTpl,
+		"calloutRetry": t.Retry, "requiredAuth": t.RequiredAuth}
+	params := map[string]any{}
+	for k, v := range t.Params {
+		params[k] = v
+	}
+	merged["calloutParams"] = params
+	if t.Auth != nil {
+		merged["calloutAuth"] = map[string]any{"username": t.Auth.Username, "password": t.Auth.Password, "domain": t.Auth.Domain, "preemptive": t.Auth.Preemptive}
+	}
+	for k, v := range m {
+		merged[k] = v
+	}
+	nt := &notificationDef{}
+	t.copyCalloutTo(nt)
+	if fe := parseCallout(merged, nt); fe != nil {
+		return c.eventErr(http.StatusBadRequest, fe.cat, fe.msg)
+	}
+	if nt.CalloutName != t.CalloutName {
+		if x := s.templateNamed(nt.CalloutName); x != nil {
+			return c.eventErr(http.StatusBadRequest, catBusiness, "A callout template named "+nt.CalloutName+" already exists")
+		}
+	}
+	nt.copyCalloutTo(t)
+	t.Updated = c.now
+	for _, d := range s.st.notifs {
+		if d.CalloutID == t.CalloutID {
+			t.copyCalloutTo(d)
+			d.Updated = c.now
+		}
+	}
+	return jsonResp(http.StatusOK, templateView(t))
 }

@@ -57,6 +57,10 @@ type harness struct {
 func newHarness(t *testing.T, opts zuorasim.Options) *harness {
 	t.Helper()
 	v := zuoraspec.Load(t)
+	if opts.Tenant == nil {
+		tn := testTenant()
+		opts.Tenant = &tn
+	}
 	sim := zuorasim.New(opts)
 	srv := httptest.NewServer(sim)
 	rt := v.Transport(t, http.DefaultTransport.(*http.Transport).Clone())
@@ -71,6 +75,20 @@ func newHarness(t *testing.T, opts zuorasim.Options) *harness {
 		allOpsMu.Unlock()
 	})
 	return h
+}
+
+// testTenant is the tenant of the package's tests: a fresh tenant with the
+// units and custom fields the tests write (tests of the tenant rules start
+// from zuorasim.FreshTenant instead).
+func testTenant() zuorasim.Tenant {
+	t := zuorasim.FreshTenant()
+	t.AddUnits("Seat", "Call")
+	for _, obj := range []string{"Product", "ProductRatePlan", "ProductRatePlanCharge", "Account", "Subscription", "RatePlan", "RatePlanCharge", "Usage"} {
+		t.Define(obj, zuorasim.CustomField{Name: "BillsyncId__c", Type: "text", Length: 255})
+	}
+	t.Define("Subscription", zuorasim.CustomField{Name: "BillsyncSubId__c", Type: "text", Length: 255})
+	t.Define("Product", zuorasim.CustomField{Name: "GracePeriod__c", Type: "text", Length: 10})
+	return t
 }
 
 // login mints a token with the default credentials.

@@ -170,6 +170,45 @@ func TestIdempotency(t *testing.T) {
 		require.JSONEq(t, string(r1.raw), string(r2.raw), "409 carries the original body")
 		require.Len(t, h.sim.State().Products, 1)
 	})
+	t.Run("an injected fault is not saved; the answer after it is", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, zuorasim.Options{}).login()
+		body := map[string]any{"Name": "P", "EffectiveStartDate": "2020-01-01", "EffectiveEndDate": "2030-01-01"}
+		h.sim.SetFaults(zuorasim.Fault{Operation: "POST /v1/object/product", Kind: zuorasim.FaultHTTP500, Count: 1})
+		require.Equal(t, 500, h.do("POST", "/v1/object/product", body, "Idempotency-Key", "f1").status)
+		r := h.do("POST", "/v1/object/product", body, "Idempotency-Key", "f1")
+		require.Equal(t, 200, r.status, "the fault came before the request was processed: the key was free")
+		require.Empty(t, r.header.Get("Idempotent-Replayed"))
+		require.Len(t, h.sim.State().Products, 1)
+	})
+	t.Run("lock competition on concurrent orders for one account, saved under its key", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, zuorasim.Options{OrderProcessingTime: 300 * time.Millisecond}).login()
+		c := h.seedCatalog("Lock")
+		acct, _ := h.newOrder(c, "Lock")
+		body := map[string]any{"orderDate": "2025-02-01", "existingAccountNumber": acct,
+			"subscriptions": []any{map[string]any{"orderActions": []any{createSubscriptionAction(c.planID)}}}}
+		done := make(chan reply)
+		go func() { done <- h.order(body, "Idempotency-Key", "first") }()
+		time.Sleep(100 * time.Millisecond)
+		r := h.order(body, "Idempotency-Key", "second")
+		require.Equal(t, 409, r.status, string(r.raw))
+		require.Equal(t, "53100050", r.obj(t)["reasons"].([]any)[0].(map[string]any)["code"])
+		require.Contains(t, string(r.raw), "lock competition")
+		require.Equal(t, 200, (<-done).status)
+		// Zuora saved that answer: the same key replays it, a new key passes.
+		r = h.order(body, "Idempotency-Key", "second")
+		require.Equal(t, 409, r.status)
+		require.Equal(t, "true", r.header.Get("Idempotent-Replayed"))
+		require.Equal(t, 200, h.order(body, "Idempotency-Key", "third").status)
+		// Before Zuora-Version 2024-05-20 the same answer is HTTP 200 success:false.
+		go func() { done <- h.order(body, "Idempotency-Key", "fourth") }()
+		time.Sleep(100 * time.Millisecond)
+		old := h.do("POST", "/v1/orders", body, "Zuora-Version", "2023-10-01")
+		require.Equal(t, 200, old.status, string(old.raw))
+		require.Equal(t, false, old.obj(t)["success"])
+		<-done
+	})
 	t.Run("409 while the first request is in flight", func(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t, zuorasim.Options{}).login()

@@ -52,6 +52,16 @@ type Options struct {
 	CalloutRetryInterval time.Duration // default 30 min (tests set ms)
 	CalloutHTTPClient    *http.Client  // default: 25 s timeout, redirects not followed
 
+	// OrderProcessingTime is how long an order (POST /v1/orders) holds its
+	// account, so concurrent writes to the same account meet Zuora's lock
+	// competition (default 0: only while the order runs).
+	OrderProcessingTime time.Duration
+
+	// Tenant is the tenant's configuration (units of measure, currencies,
+	// time zone, custom fields, features); nil = FreshTenant(). New panics
+	// on nothing: an invalid tenant is reported by SetTenant/LoadTenantFile.
+	Tenant *Tenant
+
 	Seed   int64 // randomness for probabilistic faults
 	Logger zerolog.Logger
 

@@ -79,6 +79,18 @@ func (s *Sim) postOrder(c *call) *resp {
 	if err != nil {
 		return c.restErr(catMalformed, "Malformed JSON: "+err.Error())
 	}
+	acctKey := str(m["existingAccountNumber"])
+	if na, ok := m["newAccount"].(map[string]any); ok && acctKey == "" {
+		acctKey = str(na["accountNumber"])
+	}
+	release, locked := s.lockAccount(acctKey)
+	if locked {
+		return c.restErr(catLock, lockCompetitionMessage)
+	}
+	defer release()
+	if d := s.opts.OrderProcessingTime; d > 0 && !sleepCtx(c.r.Context(), d) {
+		return c.restErr(catTemporary, "the request was cancelled")
+	}
 	s.mu.Lock()
 	o := s.newOrderRun(c.now)
 	fe := o.run(m)
@@ -264,6 +276,9 @@ func (o *orderRun) runSubscription(sm map[string]any) *fieldErr {
 	}
 	subCustom, fe := objField(sm, "customFields")
 	if fe != nil {
+		return fe
+	}
+	if fe := o.s.tenant.custom("Subscription", subCustom); fe != nil {
 		return fe
 	}
 	var sub *subscription
@@ -484,8 +499,8 @@ func (o *orderRun) createSubscription(a map[string]any, ce, sa, ca string, subCu
 	if currency == "" {
 		currency = o.acct.Currency
 	}
-	if !currencies[currency] {
-		return nil, invalid("The currency %s is not enabled in this tenant", currency)
+	if fe := o.s.tenant.currency("currency", currency); fe != nil {
+		return nil, fe
 	}
 	notes, fe := optString(cs, "notes", 500)
 	if fe != nil {
@@ -630,6 +645,54 @@ func (o *orderRun) findPlan(item map[string]any) (*ratePlan, *fieldErr) {
 	return nil, missing("productRatePlanId")
 }
 
+// pricingKey is the member of an order's pricing object that fits a charge
+// of this type (OneTime, Recurring, Usage) and REST model: ChargeOverride's
+// pricing for subscribe/add, CreateOrderPricingUpdate for updates.
+func pricingKey(chargeType, model string) string {
+	prefix := map[string]string{"OneTime": "oneTime", "Recurring": "recurring", "Usage": "usage"}[chargeType]
+	switch model {
+	case "FlatFee", "PerUnit", "Tiered", "Volume":
+		return prefix + model
+	case "Overage", "TieredWithOverage":
+		return "usage" + model
+	case "Delivery":
+		return "recurringDeliveryBased"
+	case "DiscountFixedAmount", "DiscountPercentage":
+		return "discount"
+	}
+	return ""
+}
+
+// updatePricingKeys are CreateOrderPricingUpdate's members: no one-time
+// key, a one-time charge's price or quantity cannot be updated.
+var updatePricingKeys = set("chargeModelData", "discount", "recurringCalculated", "recurringDeliveryBased", "recurringFlatFee", "recurringPerUnit",
+	"recurringTiered", "recurringVolume", "usageFlatFee", "usageOverage", "usagePerUnit", "usageTiered", "usageTieredWithOverage", "usageVolume")
+
+// checkPricingKeys refuses a pricing member that does not fit the charge
+// (e.g. oneTimePerUnit on a one-time tiered charge), and in updates any
+// member CreateOrderPricingUpdate does not have.
+func checkPricingKeys(pricing map[string]any, chargeType, model, charge string, update bool) *fieldErr {
+	want := pricingKey(chargeType, model)
+	keys := make([]string, 0, len(pricing))
+	for k := range pricing {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if k == "chargeModelData" {
+			continue
+		}
+		if update && !updatePricingKeys[k] {
+			return invalid("chargeUpdates[].pricing.%s is not a field of an update's pricing (CreateOrderPricingUpdate); the %s %s charge %s cannot be updated that way",
+				k, chargeType, model, charge)
+		}
+		if k != want {
+			return invalid("pricing.%s does not fit the %s %s charge %s: use pricing.%s", k, chargeType, model, charge, want)
+		}
+	}
+	return nil
+}
+
 // overrideNumber reads pricing.<model>.<field> from a charge override/update.
 func overrideNumber(pricing map[string]any, field string) (json.Number, bool, *fieldErr) {
 	for _, v := range pricing {
@@ -693,6 +756,9 @@ func (o *orderRun) subscribe(v *subVersion, item map[string]any, ce, sa, ca, cha
 	if fe != nil {
 		return fe
 	}
+	if fe := o.s.tenant.custom("RatePlan", rpCustom); fe != nil {
+		return fe
+	}
 	token, _ := getString(item, "uniqueToken")
 	st.nRatePlan++
 	srp := &subRatePlan{ID: st.newID(), Number: fmt.Sprintf("RP-%08d", st.nRatePlan), ProductID: p.ID, ProductName: str(p.Fields["Name"]),
@@ -749,6 +815,9 @@ func (o *orderRun) subscribe(v *subVersion, item map[string]any, ce, sa, ca, cha
 			if fe != nil {
 				return fe
 			}
+			if fe := checkPricingKeys(pricing, str(pc.Fields["ChargeType"]), restModelOf(model), pc.ID, false); fe != nil {
+				return fe
+			}
 			if q, ok, fe := overrideNumber(pricing, "quantity"); fe != nil {
 				return fe
 			} else if ok {
@@ -767,6 +836,9 @@ func (o *orderRun) subscribe(v *subVersion, item map[string]any, ce, sa, ca, cha
 			}
 			cf, fe := objField(ov, "customFields")
 			if fe != nil {
+				return fe
+			}
+			if fe := o.s.tenant.custom("RatePlanCharge", cf); fe != nil {
 				return fe
 			}
 			custom = customFields(cf)
@@ -925,14 +997,28 @@ func (o *orderRun) updateProduct(v *subVersion, a map[string]any, ce string) *fi
 		if eff, fe := objField(cu, "effectiveDate"); fe != nil {
 			return fe
 		} else if eff != nil {
-			if sd, fe := dateField(eff, "specificTriggerDate", false); fe != nil {
+			ev, fe := enumString(eff, "triggerEvent", false, "ContractEffective", "ServiceActivation", "CustomerAcceptance", "SpecificDate")
+			if fe != nil {
 				return fe
-			} else if sd != "" {
+			}
+			sd, fe := dateField(eff, "specificTriggerDate", ev == "SpecificDate")
+			if fe != nil {
+				return fe
+			}
+			if sd != "" && ev != "SpecificDate" {
+				// Stricter reading (docs/zuora-rules.md): a specific date goes
+				// with triggerEvent SpecificDate, as Zuora's guide sends it.
+				return invalid("chargeUpdates[].effectiveDate.specificTriggerDate needs triggerEvent SpecificDate")
+			}
+			if sd != "" {
 				d = sd
 			}
 		}
 		pricing, fe := objField(cu, "pricing")
 		if fe != nil {
+			return fe
+		}
+		if fe := checkPricingKeys(pricing, ch.Type, ch.Model, ch.Number, true); fe != nil {
 			return fe
 		}
 		q, hasQ, fe := overrideNumber(pricing, "quantity")
@@ -977,11 +1063,15 @@ func (o *orderRun) updateProduct(v *subVersion, a map[string]any, ce string) *fi
 		}
 		if cf, fe := objField(cu, "customFields"); fe != nil {
 			return fe
+		} else if fe := o.s.tenant.custom("RatePlanCharge", cf); fe != nil {
+			return fe
 		} else {
 			maps.Copy(ch.Custom, customFields(cf))
 		}
 	}
 	if cf, fe := objField(up, "customFields"); fe != nil {
+		return fe
+	} else if fe := o.s.tenant.custom("RatePlan", cf); fe != nil {
 		return fe
 	} else {
 		maps.Copy(rp.Custom, customFields(cf))
@@ -1226,6 +1316,68 @@ func (o *orderRun) terms(v *subVersion, a map[string]any) *fieldErr {
 	} else if rs != "" {
 		v.RenewalSetting = rs
 	}
+	rts, fe := arrField(tc, "renewalTerms")
+	if fe != nil {
+		return fe
+	}
+	rtObjs, fe := objects(rts, "renewalTerms")
+	if fe != nil {
+		return fe
+	}
+	if len(rtObjs) > 0 {
+		p, ok, fe := intField(rtObjs[0], "period")
+		if fe != nil {
+			return fe
+		}
+		if !ok || p <= 0 {
+			return missing("termsAndConditions.renewalTerms[0].period")
+		}
+		pt, fe := enumString(rtObjs[0], "periodType", false, "Month", "Year", "Day", "Week")
+		if fe != nil {
+			return fe
+		}
+		v.RenewalTerm, v.RenewalTermPeriodType = p, firstNonEmpty(pt, "Month")
+	}
+	lt, fe := objField(tc, "lastTerm")
+	if fe != nil || lt == nil {
+		return fe
+	}
+	// lastTerm changes the current term (LastTerm: termType required).
+	tt, fe := enumString(lt, "termType", true, "TERMED", "EVERGREEN")
+	if fe != nil {
+		return fe
+	}
+	if start, fe := dateField(lt, "startDate", false); fe != nil {
+		return fe
+	} else if start != "" {
+		v.TermStartDate = start
+	}
+	if tt == "EVERGREEN" {
+		v.TermType, v.CurrentTerm, v.CurrentTermPeriodType = "EVERGREEN", 0, ""
+		v.TermEndDate, v.SubscriptionEndDate = "", ""
+		return nil
+	}
+	p, ok, fe := intField(lt, "period")
+	if fe != nil {
+		return fe
+	}
+	if !ok || p <= 0 {
+		return missing("termsAndConditions.lastTerm.period (required for a TERMED term)")
+	}
+	pt, fe := enumString(lt, "periodType", false, "Month", "Year", "Day", "Week")
+	if fe != nil {
+		return fe
+	}
+	pt = firstNonEmpty(pt, "Month")
+	v.TermType, v.CurrentTerm, v.CurrentTermPeriodType = "TERMED", p, pt
+	if v.InitialTerm == 0 {
+		v.InitialTerm, v.InitialTermPeriodType = p, pt
+	}
+	if v.RenewalTerm == 0 {
+		v.RenewalTerm, v.RenewalTermPeriodType = p, pt
+	}
+	v.TermEndDate = addDate(v.TermStartDate, p, pt)
+	v.SubscriptionEndDate = v.TermEndDate
 	return nil
 }
 

@@ -79,6 +79,8 @@ func TestOrderLifecycle(t *testing.T) {
 	old := h.do("GET", "/v1/subscriptions/"+subNum+"/versions/1", nil, "Zuora-Version", latest)
 	require.Equal(t, 200, old.status, string(old.raw))
 	require.Equal(t, v1["id"], old.obj(t)["id"])
+	require.Equal(t, "Expired", old.obj(t)["status"], "an amendment expires the version it replaces")
+	require.Equal(t, "Active", v2["status"])
 
 	// AddProduct, then RemoveProduct of the add-on using the id from an older version.
 	r = h.order(existing(acct, subNum, map[string]any{"type": "AddProduct", "addProduct": map[string]any{"productRatePlanId": addon.planID}}))

@@ -15,7 +15,16 @@ import (
 // usage → cancel.
 func TestReadmeSession(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, zuorasim.Options{})
+	fresh := zuorasim.FreshTenant()
+	h := newHarness(t, zuorasim.Options{Tenant: &fresh})
+
+	// curl -s $Z/_sim/tenant | jq '.unitsOfMeasure += ["Call"]' | curl -s -X PUT $Z/_sim/tenant -d @-
+	// (this test also writes a Seat charge and the custom fields below)
+	tn := h.sim.Tenant()
+	tn.AddUnits("Call", "Seat")
+	tn.Define("Product", zuorasim.CustomField{Name: "GracePeriod__c", Type: "text", Length: 10})
+	tn.Define("Account", zuorasim.CustomField{Name: "BillsyncId__c", Type: "text", Length: 255})
+	require.NoError(t, h.sim.SetTenant(tn))
 
 	// curl -X POST $Z/oauth/token -d client_id=... -d client_secret=... -d grant_type=client_credentials
 	form := url.Values{"client_id": {zuorasim.DefaultClientID}, "client_secret": {zuorasim.DefaultClientSecret}, "grant_type": {"client_credentials"}}

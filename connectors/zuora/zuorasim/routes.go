@@ -57,6 +57,14 @@ func (s *Sim) buildRoutes() []*route {
 		r("GET", "/notifications/notification-definitions", famEvents, d, s.listNotificationDefinitions),
 		r("GET", "/notifications/notification-definitions/{id}", famEvents, d, s.getNotificationDefinition),
 		r("DELETE", "/notifications/notification-definitions/{id}", famEvents, d, s.deleteNotificationDefinition),
+		r("POST", "/notifications/callout-templates", famEvents, d, s.postCalloutTemplate),
+		r("GET", "/notifications/callout-templates", famEvents, d, s.listCalloutTemplates),
+		r("GET", "/notifications/callout-templates/{id}", famEvents, d, s.getCalloutTemplate),
+		r("PUT", "/notifications/callout-templates/{id}", famEvents, d, s.putCalloutTemplate),
+
+		r("GET", "/v1/describe/{object}", famREST, d, s.getDescribe),
+		r("GET", "/settings/listing", famREST, d, s.getSettingsListing),
+		r("POST", "/settings/batch-requests", famREST, d, s.postSettingsBatch),
 
 		r("GET", "/object-query/accounts", famOQ, oq, s.queryAccounts),
 		r("GET", "/object-query/subscriptions", famOQ, oq, s.querySubscriptions),

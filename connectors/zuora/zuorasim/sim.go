@@ -37,14 +37,18 @@ type Sim struct {
 	clockMu sync.Mutex
 	offset  time.Duration
 
-	mu sync.Mutex // guards st
-	st *state
+	mu     sync.Mutex // guards st and tenant
+	st     *state
+	tenant *tenantRules
 
 	tokMu  sync.Mutex
 	tokens map[string]time.Time
 
 	idemMu sync.Mutex
 	idem   map[string]*idemEntry
+
+	acctLockMu sync.Mutex
+	acctLocks  map[string]bool // account numbers an order or update is writing
 
 	limMu       sync.Mutex
 	inflight    map[limitClass]int
@@ -80,17 +84,23 @@ type Stats struct {
 // New returns a simulator with empty state.
 func New(opts Options) *Sim {
 	opts = opts.withDefaults()
+	tenant := FreshTenant()
+	if opts.Tenant != nil {
+		tenant = opts.Tenant.clone()
+	}
 	ctx, cancel := context.WithCancel(context.Background()) //nolint:contextcheck // the simulator's own lifetime, ended by Close
 	s := &Sim{
-		opts:     opts,
-		log:      opts.Logger,
-		st:       newState(),
-		tokens:   map[string]time.Time{},
-		idem:     map[string]*idemEntry{},
-		inflight: map[limitClass]int{},
-		rng:      rand.New(rand.NewSource(opts.Seed)), //nolint:gosec // fault injection, not security
-		ctx:      ctx,
-		cancel:   cancel,
+		opts:      opts,
+		log:       opts.Logger,
+		st:        newState(),
+		tenant:    newTenantRules(tenant),
+		tokens:    map[string]time.Time{},
+		idem:      map[string]*idemEntry{},
+		acctLocks: map[string]bool{},
+		inflight:  map[limitClass]int{},
+		rng:       rand.New(rand.NewSource(opts.Seed)), //nolint:gosec // fault injection, not security
+		ctx:       ctx,
+		cancel:    cancel,
 	}
 	s.stats = newStats()
 	s.routes = s.buildRoutes()
@@ -148,7 +158,7 @@ func (s *Sim) ResetStats() {
 }
 
 // Reset drops all state: objects, tokens, idempotency keys, faults, stats,
-// the callout log and the clock offset.
+// the callout log and the clock offset. The tenant configuration stays.
 func (s *Sim) Reset() {
 	s.mu.Lock()
 	s.st = newState()
@@ -695,8 +705,9 @@ func (s *Sim) idemBegin(c *call, key string) *resp {
 			"The Idempotency-Key was already used with a different request URL or method")
 	}
 	if !e.done {
-		return c.fail(http.StatusConflict, catLock,
-			"A request with the same Idempotency-Key is still being processed")
+		// The gateway's answer, no business error code: the first request
+		// may still apply (docs/zuora-rules.md).
+		return jsonResp(http.StatusConflict, map[string]any{"message": "A request with the same Idempotency-Key is still being processed"})
 	}
 	out := &resp{status: e.res.status, header: e.res.header.Clone(), body: e.res.body}
 	if s.opts.IdempotencyReplay409 {
@@ -737,4 +748,39 @@ func decodeObject(b []byte) (map[string]any, error) {
 		return nil, errors.New("body is not a JSON object")
 	}
 	return m, nil
+}
+
+// lockCompetitionMessage is Zuora's answer when another request is writing
+// the same account (community.zuora.com "How to solve Optimistic locking
+// failed/LOCK_COMPETITION error"; docs/zuora-rules.md).
+const lockCompetitionMessage = "Operation failed due to a lock competition, please retry later."
+
+// lockAccount marks an account as being written by one request; locked
+// reports that another request holds it (Zuora: LOCK_COMPETITION). Requests
+// without an account key lock nothing.
+func (s *Sim) lockAccount(number string) (release func(), locked bool) {
+	if number == "" {
+		return func() {}, false
+	}
+	s.acctLockMu.Lock()
+	defer s.acctLockMu.Unlock()
+	if s.acctLocks[number] {
+		return nil, true
+	}
+	s.acctLocks[number] = true
+	return func() {
+		s.acctLockMu.Lock()
+		delete(s.acctLocks, number)
+		s.acctLockMu.Unlock()
+	}, false
+}
+
+// accountNumberOf resolves an account key (id or number) to its number.
+func (s *Sim) accountNumberOf(key string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.st.account(key); a != nil {
+		return a.Number
+	}
+	return key
 }

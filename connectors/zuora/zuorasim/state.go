@@ -170,6 +170,7 @@ type usageRecord struct {
 	UniqueKey          string
 	Custom             map[string]any
 	Submitted          time.Time
+	Status             string // Pending until a bill run rates it: Processed
 }
 
 type eventTrigger struct {
@@ -210,6 +211,7 @@ type notificationDef struct {
 	RequiredAuth       bool
 	Auth               *calloutAuth
 	Raw                map[string]any
+	TemplateIDs        []string // calloutTemplateIds given on create
 	Created, Updated   time.Time
 }
 
@@ -228,7 +230,6 @@ type state struct {
 	plans        map[string]*ratePlan
 	charges      map[string]*prpCharge
 	tiers        map[string]*prpTier
-	uoms         map[string]bool
 
 	accounts        map[string]*account
 	accountByNumber map[string]*account
@@ -247,8 +248,16 @@ type state struct {
 	triggerOrder []string
 	notifs       map[string]*notificationDef
 	notifOrder   []string
+	// templates are callout templates: the callout fields of a
+	// notificationDef (CalloutID is the template id, CalloutName its name).
+	templates     map[string]*notificationDef
+	templateOrder []string
 
 	orders map[string]*order
+
+	// billedThrough is, per account id, the target date of its last bill
+	// run: usage of a day before it that came later is never rated.
+	billedThrough map[string]string
 
 	nAccount, nSub, nCharge, nOrder, nProduct, nPlan, nPRPC, nRatePlan int
 }
@@ -259,7 +268,6 @@ func newState() *state {
 		plans:           map[string]*ratePlan{},
 		charges:         map[string]*prpCharge{},
 		tiers:           map[string]*prpTier{},
-		uoms:            map[string]bool{},
 		accounts:        map[string]*account{},
 		accountByNumber: map[string]*account{},
 		subs:            map[string]*subscription{},
@@ -269,6 +277,8 @@ func newState() *state {
 		usageByAccount:  map[string][]*usageRecord{},
 		triggers:        map[string]*eventTrigger{},
 		notifs:          map[string]*notificationDef{},
+		templates:       map[string]*notificationDef{},
+		billedThrough:   map[string]string{},
 		orders:          map[string]*order{},
 	}
 }
@@ -424,6 +434,7 @@ type UsageSnapshot struct {
 	UniqueKey          string         `json:"uniqueKey,omitempty"`
 	Description        string         `json:"description,omitempty"`
 	CustomFields       map[string]any `json:"customFields,omitempty"`
+	Status             string         `json:"status"` // Pending, Processed
 }
 
 // EventTriggerSnapshot is a custom event trigger.
@@ -508,7 +519,8 @@ func (s *Sim) State() StateSnapshot {
 	}
 	for _, u := range st.usage {
 		out.Usage = append(out.Usage, UsageSnapshot{ID: u.ID, AccountID: u.AccountID, AccountNumber: u.AccountNumber, SubscriptionNumber: u.SubscriptionNumber, ChargeNumber: u.ChargeNumber,
-			UOM: u.UOM, Quantity: u.Quantity, StartDateTime: u.StartDateTime, UniqueKey: u.UniqueKey, Description: u.Description, CustomFields: maps.Clone(u.Custom)})
+			UOM: u.UOM, Quantity: u.Quantity, StartDateTime: u.StartDateTime, UniqueKey: u.UniqueKey, Description: u.Description, CustomFields: maps.Clone(u.Custom),
+			Status: firstNonEmpty(u.Status, "Pending")})
 	}
 	for _, id := range st.triggerOrder {
 		t := st.triggers[id]

@@ -78,6 +78,9 @@ func (s *Sim) subscriptionView(c *call, sub *subscription, v *subVersion) map[st
 	out["version"] = v.Version
 	out["isLatestVersion"] = v == sub.latest()
 	out["status"] = effectiveStatus(v, c.now)
+	if v != sub.latest() {
+		out["status"] = "Expired" // an amendment expires the version it replaces
+	}
 	out["accountId"] = sub.AccountID
 	if acc != nil {
 		out["accountNumber"], out["accountName"] = acc.Number, acc.Name
@@ -175,6 +178,14 @@ func (s *Sim) subscriptionView(c *call, sub *subscription, v *subVersion) map[st
 			cx["billingDay"] = ch.BillingDay
 			cx["endDateCondition"] = ch.EndDateCondition
 			cx["done"] = false
+			if bt := st.billedThrough[sub.AccountID]; bt != "" {
+				// Billed (and, for usage, rated) up to the last bill run.
+				if ch.Type == "Usage" {
+					cx["processedThroughDate"] = bt
+				} else {
+					cx["chargedThroughDate"] = bt
+				}
+			}
 			cx["mrr"], cx["dmrc"], cx["tcv"], cx["dtcv"] = 0, 0, 0, 0
 			if ch.UOM != "" {
 				cx["uom"] = ch.UOM
@@ -217,10 +228,13 @@ func (s *Sim) getSubscription(c *call) *resp {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sub := s.st.subscription(c.param("subscription-key"))
+	key := c.param("subscription-key")
+	sub := s.st.subscription(key)
 	if sub == nil {
-		return c.restErr(catNotFound, "The subscription "+c.param("subscription-key")+" does not exist")
+		return c.restErr(catNotFound, "The subscription "+key+" does not exist")
 	}
+	// Any version's id or the number: the latest version (API-NOTES §6);
+	// earlier versions, Expired, through /versions/{version}.
 	out := s.subscriptionView(c, sub, sub.latest())
 	out["success"] = true
 	return jsonResp(http.StatusOK, out)

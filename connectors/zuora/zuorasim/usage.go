@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"time"
 )
@@ -26,6 +27,22 @@ type actionErrItem struct {
 func parseDateTime(v string) (time.Time, bool) {
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", dateLayout} {
 		if t, err := time.Parse(layout, v); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// tenantDateTime reads a usage date-time as Zuora does: a value without
+// offset is in the tenant's time zone; one with an offset is converted into
+// it (docs.zuora.com "DateTime field behavior after changing your time
+// zone"; docs/zuora-rules.md). Usage is rated by its day in that zone.
+func tenantDateTime(v string, loc *time.Location) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t.In(loc), true
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02 15:04:05", dateLayout} {
+		if t, err := time.ParseInLocation(layout, v, loc); err == nil {
 			return t, true
 		}
 	}
@@ -128,8 +145,11 @@ func (s *Sim) validateUsage(o map[string]any, wsdl float64) (*usageRecord, strin
 	if !ok || uom == "" {
 		return nil, "MISSING_REQUIRED_VALUE", "Missing required value: UOM"
 	}
-	if !st.uoms[uom] {
-		return nil, "INVALID_VALUE", "The unit of measure " + uom + " does not exist"
+	if fe := s.tenant.uom(uom); fe != nil {
+		return nil, "INVALID_VALUE", fe.msg
+	}
+	if fe := s.tenant.custom("Usage", o); fe != nil {
+		return nil, crudCode(fe.cat), fe.msg
 	}
 	u.UOM = uom
 	q, ok := o["Quantity"].(json.Number)
@@ -144,13 +164,13 @@ func (s *Sim) validateUsage(o map[string]any, wsdl float64) (*usageRecord, strin
 	if !ok || sdt == "" {
 		return nil, "MISSING_REQUIRED_VALUE", "Missing required value: StartDateTime"
 	}
-	t, ok := parseDateTime(sdt)
+	t, ok := tenantDateTime(sdt, s.tenant.loc)
 	if !ok {
 		return nil, "INVALID_VALUE", "StartDateTime is not a valid date-time: " + sdt
 	}
 	u.StartDateTime = t
 	if edt, ok := o["EndDateTime"].(string); ok && edt != "" {
-		et, ok := parseDateTime(edt)
+		et, ok := tenantDateTime(edt, s.tenant.loc)
 		if !ok {
 			return nil, "INVALID_VALUE", "EndDateTime is not a valid date-time: " + edt
 		}
@@ -253,12 +273,12 @@ func (s *Sim) getUsageByAccount(c *call) *resp {
 			x["accountId"], x["accountNumber"], x["accountName"] = a.ID, a.Number, a.Name
 			x["unitOfMeasure"] = u.UOM
 			x["quantity"] = numberValue(u.Quantity)
-			x["startDateTime"] = u.StartDateTime.UTC().Format("2006-01-02 15:04:05")
+			x["startDateTime"] = u.StartDateTime.In(s.tenant.loc).Format("2006-01-02 15:04:05") // the tenant's time zone
 			x["submissionDateTime"] = u.Submitted.UTC().Format("2006-01-02 15:04:05")
-			x["status"] = "Pending"
+			x["status"] = firstNonEmpty(u.Status, "Pending")
 			x["sourceName"] = "API"
 			if u.EndDateTime != nil {
-				x["endDateTime"] = u.EndDateTime.UTC().Format("2006-01-02 15:04:05")
+				x["endDateTime"] = u.EndDateTime.In(s.tenant.loc).Format("2006-01-02 15:04:05")
 			}
 			if u.SubscriptionNumber != "" {
 				x["subscriptionNumber"] = u.SubscriptionNumber
@@ -280,4 +300,73 @@ func (s *Sim) getUsageByAccount(c *call) *resp {
 		out["nextPage"] = c.nextPageURL(page, size)
 	}
 	return jsonResp(http.StatusOK, out)
+}
+
+// BillRunResult is what a bill run did for one account.
+type BillRunResult struct {
+	AccountNumber string `json:"accountNumber"`
+	BilledThrough string `json:"billedThrough"`
+	// UsageProcessed are the usage records rated by this run; UsageLeft
+	// the records of days billed by an earlier run, never rated (Zuora
+	// leaves usage of a billed period Pending).
+	UsageProcessed int `json:"usageProcessed"`
+	UsageLeft      int `json:"usageLeftPending"`
+}
+
+// BillRun invoices every account up to (not including) targetDate: usage
+// whose day (in the tenant's time zone) is before it and after the account's
+// previous bill run becomes Processed; usage of an already billed day stays
+// Pending for good. Accounts limits the run (nil: all).
+func (s *Sim) BillRun(targetDate string, accounts ...string) ([]BillRunResult, error) {
+	if _, err := time.Parse(dateLayout, targetDate); err != nil {
+		return nil, fmt.Errorf("targetDate %q is not a yyyy-MM-dd date", targetDate)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.st
+	var out []BillRunResult
+	for _, id := range st.accountOrder {
+		a := st.accounts[id]
+		if len(accounts) > 0 && !slices.Contains(accounts, a.Number) {
+			continue
+		}
+		prev := st.billedThrough[a.ID]
+		if prev != "" && targetDate <= prev {
+			out = append(out, BillRunResult{AccountNumber: a.Number, BilledThrough: prev})
+			continue
+		}
+		res := BillRunResult{AccountNumber: a.Number, BilledThrough: targetDate}
+		for _, u := range st.usageByAccount[a.ID] {
+			if u.Status == "Processed" {
+				continue
+			}
+			day := u.StartDateTime.In(s.tenant.loc).Format(dateLayout)
+			switch {
+			case day >= targetDate:
+			case prev != "" && day < prev:
+				res.UsageLeft++
+			default:
+				u.Status = "Processed"
+				res.UsageProcessed++
+			}
+		}
+		st.billedThrough[a.ID] = targetDate
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func (s *Sim) controlBillRun(body []byte) *resp {
+	var req struct {
+		TargetDate string   `json:"targetDate"`
+		Accounts   []string `json:"accounts"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return jsonResp(http.StatusBadRequest, map[string]any{"error": err.Error()})
+	}
+	res, err := s.BillRun(req.TargetDate, req.Accounts...)
+	if err != nil {
+		return jsonResp(http.StatusBadRequest, map[string]any{"error": err.Error()})
+	}
+	return jsonResp(http.StatusOK, map[string]any{"accounts": res})
 }

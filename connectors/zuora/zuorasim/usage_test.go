@@ -164,3 +164,40 @@ func TestControlEndpoints(t *testing.T) {
 	require.Equal(t, 404, h.do("GET", "/_sim/nope", nil).status)
 	require.Contains(t, h.sim.Operations(), "GET /v1/subscriptions/{subscription-key}")
 }
+
+// TestBillRunsClosePeriods: a bill run rates the usage of the days it
+// bills (Processed); usage that arrives later for a billed day stays
+// Pending, also through later bill runs, as Zuora does.
+func TestBillRunsClosePeriods(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, zuorasim.Options{}).login()
+	c := h.seedCatalog("Bill")
+	acct, subNum := h.newOrder(c, "Billed")
+	calls := chargeByName(h.subscription(subNum), "API calls")["number"].(string)
+	upload := func(start string) {
+		r := h.do("POST", "/v1/action/create", map[string]any{"type": "Usage", "objects": []any{map[string]any{"AccountNumber": acct,
+			"SubscriptionNumber": subNum, "ChargeNumber": calls, "UOM": "Call", "Quantity": 5, "StartDateTime": start}}})
+		require.Equal(t, 200, r.status, string(r.raw))
+		require.Equal(t, true, r.arr(t)[0].(map[string]any)["Success"], string(r.raw))
+	}
+	upload("2025-01-15T10:00:00")
+	res, err := h.sim.BillRun("2025-02-01")
+	require.NoError(t, err)
+	require.Equal(t, []zuorasim.BillRunResult{{AccountNumber: acct, BilledThrough: "2025-02-01", UsageProcessed: 1}}, res)
+
+	upload("2025-01-20T10:00:00") // late: January is billed
+	upload("2025-02-10T10:00:00")
+	res, err = h.sim.BillRun("2025-03-01")
+	require.NoError(t, err)
+	require.Equal(t, 1, res[0].UsageProcessed)
+	require.Equal(t, 1, res[0].UsageLeft, "usage of a billed day is not rated")
+	status := map[string]string{}
+	for _, u := range h.sim.State().Usage {
+		status[u.StartDateTime.Format("2006-01-02")] = u.Status
+	}
+	require.Equal(t, map[string]string{"2025-01-15": "Processed", "2025-01-20": "Pending", "2025-02-10": "Processed"}, status)
+	ch := chargeByName(h.subscription(subNum), "API calls")
+	require.Equal(t, "2025-03-01", ch["processedThroughDate"])
+	_, err = h.sim.BillRun("March")
+	require.Error(t, err)
+}

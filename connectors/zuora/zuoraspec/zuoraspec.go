@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -424,6 +425,11 @@ func relax(doc *openapi3.T) {
 		}
 		sc := ref.Value
 		seen[sc] = true
+		// GET /v1/describe's field type enum spells date "data"; the
+		// operation's page (developer.zuora.com GET_Describe) lists date.
+		if slices.Contains(sc.Enum, any("data")) && slices.Contains(sc.Enum, any("datetime")) && !slices.Contains(sc.Enum, any("date")) {
+			sc.Enum = append(sc.Enum, "date")
+		}
 		if len(sc.OneOf) > 0 && sc.Discriminator == nil {
 			sc.AnyOf = append(sc.AnyOf, sc.OneOf...)
 			sc.OneOf = nil
