@@ -105,11 +105,26 @@ func (r *Reconcilers) driftOf(ctx context.Context, rec store.SyncRecord) (string
 		if err != nil || !ok {
 			return "", 0, err
 		}
-		_, err = r.z.GetAccount(ctx, acct.ZuoraID)
+		za, err := r.z.GetAccount(ctx, acct.ZuoraID)
 		if zuora.IsNotFound(err) {
 			return "account " + acct.ZuoraNumber + " no longer exists in Zuora", 1, nil
 		}
-		return "", 1, err
+		if err != nil {
+			return "", 1, err
+		}
+		c, err := r.db.GetCustomer(ctx, rec.EntityID)
+		if err != nil {
+			return "", 1, err
+		}
+		if diff := accountDiff(r.accountUpdate(c), za); len(diff) > 0 {
+			// The mapping's hash says "Zuora has it": forget it, so the
+			// repair pushes the account again.
+			if err := r.maps.SetHash(ctx, mappings.Account, acct.LocalID, ""); err != nil {
+				return "", 1, err
+			}
+			return "account " + acct.ZuoraNumber + " differs in Zuora (" + strings.Join(diff, ", ") + "); the repair updates it", 1, nil
+		}
+		return "", 1, nil
 	case store.EntityPlan:
 		pm, err := r.maps.Get(ctx, mappings.Product, rec.EntityID)
 		if errors.Is(err, mappings.ErrNotFound) {
@@ -147,4 +162,38 @@ func (r *Reconcilers) forgetCatalog(ctx context.Context, planID string) error {
 		}
 	}
 	return nil
+}
+
+// accountDiff lists the fields billsync owns on an account that Zuora holds
+// differently. The country is left out: Zuora stores it in its own spelling
+// ("US" becomes "United States").
+func accountDiff(want zuora.AccountUpdate, got zuora.Account) []string {
+	var diff []string
+	if want.Name != got.BasicInfo.Name {
+		diff = append(diff, "name")
+	}
+	contacts := []struct {
+		name      string
+		want, got *zuora.Contact
+	}{{"billTo", want.BillToContact, got.BillToContact}, {"soldTo", want.SoldToContact, got.SoldToContact}}
+	for _, c := range contacts {
+		if c.want == nil {
+			continue
+		}
+		g := c.got
+		if g == nil {
+			g = &zuora.Contact{}
+		}
+		w := c.want
+		for _, f := range []struct{ field, want, got string }{
+			{"firstName", w.FirstName, g.FirstName}, {"lastName", w.LastName, g.LastName}, {"workEmail", w.WorkEmail, g.WorkEmail},
+			{"address1", w.Address1, g.Address1}, {"address2", w.Address2, g.Address2}, {"city", w.City, g.City}, {"state", w.State, g.State},
+			{"postalCode", firstNonEmpty(w.ZipCode, w.PostalCode), firstNonEmpty(g.ZipCode, g.PostalCode)},
+		} {
+			if !strings.EqualFold(strings.TrimSpace(f.want), strings.TrimSpace(f.got)) {
+				diff = append(diff, c.name+"."+f.field)
+			}
+		}
+	}
+	return diff
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/enginetest"
@@ -82,6 +83,47 @@ func TestRecordPointsAtTheNewVersion(t *testing.T) {
 			m, err := e.Outbound.Mappings().Get(ctx, mappings.Subscription, "s1")
 			require.NoError(t, err)
 			require.Equal(t, zs.ID, m.ZuoraID)
+		})
+	}
+}
+
+// TestDriftSeesAccountContent: an account edited in Zuora (its name and
+// bill-to city) is drifted with the fields named, and the repair pushes the
+// account again, although nothing changed locally.
+func TestDriftSeesAccountContent(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{})
+			ctx := context.Background()
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, customer("c1")))
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription("s1", "c1")))
+			e.Converge(20 * time.Second)
+			rep, err := e.Outbound.DetectDrift(ctx)
+			require.NoError(t, err)
+			require.Zero(t, rep.Drifted, "nothing differs after a sync: %s", rep)
+
+			acct := e.Sim.State().Accounts[0]
+			require.NoError(t, e.Zuora.UpdateAccount(ctx, acct.ID, zuora.AccountUpdate{Name: "Renamed in Zuora",
+				BillToContact: &zuora.Contact{FirstName: "Ada", LastName: "Lovelace", City: "Springfield", Country: "United States"}}))
+			rep, err = e.Outbound.DetectDrift(ctx)
+			require.NoError(t, err)
+			require.Equal(t, 1, rep.Drifted, rep.String())
+			rec, err := e.DB.GetSyncRecord(ctx, store.EntityCustomer, "c1")
+			require.NoError(t, err)
+			require.Equal(t, store.StateDrifted, rec.State)
+			require.Contains(t, rec.Reason, "name")
+			require.Contains(t, rec.Reason, "billTo.city")
+
+			e.Converge(20 * time.Second)
+			acct = e.Sim.State().Accounts[0]
+			require.Equal(t, "Customer c1", acct.Name, "repaired")
+			require.Equal(t, "Boston", acct.BillTo["city"], "repaired")
+			rep, err = e.Outbound.DetectDrift(ctx)
+			require.NoError(t, err)
+			require.Zero(t, rep.Drifted)
 		})
 	}
 }
