@@ -14,6 +14,7 @@ import (
 
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/retry"
 	"github.com/billsync/billsync/engine/worker"
 )
 
@@ -212,7 +213,7 @@ func (s *Service) finish(ctx context.Context, r inboxRow, result string, perr er
 			if errors.As(perr, &ze) {
 				retryAfter = ze.RetryAfter
 			}
-			upd["next_attempt_at"] = now.Add(worker.Backoff(attempt, s.cfg.BackoffUnit, retryAfter, s.cfg.MaxBackoff))
+			upd["next_attempt_at"] = now.Add(retry.Policy{Unit: s.cfg.BackoffUnit, Max: s.cfg.MaxBackoff}.Delay(attempt, retryAfter))
 			s.count(func(st *Stats) { st.Failed++ })
 		}
 	}

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,6 +22,10 @@ import (
 // ready: a new customer's account is created by its first subscription's
 // order, which settles the customer's record, so the customer needs no
 // reconcile of its own.
+//
+// Each claim gets a new lease token (on every record it returns): only the
+// holder of that token may extend the lease (Heartbeat) or record the outcome
+// (Finish), and only while the lease has not lapsed.
 func (db *DB) Claim(ctx context.Context, worker string, kinds []string, limit int, lease time.Duration) ([]SyncRecord, error) {
 	if len(kinds) == 0 || limit <= 0 {
 		return nil, nil
@@ -31,7 +37,8 @@ func (db *DB) Claim(ctx context.Context, worker string, kinds []string, limit in
 		lock = " FOR UPDATE SKIP LOCKED"
 		minute = "date_trunc('minute', next_attempt_at)"
 	}
-	q := `UPDATE sync_records SET state = ?, claimed_by = ?, claimed_until = ?, processing_revision = desired_revision, claims = claims + 1,
+	token := worker + "/" + randomToken()
+	q := `UPDATE sync_records SET state = ?, claimed_by = ?, lease_token = ?, claimed_until = ?, processing_revision = desired_revision, claims = claims + 1,
 		last_attempt_at = ?, updated_at = ?
 		WHERE id IN (SELECT id FROM sync_records
 			WHERE direction = ? AND state IN (?, ?, ?) AND next_attempt_at <= ? AND entity_kind IN ?
@@ -39,7 +46,7 @@ func (db *DB) Claim(ctx context.Context, worker string, kinds []string, limit in
 			LIMIT ?` + lock + `)
 		RETURNING *`
 	var rows []syncRecordRow
-	err := db.Gorm.WithContext(ctx).Raw(q, StateInFlight, worker, now.Add(lease), now, now,
+	err := db.Gorm.WithContext(ctx).Raw(q, StateInFlight, worker, token, now.Add(lease), now, now,
 		DirectionOut, StatePending, StateFailed, StateDrifted, now, kinds, limit).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("claim sync records: %w", err)
@@ -72,14 +79,21 @@ type Outcome struct {
 	Calls     int
 }
 
+// ErrLeaseLost is returned by Finish when the caller no longer holds the
+// record's lease: it lapsed (the sweeper may have released it, another
+// worker may hold it now), or the record was claimed again since.
+var ErrLeaseLost = errors.New("the lease on the sync record was lost")
+
 // Finish records the outcome of a claimed record. If the entity changed while
 // it was in flight (a higher desired revision), a synced or skipped outcome
-// leaves the record pending so the new revision is pushed next. It returns
-// false if the claim was lost (the record was released by the sweeper).
-func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outcome) (bool, error) {
+// leaves the record pending so the new revision is pushed next. A caller that
+// no longer holds the lease (another claim's token, or a lease that lapsed,
+// even if nobody has taken the record since) is refused with ErrLeaseLost and
+// nothing is written: its outcome may rest on a state another holder has
+// changed.
+func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outcome) error {
 	now := db.Now()
-	ok := false
-	err := db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var cur syncRecordRow
 		q := tx.Where("id = ?", rec.ID)
 		if db.Dialect == Postgres {
@@ -90,17 +104,17 @@ func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outco
 		if err := q.Take(&cur).Error; err != nil {
 			return err
 		}
-		if cur.State != StateInFlight || cur.ClaimedBy != worker {
-			return nil
+		if cur.State != StateInFlight || cur.ClaimedBy != worker || cur.LeaseToken != rec.LeaseToken ||
+			cur.ClaimedUntil == nil || cur.ClaimedUntil.Before(now) {
+			return ErrLeaseLost
 		}
-		ok = true
 		state := o.State
 		next := o.NextAttempt
 		if next.IsZero() {
 			next = now
 		}
 		upd := map[string]any{
-			"state": state, "reason": o.Reason, "claimed_by": "", "claimed_until": nil,
+			"state": state, "reason": o.Reason, "claimed_by": "", "lease_token": "", "claimed_until": nil,
 			"next_attempt_at": next, "updated_at": now,
 		}
 		if o.CountAttempt {
@@ -161,7 +175,37 @@ func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outco
 			Outcome: state, Detail: truncate(o.Detail, 2000), ErrorCode: o.ErrorCode, ErrorMessage: truncate(o.ErrorMessage, 2000),
 			RequestID: o.RequestID, ZuoraCalls: o.Calls}).Error
 	})
-	return ok, err
+}
+
+// Lease names one claim of one record: what Heartbeat extends.
+type Lease struct {
+	RecordID int64
+	Token    string
+}
+
+// Heartbeat extends, to now+lease, the leases worker still holds among the
+// given ones, and returns the record ids it extended. A lease that lapsed or
+// was claimed again since is not extended (and its holder must stop).
+func (db *DB) Heartbeat(ctx context.Context, worker string, leases []Lease, lease time.Duration) (map[int64]bool, error) {
+	byToken := map[string][]int64{}
+	for _, l := range leases {
+		byToken[l.Token] = append(byToken[l.Token], l.RecordID)
+	}
+	held := make(map[int64]bool, len(leases))
+	now := db.Now()
+	for token, ids := range byToken {
+		var got []int64
+		err := db.Gorm.WithContext(ctx).Raw(`UPDATE sync_records SET claimed_until = ?
+			WHERE state = ? AND claimed_by = ? AND lease_token = ? AND claimed_until >= ? AND id IN ?
+			RETURNING id`, now.Add(lease), StateInFlight, worker, token, now, ids).Scan(&got).Error
+		if err != nil {
+			return held, fmt.Errorf("heartbeat: %w", err)
+		}
+		for _, id := range got {
+			held[id] = true
+		}
+	}
+	return held, nil
 }
 
 // ReleaseExpired returns in_flight records whose claim has expired (a crashed or
@@ -170,7 +214,7 @@ func (db *DB) ReleaseExpired(ctx context.Context) (int64, error) {
 	now := db.Now()
 	res := db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).
 		Where("state = ? AND claimed_until < ?", StateInFlight, now).
-		Updates(map[string]any{"state": StatePending, "claimed_by": "", "claimed_until": nil, "next_attempt_at": now, "updated_at": now})
+		Updates(map[string]any{"state": StatePending, "claimed_by": "", "lease_token": "", "claimed_until": nil, "next_attempt_at": now, "updated_at": now})
 	return res.RowsAffected, res.Error
 }
 
@@ -179,7 +223,7 @@ func (db *DB) ReleaseWorker(ctx context.Context, worker string) error {
 	now := db.Now()
 	return db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).
 		Where("state = ? AND claimed_by = ?", StateInFlight, worker).
-		Updates(map[string]any{"state": StatePending, "claimed_by": "", "claimed_until": nil, "next_attempt_at": now, "updated_at": now}).Error
+		Updates(map[string]any{"state": StatePending, "claimed_by": "", "lease_token": "", "claimed_until": nil, "next_attempt_at": now, "updated_at": now}).Error
 }
 
 // MarkPending makes an entity's outbound record due now without changing its
@@ -398,4 +442,10 @@ func (db *DB) MarkDrifted(ctx context.Context, id int64, reason string) error {
 	now := db.Now()
 	return db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).Where("id = ? AND state = ?", id, StateSynced).
 		Updates(map[string]any{"state": StateDrifted, "reason": truncate(reason, 2000), "payload_hash": "", "next_attempt_at": now, "updated_at": now}).Error
+}
+
+func randomToken() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

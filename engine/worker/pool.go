@@ -8,14 +8,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"math"
-	mrand "math/rand/v2"
+	"fmt"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/billsync/billsync/engine/retry"
 	"github.com/billsync/billsync/engine/store"
 )
 
@@ -67,9 +68,20 @@ func (t Terminal) Retryable() bool { return false }
 
 // Options configures a pool.
 type Options struct {
-	Workers      int           // concurrent reconciles (default 8)
-	Batch        int           // records claimed per round (default 2×Workers)
-	Lease        time.Duration // claim lifetime before the sweeper releases it (default 5m)
+	Workers int // concurrent reconciles (default 8)
+	Batch   int // records claimed per round (default 2×Workers)
+	// Lease is a claim's lifetime. While a reconcile runs, the pool extends
+	// it every Lease/3 (heartbeat); a claim whose holder stopped extending it
+	// lapses, and the sweeper returns the record to the queue (default 1m).
+	Lease time.Duration
+	// Timeout is the longest one reconcile may run (default 5m). Its context
+	// also ends a fifth of a lease before the lease would lapse, should
+	// heartbeats stop succeeding: a reconcile never runs past its lease.
+	Timeout time.Duration
+	// StopTimeout is how long Run lets the reconciles under way finish after
+	// its context ends before it cancels them (default 10s); then it releases
+	// its claims.
+	StopTimeout  time.Duration
 	PollInterval time.Duration // idle wait between claims (default 1s)
 	MaxAttempts  int           // failed attempts before dead (default 8)
 	MaxBackoff   time.Duration // longest retry delay (default 1h)
@@ -77,26 +89,50 @@ type Options struct {
 	Kinds        func() []string
 	Logger       zerolog.Logger
 	ID           string // this process's worker id (random if empty)
-	// KeepClaimsOnStop leaves claims in flight when Run stops, as a crash
-	// would; the sweeper releases them after the lease. Tests use it.
+	// KeepClaimsOnStop makes Run stop as a crash would: reconciles under way
+	// are cancelled at once and their claims stay in flight until the
+	// sweeper releases them after the lease. Tests use it.
 	KeepClaimsOnStop bool
-	// OnOutcome, if set, observes every finished reconcile (CLI output, metrics).
+	// OnOutcome, if set, observes every finished reconcile (CLI output,
+	// metrics), including those whose outcome was refused because the lease
+	// was lost (State OutcomeLeaseLost).
 	OnOutcome func(rec store.SyncRecord, o store.Outcome)
 }
 
+// OutcomeLeaseLost is the outcome state reported to OnOutcome when a
+// reconcile's lease was lost: nothing was recorded.
+const OutcomeLeaseLost = "lease_lost"
+
 // Pool claims and reconciles due records.
 type Pool struct {
-	db    *store.DB
-	recs  map[string]Reconciler
-	opts  Options
-	kick  chan struct{}
-	mu    sync.Mutex
-	stats Stats
+	db     *store.DB
+	recs   map[string]Reconciler
+	opts   Options
+	policy retry.Policy
+	kick   chan struct{}
+	mu     sync.Mutex
+	stats  Stats
+	live   map[int64]*attempt // reconciles under way, by record id
 }
+
+// attempt is one reconcile under way: its lease and what ends its context.
+type attempt struct {
+	lease  store.Lease
+	cancel context.CancelCauseFunc
+	guard  *time.Timer // ends the attempt shortly before its lease would lapse
+}
+
+var (
+	errLeaseLost     = errors.New("the lease was lost (it lapsed or the record was claimed again)")
+	errLeaseExpiring = errors.New("the lease is about to lapse and could not be extended")
+)
 
 // Stats counts reconcile outcomes since start.
 type Stats struct {
 	Reconciled, Synced, Skipped, Failed, Dead, Waited, Drifted, Calls int64
+	// LeaseLost counts reconciles whose outcome was refused: their lease had
+	// lapsed or the record had been claimed again.
+	LeaseLost int64
 }
 
 // New returns a pool running the given reconcilers (by entity kind).
@@ -108,19 +144,19 @@ func New(db *store.DB, recs map[string]Reconciler, opts Options) *Pool {
 		opts.Batch = 2 * opts.Workers
 	}
 	if opts.Lease <= 0 {
-		opts.Lease = 5 * time.Minute
+		opts.Lease = time.Minute
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Minute
+	}
+	if opts.StopTimeout <= 0 {
+		opts.StopTimeout = 10 * time.Second
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
 	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 8
-	}
-	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = time.Hour
-	}
-	if opts.BackoffUnit <= 0 {
-		opts.BackoffUnit = time.Second
 	}
 	if opts.ID == "" {
 		opts.ID = "w-" + randomID()
@@ -132,7 +168,8 @@ func New(db *store.DB, recs map[string]Reconciler, opts Options) *Pool {
 		}
 		opts.Kinds = func() []string { return kinds }
 	}
-	return &Pool{db: db, recs: recs, opts: opts, kick: make(chan struct{}, 1)}
+	return &Pool{db: db, recs: recs, opts: opts, policy: retry.Policy{Unit: opts.BackoffUnit, Max: opts.MaxBackoff},
+		kick: make(chan struct{}, 1), live: map[int64]*attempt{}}
 }
 
 // ID is the pool's worker id.
@@ -153,18 +190,53 @@ func (p *Pool) Stats() Stats {
 	return p.stats
 }
 
-// Run claims and reconciles until ctx ends, then waits for the reconciles
-// under way and releases its unfinished claims.
+// claimed is a claimed record and when (locally) the claim was asked for: its
+// lease ends no earlier than then plus the lease.
+type claimed struct {
+	rec store.SyncRecord
+	at  time.Time
+}
+
+func (p *Pool) claim(ctx context.Context, n int) ([]claimed, error) {
+	at := time.Now()
+	recs, err := p.db.Claim(ctx, p.opts.ID, p.opts.Kinds(), n, p.opts.Lease)
+	out := make([]claimed, len(recs))
+	for i, r := range recs {
+		out[i] = claimed{rec: r, at: at}
+	}
+	return out, err
+}
+
+// Run claims and reconciles until ctx ends. Then it claims nothing more, lets
+// the reconciles under way finish for up to StopTimeout (cancelling them
+// after that), and releases its unfinished claims: a soft stop.
 //
 // Claiming streams: Run keeps a short queue of claimed records and starts one
 // whenever a worker is free, so the workers stay busy even when some
 // reconciles take much longer than others (a Zuora call against a few
 // database reads). It claims a batch when the queue runs low, so a claim
-// (which sorts the due records) serves many reconciles.
+// (which sorts the due records) serves many reconciles. While reconciles run,
+// a heartbeat extends their leases.
 func (p *Pool) Run(ctx context.Context) error {
+	// Reconciles run on their own context, so a stop lets them finish.
+	wctx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	if p.opts.KeepClaimsOnStop {
+		wctx = ctx // a crash: everything under way is cut off
+	}
 	var wg sync.WaitGroup
+	stopBeat := p.startHeartbeat(context.WithoutCancel(ctx))
 	defer func() {
-		wg.Wait()
+		finished := make(chan struct{})
+		go func() { wg.Wait(); close(finished) }()
+		select {
+		case <-finished:
+		case <-time.After(p.opts.StopTimeout):
+			p.opts.Logger.Warn().Dur("stop_timeout", p.opts.StopTimeout).Msg("reconciles did not finish in time; cancelling them")
+			cancelWork()
+			<-finished
+		}
+		stopBeat()
 		if p.opts.KeepClaimsOnStop {
 			return
 		}
@@ -175,7 +247,7 @@ func (p *Pool) Run(ctx context.Context) error {
 		}
 	}()
 	done := make(chan struct{}, p.opts.Workers)
-	var queue []store.SyncRecord
+	var queue []claimed
 	running := 0
 	lowWater := max(1, p.opts.Workers/2)
 	// idle: the last claim found fewer records than asked; claim again after
@@ -187,21 +259,21 @@ func (p *Pool) Run(ctx context.Context) error {
 			return nil
 		}
 		for len(queue) > 0 && running < p.opts.Workers {
-			rec := queue[0]
+			c := queue[0]
 			queue = queue[1:]
 			running++
 			wg.Add(1)
-			go func(rec store.SyncRecord) {
+			go func(c claimed) {
 				defer func() { done <- struct{}{}; wg.Done() }()
-				p.process(ctx, rec)
-			}(rec)
+				p.process(wctx, c)
+			}(c)
 		}
 		if idle && (finished >= lowWater || running == 0 && finished > 0) {
 			idle = false
 		}
 		if !idle && len(queue) < lowWater {
 			n := p.opts.Batch + p.opts.Workers - running - len(queue)
-			recs, err := p.db.Claim(ctx, p.opts.ID, p.opts.Kinds(), n, p.opts.Lease)
+			recs, err := p.claim(ctx, n)
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -238,8 +310,12 @@ func (p *Pool) Run(ctx context.Context) error {
 }
 
 // Drain reconciles until nothing is due (records waiting on a later retry time
-// are left), or ctx ends. It returns the number of reconciles run.
+// are left), or ctx ends. It returns the number of reconciles run. Unlike
+// Run, the end of ctx cuts the reconciles under way off and leaves their
+// claims for the sweeper.
 func (p *Pool) Drain(ctx context.Context) (int, error) {
+	stopBeat := p.startHeartbeat(ctx)
+	defer stopBeat()
 	total := 0
 	for {
 		n, err := p.round(ctx)
@@ -255,48 +331,144 @@ func (p *Pool) Drain(ctx context.Context) (int, error) {
 
 // round claims one batch and reconciles it with up to Workers goroutines.
 func (p *Pool) round(ctx context.Context) (int, error) {
-	recs, err := p.db.Claim(ctx, p.opts.ID, p.opts.Kinds(), p.opts.Batch, p.opts.Lease)
+	recs, err := p.claim(ctx, p.opts.Batch)
 	if err != nil || len(recs) == 0 {
 		return 0, err
 	}
 	sem := make(chan struct{}, p.opts.Workers)
 	var wg sync.WaitGroup
-	for _, rec := range recs {
+	for _, c := range recs {
 		sem <- struct{}{}
 		wg.Add(1)
-		go func(rec store.SyncRecord) {
+		go func(c claimed) {
 			defer func() { <-sem; wg.Done() }()
-			p.process(ctx, rec)
-		}(rec)
+			p.process(ctx, c)
+		}(c)
 	}
 	wg.Wait()
 	return len(recs), nil
 }
 
-func (p *Pool) process(ctx context.Context, rec store.SyncRecord) {
+// guardAfter is how long after a (local) moment when the lease was at least
+// Lease long the attempt must end: a fifth of a lease early, so the outcome
+// is recorded before the lease lapses. Heartbeats run every third of a lease,
+// so two may fail before an attempt is cut off.
+func (p *Pool) guardAfter(from time.Time) time.Duration {
+	return time.Until(from.Add(p.opts.Lease - p.opts.Lease/5))
+}
+
+// startHeartbeat extends the leases of the reconciles under way every third
+// of a lease until the returned stop is called. A lease that could not be
+// extended because it was lost ends its reconcile at once; when the heartbeat
+// itself fails (the database is unreachable), each reconcile ends when its
+// guard fires, before its lease lapses.
+func (p *Pool) startHeartbeat(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(max(p.opts.Lease/3, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				p.heartbeat(ctx)
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+func (p *Pool) heartbeat(ctx context.Context) {
+	p.mu.Lock()
+	live := make([]*attempt, 0, len(p.live))
+	leases := make([]store.Lease, 0, len(p.live))
+	for _, a := range p.live {
+		live = append(live, a)
+		leases = append(leases, a.lease)
+	}
+	p.mu.Unlock()
+	if len(leases) == 0 {
+		return
+	}
+	sent := time.Now()
+	held, err := p.db.Heartbeat(ctx, p.opts.ID, leases, p.opts.Lease)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.opts.Logger.Warn().Err(err).Int("leases", len(leases)).Msg("lease heartbeat failed")
+		}
+		return
+	}
+	for _, a := range live {
+		if held[a.lease.RecordID] {
+			a.guard.Reset(p.guardAfter(sent))
+		} else {
+			a.cancel(errLeaseLost)
+		}
+	}
+}
+
+func (p *Pool) process(ctx context.Context, c claimed) {
+	rec := c.rec
 	syncID := randomID()
 	log := p.opts.Logger.With().Str("sync_id", syncID).Str("kind", rec.EntityKind).Str("entity_id", rec.EntityID).Logger()
 	started := time.Now().UTC()
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	rctx, cancelTimeout := context.WithTimeout(rctx, p.opts.Timeout)
+	defer cancelTimeout()
+	a := &attempt{lease: store.Lease{RecordID: rec.ID, Token: rec.LeaseToken}, cancel: cancel}
+	a.guard = time.AfterFunc(p.guardAfter(c.at), func() { cancel(errLeaseExpiring) })
+	p.mu.Lock()
+	p.live[rec.ID] = a
+	p.mu.Unlock()
+	defer func() {
+		a.guard.Stop()
+		p.mu.Lock()
+		if p.live[rec.ID] == a {
+			delete(p.live, rec.ID)
+		}
+		p.mu.Unlock()
+	}()
+
 	rc, ok := p.recs[rec.EntityKind]
 	var res Result
 	var err error
 	if !ok {
 		err = Terminal{errors.New("no reconciler for entity kind " + rec.EntityKind)}
 	} else {
-		res, err = safeReconcile(ctx, rc, rec, log)
+		res, err = safeReconcile(rctx, rc, rec, log)
 	}
 	if ctx.Err() != nil && err != nil {
-		// Stopping: leave the claim for ReleaseWorker.
+		// Stopping: leave the claim for ReleaseWorker (or, after a crash, the sweeper).
 		return
+	}
+	if errors.Is(context.Cause(rctx), errLeaseLost) {
+		p.leaseLost(log, rec, store.Outcome{SyncID: syncID, StartedAt: started, Calls: res.Calls})
+		return
+	}
+	if err != nil && rctx.Err() != nil {
+		// Cut off by the attempt's deadline: a retryable failure.
+		cause := context.Cause(rctx)
+		if errors.Is(cause, context.DeadlineExceeded) {
+			cause = errors.New("the reconcile took longer than its timeout (" + p.opts.Timeout.String() + ")")
+		}
+		err = cutOff{cause: cause, err: err}
 	}
 	o := p.outcome(rec, res, err)
 	o.SyncID, o.StartedAt, o.Detail, o.Calls = syncID, started, res.Detail, res.Calls
 	if o.Detail == "" {
 		o.Detail = o.Reason
 	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if _, ferr := p.db.Finish(fctx, rec, p.opts.ID, o); ferr != nil {
+	fctx, cancelFinish := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancelFinish()
+	if ferr := p.db.Finish(fctx, rec, p.opts.ID, o); ferr != nil {
+		if errors.Is(ferr, store.ErrLeaseLost) {
+			p.leaseLost(log, rec, o)
+			return
+		}
 		log.Error().Err(ferr).Msg("recording the outcome failed")
 	}
 	if p.opts.OnOutcome != nil {
@@ -327,11 +499,37 @@ func (p *Pool) process(ctx context.Context, rec store.SyncRecord) {
 	p.mu.Unlock()
 }
 
+// cutOff is a reconcile ended by its deadline: retryable whatever it returned.
+type cutOff struct{ cause, err error }
+
+func (c cutOff) Error() string   { return c.cause.Error() + ": " + c.err.Error() }
+func (c cutOff) Unwrap() error   { return c.err }
+func (c cutOff) Retryable() bool { return true }
+
+// leaseLost counts and reports a reconcile whose outcome cannot be recorded:
+// another claim may hold the record, and this outcome may rest on a state
+// that holder has changed.
+func (p *Pool) leaseLost(log zerolog.Logger, rec store.SyncRecord, o store.Outcome) {
+	log.Warn().Str("outcome", o.State).Msg("lease lost: the outcome of this reconcile was not recorded")
+	p.mu.Lock()
+	p.stats.LeaseLost++
+	p.stats.Calls += int64(o.Calls)
+	p.mu.Unlock()
+	if p.opts.OnOutcome != nil {
+		o.State = OutcomeLeaseLost
+		p.opts.OnOutcome(rec, o)
+	}
+}
+
+// safeReconcile turns a panic into an ordinary retryable failure whose
+// message carries the panic value and the stack (kept in the attempt's
+// history).
 func safeReconcile(ctx context.Context, rc Reconciler, rec store.SyncRecord, log zerolog.Logger) (res Result, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			log.Error().Interface("panic", r).Msg("reconcile panicked")
-			err = Terminal{errors.New("internal error while reconciling; see the log")}
+			stack := string(debug.Stack())
+			log.Error().Interface("panic", r).Str("stack", stack).Msg("reconcile panicked")
+			res, err = Result{}, fmt.Errorf("panic while reconciling: %v\n%s", r, stack)
 		}
 	}()
 	return rc.Reconcile(ctx, rec, log)
@@ -376,25 +574,8 @@ func (p *Pool) outcome(rec store.SyncRecord, res Result, err error) store.Outcom
 		return base
 	}
 	base.State = store.StateFailed
-	base.NextAttempt = now.Add(Backoff(attempt, p.opts.BackoffUnit, retryAfter, p.opts.MaxBackoff))
+	base.NextAttempt = now.Add(p.policy.Delay(attempt, retryAfter))
 	return base
-}
-
-// Backoff is attempt⁴ units with ±10% jitter (River's policy), at least
-// retryAfter, at most max.
-func Backoff(attempt int, unit, retryAfter, max time.Duration) time.Duration {
-	d := time.Duration(math.Pow(float64(attempt), 4)) * unit
-	d += time.Duration((mrand.Float64()*0.2 - 0.1) * float64(d))
-	if d < retryAfter {
-		d = retryAfter
-	}
-	if d > max {
-		d = max
-	}
-	if d < unit {
-		d = unit
-	}
-	return d
 }
 
 func randomID() string {
