@@ -125,7 +125,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 	// finish; the rest is for releasing the claims.
 	a.pool = worker.New(db, a.outbound.Kinds(), worker.Options{Workers: cfg.SyncWorkers, MaxAttempts: cfg.SyncMaxAttempts,
 		StopTimeout: cfg.ShutdownTimeout * 4 / 5,
-		Logger: log.With().Str("component", "worker").Logger(), ID: cfg.ReplicaID, OnOutcome: a.observeOutcome(onOutcome)})
+		Logger:      log.With().Str("component", "worker").Logger(), ID: cfg.ReplicaID, OnOutcome: a.observeOutcome(onOutcome)})
 	a.inbound = inbound.New(db, zc, a.outbound, inbound.Config{IDField: cfg.ZuoraIDField,
 		IdentityField: cfg.InboundIdentityField, GraceField: cfg.InboundGraceField, MaxAttempts: cfg.SyncMaxAttempts,
 		Workers:  cfg.SyncWorkers,
