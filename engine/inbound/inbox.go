@@ -12,10 +12,9 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/reconcile"
 	"github.com/billsync/billsync/engine/retry"
-	"github.com/billsync/billsync/engine/worker"
 )
 
 // Events the inbox knows.
@@ -198,22 +197,13 @@ func (s *Service) finish(ctx context.Context, r inboxRow, result string, perr er
 		attempt := r.Attempts + 1
 		upd["attempts"] = attempt
 		upd["last_error"] = truncate(perr.Error(), 2000)
-		var ce worker.ClassifiedError
-		retryable := true
-		if errors.As(perr, &ce) {
-			retryable = ce.Retryable()
-		}
-		if !retryable || attempt >= s.cfg.MaxAttempts {
+		f := reconcile.Classify(perr)
+		if !f.Retryable || attempt >= s.cfg.MaxAttempts {
 			upd["state"] = StateDead
 			s.count(func(st *Stats) { st.Dead++ })
 		} else {
 			upd["state"] = StateFailed
-			var retryAfter time.Duration
-			var ze *zuora.Error
-			if errors.As(perr, &ze) {
-				retryAfter = ze.RetryAfter
-			}
-			upd["next_attempt_at"] = now.Add(retry.Policy{Unit: s.cfg.BackoffUnit, Max: s.cfg.MaxBackoff}.Delay(attempt, retryAfter))
+			upd["next_attempt_at"] = now.Add(retry.Policy{Unit: s.cfg.BackoffUnit, Max: s.cfg.MaxBackoff}.Delay(attempt, f.RetryAfter))
 			s.count(func(st *Stats) { st.Failed++ })
 		}
 	}
@@ -313,7 +303,7 @@ func (s *Service) safeProcess(ctx context.Context, r inboxRow) (result string, e
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error().Interface("panic", p).Int64("inbox_id", r.ID).Msg("inbox processing panicked")
-			err = worker.Terminal{Err: errors.New("internal error while processing; see the log")}
+			err = reconcile.Terminal{Err: errors.New("internal error while processing; see the log")}
 		}
 	}()
 	switch r.Event {
@@ -324,7 +314,7 @@ func (s *Service) safeProcess(ctx context.Context, r inboxRow) (result string, e
 		res, err := s.syncSubscription(ctx, r.ObjectID)
 		return res.String(), err
 	}
-	return "", worker.Terminal{Err: fmt.Errorf("unknown inbox event %q", r.Event)}
+	return "", reconcile.Terminal{Err: fmt.Errorf("unknown inbox event %q", r.Event)}
 }
 
 // InboxFilter selects inbox entries.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/reconcile"
 	"github.com/billsync/billsync/mappings"
 )
 
@@ -61,8 +62,8 @@ func (s *Service) pullAccount(ctx context.Context, accountID string, out *PullRe
 		res, err := s.applySubscription(ctx, zs)
 		ps.SubscriptionID, ps.Actions = res.SubscriptionID, res.Actions
 		if err != nil {
-			if ze, ok := zuora.AsError(err); ok && (ze.Retryable || ze.Ambiguous) {
-				return err
+			if reconcile.Classify(err).Retryable {
+				return err // a later pull may succeed: stop here
 			}
 			ps.Error = err.Error()
 		}

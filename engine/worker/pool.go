@@ -1,6 +1,8 @@
-// Package worker runs reconcilers over due sync records: it claims records,
-// runs at most one reconcile per entity at a time, records outcomes with
-// backoff and dead-lettering, and releases claims on stop.
+// Package worker runs reconcilers (package reconcile's contract) over due
+// sync records: it claims records with a lease, extends the lease while a
+// reconcile runs, ends each reconcile before its lease could lapse, records
+// outcomes with the shared retry policy and dead-lettering, and releases
+// claims on stop.
 package worker
 
 import (
@@ -16,55 +18,17 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/billsync/billsync/engine/reconcile"
 	"github.com/billsync/billsync/engine/retry"
 	"github.com/billsync/billsync/engine/store"
 )
 
-// Result is what a reconcile achieved (controller-runtime's contract, adapted).
-type Result struct {
-	// Skipped, when set, records the record as "will not be synced" with this reason.
-	Skipped string
-	// Wait, when set, leaves the record pending for this long without counting an
-	// attempt: a dependency is not ready yet.
-	Wait       time.Duration
-	WaitReason string
-	// Drifted marks the record drifted (Zuora differs) with Detail as the reason.
-	Drifted bool
+// Result is reconcile.Result (kept so the reconcilers' payload code need not
+// change its spelling).
+type Result = reconcile.Result
 
-	PayloadHash string
-	PushedState string
-	ZuoraID     string
-	ZuoraNumber string
-	ZuoraURL    string
-	Detail      string
-	Calls       int
-}
-
-// Reconciler brings one entity of one kind in line with Zuora.
-type Reconciler interface {
-	Reconcile(ctx context.Context, rec store.SyncRecord, log zerolog.Logger) (Result, error)
-}
-
-// ClassifiedError is an error that says whether retrying may help.
-type ClassifiedError interface {
-	error
-	Retryable() bool
-}
-
-// ErrorDetails lets an error provide Zuora's code, request id and Retry-After.
-type ErrorDetails interface {
-	ErrorCode() string
-	ErrorMessage() string
-	ErrorRequestID() string
-	ErrorRetryAfter() time.Duration
-}
-
-// Terminal wraps an error that retrying cannot fix.
-type Terminal struct{ Err error }
-
-func (t Terminal) Error() string   { return t.Err.Error() }
-func (t Terminal) Unwrap() error   { return t.Err }
-func (t Terminal) Retryable() bool { return false }
+// Terminal is reconcile.Terminal.
+type Terminal = reconcile.Terminal
 
 // Options configures a pool.
 type Options struct {
@@ -106,7 +70,7 @@ const OutcomeLeaseLost = "lease_lost"
 // Pool claims and reconciles due records.
 type Pool struct {
 	db     *store.DB
-	recs   map[string]Reconciler
+	recs   map[string]reconcile.Reconciler
 	opts   Options
 	policy retry.Policy
 	kick   chan struct{}
@@ -136,7 +100,7 @@ type Stats struct {
 }
 
 // New returns a pool running the given reconcilers (by entity kind).
-func New(db *store.DB, recs map[string]Reconciler, opts Options) *Pool {
+func New(db *store.DB, recs map[string]reconcile.Reconciler, opts Options) *Pool {
 	if opts.Workers <= 0 {
 		opts.Workers = 8
 	}
@@ -439,7 +403,7 @@ func (p *Pool) process(ctx context.Context, c claimed) {
 	if !ok {
 		err = Terminal{errors.New("no reconciler for entity kind " + rec.EntityKind)}
 	} else {
-		res, err = safeReconcile(rctx, rc, rec, log)
+		res, err = safeReconcile(log.WithContext(rctx), rc, reconcile.Key{Kind: rec.EntityKind, ID: rec.EntityID}, log)
 	}
 	if ctx.Err() != nil && err != nil {
 		// Stopping: leave the claim for ReleaseWorker (or, after a crash, the sweeper).
@@ -458,7 +422,10 @@ func (p *Pool) process(ctx context.Context, c claimed) {
 		err = cutOff{cause: cause, err: err}
 	}
 	o := p.outcome(rec, res, err)
-	o.SyncID, o.StartedAt, o.Detail, o.Calls = syncID, started, res.Detail, res.Calls
+	o.SyncID, o.StartedAt, o.Calls = syncID, started, res.Calls
+	if err == nil {
+		o.Detail = res.Detail
+	}
 	if o.Detail == "" {
 		o.Detail = o.Reason
 	}
@@ -524,7 +491,7 @@ func (p *Pool) leaseLost(log zerolog.Logger, rec store.SyncRecord, o store.Outco
 // safeReconcile turns a panic into an ordinary retryable failure whose
 // message carries the panic value and the stack (kept in the attempt's
 // history).
-func safeReconcile(ctx context.Context, rc Reconciler, rec store.SyncRecord, log zerolog.Logger) (res Result, err error) {
+func safeReconcile(ctx context.Context, rc reconcile.Reconciler, key reconcile.Key, log zerolog.Logger) (res Result, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			stack := string(debug.Stack())
@@ -532,50 +499,41 @@ func safeReconcile(ctx context.Context, rc Reconciler, rec store.SyncRecord, log
 			res, err = Result{}, fmt.Errorf("panic while reconciling: %v\n%s", r, stack)
 		}
 	}()
-	return rc.Reconcile(ctx, rec, log)
+	return rc.Reconcile(ctx, key)
 }
 
+// outcome turns a reconcile's result or error into the record's next state.
+// On error the result is ignored, except for the calls it counts.
 func (p *Pool) outcome(rec store.SyncRecord, res Result, err error) store.Outcome {
 	now := time.Now().UTC()
-	base := store.Outcome{PayloadHash: res.PayloadHash, PushedState: res.PushedState, ZuoraID: res.ZuoraID,
-		ZuoraNumber: res.ZuoraNumber, ZuoraURL: res.ZuoraURL}
 	if err == nil {
+		o := store.Outcome{PayloadHash: res.PayloadHash, PushedState: res.PushedState, ZuoraID: res.ZuoraID,
+			ZuoraNumber: res.ZuoraNumber, ZuoraURL: res.ZuoraURL}
 		switch {
 		case res.Skipped != "":
-			base.State, base.Reason = store.StateSkipped, res.Skipped
+			o.State, o.Reason = store.StateSkipped, res.Skipped
 		case res.Wait > 0:
-			base.State, base.Reason, base.NextAttempt = store.StatePending, res.WaitReason, now.Add(res.Wait)
+			o.State, o.Reason, o.NextAttempt = store.StatePending, res.WaitReason, now.Add(res.Wait)
 		case res.Drifted:
-			base.State, base.Reason = store.StateDrifted, res.Detail
+			o.State, o.Reason = store.StateDrifted, res.Detail
 		default:
-			base.State = store.StateSynced
+			o.State = store.StateSynced
 		}
-		return base
+		return o
 	}
-	base.ErrorMessage = err.Error()
-	var d ErrorDetails
-	var retryAfter time.Duration
-	if errors.As(err, &d) {
-		base.ErrorCode, base.ErrorMessage, base.RequestID = d.ErrorCode(), d.ErrorMessage(), d.ErrorRequestID()
-		retryAfter = d.ErrorRetryAfter()
-	}
-	retryable := true
-	var ce ClassifiedError
-	if errors.As(err, &ce) {
-		retryable = ce.Retryable()
-	}
-	base.CountAttempt = true
+	f := reconcile.Classify(err)
+	o := store.Outcome{ErrorCode: f.Code, ErrorMessage: f.Message, RequestID: f.RequestID, CountAttempt: true}
 	attempt := rec.Attempts + 1
-	if !retryable || attempt >= p.opts.MaxAttempts {
-		base.State = store.StateDead
-		if retryable {
-			base.Reason = "gave up after " + strconv.Itoa(attempt) + " attempts"
+	if !f.Retryable || attempt >= p.opts.MaxAttempts {
+		o.State = store.StateDead
+		if f.Retryable {
+			o.Reason = "gave up after " + strconv.Itoa(attempt) + " attempts"
 		}
-		return base
+		return o
 	}
-	base.State = store.StateFailed
-	base.NextAttempt = now.Add(p.policy.Delay(attempt, retryAfter))
-	return base
+	o.State = store.StateFailed
+	o.NextAttempt = now.Add(p.policy.Delay(attempt, f.RetryAfter))
+	return o
 }
 
 func randomID() string {

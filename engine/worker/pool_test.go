@@ -2,25 +2,22 @@ package worker_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
+	"github.com/billsync/billsync/connectors/zuora"
+	"github.com/billsync/billsync/engine/reconcile"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/store/storetest"
 	"github.com/billsync/billsync/engine/worker"
 )
 
-// reconcilerFunc adapts a function to worker.Reconciler.
-type reconcilerFunc func(ctx context.Context, rec store.SyncRecord) (worker.Result, error)
-
-func (f reconcilerFunc) Reconcile(ctx context.Context, rec store.SyncRecord, _ zerolog.Logger) (worker.Result, error) {
-	return f(ctx, rec)
-}
+type reconcilerFunc = reconcile.Func
 
 func newPool(db *store.DB, rc reconcilerFunc, opts worker.Options) *worker.Pool {
 	if opts.PollInterval == 0 {
@@ -29,7 +26,7 @@ func newPool(db *store.DB, rc reconcilerFunc, opts worker.Options) *worker.Pool 
 	if opts.BackoffUnit == 0 {
 		opts.BackoffUnit = time.Millisecond
 	}
-	return worker.New(db, map[string]worker.Reconciler{store.EntityPlan: rc}, opts)
+	return worker.New(db, map[string]reconcile.Reconciler{store.EntityPlan: rc}, opts)
 }
 
 // due makes a pending plan record and returns it.
@@ -70,7 +67,7 @@ func TestHeartbeatKeepsTheLease(t *testing.T) {
 		ctx := context.Background()
 		due(t, db, "p1")
 		var runs atomic.Int32
-		slow := reconcilerFunc(func(ctx context.Context, rec store.SyncRecord) (worker.Result, error) {
+		slow := reconcilerFunc(func(ctx context.Context, _ reconcile.Key) (worker.Result, error) {
 			runs.Add(1)
 			select {
 			case <-time.After(1200 * time.Millisecond):
@@ -114,7 +111,7 @@ func TestLostLeaseIsNotFinished(t *testing.T) {
 		due(t, db, "p1")
 		started := make(chan struct{})
 		var cause atomic.Value
-		blocking := reconcilerFunc(func(ctx context.Context, rec store.SyncRecord) (worker.Result, error) {
+		blocking := reconcilerFunc(func(ctx context.Context, _ reconcile.Key) (worker.Result, error) {
 			close(started)
 			<-ctx.Done()
 			cause.Store(context.Cause(ctx).Error())
@@ -153,7 +150,7 @@ func TestAttemptDeadline(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		due(t, db, "p1")
-		hang := reconcilerFunc(func(ctx context.Context, rec store.SyncRecord) (worker.Result, error) {
+		hang := reconcilerFunc(func(ctx context.Context, _ reconcile.Key) (worker.Result, error) {
 			<-ctx.Done()
 			return worker.Result{}, ctx.Err()
 		})
@@ -177,7 +174,7 @@ func TestTimeoutLongerThanLease(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		due(t, db, "p1")
 		var took atomic.Int64
-		hang := reconcilerFunc(func(ctx context.Context, rec store.SyncRecord) (worker.Result, error) {
+		hang := reconcilerFunc(func(ctx context.Context, _ reconcile.Key) (worker.Result, error) {
 			start := time.Now()
 			<-ctx.Done()
 			took.Store(int64(time.Since(start)))
@@ -204,7 +201,7 @@ func TestPanicIsRetryable(t *testing.T) {
 		ctx := context.Background()
 		due(t, db, "p1")
 		var calls atomic.Int32
-		boom := reconcilerFunc(func(ctx context.Context, rec store.SyncRecord) (worker.Result, error) {
+		boom := reconcilerFunc(func(ctx context.Context, _ reconcile.Key) (worker.Result, error) {
 			if calls.Add(1) == 1 {
 				var m map[string]int
 				m["x"] = 1 // nil map: panics
@@ -239,7 +236,7 @@ func TestSoftStop(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		due(t, db, "p1")
 		started := make(chan struct{}, 1)
-		slow := reconcilerFunc(func(ctx context.Context, rec store.SyncRecord) (worker.Result, error) {
+		slow := reconcilerFunc(func(ctx context.Context, _ reconcile.Key) (worker.Result, error) {
 			started <- struct{}{}
 			select {
 			case <-time.After(300 * time.Millisecond):
@@ -256,7 +253,7 @@ func TestSoftStop(t *testing.T) {
 		require.Equal(t, "done", rec.PayloadHash)
 
 		due(t, db, "p2")
-		hang := reconcilerFunc(func(ctx context.Context, rec store.SyncRecord) (worker.Result, error) {
+		hang := reconcilerFunc(func(ctx context.Context, _ reconcile.Key) (worker.Result, error) {
 			started <- struct{}{}
 			<-ctx.Done()
 			return worker.Result{}, ctx.Err()
@@ -273,14 +270,15 @@ func TestSoftStop(t *testing.T) {
 	})
 }
 
-// TestBackoffHonoursRetryAfter: a retryable error with Retry-After schedules
-// the next attempt no sooner.
+// TestBackoffHonoursRetryAfter: a Zuora 429 with Retry-After is retryable and
+// schedules the next attempt no sooner; the record shows Zuora's code and message.
 func TestBackoffHonoursRetryAfter(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		due(t, db, "p1")
-		throttled := reconcilerFunc(func(ctx context.Context, rec store.SyncRecord) (worker.Result, error) {
-			return worker.Result{}, retryAfterErr{after: 90 * time.Second}
+		throttled := reconcilerFunc(func(ctx context.Context, _ reconcile.Key) (worker.Result, error) {
+			return worker.Result{}, fmt.Errorf("create order: %w", &zuora.Error{Op: "POST /v1/orders", HTTPStatus: 429,
+				Code: "TOO_MANY_REQUESTS", Message: "throttled", Retryable: true, RetryAfter: 90 * time.Second})
 		})
 		p := newPool(db, throttled, worker.Options{ID: "a"})
 		before := time.Now()
@@ -289,15 +287,7 @@ func TestBackoffHonoursRetryAfter(t *testing.T) {
 		rec := record(t, db, "p1")
 		require.Equal(t, store.StateFailed, rec.State)
 		require.Equal(t, "TOO_MANY_REQUESTS", rec.LastErrorCode)
+		require.Equal(t, "throttled", rec.LastErrorMessage)
 		require.WithinDuration(t, before.Add(90*time.Second), rec.NextAttemptAt, 5*time.Second)
 	})
 }
-
-type retryAfterErr struct{ after time.Duration }
-
-func (e retryAfterErr) Error() string                  { return "throttled" }
-func (e retryAfterErr) Retryable() bool                { return true }
-func (e retryAfterErr) ErrorCode() string              { return "TOO_MANY_REQUESTS" }
-func (e retryAfterErr) ErrorMessage() string           { return "throttled" }
-func (e retryAfterErr) ErrorRequestID() string         { return "" }
-func (e retryAfterErr) ErrorRetryAfter() time.Duration { return e.after }
