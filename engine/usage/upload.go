@@ -13,6 +13,7 @@ import (
 
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/reconcile"
 	"github.com/billsync/billsync/mappings"
 )
 
@@ -611,8 +612,11 @@ func (l *Ledger) send(ctx context.Context, now time.Time, j job, rep *Report) er
 	if callErr == nil && len(results) == len(recs) {
 		return l.recordResults(ctx, now, j, results, rep)
 	}
-	ze, isZ := zuora.AsError(callErr)
-	definite := callErr != nil && results == nil && (!isZ || (!ze.Retryable && !ze.Ambiguous))
+	// Refused for sure (nothing written): a Zuora error that retrying cannot
+	// fix, or a failure before anything was sent.
+	_, isZ := zuora.AsError(callErr)
+	failure := reconcile.Classify(callErr)
+	definite := callErr != nil && results == nil && (!isZ || !failure.Retryable)
 	if definite {
 		// Nothing was written (the whole call was refused): retry each row on
 		// its own, with new keys.
@@ -645,11 +649,7 @@ func (l *Ledger) send(ctx context.Context, now time.Time, j job, rep *Report) er
 	}
 	l.log.Warn().Str("batch", j.id).Str("error", msg).Msg("usage batch outcome unknown; will resend with the same key")
 	rep.add(func(rep *Report) { rep.BatchesUnknown++ })
-	var retryAfter time.Duration
-	if isZ {
-		retryAfter = ze.RetryAfter
-	}
-	_, uerr := l.q().s("UPDATE usage_batches SET attempts = attempts + 1, last_attempt_at = ").a(now).s(", next_attempt_at = ").a(now.Add(l.backoff(j.attempts+1, retryAfter))).
+	_, uerr := l.q().s("UPDATE usage_batches SET attempts = attempts + 1, last_attempt_at = ").a(now).s(", next_attempt_at = ").a(now.Add(l.backoff(j.attempts+1, failure.RetryAfter))).
 		s(", last_error = ").a(truncate(msg, 500)).s(", claimed_by = '', claimed_until = NULL, updated_at = ").a(now).
 		s(" WHERE id = ").a(j.id).s(" AND state = 'sending'").exec(ctx, l.db.SQL())
 	return uerr
@@ -757,7 +757,7 @@ func (l *Ledger) lookUp(ctx context.Context, now time.Time, j job, rep *Report) 
 				}
 				l.log.Warn().Err(err).Str("batch", j.id).Msg("usage look-up failed; will try again")
 				rep.add(func(rep *Report) { rep.BatchesUnknown++ })
-				_, uerr := l.q().s("UPDATE usage_batches SET attempts = attempts + 1, next_attempt_at = ").a(now.Add(l.backoff(j.attempts+1, retryAfterOf(err)))).
+				_, uerr := l.q().s("UPDATE usage_batches SET attempts = attempts + 1, next_attempt_at = ").a(now.Add(l.backoff(j.attempts+1, reconcile.Classify(err).RetryAfter))).
 					s(", last_error = ").a(truncate(err.Error(), 500)).s(", claimed_by = '', claimed_until = NULL, updated_at = ").a(now).
 					s(" WHERE id = ").a(j.id).exec(ctx, l.db.SQL())
 				return uerr

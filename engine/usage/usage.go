@@ -160,14 +160,6 @@ func (l *Ledger) backoff(attempts int, retryAfter time.Duration) time.Duration {
 	return retry.Policy{Unit: l.cfg.RetryBase, Max: l.cfg.RetryMax}.Delay(attempts, retryAfter)
 }
 
-// retryAfterOf is the Retry-After Zuora sent with err, if any.
-func retryAfterOf(err error) time.Duration {
-	if ze, ok := zuora.AsError(err); ok {
-		return ze.RetryAfter
-	}
-	return 0
-}
-
 // ErrUnknownSubscription is returned for a subscription billsync does not know.
 var ErrUnknownSubscription = errors.New("unknown subscription")
 
