@@ -1,11 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -55,7 +57,26 @@ func (db *DB) Claim(ctx context.Context, worker string, kinds []string, limit in
 	for _, r := range rows {
 		out = append(out, syncRecordFromRow(r))
 	}
+	// RETURNING gives the rows in no particular order: put them back in the
+	// claim order, which the pool follows.
+	slices.SortFunc(out, func(a, b SyncRecord) int {
+		return cmp.Or(a.NextAttemptAt.Truncate(time.Minute).Compare(b.NextAttemptAt.Truncate(time.Minute)),
+			cmp.Compare(kindRank(a.EntityKind), kindRank(b.EntityKind)), a.NextAttemptAt.Compare(b.NextAttemptAt), cmp.Compare(a.ID, b.ID))
+	})
 	return out, nil
+}
+
+// kindRank is the claim order among records due in the same minute (the
+// CASE in Claim's ORDER BY).
+func kindRank(kind string) int {
+	switch kind {
+	case EntityPlan:
+		return 0
+	case EntitySubscription:
+		return 1
+	default:
+		return 2
+	}
 }
 
 // Outcome is the result of one reconcile of a claimed record.
