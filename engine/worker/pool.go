@@ -76,14 +76,17 @@ type Pool struct {
 	kick   chan struct{}
 	mu     sync.Mutex
 	stats  Stats
-	live   map[int64]*attempt // reconciles under way, by record id
+	held   map[store.Lease]*attempt // claims held: queued or being reconciled
 }
 
-// attempt is one reconcile under way: its lease and what ends its context.
+// attempt is one claim the pool holds, queued or under way: its lease, until
+// when (locally) it surely holds, and, once started, what ends its context.
 type attempt struct {
 	lease  store.Lease
+	valid  time.Time // a fifth of a lease before the lease could lapse
+	lost   bool      // a heartbeat found the lease gone
 	cancel context.CancelCauseFunc
-	guard  *time.Timer // ends the attempt shortly before its lease would lapse
+	guard  *time.Timer // ends the reconcile at valid
 }
 
 var (
@@ -133,7 +136,7 @@ func New(db *store.DB, recs map[string]reconcile.Reconciler, opts Options) *Pool
 		opts.Kinds = func() []string { return kinds }
 	}
 	return &Pool{db: db, recs: recs, opts: opts, policy: retry.Policy{Unit: opts.BackoffUnit, Max: opts.MaxBackoff},
-		kick: make(chan struct{}, 1), live: map[int64]*attempt{}}
+		kick: make(chan struct{}, 1), held: map[store.Lease]*attempt{}}
 }
 
 // ID is the pool's worker id.
@@ -154,21 +157,35 @@ func (p *Pool) Stats() Stats {
 	return p.stats
 }
 
-// claimed is a claimed record and when (locally) the claim was asked for: its
-// lease ends no earlier than then plus the lease.
+// claimed is a claimed record, queued or under way, and its claim.
 type claimed struct {
 	rec store.SyncRecord
-	at  time.Time
+	a   *attempt
 }
 
+// claim claims up to n records and holds them: from now on the heartbeat
+// extends their leases, queued or not.
 func (p *Pool) claim(ctx context.Context, n int) ([]claimed, error) {
-	at := time.Now()
+	at := time.Now() // the leases end no earlier than at + Lease
 	recs, err := p.db.Claim(ctx, p.opts.ID, p.opts.Kinds(), n, p.opts.Lease)
 	out := make([]claimed, len(recs))
+	p.mu.Lock()
 	for i, r := range recs {
-		out[i] = claimed{rec: r, at: at}
+		a := &attempt{lease: store.Lease{RecordID: r.ID, Token: r.LeaseToken}, valid: p.validUntil(at)}
+		p.held[a.lease] = a
+		out[i] = claimed{rec: r, a: a}
 	}
+	p.mu.Unlock()
 	return out, err
+}
+
+// drop forgets claims the pool no longer holds (finished, lost or released).
+func (p *Pool) drop(cs ...claimed) {
+	p.mu.Lock()
+	for _, c := range cs {
+		delete(p.held, c.a.lease)
+	}
+	p.mu.Unlock()
 }
 
 // Run claims and reconciles until ctx ends. Then it claims nothing more, lets
@@ -189,6 +206,7 @@ func (p *Pool) Run(ctx context.Context) error {
 		wctx = ctx // a crash: everything under way is cut off
 	}
 	var wg sync.WaitGroup
+	var queue []claimed
 	stopBeat := p.startHeartbeat(context.WithoutCancel(ctx))
 	defer func() {
 		finished := make(chan struct{})
@@ -201,6 +219,7 @@ func (p *Pool) Run(ctx context.Context) error {
 			<-finished
 		}
 		stopBeat()
+		p.drop(queue...) // claimed, never started: released below (or, after a crash, by the sweeper)
 		if p.opts.KeepClaimsOnStop {
 			return
 		}
@@ -211,7 +230,6 @@ func (p *Pool) Run(ctx context.Context) error {
 		}
 	}()
 	done := make(chan struct{}, p.opts.Workers)
-	var queue []claimed
 	running := 0
 	lowWater := max(1, p.opts.Workers/2)
 	// idle: the last claim found fewer records than asked; claim again after
@@ -313,12 +331,12 @@ func (p *Pool) round(ctx context.Context) (int, error) {
 	return len(recs), nil
 }
 
-// guardAfter is how long after a (local) moment when the lease was at least
-// Lease long the attempt must end: a fifth of a lease early, so the outcome
-// is recorded before the lease lapses. Heartbeats run every third of a lease,
+// validUntil is when an attempt must end given a (local) moment at which the
+// lease was at least Lease long: a fifth of a lease early, so the outcome is
+// recorded before the lease lapses. Heartbeats run every third of a lease,
 // so two may fail before an attempt is cut off.
-func (p *Pool) guardAfter(from time.Time) time.Duration {
-	return time.Until(from.Add(p.opts.Lease - p.opts.Lease/5))
+func (p *Pool) validUntil(from time.Time) time.Time {
+	return from.Add(p.opts.Lease - p.opts.Lease/5)
 }
 
 // startHeartbeat extends the leases of the reconciles under way every third
@@ -347,35 +365,44 @@ func (p *Pool) startHeartbeat(ctx context.Context) (stop func()) {
 
 func (p *Pool) heartbeat(ctx context.Context) {
 	p.mu.Lock()
-	live := make([]*attempt, 0, len(p.live))
-	leases := make([]store.Lease, 0, len(p.live))
-	for _, a := range p.live {
-		live = append(live, a)
-		leases = append(leases, a.lease)
+	held := make([]*attempt, 0, len(p.held))
+	leases := make([]store.Lease, 0, len(p.held))
+	for l, a := range p.held {
+		held = append(held, a)
+		leases = append(leases, l)
 	}
 	p.mu.Unlock()
 	if len(leases) == 0 {
 		return
 	}
 	sent := time.Now()
-	held, err := p.db.Heartbeat(ctx, p.opts.ID, leases, p.opts.Lease)
+	still, err := p.db.Heartbeat(ctx, p.opts.ID, leases, p.opts.Lease)
 	if err != nil {
 		if ctx.Err() == nil {
 			p.opts.Logger.Warn().Err(err).Int("leases", len(leases)).Msg("lease heartbeat failed")
 		}
 		return
 	}
-	for _, a := range live {
-		if held[a.lease.RecordID] {
-			a.guard.Reset(p.guardAfter(sent))
-		} else {
-			a.cancel(errLeaseLost)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, a := range held {
+		if !still[a.lease.RecordID] {
+			a.lost = true
+			if a.cancel != nil {
+				a.cancel(errLeaseLost)
+			}
+			continue
+		}
+		a.valid = p.validUntil(sent)
+		if a.guard != nil {
+			a.guard.Reset(time.Until(a.valid))
 		}
 	}
 }
 
 func (p *Pool) process(ctx context.Context, c claimed) {
-	rec := c.rec
+	rec, a := c.rec, c.a
+	defer p.drop(c)
 	syncID := randomID()
 	log := p.opts.Logger.With().Str("sync_id", syncID).Str("kind", rec.EntityKind).Str("entity_id", rec.EntityID).Logger()
 	started := time.Now().UTC()
@@ -383,25 +410,24 @@ func (p *Pool) process(ctx context.Context, c claimed) {
 	defer cancel(nil)
 	rctx, cancelTimeout := context.WithTimeout(rctx, p.opts.Timeout)
 	defer cancelTimeout()
-	a := &attempt{lease: store.Lease{RecordID: rec.ID, Token: rec.LeaseToken}, cancel: cancel}
-	a.guard = time.AfterFunc(p.guardAfter(c.at), func() { cancel(errLeaseExpiring) })
 	p.mu.Lock()
-	p.live[rec.ID] = a
-	p.mu.Unlock()
-	defer func() {
-		a.guard.Stop()
-		p.mu.Lock()
-		if p.live[rec.ID] == a {
-			delete(p.live, rec.ID)
-		}
+	if a.lost || !time.Now().Before(a.valid) {
+		// Lost (or about to lapse) while queued: someone else may hold it
+		// now; leave it.
 		p.mu.Unlock()
-	}()
+		p.leaseLost(log, rec, store.Outcome{SyncID: syncID, StartedAt: started, State: "not started"})
+		return
+	}
+	a.cancel = cancel
+	a.guard = time.AfterFunc(time.Until(a.valid), func() { cancel(errLeaseExpiring) })
+	p.mu.Unlock()
+	defer a.guard.Stop()
 
 	rc, ok := p.recs[rec.EntityKind]
 	var res Result
 	var err error
 	if !ok {
-		err = Terminal{errors.New("no reconciler for entity kind " + rec.EntityKind)}
+		err = Terminal{Err: errors.New("no reconciler for entity kind " + rec.EntityKind)}
 	} else {
 		res, err = safeReconcile(log.WithContext(rctx), rc, reconcile.Key{Kind: rec.EntityKind, ID: rec.EntityID}, log)
 	}
