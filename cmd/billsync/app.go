@@ -203,9 +203,11 @@ func (a *app) addJobs() error {
 			return rep.String(), err
 		}},
 		{Name: "drift", Spec: "30 * * * *", Period: schedule.Hourly, Run: func(ctx context.Context) (string, error) {
-			rep, err := a.outbound.DetectDrift(ctx)
+			// Only enqueues: the pool's workers run the checks (a Zuora read
+			// each) with their bounded concurrency, retries and metrics.
+			n, err := a.db.EnqueueDriftChecks(ctx, schedule.Hourly(time.Now()))
 			a.pool.Kick()
-			return rep.String(), err
+			return fmt.Sprintf("queued a drift check of %d synced records", n), err
 		}},
 		{Name: "sweeper", Spec: "@every " + a.cfg.SweepInterval.String(), Period: schedule.Minutely, Run: func(ctx context.Context) (string, error) {
 			n, err := a.db.ReleaseExpired(ctx)

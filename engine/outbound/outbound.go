@@ -102,9 +102,9 @@ func New(db *store.DB, z Zuora, cfg Config) *Reconcilers {
 // Kinds maps entity kinds to their reconcilers, for worker.New.
 func (r *Reconcilers) Kinds() map[string]reconcile.Reconciler {
 	return map[string]reconcile.Reconciler{
-		store.EntityPlan:         kindReconciler{r.db, r.reconcilePlan},
-		store.EntityCustomer:     kindReconciler{r.db, r.reconcileCustomer},
-		store.EntitySubscription: kindReconciler{r.db, r.reconcileSubscription},
+		store.EntityPlan:         kindReconciler{r, r.reconcilePlan},
+		store.EntityCustomer:     kindReconciler{r, r.reconcileCustomer},
+		store.EntitySubscription: kindReconciler{r, r.reconcileSubscription},
 	}
 }
 
@@ -142,17 +142,20 @@ type session struct {
 
 // kindReconciler is the reconcile.Reconciler of one entity kind: it reads
 // the entity's sync record (which the caller's lease holds) and runs the
-// kind's reconcile on it.
+// kind's reconcile on it, or the drift check the record was claimed for.
 type kindReconciler struct {
-	db *store.DB
-	f  reconcilerFunc
+	r *Reconcilers
+	f reconcilerFunc
 }
 
 // Reconcile implements reconcile.Reconciler.
 func (k kindReconciler) Reconcile(ctx context.Context, key reconcile.Key) (reconcile.Result, error) {
-	rec, err := k.db.GetSyncRecord(ctx, key.Kind, key.ID)
+	rec, err := k.r.db.GetSyncRecord(ctx, key.Kind, key.ID)
 	if err != nil {
 		return reconcile.Result{}, err
+	}
+	if rec.DriftCheck != "" {
+		return k.r.checkDrift(ctx, rec)
 	}
 	// Look objects up in Zuora before creating them when an earlier attempt
 	// failed or was cut off (it may have written before its answer was lost).

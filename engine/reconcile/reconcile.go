@@ -40,6 +40,9 @@ type Result struct {
 	ZuoraURL    string
 	Detail      string
 	Calls       int
+	// Quiet leaves the attempt out of the record's history (a drift check
+	// that found Zuora matching).
+	Quiet bool
 }
 
 // Reconciler brings one entity of one kind in line with Zuora. The same key

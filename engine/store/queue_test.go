@@ -434,3 +434,59 @@ func TestLeaderLease(t *testing.T) {
 		require.True(t, ok)
 	})
 }
+
+// TestQueueDriftChecks: the drift job enqueues a check per synced record,
+// once per period; the checks are claimed after the reconciles due in the
+// same minute, carry their period, and Finish clears it.
+func TestQueueDriftChecks(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		pending(t, db, store.EntityPlan, "p1")
+		pending(t, db, store.EntityCustomer, "c1")
+		for _, r := range claimAll(t, db, "w", time.Minute) {
+			require.NoError(t, db.Finish(ctx, r, "w", store.Outcome{State: store.StateSynced, PayloadHash: "h-" + r.EntityID}))
+		}
+		_, err := db.EnqueueDriftChecks(ctx, "")
+		require.Error(t, err)
+		n, err := db.EnqueueDriftChecks(ctx, "2026-01-01T10")
+		require.NoError(t, err)
+		require.EqualValues(t, 2, n)
+		n, err = db.EnqueueDriftChecks(ctx, "2026-01-01T10")
+		require.NoError(t, err)
+		require.Zero(t, n, "unique per period")
+		u, err := db.CountUnsettled(ctx)
+		require.NoError(t, err)
+		require.EqualValues(t, 2, u, "queued checks are outstanding work")
+		require.Equal(t, store.StateSynced, get(t, db, store.EntityPlan, "p1").State)
+
+		pending(t, db, store.EntitySubscription, "s1")
+		got := claimAll(t, db, "w", time.Minute)
+		require.Equal(t, []string{"subscription/s1", "plan/p1", "customer/c1"}, ids(got), "reconciles before checks")
+		require.Empty(t, got[0].DriftCheck)
+		require.Equal(t, "2026-01-01T10", got[1].DriftCheck)
+		require.NoError(t, db.Finish(ctx, got[0], "w", store.Outcome{State: store.StateSynced, PayloadHash: "h-s1"}))
+		require.NoError(t, db.Finish(ctx, got[1], "w", store.Outcome{State: store.StateDrifted, Reason: "product gone", Detail: "product gone"}))
+		require.NoError(t, db.Finish(ctx, got[2], "w", store.Outcome{State: store.StateSynced, PayloadHash: "h-c1", Quiet: true}))
+		p := get(t, db, store.EntityPlan, "p1")
+		require.Equal(t, store.StateDrifted, p.State)
+		require.Empty(t, p.PayloadHash, "the repair compares with Zuora")
+		require.Empty(t, p.DriftCheck)
+		c := get(t, db, store.EntityCustomer, "c1")
+		require.Equal(t, store.StateSynced, c.State)
+		require.Empty(t, c.DriftCheck)
+		hist, err := db.SyncHistory(ctx, c.ID, 10)
+		require.NoError(t, err)
+		require.Len(t, hist, 1, "the quiet check left no row")
+		// A record edited after its check was queued is reconciled, not checked.
+		n, err = db.EnqueueDriftChecks(ctx, "2026-01-01T11")
+		require.NoError(t, err)
+		require.EqualValues(t, 2, n, "c1 and s1 (p1 is drifted)")
+		require.NoError(t, db.MarkPending(ctx, store.EntityCustomer, "c1"))
+		for _, r := range claimAll(t, db, "w", time.Minute) {
+			if r.EntityID == "c1" {
+				require.Empty(t, r.DriftCheck)
+			}
+		}
+	})
+}

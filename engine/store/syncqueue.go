@@ -40,16 +40,20 @@ func (db *DB) Claim(ctx context.Context, worker string, kinds []string, limit in
 		minute = "date_trunc('minute', next_attempt_at)"
 	}
 	token := worker + "/" + randomToken()
+	// A synced record with a drift check queued is claimed for the check;
+	// checks come after reconciles due in the same minute.
 	q := `UPDATE sync_records SET state = ?, claimed_by = ?, lease_token = ?, claimed_until = ?, processing_revision = desired_revision, claims = claims + 1,
-		last_attempt_at = ?, updated_at = ?
+		drift_check = CASE WHEN state = ? THEN drift_check ELSE '' END, last_attempt_at = ?, updated_at = ?
 		WHERE id IN (SELECT id FROM sync_records
-			WHERE direction = ? AND state IN (?, ?, ?) AND next_attempt_at <= ? AND entity_kind IN ?
-			ORDER BY ` + minute + `, CASE entity_kind WHEN 'plan' THEN 0 WHEN 'subscription' THEN 1 ELSE 2 END, next_attempt_at, id
+			WHERE direction = ? AND next_attempt_at <= ? AND entity_kind IN ?
+				AND (state IN (?, ?, ?) OR (state = ? AND drift_check <> ''))
+			ORDER BY ` + minute + `, CASE WHEN state = ? THEN 1 ELSE 0 END,
+				CASE entity_kind WHEN 'plan' THEN 0 WHEN 'subscription' THEN 1 ELSE 2 END, next_attempt_at, id
 			LIMIT ?` + lock + `)
 		RETURNING *`
 	var rows []syncRecordRow
-	err := db.Gorm.WithContext(ctx).Raw(q, StateInFlight, worker, token, now.Add(lease), now, now,
-		DirectionOut, StatePending, StateFailed, StateDrifted, now, kinds, limit).Scan(&rows).Error
+	err := db.Gorm.WithContext(ctx).Raw(q, StateInFlight, worker, token, now.Add(lease), StateSynced, now, now,
+		DirectionOut, now, kinds, StatePending, StateFailed, StateDrifted, StateSynced, StateSynced, limit).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("claim sync records: %w", err)
 	}
@@ -61,9 +65,16 @@ func (db *DB) Claim(ctx context.Context, worker string, kinds []string, limit in
 	// claim order, which the pool follows.
 	slices.SortFunc(out, func(a, b SyncRecord) int {
 		return cmp.Or(a.NextAttemptAt.Truncate(time.Minute).Compare(b.NextAttemptAt.Truncate(time.Minute)),
-			cmp.Compare(kindRank(a.EntityKind), kindRank(b.EntityKind)), a.NextAttemptAt.Compare(b.NextAttemptAt), cmp.Compare(a.ID, b.ID))
+			cmp.Compare(checkRank(a), checkRank(b)), cmp.Compare(kindRank(a.EntityKind), kindRank(b.EntityKind)), a.NextAttemptAt.Compare(b.NextAttemptAt), cmp.Compare(a.ID, b.ID))
 	})
 	return out, nil
+}
+
+func checkRank(r SyncRecord) int {
+	if r.DriftCheck != "" {
+		return 1
+	}
+	return 0
 }
 
 // kindRank is the claim order among records due in the same minute (the
@@ -93,6 +104,9 @@ type Outcome struct {
 	ZuoraURL     string
 	NextAttempt  time.Time
 	CountAttempt bool
+	// Quiet leaves the attempt out of the history (a drift check that found
+	// Zuora matching: one a record and hour would bury the history).
+	Quiet bool
 	// Attempt history.
 	SyncID    string
 	StartedAt time.Time
@@ -135,7 +149,7 @@ func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outco
 			next = now
 		}
 		upd := map[string]any{
-			"state": state, "reason": o.Reason, "claimed_by": "", "lease_token": "", "claimed_until": nil,
+			"state": state, "reason": o.Reason, "claimed_by": "", "lease_token": "", "claimed_until": nil, "drift_check": "",
 			"next_attempt_at": next, "updated_at": now,
 		}
 		if o.CountAttempt {
@@ -173,6 +187,9 @@ func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outco
 		if o.PayloadHash != "" {
 			upd["payload_hash"] = o.PayloadHash
 		}
+		if state == StateDrifted {
+			upd["payload_hash"] = "" // the repair compares with Zuora
+		}
 		if o.PushedState != "" {
 			upd["pushed_state"] = o.PushedState
 		}
@@ -187,6 +204,9 @@ func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outco
 		}
 		if err := tx.Model(&syncRecordRow{}).Where("id = ?", rec.ID).Updates(upd).Error; err != nil {
 			return err
+		}
+		if o.Quiet {
+			return nil
 		}
 		started := o.StartedAt
 		if started.IsZero() {
@@ -449,12 +469,31 @@ func truncate(s string, n int) string {
 	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
-// CountUnsettled returns how many outbound records are pending, failed, drifted or in flight.
+// CountUnsettled returns how many outbound records are pending, failed,
+// drifted or in flight, or synced with a drift check queued: the queue's
+// outstanding work.
 func (db *DB) CountUnsettled(ctx context.Context) (int64, error) {
 	var n int64
 	err := db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).
-		Where("direction = ? AND state IN ?", DirectionOut, []string{StatePending, StateFailed, StateDrifted, StateInFlight}).Count(&n).Error
+		Where("direction = ? AND (state IN ? OR (state = ? AND drift_check <> ''))", DirectionOut,
+			[]string{StatePending, StateFailed, StateDrifted, StateInFlight}, StateSynced).Count(&n).Error
 	return n, err
+}
+
+// EnqueueDriftChecks queues a drift check of every synced outbound record for
+// the period (the drift job's hour) and reports how many it queued. A record
+// already queued for the period is left: enqueueing is unique per period.
+// The pool claims the checks like due records (after the reconciles due in
+// the same minute) and runs them with its bounded workers.
+func (db *DB) EnqueueDriftChecks(ctx context.Context, period string) (int64, error) {
+	if period == "" {
+		return 0, errors.New("enqueue drift checks: a period is required")
+	}
+	now := db.Now()
+	res := db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).
+		Where("direction = ? AND state = ? AND drift_check <> ?", DirectionOut, StateSynced, period).
+		Updates(map[string]any{"drift_check": period, "next_attempt_at": now, "updated_at": now})
+	return res.RowsAffected, res.Error
 }
 
 // MarkDrifted records that Zuora no longer matches a synced record and makes

@@ -450,7 +450,7 @@ func (p *Pool) process(ctx context.Context, c claimed) {
 	o := p.outcome(rec, res, err)
 	o.SyncID, o.StartedAt, o.Calls = syncID, started, res.Calls
 	if err == nil {
-		o.Detail = res.Detail
+		o.Detail, o.Quiet = res.Detail, res.Quiet
 	}
 	if o.Detail == "" {
 		o.Detail = o.Reason
