@@ -291,3 +291,27 @@ func TestBackoffHonoursRetryAfter(t *testing.T) {
 		require.WithinDuration(t, before.Add(90*time.Second), rec.NextAttemptAt, 5*time.Second)
 	})
 }
+
+// TestLeaseGuard: when heartbeats stop succeeding (here the database goes
+// away), the reconcile is cut off a fifth of a lease before its lease could
+// lapse, however long its timeout.
+func TestLeaseGuard(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		due(t, db, "p1")
+		var took atomic.Int64
+		var cause atomic.Value
+		hang := reconcilerFunc(func(ctx context.Context, _ reconcile.Key) (worker.Result, error) {
+			start := time.Now()
+			require.NoError(t, db.Close()) // no heartbeat will succeed from now on
+			<-ctx.Done()
+			took.Store(int64(time.Since(start)))
+			cause.Store(context.Cause(ctx).Error())
+			return worker.Result{}, ctx.Err()
+		})
+		p := newPool(db, hang, worker.Options{Lease: 500 * time.Millisecond, Timeout: time.Minute, ID: "a"})
+		_, _ = p.Drain(context.Background())
+		require.Less(t, time.Duration(took.Load()), 450*time.Millisecond, "ended before the lease (500ms) could lapse")
+		require.Contains(t, cause.Load(), "about to lapse")
+	})
+}
