@@ -128,7 +128,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 		Logger:      log.With().Str("component", "worker").Logger(), ID: cfg.ReplicaID, OnOutcome: a.observeOutcome(onOutcome)})
 	a.inbound = inbound.New(db, zc, a.outbound, inbound.Config{IDField: cfg.ZuoraIDField,
 		IdentityField: cfg.InboundIdentityField, GraceField: cfg.InboundGraceField, MaxAttempts: cfg.SyncMaxAttempts,
-		Workers:  cfg.SyncWorkers,
+		Workers: cfg.SyncWorkers, StopTimeout: cfg.ShutdownTimeout * 4 / 5,
 		WorkerID: cfg.ReplicaID, Logger: log.With().Str("component", "inbound").Logger(),
 		Enabled: func() bool { return a.switches.Enabled(switches.Inbound) }})
 	a.usage = a.newUsage()

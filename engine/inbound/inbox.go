@@ -1,13 +1,14 @@
 package inbound
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -15,6 +16,8 @@ import (
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/reconcile"
 	"github.com/billsync/billsync/engine/retry"
+	"github.com/billsync/billsync/engine/store"
+	"github.com/billsync/billsync/engine/worker"
 )
 
 // Events the inbox knows.
@@ -91,6 +94,7 @@ type inboxRow struct {
 	NextAttemptAt  time.Time
 	ClaimedBy      string
 	ClaimedUntil   *time.Time
+	LeaseToken     string
 	LastError      string
 	Result         string
 	ProcessedAt    *time.Time
@@ -157,165 +161,145 @@ func (s *Service) Accept(ctx context.Context, c Callout) (Accepted, error) {
 }
 
 // Kick wakes the workers to claim now.
-func (s *Service) Kick() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-}
+func (s *Service) Kick() { s.pool.Kick() }
 
-// claim takes up to limit due entries: pending or failed ones whose time has
-// come, and in-flight ones whose claim expired (a crashed process).
-func (s *Service) claim(ctx context.Context, limit int) ([]inboxRow, error) {
+// Run processes the inbox until ctx ends, on the same pool machinery as the
+// sync records (leases extended while an entry is processed, a deadline
+// before the lease could lapse, panics as retryable failures); then it lets
+// the entries under way finish and hands back its claims. In-flight claims
+// of a crashed process are taken over by any process once their lease
+// lapses.
+func (s *Service) Run(ctx context.Context) error { return s.pool.Run(ctx) }
+
+// Drain processes entries until none is due (entries waiting for a later
+// retry are left), and returns how many were processed.
+func (s *Service) Drain(ctx context.Context) (int, error) { return s.pool.Drain(ctx) }
+
+// inboxQueue is the inbox as a worker.Queue.
+type inboxQueue struct{ s *Service }
+
+// Claim takes up to n due entries: pending or failed ones whose time has
+// come, and in-flight ones whose lease lapsed (a crashed process), each with
+// a new lease token.
+func (q inboxQueue) Claim(ctx context.Context, holder string, n int, lease time.Duration) ([]worker.Job, error) {
+	s := q.s
+	if s.cfg.Enabled != nil && !s.cfg.Enabled() {
+		return nil, nil
+	}
 	now := s.now()
 	lock := ""
 	if s.db.Dialect == "postgres" {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	q := `UPDATE inbox SET state = ?, claimed_by = ?, claimed_until = ?, updated_at = ?
+	qs := `UPDATE inbox SET state = ?, claimed_by = ?, lease_token = ?, claimed_until = ?, updated_at = ?
 		WHERE id IN (SELECT id FROM inbox
 			WHERE (state IN (?, ?) AND next_attempt_at <= ?) OR (state = ? AND claimed_until < ?)
 			ORDER BY next_attempt_at, id LIMIT ?` + lock + `)
 		RETURNING *`
 	var rows []inboxRow
-	err := s.db.Gorm.WithContext(ctx).Raw(q, StateInFlight, s.cfg.WorkerID, now.Add(s.cfg.Lease), now,
-		StatePending, StateFailed, now, StateInFlight, now, limit).Scan(&rows).Error
+	err := s.db.Gorm.WithContext(ctx).Raw(qs, StateInFlight, holder, holder+"/"+randomID(), now.Add(lease), now,
+		StatePending, StateFailed, now, StateInFlight, now, n).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("claim inbox: %w", err)
 	}
-	return rows, nil
+	slices.SortFunc(rows, func(a, b inboxRow) int {
+		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), cmp.Compare(a.ID, b.ID))
+	})
+	jobs := make([]worker.Job, len(rows))
+	for i, r := range rows {
+		jobs[i] = worker.Job{Lease: store.Lease{RecordID: r.ID, Token: r.LeaseToken}, Kind: r.Event, ID: r.ObjectID, Item: r}
+	}
+	return jobs, nil
 }
 
-// finish records the outcome of a claimed entry; false if the claim was lost.
-func (s *Service) finish(ctx context.Context, r inboxRow, result string, perr error) error {
+// Heartbeat extends the leases holder still holds.
+func (q inboxQueue) Heartbeat(ctx context.Context, holder string, leases []store.Lease, lease time.Duration) (map[int64]bool, error) {
+	s := q.s
+	byToken := map[string][]int64{}
+	for _, l := range leases {
+		byToken[l.Token] = append(byToken[l.Token], l.RecordID)
+	}
+	held := make(map[int64]bool, len(leases))
 	now := s.now()
-	upd := map[string]any{"claimed_by": "", "claimed_until": nil, "updated_at": now}
-	if perr == nil {
-		upd["state"], upd["result"], upd["last_error"], upd["processed_at"] = StateDone, truncate(result, 2000), "", now
-		s.count(func(st *Stats) { st.Processed++ })
-	} else {
-		attempt := r.Attempts + 1
-		upd["attempts"] = attempt
-		upd["last_error"] = truncate(perr.Error(), 2000)
-		f := reconcile.Classify(perr)
-		if !f.Retryable || attempt >= s.cfg.MaxAttempts {
-			upd["state"] = StateDead
-			s.count(func(st *Stats) { st.Dead++ })
-		} else {
-			upd["state"] = StateFailed
-			upd["next_attempt_at"] = now.Add(retry.Policy{Unit: s.cfg.BackoffUnit, Max: s.cfg.MaxBackoff}.Delay(attempt, f.RetryAfter))
-			s.count(func(st *Stats) { st.Failed++ })
-		}
-	}
-	res := s.db.Gorm.WithContext(ctx).Model(&inboxRow{}).Where("id = ? AND state = ? AND claimed_by = ?", r.ID, StateInFlight, s.cfg.WorkerID).Updates(upd)
-	return res.Error
-}
-
-// Run processes the inbox until ctx ends. In-flight claims of a stopped
-// process are taken over by any process once their lease expires.
-func (s *Service) Run(ctx context.Context) error {
-	defer func() {
-		// Soft stop: hand back what this process still holds.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		now := s.now()
-		if err := s.db.Gorm.WithContext(rctx).Model(&inboxRow{}).Where("state = ? AND claimed_by = ?", StateInFlight, s.cfg.WorkerID).
-			Updates(map[string]any{"state": StatePending, "claimed_by": "", "claimed_until": nil, "next_attempt_at": now, "updated_at": now}).Error; err != nil {
-			s.log.Warn().Err(err).Msg("release inbox claims on stop failed")
-		}
-	}()
-	for {
-		n, err := s.round(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
+	for token, ids := range byToken {
+		var got []int64
+		err := s.db.Gorm.WithContext(ctx).Raw(`UPDATE inbox SET claimed_until = ?
+			WHERE state = ? AND claimed_by = ? AND lease_token = ? AND claimed_until >= ? AND id IN ? RETURNING id`,
+			now.Add(lease), StateInFlight, holder, token, now, ids).Scan(&got).Error
 		if err != nil {
-			s.log.Error().Err(err).Msg("inbox round failed")
+			return held, fmt.Errorf("inbox heartbeat: %w", err)
 		}
-		if n > 0 && err == nil {
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.kick:
-		case <-time.After(s.cfg.PollInterval):
+		for _, id := range got {
+			held[id] = true
 		}
 	}
+	return held, nil
 }
 
-// Drain processes entries until none is due (entries waiting for a later
-// retry are left), and returns how many were processed.
-func (s *Service) Drain(ctx context.Context) (int, error) {
-	total := 0
-	for {
-		n, err := s.round(ctx)
-		total += n
-		if err != nil || n == 0 {
-			return total, err
-		}
-	}
+// Release hands back the entries holder still holds (soft stop).
+func (q inboxQueue) Release(ctx context.Context, holder string) error {
+	now := q.s.now()
+	return q.s.db.Gorm.WithContext(ctx).Model(&inboxRow{}).Where("state = ? AND claimed_by = ?", StateInFlight, holder).
+		Updates(map[string]any{"state": StatePending, "claimed_by": "", "lease_token": "", "claimed_until": nil, "next_attempt_at": now, "updated_at": now}).Error
 }
 
-func (s *Service) round(ctx context.Context) (int, error) {
-	if s.cfg.Enabled != nil && !s.cfg.Enabled() {
-		return 0, nil
-	}
-	rows, err := s.claim(ctx, s.cfg.Batch)
-	if err != nil || len(rows) == 0 {
-		return 0, err
-	}
-	sem := make(chan struct{}, s.cfg.Workers)
-	var wg sync.WaitGroup
-	for _, r := range rows {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(r inboxRow) {
-			defer func() { <-sem; wg.Done() }()
-			s.processEntry(ctx, r)
-		}(r)
-	}
-	wg.Wait()
-	return len(rows), nil
-}
-
-func (s *Service) processEntry(ctx context.Context, r inboxRow) {
-	log := s.log.With().Int64("inbox_id", r.ID).Str("event", r.Event).Str("object", r.ObjectID).Logger()
-	started := time.Now()
-	result, err := s.safeProcess(ctx, r)
-	if ctx.Err() != nil {
-		// Stopping (or crashed mid-way): leave the claim; its lease expires.
-		return
-	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if ferr := s.finish(fctx, r, result, err); ferr != nil {
-		log.Error().Err(ferr).Msg("recording the inbox outcome failed")
-	}
-	if err != nil {
-		log.Warn().Err(err).Int("attempt", r.Attempts+1).Msg("inbox entry failed")
-		return
-	}
-	log.Debug().Str("result", result).Dur("took", time.Since(started)).Msg("inbox entry processed")
-}
-
-func (s *Service) safeProcess(ctx context.Context, r inboxRow) (result string, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			s.log.Error().Interface("panic", p).Int64("inbox_id", r.ID).Msg("inbox processing panicked")
-			err = reconcile.Terminal{Err: errors.New("internal error while processing; see the log")}
-		}
-	}()
+// Work processes one entry by re-fetching its object from Zuora.
+func (q inboxQueue) Work(ctx context.Context, job worker.Job) (any, error) {
+	r := job.Item.(inboxRow)
 	switch r.Event {
 	case EventAccountCreated:
-		res, err := s.syncAccount(ctx, r.ObjectID)
+		res, err := q.s.syncAccount(ctx, r.ObjectID)
 		return res.String(), err
 	case EventSubscriptionCreated, EventSubscriptionChanged:
-		res, err := s.syncSubscription(ctx, r.ObjectID)
+		res, err := q.s.syncSubscription(ctx, r.ObjectID)
 		return res.String(), err
 	}
 	return "", reconcile.Terminal{Err: fmt.Errorf("unknown inbox event %q", r.Event)}
 }
+
+// Finish records the outcome of a claimed entry, or refuses with
+// store.ErrLeaseLost when holder's lease lapsed or was superseded.
+func (q inboxQueue) Finish(ctx context.Context, holder string, job worker.Job, a worker.Attempt) error {
+	s := q.s
+	r := job.Item.(inboxRow)
+	now := s.now()
+	upd := map[string]any{"claimed_by": "", "lease_token": "", "claimed_until": nil, "updated_at": now}
+	var outcome func(st *Stats)
+	if a.Err == nil {
+		result, _ := a.Result.(string)
+		upd["state"], upd["result"], upd["last_error"], upd["processed_at"] = StateDone, truncate(result, 2000), "", now
+		outcome = func(st *Stats) { st.Processed++ }
+	} else {
+		attempt := r.Attempts + 1
+		upd["attempts"] = attempt
+		upd["last_error"] = truncate(a.Err.Error(), 2000)
+		f := reconcile.Classify(a.Err)
+		if !f.Retryable || attempt >= s.cfg.MaxAttempts {
+			upd["state"] = StateDead
+			outcome = func(st *Stats) { st.Dead++ }
+		} else {
+			upd["state"] = StateFailed
+			upd["next_attempt_at"] = now.Add(retry.Policy{Unit: s.cfg.BackoffUnit, Max: s.cfg.MaxBackoff}.Delay(attempt, f.RetryAfter))
+			outcome = func(st *Stats) { st.Failed++ }
+		}
+		a.Log.Warn().Err(a.Err).Int("attempt", attempt).Msg("inbox entry failed")
+	}
+	res := s.db.Gorm.WithContext(ctx).Model(&inboxRow{}).
+		Where("id = ? AND state = ? AND claimed_by = ? AND lease_token = ? AND claimed_until >= ?", r.ID, StateInFlight, holder, job.Lease.Token, now).
+		Updates(upd)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return store.ErrLeaseLost
+	}
+	s.count(outcome)
+	return nil
+}
+
+// LeaseLost is counted and logged by the pool; the entry is retried by
+// whoever holds it now.
+func (q inboxQueue) LeaseLost(worker.Job, worker.Attempt) {}
 
 // InboxFilter selects inbox entries.
 type InboxFilter struct {

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"strconv"
 	"sync"
 	"time"
 
@@ -67,16 +66,51 @@ type Options struct {
 // reconcile's lease was lost: nothing was recorded.
 const OutcomeLeaseLost = "lease_lost"
 
-// Pool claims and reconciles due records.
+// Job is one claimed unit of work of a Queue.
+type Job struct {
+	Lease    store.Lease
+	Kind, ID string // what it is (logs)
+	Item     any    // the queue's own row
+}
+
+// Attempt is one run of a job, for Queue.Finish.
+type Attempt struct {
+	ID      string // the sync id in logs and history
+	Started time.Time
+	Result  any   // what Work returned; ignored when Err is set
+	Err     error // nil, the work's error, or a retryable cut-off or panic
+	Log     zerolog.Logger
+}
+
+// Queue is a table of leased work the pool runs: sync records (New) or, for
+// example, the callout inbox. Every method but Work is a statement on the
+// queue's table; the pool supplies leases, heartbeats, deadlines, panics as
+// retryable failures and the soft stop.
+type Queue interface {
+	// Claim claims up to n due jobs for worker, each with a new lease token.
+	Claim(ctx context.Context, worker string, n int, lease time.Duration) ([]Job, error)
+	// Heartbeat extends the given leases worker still holds (not lapsed, same
+	// token) to now+lease and returns the ids it extended.
+	Heartbeat(ctx context.Context, worker string, leases []store.Lease, lease time.Duration) (map[int64]bool, error)
+	// Work does the job; ctx ends before the lease could lapse.
+	Work(ctx context.Context, job Job) (any, error)
+	// Finish records the attempt's outcome, or refuses with
+	// store.ErrLeaseLost (writing nothing) when worker's lease is gone.
+	Finish(ctx context.Context, worker string, job Job, a Attempt) error
+	// LeaseLost reports an attempt whose outcome could not be recorded.
+	LeaseLost(job Job, a Attempt)
+	// Release hands every claim of worker back (soft stop).
+	Release(ctx context.Context, worker string) error
+}
+
+// Pool claims and runs due jobs of a queue.
 type Pool struct {
-	db     *store.DB
-	recs   map[string]reconcile.Reconciler
-	opts   Options
-	policy retry.Policy
-	kick   chan struct{}
-	mu     sync.Mutex
-	stats  Stats
-	held   map[store.Lease]*attempt // claims held: queued or being reconciled
+	q     Queue
+	opts  Options
+	kick  chan struct{}
+	mu    sync.Mutex
+	stats Stats
+	held  map[store.Lease]*attempt // claims held: queued or being reconciled
 }
 
 // attempt is one claim the pool holds, queued or under way: its lease, until
@@ -102,8 +136,28 @@ type Stats struct {
 	LeaseLost int64
 }
 
-// New returns a pool running the given reconcilers (by entity kind).
+// New returns a pool reconciling due sync records with the given reconcilers
+// (by entity kind).
 func New(db *store.DB, recs map[string]reconcile.Reconciler, opts Options) *Pool {
+	if opts.Kinds == nil {
+		kinds := make([]string, 0, len(recs))
+		for k := range recs {
+			kinds = append(kinds, k)
+		}
+		opts.Kinds = func() []string { return kinds }
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 8
+	}
+	sq := &syncQueue{db: db, recs: recs, opts: opts, policy: retry.Policy{Unit: opts.BackoffUnit, Max: opts.MaxBackoff}}
+	p := NewQueue(sq, opts)
+	sq.pool = p
+	return p
+}
+
+// NewQueue returns a pool running the jobs of q. Options that concern sync
+// records (Kinds, MaxAttempts, backoff, OnOutcome) are the queue's business.
+func NewQueue(q Queue, opts Options) *Pool {
 	if opts.Workers <= 0 {
 		opts.Workers = 8
 	}
@@ -122,21 +176,10 @@ func New(db *store.DB, recs map[string]reconcile.Reconciler, opts Options) *Pool
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
 	}
-	if opts.MaxAttempts <= 0 {
-		opts.MaxAttempts = 8
-	}
 	if opts.ID == "" {
 		opts.ID = "w-" + randomID()
 	}
-	if opts.Kinds == nil {
-		kinds := make([]string, 0, len(recs))
-		for k := range recs {
-			kinds = append(kinds, k)
-		}
-		opts.Kinds = func() []string { return kinds }
-	}
-	return &Pool{db: db, recs: recs, opts: opts, policy: retry.Policy{Unit: opts.BackoffUnit, Max: opts.MaxBackoff},
-		kick: make(chan struct{}, 1), held: map[store.Lease]*attempt{}}
+	return &Pool{q: q, opts: opts, kick: make(chan struct{}, 1), held: map[store.Lease]*attempt{}}
 }
 
 // ID is the pool's worker id.
@@ -150,6 +193,12 @@ func (p *Pool) Kick() {
 	}
 }
 
+func (p *Pool) count(f func(*Stats)) {
+	p.mu.Lock()
+	f(&p.stats)
+	p.mu.Unlock()
+}
+
 // Stats returns counters since start.
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()
@@ -157,9 +206,9 @@ func (p *Pool) Stats() Stats {
 	return p.stats
 }
 
-// claimed is a claimed record, queued or under way, and its claim.
+// claimed is a claimed job, queued or under way, and its claim.
 type claimed struct {
-	rec store.SyncRecord
+	job Job
 	a   *attempt
 }
 
@@ -167,13 +216,13 @@ type claimed struct {
 // extends their leases, queued or not.
 func (p *Pool) claim(ctx context.Context, n int) ([]claimed, error) {
 	at := time.Now() // the leases end no earlier than at + Lease
-	recs, err := p.db.Claim(ctx, p.opts.ID, p.opts.Kinds(), n, p.opts.Lease)
-	out := make([]claimed, len(recs))
+	jobs, err := p.q.Claim(ctx, p.opts.ID, n, p.opts.Lease)
+	out := make([]claimed, len(jobs))
 	p.mu.Lock()
-	for i, r := range recs {
-		a := &attempt{lease: store.Lease{RecordID: r.ID, Token: r.LeaseToken}, valid: p.validUntil(at)}
+	for i, j := range jobs {
+		a := &attempt{lease: j.Lease, valid: p.validUntil(at)}
 		p.held[a.lease] = a
-		out[i] = claimed{rec: r, a: a}
+		out[i] = claimed{job: j, a: a}
 	}
 	p.mu.Unlock()
 	return out, err
@@ -225,7 +274,7 @@ func (p *Pool) Run(ctx context.Context) error {
 		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := p.db.ReleaseWorker(rctx, p.opts.ID); err != nil {
+		if err := p.q.Release(rctx, p.opts.ID); err != nil {
 			p.opts.Logger.Warn().Err(err).Msg("release claims on stop failed")
 		}
 	}()
@@ -376,7 +425,7 @@ func (p *Pool) heartbeat(ctx context.Context) {
 		return
 	}
 	sent := time.Now()
-	still, err := p.db.Heartbeat(ctx, p.opts.ID, leases, p.opts.Lease)
+	still, err := p.q.Heartbeat(ctx, p.opts.ID, leases, p.opts.Lease)
 	if err != nil {
 		if ctx.Err() == nil {
 			p.opts.Logger.Warn().Err(err).Int("leases", len(leases)).Msg("lease heartbeat failed")
@@ -401,11 +450,10 @@ func (p *Pool) heartbeat(ctx context.Context) {
 }
 
 func (p *Pool) process(ctx context.Context, c claimed) {
-	rec, a := c.rec, c.a
+	job, a := c.job, c.a
 	defer p.drop(c)
-	syncID := randomID()
-	log := p.opts.Logger.With().Str("sync_id", syncID).Str("kind", rec.EntityKind).Str("entity_id", rec.EntityID).Logger()
-	started := time.Now().UTC()
+	at := Attempt{ID: randomID(), Started: time.Now().UTC()}
+	at.Log = p.opts.Logger.With().Str("sync_id", at.ID).Str("kind", job.Kind).Str("entity_id", job.ID).Logger()
 	rctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	rctx, cancelTimeout := context.WithTimeout(rctx, p.opts.Timeout)
@@ -415,7 +463,7 @@ func (p *Pool) process(ctx context.Context, c claimed) {
 		// Lost (or about to lapse) while queued: someone else may hold it
 		// now; leave it.
 		p.mu.Unlock()
-		p.leaseLost(log, rec, store.Outcome{SyncID: syncID, StartedAt: started, State: "not started"})
+		p.leaseLost(job, at)
 		return
 	}
 	a.cancel = cancel
@@ -423,73 +471,32 @@ func (p *Pool) process(ctx context.Context, c claimed) {
 	p.mu.Unlock()
 	defer a.guard.Stop()
 
-	rc, ok := p.recs[rec.EntityKind]
-	var res Result
-	var err error
-	if !ok {
-		err = Terminal{Err: errors.New("no reconciler for entity kind " + rec.EntityKind)}
-	} else {
-		res, err = safeReconcile(log.WithContext(rctx), rc, reconcile.Key{Kind: rec.EntityKind, ID: rec.EntityID}, log)
-	}
-	if ctx.Err() != nil && err != nil {
-		// Stopping: leave the claim for ReleaseWorker (or, after a crash, the sweeper).
+	at.Result, at.Err = safeWork(at.Log.WithContext(rctx), p.q, job, at.Log)
+	if ctx.Err() != nil && at.Err != nil {
+		// Stopping: leave the claim for Release (or, after a crash, the sweeper).
 		return
 	}
 	if errors.Is(context.Cause(rctx), errLeaseLost) {
-		p.leaseLost(log, rec, store.Outcome{SyncID: syncID, StartedAt: started, Calls: res.Calls})
+		p.leaseLost(job, at)
 		return
 	}
-	if err != nil && rctx.Err() != nil {
+	if at.Err != nil && rctx.Err() != nil {
 		// Cut off by the attempt's deadline: a retryable failure.
 		cause := context.Cause(rctx)
 		if errors.Is(cause, context.DeadlineExceeded) {
 			cause = errors.New("the reconcile took longer than its timeout (" + p.opts.Timeout.String() + ")")
 		}
-		err = cutOff{cause: cause, err: err}
-	}
-	o := p.outcome(rec, res, err)
-	o.SyncID, o.StartedAt, o.Calls = syncID, started, res.Calls
-	if err == nil {
-		o.Detail, o.Quiet = res.Detail, res.Quiet
-	}
-	if o.Detail == "" {
-		o.Detail = o.Reason
+		at.Err = cutOff{cause: cause, err: at.Err}
 	}
 	fctx, cancelFinish := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancelFinish()
-	if ferr := p.db.Finish(fctx, rec, p.opts.ID, o); ferr != nil {
+	if ferr := p.q.Finish(fctx, p.opts.ID, job, at); ferr != nil {
 		if errors.Is(ferr, store.ErrLeaseLost) {
-			p.leaseLost(log, rec, o)
+			p.leaseLost(job, at)
 			return
 		}
-		log.Error().Err(ferr).Msg("recording the outcome failed")
+		at.Log.Error().Err(ferr).Msg("recording the outcome failed")
 	}
-	if p.opts.OnOutcome != nil {
-		p.opts.OnOutcome(rec, o)
-	}
-	ev := log.Debug()
-	if o.State == store.StateFailed || o.State == store.StateDead {
-		ev = log.Warn().Str("error_code", o.ErrorCode).Str("error", o.ErrorMessage).Str("zuora_request_id", o.RequestID)
-	}
-	ev.Str("state", o.State).Int("zuora_calls", res.Calls).Dur("took", time.Since(started)).Msg("reconciled")
-	p.mu.Lock()
-	p.stats.Reconciled++
-	p.stats.Calls += int64(res.Calls)
-	switch o.State {
-	case store.StateSynced:
-		p.stats.Synced++
-	case store.StateSkipped:
-		p.stats.Skipped++
-	case store.StateFailed:
-		p.stats.Failed++
-	case store.StateDead:
-		p.stats.Dead++
-	case store.StateDrifted:
-		p.stats.Drifted++
-	default:
-		p.stats.Waited++
-	}
-	p.mu.Unlock()
 }
 
 // cutOff is a reconcile ended by its deadline: retryable whatever it returned.
@@ -499,67 +506,28 @@ func (c cutOff) Error() string   { return c.cause.Error() + ": " + c.err.Error()
 func (c cutOff) Unwrap() error   { return c.err }
 func (c cutOff) Retryable() bool { return true }
 
-// leaseLost counts and reports a reconcile whose outcome cannot be recorded:
-// another claim may hold the record, and this outcome may rest on a state
-// that holder has changed.
-func (p *Pool) leaseLost(log zerolog.Logger, rec store.SyncRecord, o store.Outcome) {
-	log.Warn().Str("outcome", o.State).Msg("lease lost: the outcome of this reconcile was not recorded")
+// leaseLost counts and reports an attempt whose outcome cannot be recorded:
+// another claim may hold the job, and this outcome may rest on a state that
+// holder has changed.
+func (p *Pool) leaseLost(job Job, a Attempt) {
+	a.Log.Warn().Msg("lease lost: the outcome of this attempt was not recorded")
 	p.mu.Lock()
 	p.stats.LeaseLost++
-	p.stats.Calls += int64(o.Calls)
 	p.mu.Unlock()
-	if p.opts.OnOutcome != nil {
-		o.State = OutcomeLeaseLost
-		p.opts.OnOutcome(rec, o)
-	}
+	p.q.LeaseLost(job, a)
 }
 
-// safeReconcile turns a panic into an ordinary retryable failure whose
-// message carries the panic value and the stack (kept in the attempt's
-// history).
-func safeReconcile(ctx context.Context, rc reconcile.Reconciler, key reconcile.Key, log zerolog.Logger) (res Result, err error) {
+// safeWork turns a panic into an ordinary retryable failure whose message
+// carries the panic value and the stack (kept in the attempt's history).
+func safeWork(ctx context.Context, q Queue, job Job, log zerolog.Logger) (res any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			stack := string(debug.Stack())
-			log.Error().Interface("panic", r).Str("stack", stack).Msg("reconcile panicked")
-			res, err = Result{}, fmt.Errorf("panic while reconciling: %v\n%s", r, stack)
+			log.Error().Interface("panic", r).Str("stack", stack).Msg("panic while working")
+			res, err = nil, fmt.Errorf("panic while reconciling: %v\n%s", r, stack)
 		}
 	}()
-	return rc.Reconcile(ctx, key)
-}
-
-// outcome turns a reconcile's result or error into the record's next state.
-// On error the result is ignored, except for the calls it counts.
-func (p *Pool) outcome(rec store.SyncRecord, res Result, err error) store.Outcome {
-	now := time.Now().UTC()
-	if err == nil {
-		o := store.Outcome{PayloadHash: res.PayloadHash, PushedState: res.PushedState, ZuoraID: res.ZuoraID,
-			ZuoraNumber: res.ZuoraNumber, ZuoraURL: res.ZuoraURL}
-		switch {
-		case res.Skipped != "":
-			o.State, o.Reason = store.StateSkipped, res.Skipped
-		case res.Wait > 0:
-			o.State, o.Reason, o.NextAttempt = store.StatePending, res.WaitReason, now.Add(res.Wait)
-		case res.Drifted:
-			o.State, o.Reason = store.StateDrifted, res.Detail
-		default:
-			o.State = store.StateSynced
-		}
-		return o
-	}
-	f := reconcile.Classify(err)
-	o := store.Outcome{ErrorCode: f.Code, ErrorMessage: f.Message, RequestID: f.RequestID, CountAttempt: true}
-	attempt := rec.Attempts + 1
-	if !f.Retryable || attempt >= p.opts.MaxAttempts {
-		o.State = store.StateDead
-		if f.Retryable {
-			o.Reason = "gave up after " + strconv.Itoa(attempt) + " attempts"
-		}
-		return o
-	}
-	o.State = store.StateFailed
-	o.NextAttempt = now.Add(p.policy.Delay(attempt, f.RetryAfter))
-	return o
+	return q.Work(ctx, job)
 }
 
 func randomID() string {
