@@ -1,8 +1,11 @@
-// Package worker runs reconcilers (package reconcile's contract) over due
-// sync records: it claims records with a lease, extends the lease while a
-// reconcile runs, ends each reconcile before its lease could lapse, records
-// outcomes with the shared retry policy and dead-lettering, and releases
-// claims on stop.
+// Package worker runs leased work from a Queue: it claims jobs with a lease
+// (a new token per claim), extends the leases it holds while a job waits or
+// runs, ends each job before its lease could lapse, has the queue record the
+// outcome (refused when the lease was lost), turns panics into retryable
+// failures, and on stop lets the jobs under way finish, then releases its
+// claims. The sync records (New: reconcilers, package reconcile's contract,
+// with the shared retry policy and dead-lettering) and the callout inbox
+// (engine/inbound) are its queues.
 package worker
 
 import (
@@ -52,6 +55,8 @@ type Options struct {
 	Kinds        func() []string
 	Logger       zerolog.Logger
 	ID           string // this process's worker id (random if empty)
+	// The rest concern the sync-record queue (New).
+
 	// KeepClaimsOnStop makes Run stop as a crash would: reconciles under way
 	// are cancelled at once and their claims stay in flight until the
 	// sweeper releases them after the lease. Tests use it.
