@@ -49,18 +49,18 @@ type Options struct {
 	// its claims.
 	StopTimeout  time.Duration
 	PollInterval time.Duration // idle wait between claims (default 1s)
-	MaxAttempts  int           // failed attempts before dead (default 8)
-	MaxBackoff   time.Duration // longest retry delay (default 1h)
-	BackoffUnit  time.Duration // attempt⁴ × unit is the retry delay (default 1s; tests shrink it)
-	Kinds        func() []string
 	Logger       zerolog.Logger
 	ID           string // this process's worker id (random if empty)
-	// The rest concern the sync-record queue (New).
-
-	// KeepClaimsOnStop makes Run stop as a crash would: reconciles under way
-	// are cancelled at once and their claims stay in flight until the
-	// sweeper releases them after the lease. Tests use it.
+	// KeepClaimsOnStop makes Run stop as a crash would: jobs under way are
+	// cancelled at once and their claims stay in flight until their lease
+	// lapses. Tests use it.
 	KeepClaimsOnStop bool
+
+	// The rest concern the sync-record queue (New).
+	MaxAttempts int             // failed attempts before dead (default 8)
+	MaxBackoff  time.Duration   // longest retry delay (default 1h)
+	BackoffUnit time.Duration   // attempt⁴ × unit is the retry delay (default 1s; tests shrink it)
+	Kinds       func() []string // the entity kinds to claim (default: those of the reconcilers)
 	// OnOutcome, if set, observes every finished reconcile (CLI output,
 	// metrics), including those whose outcome was refused because the lease
 	// was lost (State OutcomeLeaseLost).
