@@ -19,8 +19,10 @@ import (
 // worker until lease expires, and returns them. On Postgres concurrent claimers
 // skip each other's rows (FOR UPDATE SKIP LOCKED); SQLite has one writer, so a
 // single UPDATE … RETURNING is atomic. Records are taken in due order by the
-// minute (so none starves); among records due in the same minute, catalog
-// first, then subscriptions, then customers, so dependencies are usually
+// minute (so none starves); among records due in the same minute, reconciles
+// before drift checks (synced records with a check queued, claimed with
+// DriftCheck set), catalog first, then subscriptions, then customers, so
+// dependencies are usually
 // ready: a new customer's account is created by its first subscription's
 // order, which settles the customer's record, so the customer needs no
 // reconcile of its own.
@@ -105,7 +107,7 @@ type Outcome struct {
 	NextAttempt  time.Time
 	CountAttempt bool
 	// Quiet leaves the attempt out of the history (a drift check that found
-	// Zuora matching: one a record and hour would bury the history).
+	// Zuora matching: one per record and hour would bury the history).
 	Quiet bool
 	// Attempt history.
 	SyncID    string
@@ -117,7 +119,7 @@ type Outcome struct {
 // ErrLeaseLost is returned by Finish when the caller no longer holds the
 // record's lease: it lapsed (the sweeper may have released it, another
 // worker may hold it now), or the record was claimed again since.
-var ErrLeaseLost = errors.New("the lease on the sync record was lost")
+var ErrLeaseLost = errors.New("the lease was lost: it lapsed or the work was claimed again")
 
 // Finish records the outcome of a claimed record. If the entity changed while
 // it was in flight (a higher desired revision), a synced or skipped outcome
