@@ -1,17 +1,12 @@
 package inbound
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
-
-	"gorm.io/gorm"
 
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/reconcile"
@@ -35,11 +30,11 @@ const (
 
 // Inbox entry states.
 const (
-	StatePending  = "pending"
-	StateInFlight = "in_flight"
-	StateDone     = "done"
-	StateFailed   = "failed"
-	StateDead     = "dead"
+	StatePending  = store.StatePending
+	StateInFlight = store.StateInFlight
+	StateDone     = store.InboxDone
+	StateFailed   = store.StateFailed
+	StateDead     = store.StateDead
 )
 
 // Callout is one accepted notification (or poll hit) to write to the inbox.
@@ -61,59 +56,7 @@ type Accepted struct {
 }
 
 // InboxEntry is one inbox row.
-type InboxEntry struct {
-	ID             int64      `json:"id"`
-	Event          string     `json:"event"`
-	ObjectID       string     `json:"objectId"`
-	NotificationID string     `json:"notificationId"`
-	Source         string     `json:"source"`
-	Payload        string     `json:"payload"`
-	RequestID      string     `json:"requestId,omitempty"`
-	Deliveries     int        `json:"deliveries"`
-	State          string     `json:"state"`
-	Attempts       int        `json:"attempts"`
-	NextAttemptAt  time.Time  `json:"nextAttemptAt"`
-	LastError      string     `json:"lastError,omitempty"`
-	Result         string     `json:"result,omitempty"`
-	ProcessedAt    *time.Time `json:"processedAt,omitempty"`
-	CreatedAt      time.Time  `json:"createdAt"`
-	UpdatedAt      time.Time  `json:"updatedAt"`
-}
-
-type inboxRow struct {
-	ID             int64 `gorm:"primaryKey"`
-	Event          string
-	ObjectID       string
-	NotificationID string
-	Source         string
-	Payload        string
-	RequestID      string
-	Deliveries     int
-	State          string
-	Attempts       int
-	NextAttemptAt  time.Time
-	ClaimedBy      string
-	ClaimedUntil   *time.Time
-	LeaseToken     string
-	LastError      string
-	Result         string
-	ProcessedAt    *time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-}
-
-func (inboxRow) TableName() string { return "inbox" }
-
-func (r inboxRow) entry() InboxEntry {
-	e := InboxEntry{ID: r.ID, Event: r.Event, ObjectID: r.ObjectID, NotificationID: r.NotificationID, Source: r.Source,
-		Payload: r.Payload, RequestID: r.RequestID, Deliveries: r.Deliveries, State: r.State, Attempts: r.Attempts,
-		NextAttemptAt: r.NextAttemptAt.UTC(), LastError: r.LastError, Result: r.Result, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
-	if r.ProcessedAt != nil {
-		t := r.ProcessedAt.UTC()
-		e.ProcessedAt = &t
-	}
-	return e
-}
+type InboxEntry = store.InboxEntry
 
 // Accept writes a callout to the inbox durably (one INSERT … ON CONFLICT) and
 // wakes a worker. A repeated (event, object, notification id) only counts
@@ -133,24 +76,12 @@ func (s *Service) Accept(ctx context.Context, c Callout) (Accepted, error) {
 	if c.Payload == "" {
 		c.Payload = "{}"
 	}
-	now := s.now()
-	var rows []struct {
-		ID         int64
-		Deliveries int
-	}
-	err := s.db.Gorm.WithContext(ctx).Raw(`INSERT INTO inbox (event, object_id, notification_id, source, payload, request_id,
-		deliveries, state, attempts, next_attempt_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, 1, ?, 0, ?, ?, ?)
-		ON CONFLICT (event, object_id, notification_id) DO UPDATE SET deliveries = inbox.deliveries + 1
-		RETURNING id, deliveries`,
-		c.Event, c.ObjectID, c.NotificationID, c.Source, c.Payload, truncate(c.RequestID, 64), StatePending, now, now, now).Scan(&rows).Error
+	id, dup, err := s.db.AcceptInbox(ctx, InboxEntry{Event: c.Event, ObjectID: c.ObjectID, NotificationID: c.NotificationID,
+		Source: c.Source, Payload: c.Payload, RequestID: c.RequestID})
 	if err != nil {
-		return Accepted{}, fmt.Errorf("inbox: %w", err)
+		return Accepted{}, err
 	}
-	if len(rows) == 0 {
-		return Accepted{}, errors.New("inbox: insert returned no row")
-	}
-	a := Accepted{ID: rows[0].ID, Duplicate: rows[0].Deliveries > 1}
+	a := Accepted{ID: id, Duplicate: dup}
 	if a.Duplicate {
 		s.count(func(st *Stats) { st.Duplicates++ })
 	} else {
@@ -182,70 +113,30 @@ type inboxQueue struct{ s *Service }
 // come, and in-flight ones whose lease lapsed (a crashed process), each with
 // a new lease token.
 func (q inboxQueue) Claim(ctx context.Context, holder string, n int, lease time.Duration) ([]worker.Job, error) {
-	s := q.s
-	if s.cfg.Enabled != nil && !s.cfg.Enabled() {
+	if q.s.cfg.Enabled != nil && !q.s.cfg.Enabled() {
 		return nil, nil
 	}
-	now := s.now()
-	lock := ""
-	if s.db.Dialect == "postgres" {
-		lock = " FOR UPDATE SKIP LOCKED"
+	entries, err := q.s.db.ClaimInbox(ctx, holder, n, lease)
+	jobs := make([]worker.Job, len(entries))
+	for i, e := range entries {
+		jobs[i] = worker.Job{Lease: store.Lease{RecordID: e.ID, Token: e.LeaseToken}, Kind: e.Event, ID: e.ObjectID, Item: e}
 	}
-	qs := `UPDATE inbox SET state = ?, claimed_by = ?, lease_token = ?, claimed_until = ?, updated_at = ?
-		WHERE id IN (SELECT id FROM inbox
-			WHERE (state IN (?, ?) AND next_attempt_at <= ?) OR (state = ? AND claimed_until < ?)
-			ORDER BY next_attempt_at, id LIMIT ?` + lock + `)
-		RETURNING *`
-	var rows []inboxRow
-	err := s.db.Gorm.WithContext(ctx).Raw(qs, StateInFlight, holder, holder+"/"+randomID(), now.Add(lease), now,
-		StatePending, StateFailed, now, StateInFlight, now, n).Scan(&rows).Error
-	if err != nil {
-		return nil, fmt.Errorf("claim inbox: %w", err)
-	}
-	slices.SortFunc(rows, func(a, b inboxRow) int {
-		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), cmp.Compare(a.ID, b.ID))
-	})
-	jobs := make([]worker.Job, len(rows))
-	for i, r := range rows {
-		jobs[i] = worker.Job{Lease: store.Lease{RecordID: r.ID, Token: r.LeaseToken}, Kind: r.Event, ID: r.ObjectID, Item: r}
-	}
-	return jobs, nil
+	return jobs, err
 }
 
 // Heartbeat extends the leases holder still holds.
 func (q inboxQueue) Heartbeat(ctx context.Context, holder string, leases []store.Lease, lease time.Duration) (map[int64]bool, error) {
-	s := q.s
-	byToken := map[string][]int64{}
-	for _, l := range leases {
-		byToken[l.Token] = append(byToken[l.Token], l.RecordID)
-	}
-	held := make(map[int64]bool, len(leases))
-	now := s.now()
-	for token, ids := range byToken {
-		var got []int64
-		err := s.db.Gorm.WithContext(ctx).Raw(`UPDATE inbox SET claimed_until = ?
-			WHERE state = ? AND claimed_by = ? AND lease_token = ? AND claimed_until >= ? AND id IN ? RETURNING id`,
-			now.Add(lease), StateInFlight, holder, token, now, ids).Scan(&got).Error
-		if err != nil {
-			return held, fmt.Errorf("inbox heartbeat: %w", err)
-		}
-		for _, id := range got {
-			held[id] = true
-		}
-	}
-	return held, nil
+	return q.s.db.HeartbeatInbox(ctx, holder, leases, lease)
 }
 
 // Release hands back the entries holder still holds (soft stop).
 func (q inboxQueue) Release(ctx context.Context, holder string) error {
-	now := q.s.now()
-	return q.s.db.Gorm.WithContext(ctx).Model(&inboxRow{}).Where("state = ? AND claimed_by = ?", StateInFlight, holder).
-		Updates(map[string]any{"state": StatePending, "claimed_by": "", "lease_token": "", "claimed_until": nil, "next_attempt_at": now, "updated_at": now}).Error
+	return q.s.db.ReleaseInbox(ctx, holder)
 }
 
 // Work processes one entry by re-fetching its object from Zuora.
 func (q inboxQueue) Work(ctx context.Context, job worker.Job) (any, error) {
-	r := job.Item.(inboxRow)
+	r := job.Item.(InboxEntry)
 	switch r.Event {
 	case EventAccountCreated:
 		res, err := q.s.syncAccount(ctx, r.ObjectID)
@@ -261,37 +152,27 @@ func (q inboxQueue) Work(ctx context.Context, job worker.Job) (any, error) {
 // store.ErrLeaseLost when holder's lease lapsed or was superseded.
 func (q inboxQueue) Finish(ctx context.Context, holder string, job worker.Job, a worker.Attempt) error {
 	s := q.s
-	r := job.Item.(inboxRow)
-	now := s.now()
-	upd := map[string]any{"claimed_by": "", "lease_token": "", "claimed_until": nil, "updated_at": now}
+	e := job.Item.(InboxEntry)
+	var o store.InboxOutcome
 	var outcome func(st *Stats)
 	if a.Err == nil {
-		result, _ := a.Result.(string)
-		upd["state"], upd["result"], upd["last_error"], upd["processed_at"] = StateDone, truncate(result, 2000), "", now
+		o.State, o.Result = StateDone, fmt.Sprint(a.Result)
 		outcome = func(st *Stats) { st.Processed++ }
 	} else {
-		attempt := r.Attempts + 1
-		upd["attempts"] = attempt
-		upd["last_error"] = truncate(a.Err.Error(), 2000)
+		o.Attempts, o.Error = e.Attempts+1, a.Err.Error()
 		f := reconcile.Classify(a.Err)
-		if !f.Retryable || attempt >= s.cfg.MaxAttempts {
-			upd["state"] = StateDead
+		if !f.Retryable || o.Attempts >= s.cfg.MaxAttempts {
+			o.State = StateDead
 			outcome = func(st *Stats) { st.Dead++ }
 		} else {
-			upd["state"] = StateFailed
-			upd["next_attempt_at"] = now.Add(retry.Policy{Unit: s.cfg.BackoffUnit, Max: s.cfg.MaxBackoff}.Delay(attempt, f.RetryAfter))
+			o.State = StateFailed
+			o.NextAttempt = s.now().Add(retry.Policy{Unit: s.cfg.BackoffUnit, Max: s.cfg.MaxBackoff}.Delay(o.Attempts, f.RetryAfter))
 			outcome = func(st *Stats) { st.Failed++ }
 		}
-		a.Log.Warn().Err(a.Err).Int("attempt", attempt).Msg("inbox entry failed")
+		a.Log.Warn().Err(a.Err).Int("attempt", o.Attempts).Msg("inbox entry failed")
 	}
-	res := s.db.Gorm.WithContext(ctx).Model(&inboxRow{}).
-		Where("id = ? AND state = ? AND claimed_by = ? AND lease_token = ? AND claimed_until >= ?", r.ID, StateInFlight, holder, job.Lease.Token, now).
-		Updates(upd)
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected == 0 {
-		return store.ErrLeaseLost
+	if err := s.db.FinishInbox(ctx, e, holder, o); err != nil {
+		return err
 	}
 	s.count(outcome)
 	return nil
@@ -311,41 +192,12 @@ type InboxFilter struct {
 
 // ListInbox returns entries by id (newest last) and the next cursor (0 at the end).
 func (s *Service) ListInbox(ctx context.Context, f InboxFilter) ([]InboxEntry, int64, error) {
-	limit := f.Limit
-	if limit <= 0 || limit > 500 {
-		limit = 50
-	}
-	q := s.db.Gorm.WithContext(ctx).Where("id > ?", f.AfterID).Order("id").Limit(limit + 1)
-	if f.State != "" {
-		q = q.Where("state = ?", f.State)
-	}
-	if f.Event != "" {
-		q = q.Where("event = ?", f.Event)
-	}
-	var rows []inboxRow
-	if err := q.Find(&rows).Error; err != nil {
-		return nil, 0, err
-	}
-	var next int64
-	if len(rows) > limit {
-		rows = rows[:limit]
-		next = rows[len(rows)-1].ID
-	}
-	out := make([]InboxEntry, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, r.entry())
-	}
-	return out, next, nil
+	return s.db.ListInbox(ctx, store.InboxFilter{State: f.State, Event: f.Event, AfterID: f.AfterID, Limit: f.Limit})
 }
 
 // GetInbox returns one entry.
 func (s *Service) GetInbox(ctx context.Context, id int64) (InboxEntry, error) {
-	var r inboxRow
-	err := s.db.Gorm.WithContext(ctx).Where("id = ?", id).Take(&r).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return InboxEntry{}, &engine.NotFoundError{Kind: "inbox entry", ID: fmt.Sprint(id)}
-	}
-	return r.entry(), err
+	return s.db.GetInbox(ctx, id)
 }
 
 // RetryInbox makes an entry due now with its attempts reset (any state but in flight).
@@ -357,9 +209,7 @@ func (s *Service) RetryInbox(ctx context.Context, id int64) (InboxEntry, error) 
 	if e.State == StateInFlight {
 		return e, &engine.ConflictError{Field: "state", Message: "the entry is being processed; retry it when it has finished"}
 	}
-	now := s.now()
-	if err := s.db.Gorm.WithContext(ctx).Model(&inboxRow{}).Where("id = ? AND state <> ?", id, StateInFlight).
-		Updates(map[string]any{"state": StatePending, "attempts": 0, "next_attempt_at": now, "updated_at": now}).Error; err != nil {
+	if _, err := s.db.RetryInbox(ctx, id); err != nil {
 		return e, err
 	}
 	s.Kick()
@@ -368,16 +218,7 @@ func (s *Service) RetryInbox(ctx context.Context, id int64) (InboxEntry, error) 
 
 // InboxCounts returns the number of entries per state.
 func (s *Service) InboxCounts(ctx context.Context) (map[string]int64, error) {
-	var rows []struct {
-		State string
-		N     int64
-	}
-	err := s.db.Gorm.WithContext(ctx).Model(&inboxRow{}).Select("state, count(*) AS n").Group("state").Scan(&rows).Error
-	out := map[string]int64{}
-	for _, r := range rows {
-		out[r.State] = r.N
-	}
-	return out, err
+	return s.db.InboxCounts(ctx)
 }
 
 func randomID() string {
@@ -386,16 +227,8 @@ func randomID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "…"
-}
-
 // PruneInbox deletes processed (done) entries older than age, and reports how
 // many; failed and dead entries are kept for a person to look at.
 func (s *Service) PruneInbox(ctx context.Context, age time.Duration) (int64, error) {
-	res := s.db.Gorm.WithContext(ctx).Where("state = ? AND updated_at < ?", StateDone, s.now().Add(-age)).Delete(&inboxRow{})
-	return res.RowsAffected, res.Error
+	return s.db.PruneInbox(ctx, s.now().Add(-age))
 }

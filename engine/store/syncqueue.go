@@ -230,6 +230,11 @@ type Lease struct {
 // given ones, and returns the record ids it extended. A lease that lapsed or
 // was claimed again since is not extended (and its holder must stop).
 func (db *DB) Heartbeat(ctx context.Context, worker string, leases []Lease, lease time.Duration) (map[int64]bool, error) {
+	return db.heartbeat(ctx, "sync_records", worker, leases, lease)
+}
+
+// heartbeat extends the leases of table (sync_records or inbox).
+func (db *DB) heartbeat(ctx context.Context, table, worker string, leases []Lease, lease time.Duration) (map[int64]bool, error) {
 	byToken := map[string][]int64{}
 	for _, l := range leases {
 		byToken[l.Token] = append(byToken[l.Token], l.RecordID)
@@ -238,7 +243,7 @@ func (db *DB) Heartbeat(ctx context.Context, worker string, leases []Lease, leas
 	now := db.Now()
 	for token, ids := range byToken {
 		var got []int64
-		err := db.Gorm.WithContext(ctx).Raw(`UPDATE sync_records SET claimed_until = ?
+		err := db.Gorm.WithContext(ctx).Raw(`UPDATE `+table+` SET claimed_until = ?
 			WHERE state = ? AND claimed_by = ? AND lease_token = ? AND claimed_until >= ? AND id IN ?
 			RETURNING id`, now.Add(lease), StateInFlight, worker, token, now, ids).Scan(&got).Error
 		if err != nil {
