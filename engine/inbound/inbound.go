@@ -152,7 +152,7 @@ func New(db *store.DB, z Zuora, out *outbound.Reconcilers, cfg Config) *Service 
 	if cfg.Now == nil {
 		cfg.Now = db.Now
 	}
-	s := &Service{db: db, maps: mappings.New(db.Gorm), z: z, out: out, cfg: cfg,
+	s := &Service{db: db, maps: db.Mappings(), z: z, out: out, cfg: cfg,
 		log: cfg.Logger.With().Str("component", "inbound").Logger()}
 	s.pool = worker.NewQueue(inboxQueue{s}, worker.Options{Workers: cfg.Workers, Batch: cfg.Batch, Lease: cfg.Lease,
 		PollInterval: cfg.PollInterval, ID: cfg.WorkerID, Logger: s.log, StopTimeout: cfg.StopTimeout})

@@ -166,7 +166,7 @@ func (s *Service) UnlinkAccount(ctx context.Context, customerID, accountKey stri
 		if err := s.maps.Delete(ctx, mappings.Account, l.LocalID); err != nil {
 			return err
 		}
-		return s.db.Gorm.WithContext(ctx).Where("customer_id = ? AND zuora_account_id = ?", customerID, l.ZuoraID).Delete(&grantRow{}).Error
+		return s.db.DeleteGrantsOfAccount(ctx, customerID, l.ZuoraID)
 	}
 	return &engine.NotFoundError{Kind: "link to Zuora account", ID: accountKey}
 }

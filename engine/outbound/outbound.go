@@ -96,7 +96,7 @@ func New(db *store.DB, z Zuora, cfg Config) *Reconcilers {
 	if cfg.DependencyWait <= 0 {
 		cfg.DependencyWait = 2 * time.Second
 	}
-	return &Reconcilers{db: db, maps: mappings.New(db.Gorm), z: z, cfg: cfg}
+	return &Reconcilers{db: db, maps: db.Mappings(), z: z, cfg: cfg}
 }
 
 // Kinds maps entity kinds to their reconcilers, for worker.New.

@@ -98,3 +98,37 @@ func TestInboxQueue(t *testing.T) {
 		require.Error(t, err)
 	})
 }
+
+func TestGrants(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Second)
+		g := func(plan, sub, acct string) store.Grant {
+			return store.Grant{CustomerID: "c1", PlanID: plan, SubscriptionNumber: sub, ZuoraAccountID: acct, Status: "Active", StartsOn: "2026-01-01", UpdatedAt: now}
+		}
+		require.NoError(t, db.ReplaceGrants(ctx, "c1", "S1", []store.Grant{g("pro", "S1", "A1"), g("storage", "S1", "A1")}))
+		require.NoError(t, db.ReplaceGrants(ctx, "c1", "S2", []store.Grant{g("pro", "S2", "A2")}))
+		got, err := db.GrantsOf(ctx, "c1")
+		require.NoError(t, err)
+		require.Len(t, got, 3)
+		require.Equal(t, []string{"pro/S1", "pro/S2", "storage/S1"}, []string{got[0].PlanID + "/" + got[0].SubscriptionNumber,
+			got[1].PlanID + "/" + got[1].SubscriptionNumber, got[2].PlanID + "/" + got[2].SubscriptionNumber})
+		require.True(t, now.Equal(got[0].UpdatedAt))
+
+		// Replacing one subscription's grants leaves the others.
+		ended := g("pro", "S1", "A1")
+		ended.EndsOn, ended.Reason = "2026-06-01", "cancelled"
+		require.NoError(t, db.ReplaceGrants(ctx, "c1", "S1", []store.Grant{ended}))
+		got, err = db.GrantsOf(ctx, "c1")
+		require.NoError(t, err)
+		require.Len(t, got, 2)
+		require.Equal(t, "2026-06-01", got[0].EndsOn)
+
+		require.NoError(t, db.DeleteGrantsOfAccount(ctx, "c1", "A2"))
+		got, err = db.GrantsOf(ctx, "c1")
+		require.NoError(t, err)
+		require.Len(t, got, 1)
+		require.Equal(t, "A1", got[0].ZuoraAccountID)
+	})
+}

@@ -147,7 +147,7 @@ func New(db *store.DB, z Zuora, cfg Config) *Ledger {
 	if cfg.Owner == "" {
 		cfg.Owner = "usage-" + randomID()
 	}
-	return &Ledger{db: db, maps: mappings.New(db.Gorm), z: z, cfg: cfg, log: cfg.Logger.With().Str("component", "usage").Logger(),
+	return &Ledger{db: db, maps: db.Mappings(), z: z, cfg: cfg, log: cfg.Logger.With().Str("component", "usage").Logger(),
 		views: map[string]*subView{}}
 }
 
