@@ -507,7 +507,12 @@ func (p *Pool) process(ctx context.Context, c claimed) {
 // cutOff is a reconcile ended by its deadline: retryable whatever it returned.
 type cutOff struct{ cause, err error }
 
-func (c cutOff) Error() string   { return c.cause.Error() + ": " + c.err.Error() }
+func (c cutOff) Error() string {
+	if f := reconcile.Classify(c.err); f.Message != "" {
+		return c.cause.Error() + ": " + f.Message
+	}
+	return c.cause.Error()
+}
 func (c cutOff) Unwrap() error   { return c.err }
 func (c cutOff) Retryable() bool { return true }
 

@@ -118,6 +118,10 @@ func (q *syncQueue) outcome(rec store.SyncRecord, res Result, err error) store.O
 	}
 	f := reconcile.Classify(err)
 	o := store.Outcome{ErrorCode: f.Code, ErrorMessage: f.Message, RequestID: f.RequestID, CountAttempt: true}
+	var cut cutOff
+	if errors.As(err, &cut) {
+		o.ErrorMessage = cut.Error() // why it was cut off, then what the reconcile said
+	}
 	attempt := rec.Attempts + 1
 	if !f.Retryable || attempt >= q.opts.MaxAttempts {
 		o.State = store.StateDead
