@@ -139,6 +139,39 @@ func (s *Store) ByParent(ctx context.Context, kind Kind, parent string) ([]Mappi
 	return out, err
 }
 
+// ByParents returns the mappings of a kind whose parent is one of parents,
+// grouped by parent, each group in local id order.
+func (s *Store) ByParents(ctx context.Context, kind Kind, parents []string) (map[string][]Mapping, error) {
+	out := map[string][]Mapping{}
+	if len(parents) == 0 {
+		return out, nil
+	}
+	var rows []row
+	if err := s.db.WithContext(ctx).Where("kind = ? AND parent_id IN ?", string(kind), parents).Order("local_id").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		out[r.ParentID] = append(out[r.ParentID], fromRow(r))
+	}
+	return out, nil
+}
+
+// Mapped reports which of localIDs have a mapping of the kind.
+func (s *Store) Mapped(ctx context.Context, kind Kind, localIDs []string) (map[string]bool, error) {
+	out := make(map[string]bool, len(localIDs))
+	if len(localIDs) == 0 {
+		return out, nil
+	}
+	var found []string
+	if err := s.db.WithContext(ctx).Model(&row{}).Where("kind = ? AND local_id IN ?", string(kind), localIDs).Pluck("local_id", &found).Error; err != nil {
+		return nil, err
+	}
+	for _, id := range found {
+		out[id] = true
+	}
+	return out, nil
+}
+
 // Delete removes a mapping.
 func (s *Store) Delete(ctx context.Context, kind Kind, localID string) error {
 	return s.db.WithContext(ctx).Where("kind = ? AND local_id = ?", string(kind), localID).Delete(&row{}).Error

@@ -137,11 +137,14 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 	}
 	a.switches.OnEnable(func(ctx context.Context, _ string) { revive(ctx) })
 	revive(ctx)
+	// On shutdown, reconciles under way get most of the shutdown timeout to
+	// finish; the rest is for releasing the claims.
 	a.pool = worker.New(db, a.outbound.Kinds(), worker.Options{Workers: cfg.SyncWorkers, MaxAttempts: cfg.SyncMaxAttempts,
-		Logger: log.With().Str("component", "worker").Logger(), ID: cfg.ReplicaID, OnOutcome: a.observeOutcome(onOutcome)})
+		StopTimeout: cfg.ShutdownTimeout * 4 / 5,
+		Logger:      log.With().Str("component", "worker").Logger(), ID: cfg.ReplicaID, OnOutcome: a.observeOutcome(onOutcome)})
 	a.inbound = inbound.New(db, zc, a.outbound, inbound.Config{IDField: cfg.ZuoraIDField,
 		IdentityField: cfg.InboundIdentityField, GraceField: cfg.InboundGraceField, MaxAttempts: cfg.SyncMaxAttempts,
-		Workers:  cfg.SyncWorkers,
+		Workers: cfg.SyncWorkers, StopTimeout: cfg.ShutdownTimeout * 4 / 5,
 		WorkerID: cfg.ReplicaID, Logger: log.With().Str("component", "inbound").Logger(),
 		Enabled: func() bool { return a.switches.Enabled(switches.Inbound) }})
 	a.usage = a.newUsage()
@@ -228,9 +231,11 @@ func (a *app) addJobs() error {
 			return rep.String(), err
 		}},
 		{Name: "drift", Spec: "30 * * * *", Period: schedule.Hourly, Run: func(ctx context.Context) (string, error) {
-			rep, err := a.outbound.DetectDrift(ctx)
+			// Only enqueues: the pool's workers run the checks (a Zuora read
+			// each) with their bounded concurrency, retries and metrics.
+			n, err := a.db.EnqueueDriftChecks(ctx, schedule.Hourly(time.Now()))
 			a.pool.Kick()
-			return rep.String(), err
+			return fmt.Sprintf("queued a drift check of %d synced records", n), err
 		}},
 		{Name: "sweeper", Spec: "@every " + a.cfg.SweepInterval.String(), Period: schedule.Minutely, Run: func(ctx context.Context) (string, error) {
 			n, err := a.db.ReleaseExpired(ctx)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/billsync/billsync/engine/bench"
+	"github.com/billsync/billsync/cmd/billsync/internal/bench"
 	"github.com/billsync/billsync/engine/store"
 )
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
 	"github.com/billsync/billsync/engine/outbound"
+	"github.com/billsync/billsync/engine/reconcile"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/store/storetest"
 	"github.com/billsync/billsync/engine/worker"
@@ -30,6 +32,7 @@ type Env struct {
 	Outbound *outbound.Reconcilers
 	Pool     *worker.Pool
 	Switches map[string]bool
+	excl     *Exclusivity
 }
 
 // Options adjusts an Env.
@@ -48,6 +51,8 @@ type Options struct {
 	// ClientAttempts is the Zuora client's tries per call (default 4); 1
 	// makes a lost answer reach the reconcile, as a crash would.
 	ClientAttempts int
+	// Exclusivity, if set, watches every reconcile of the Env's pools.
+	Exclusivity *Exclusivity
 }
 
 // Tenant is the simulator tenant of an Env: set up as billsync's README
@@ -64,7 +69,7 @@ func Tenant() zuorasim.Tenant {
 // New starts an Env on a fresh database of the dialect.
 func New(t testing.TB, d store.Dialect, o Options) *Env {
 	t.Helper()
-	e := &Env{T: t, Switches: map[string]bool{}}
+	e := &Env{T: t, Switches: map[string]bool{}, excl: o.Exclusivity}
 	if o.DBURL != "" {
 		e.DB = storetest.OpenURL(t, o.DBURL)
 	} else {
@@ -115,22 +120,54 @@ func New(t testing.TB, d store.Dialect, o Options) *Env {
 
 // NewPool returns another pool on the same database and simulator (a restarted process).
 func (e *Env) NewPool(workers int, lease time.Duration, keepClaims bool) *worker.Pool {
-	return worker.New(e.DB, e.Outbound.Kinds(), worker.Options{Workers: workers, Logger: zerolog.Nop(), Lease: lease,
+	recs := e.Outbound.Kinds()
+	if e.excl != nil {
+		recs = e.excl.Wrap(recs)
+	}
+	return worker.New(e.DB, recs, worker.Options{Workers: workers, Logger: zerolog.Nop(), Lease: lease,
 		BackoffUnit: time.Millisecond, MaxBackoff: 50 * time.Millisecond, PollInterval: 5 * time.Millisecond, KeepClaimsOnStop: keepClaims})
 }
 
-// Converge runs the pool until no record is pending, failed, drifted or in
-// flight, or the timeout passes (a test failure).
+// Start runs pool.Run (the loop serve runs) until the returned stop is
+// called; stop waits for Run to return.
+func Start(pool *worker.Pool) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = pool.Run(ctx) }()
+	return func() { cancel(); <-done }
+}
+
+// Sweep runs the sweeper (ReleaseExpired, as serve's sweeper job does, and a
+// kick of the pools) every interval until ctx ends.
+func (e *Env) Sweep(ctx context.Context, interval time.Duration, pools ...*worker.Pool) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := e.DB.ReleaseExpired(ctx); err == nil && n > 0 {
+				for _, p := range pools {
+					p.Kick()
+				}
+			}
+		}
+	}
+}
+
+// Converge runs the pool's production loop (Pool.Run) and the sweeper until
+// no record is pending, failed, drifted or in flight, or the timeout passes
+// (a test failure).
 func (e *Env) Converge(timeout time.Duration) {
 	e.T.Helper()
 	ctx := context.Background()
+	stop := Start(e.Pool)
+	defer stop()
 	deadline := time.Now().Add(timeout)
 	for {
 		if _, err := e.DB.ReleaseExpired(ctx); err != nil {
 			e.T.Fatalf("sweep: %v", err)
-		}
-		if _, err := e.Pool.Drain(ctx); err != nil {
-			e.T.Fatalf("drain: %v", err)
 		}
 		n, err := e.DB.CountUnsettled(ctx)
 		if err != nil {
@@ -151,4 +188,64 @@ func (e *Env) Converge(timeout time.Duration) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Exclusivity wraps reconcilers to count, per entity, the reconciles running
+// at once (across every pool that uses the wrapped reconcilers).
+type Exclusivity struct {
+	mu      sync.Mutex
+	running map[reconcile.Key]int
+	max     map[reconcile.Key]int
+	runs    map[reconcile.Key]int
+}
+
+// Wrap returns recs, each counted.
+func (x *Exclusivity) Wrap(recs map[string]reconcile.Reconciler) map[string]reconcile.Reconciler {
+	x.mu.Lock()
+	if x.running == nil {
+		x.running, x.max, x.runs = map[reconcile.Key]int{}, map[reconcile.Key]int{}, map[reconcile.Key]int{}
+	}
+	x.mu.Unlock()
+	out := make(map[string]reconcile.Reconciler, len(recs))
+	for kind, rc := range recs {
+		out[kind] = reconcile.Func(func(ctx context.Context, key reconcile.Key) (reconcile.Result, error) {
+			x.mu.Lock()
+			x.running[key]++
+			x.runs[key]++
+			x.max[key] = max(x.max[key], x.running[key])
+			x.mu.Unlock()
+			defer func() {
+				x.mu.Lock()
+				x.running[key]--
+				x.mu.Unlock()
+			}()
+			return rc.Reconcile(ctx, key)
+		})
+	}
+	return out
+}
+
+// Max returns the entity with the most reconciles at once, and that number.
+func (x *Exclusivity) Max() (reconcile.Key, int) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var worst reconcile.Key
+	n := 0
+	for k, m := range x.max {
+		if m > n || m == n && k.String() < worst.String() {
+			worst, n = k, m
+		}
+	}
+	return worst, n
+}
+
+// Runs returns how many reconciles each entity had.
+func (x *Exclusivity) Runs() map[reconcile.Key]int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	out := make(map[reconcile.Key]int, len(x.runs))
+	for k, n := range x.runs {
+		out[k] = n
+	}
+	return out
 }

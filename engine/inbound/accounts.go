@@ -9,12 +9,10 @@ import (
 	"regexp"
 	"strings"
 
-	"gorm.io/gorm"
-
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/reconcile"
 	"github.com/billsync/billsync/engine/store"
-	"github.com/billsync/billsync/engine/worker"
 	"github.com/billsync/billsync/mappings"
 )
 
@@ -31,15 +29,12 @@ func (r *Result) add(format string, args ...any) {
 	r.Actions = append(r.Actions, fmt.Sprintf(format, args...))
 }
 
-// zuoraErr turns Zuora errors into worker-classified errors: retryable ones
-// (429, 5xx, timeouts) back off; a missing object or a rejected request is
-// terminal.
+// zuoraErr names the operation that failed; reconcile.Classify decides
+// whether a retry may help (429, 5xx, timeouts) or not (a missing object, a
+// rejected request).
 func zuoraErr(op string, err error) error {
 	if err == nil {
 		return nil
-	}
-	if ze, ok := zuora.AsError(err); ok && !ze.Retryable && !ze.Ambiguous {
-		return worker.Terminal{Err: fmt.Errorf("%s: %w", op, err)}
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
@@ -120,25 +115,20 @@ func customerFromAccount(id string, a zuora.Account) (engine.Customer, error) {
 		}
 	}
 	if err := c.Validate(); err != nil {
-		return c, worker.Terminal{Err: fmt.Errorf("zuora account %s cannot become a billsync customer: %w", a.BasicInfo.AccountNumber, err)}
+		return c, reconcile.Terminal{Err: fmt.Errorf("zuora account %s cannot become a billsync customer: %w", a.BasicInfo.AccountNumber, err)}
 	}
 	return c, nil
 }
 
 // settle marks an entity's pending outbound record synced with the given
-// payload hash: what was just written locally came from Zuora.
+// payload hash (the store's state machine): what was just written locally
+// came from Zuora.
 func (s *Service) settle(ctx context.Context, kind, id string, o store.Outcome) error {
-	now := s.now()
-	upd := map[string]any{"state": store.StateSynced, "synced_revision": gorm.Expr("desired_revision"), "attempts": 0, "reason": "",
-		"last_error_code": "", "last_error_message": "", "next_attempt_at": now, "updated_at": now, "payload_hash": o.PayloadHash}
-	for k, v := range map[string]string{"pushed_state": o.PushedState, "zuora_id": o.ZuoraID, "zuora_number": o.ZuoraNumber, "zuora_url": o.ZuoraURL} {
-		if v != "" {
-			upd[k] = v
-		}
+	if o.Detail == "" {
+		o.Detail = "written from Zuora (inbound): nothing to push"
 	}
-	return s.db.Gorm.WithContext(ctx).Table("sync_records").
-		Where("entity_kind = ? AND entity_id = ? AND connector = ? AND direction = ? AND state = ?", kind, id, store.ConnectorZuora, store.DirectionOut, store.StatePending).
-		Updates(upd).Error
+	_, err := s.db.SettleSynced(ctx, kind, id, 0, o)
+	return err
 }
 
 // syncAccount processes an account-created hint.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/reconcile"
 	"github.com/billsync/billsync/engine/store"
-	"github.com/billsync/billsync/engine/worker"
 	"github.com/billsync/billsync/mappings"
 )
 
@@ -51,7 +51,7 @@ func (s *Service) resolveRatePlan(ctx context.Context, productID, productRatePla
 		if len(notes) > 0 {
 			msg += ": " + strings.Join(notes, "; ")
 		}
-		return ref, worker.Terminal{Err: errors.New(msg)}
+		return ref, reconcile.Terminal{Err: errors.New(msg)}
 	}
 	return ref, nil
 }
@@ -80,9 +80,9 @@ func (s *Service) importProduct(ctx context.Context, productID, currency string,
 	}
 	if bid := customString(p.CustomFields, s.cfg.IDField); bid != "" {
 		if _, err := s.maps.ByZuoraID(ctx, mappings.Product, p.ID); errors.Is(err, mappings.ErrNotFound) {
-			return nil, worker.Terminal{Err: fmt.Errorf("product %s carries billsync id %q but is not mapped; billsync does not re-import its own catalog (sync plan %q outbound first)", p.ID, bid, bid)}
+			return nil, reconcile.Terminal{Err: fmt.Errorf("product %s carries billsync id %q but is not mapped; billsync does not re-import its own catalog (sync plan %q outbound first)", p.ID, bid, bid)}
 		}
-		return nil, worker.Terminal{Err: fmt.Errorf("product %s belongs to billsync plan %q; rate plans added to it in Zuora are not imported", p.ID, bid)}
+		return nil, reconcile.Terminal{Err: fmt.Errorf("product %s belongs to billsync plan %q; rate plans added to it in Zuora are not imported", p.ID, bid)}
 	}
 	planID := ""
 	existing := engine.Plan{}
@@ -137,10 +137,10 @@ func (s *Service) importProduct(ctx context.Context, productID, currency string,
 		took = append(took, rpMap{rp: rp, bpID: bp.ID, charges: chargeIDs})
 	}
 	if len(plan.BillingPeriods) == 0 {
-		return notes, worker.Terminal{Err: fmt.Errorf("product %s (%s) has no rate plan billsync can import: %s", p.ID, p.Name, strings.Join(notes, "; "))}
+		return notes, reconcile.Terminal{Err: fmt.Errorf("product %s (%s) has no rate plan billsync can import: %s", p.ID, p.Name, strings.Join(notes, "; "))}
 	}
 	if err := plan.Validate(); err != nil {
-		return notes, worker.Terminal{Err: fmt.Errorf("product %s cannot become a billsync plan: %w", p.ID, err)}
+		return notes, reconcile.Terminal{Err: fmt.Errorf("product %s cannot become a billsync plan: %w", p.ID, err)}
 	}
 	// Mappings first, with the hashes of what outbound would push.
 	want := s.out.CatalogPayloads(plan)

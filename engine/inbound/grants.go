@@ -7,47 +7,13 @@ import (
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
-
 	"github.com/billsync/billsync/connectors/zuora"
+	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/mappings"
 )
 
-// Grant is a customer's access to a plan through one Zuora subscription,
-// from the rate plan charges' effective dates. EndsOn is exclusive ("" =
-// open-ended); a suspension ends the grant at the suspend date plus the
-// product's grace period.
-type Grant struct {
-	CustomerID         string    `json:"customerId"`
-	PlanID             string    `json:"planId"`
-	SubscriptionNumber string    `json:"subscriptionNumber"`
-	SubscriptionID     string    `json:"subscriptionId,omitempty"`
-	ZuoraAccountID     string    `json:"zuoraAccountId"`
-	Status             string    `json:"status"`
-	StartsOn           string    `json:"startsOn"`
-	EndsOn             string    `json:"endsOn,omitempty"`
-	GraceDays          int       `json:"graceDays,omitempty"`
-	Reason             string    `json:"reason,omitempty"`
-	Active             bool      `json:"active"`
-	UpdatedAt          time.Time `json:"updatedAt"`
-}
-
-type grantRow struct {
-	CustomerID         string `gorm:"primaryKey"`
-	SubscriptionNumber string `gorm:"primaryKey"`
-	PlanID             string `gorm:"primaryKey"`
-	ZuoraAccountID     string
-	SubscriptionID     string
-	Status             string
-	StartsOn           string
-	EndsOn             string
-	GraceDays          int
-	Reason             string
-	UpdatedAt          time.Time
-}
-
-func (grantRow) TableName() string { return "access_grants" }
+// Grant is a customer's access to a plan through one Zuora subscription.
+type Grant = store.Grant
 
 func addDays(date string, n int) string {
 	t, err := time.Parse("2006-01-02", date)
@@ -85,7 +51,7 @@ func (s *Service) updateGrants(ctx context.Context, custID string, zs zuora.Subs
 	if m, err := s.maps.ByZuoraKey(ctx, mappings.Subscription, zs.SubscriptionNumber); err == nil {
 		localSub = m.LocalID
 	}
-	var rows []grantRow
+	var rows []Grant
 	seen := map[string]bool{}
 	for _, rp := range zs.RatePlans {
 		if rp.LastChangeType == "Remove" {
@@ -99,7 +65,7 @@ func (s *Service) updateGrants(ctx context.Context, custID string, zs zuora.Subs
 			continue
 		}
 		seen[m.ParentID] = true
-		g := grantRow{CustomerID: custID, SubscriptionNumber: zs.SubscriptionNumber, PlanID: m.ParentID, ZuoraAccountID: zs.AccountID,
+		g := Grant{CustomerID: custID, SubscriptionNumber: zs.SubscriptionNumber, PlanID: m.ParentID, ZuoraAccountID: zs.AccountID,
 			SubscriptionID: localSub, Status: zs.Status, UpdatedAt: now}
 		open := false
 		for _, ch := range rp.RatePlanCharges {
@@ -137,17 +103,7 @@ func (s *Service) updateGrants(ctx context.Context, custID string, zs zuora.Subs
 		g.Reason = strings.Join(reasons, "; ")
 		rows = append(rows, g)
 	}
-	err := s.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Where("customer_id = ? AND subscription_number = ?", custID, zs.SubscriptionNumber).Delete(&grantRow{}).Error; err != nil {
-			return err
-		}
-		for _, r := range rows {
-			if err := tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(&r).Error; err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err := s.db.ReplaceGrants(ctx, custID, zs.SubscriptionNumber, rows)
 	if err == nil && len(rows) > 0 {
 		res.add("%d access grants from %s", len(rows), zs.SubscriptionNumber)
 	}
@@ -159,16 +115,13 @@ func (s *Service) Grants(ctx context.Context, customerID string) ([]Grant, error
 	if _, err := s.db.GetCustomer(ctx, customerID); err != nil {
 		return nil, err
 	}
-	var rows []grantRow
-	if err := s.db.Gorm.WithContext(ctx).Where("customer_id = ?", customerID).Order("plan_id, subscription_number").Find(&rows).Error; err != nil {
+	grants, err := s.db.GrantsOf(ctx, customerID)
+	if err != nil {
 		return nil, err
 	}
 	today := s.today()
-	out := make([]Grant, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, Grant{CustomerID: r.CustomerID, PlanID: r.PlanID, SubscriptionNumber: r.SubscriptionNumber, SubscriptionID: r.SubscriptionID,
-			ZuoraAccountID: r.ZuoraAccountID, Status: r.Status, StartsOn: r.StartsOn, EndsOn: r.EndsOn, GraceDays: r.GraceDays, Reason: r.Reason,
-			Active: r.StartsOn <= today && (r.EndsOn == "" || today < r.EndsOn), UpdatedAt: r.UpdatedAt.UTC()})
+	for i, g := range grants {
+		grants[i].Active = g.StartsOn <= today && (g.EndsOn == "" || today < g.EndsOn)
 	}
-	return out, nil
+	return grants, nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/engine/outbound"
 	"github.com/billsync/billsync/engine/store"
+	"github.com/billsync/billsync/engine/worker"
 	"github.com/billsync/billsync/mappings"
 )
 
@@ -74,6 +75,7 @@ type Config struct {
 	Batch        int           // entries claimed per round (default 2×Workers)
 	Lease        time.Duration // claim lifetime; an expired claim is taken over (default 2m)
 	PollInterval time.Duration // idle wait between claims (default 1s)
+	StopTimeout  time.Duration // how long a stop lets the entries under way finish (default 10s)
 	MaxAttempts  int           // failed attempts before dead (default 8)
 	BackoffUnit  time.Duration // attempt⁴ × unit between retries (default 1s)
 	MaxBackoff   time.Duration // longest retry delay (default 1h)
@@ -98,7 +100,7 @@ type Service struct {
 	out  *outbound.Reconcilers
 	cfg  Config
 	log  zerolog.Logger
-	kick chan struct{}
+	pool *worker.Pool // runs the inbox
 
 	locks keyedMutex
 
@@ -154,8 +156,11 @@ func New(db *store.DB, z Zuora, out *outbound.Reconcilers, cfg Config) *Service 
 	if cfg.Now == nil {
 		cfg.Now = db.Now
 	}
-	return &Service{db: db, maps: mappings.New(db.Gorm), z: z, out: out, cfg: cfg,
-		log: cfg.Logger.With().Str("component", "inbound").Logger(), kick: make(chan struct{}, 1)}
+	s := &Service{db: db, maps: db.Mappings(), z: z, out: out, cfg: cfg,
+		log: cfg.Logger.With().Str("component", "inbound").Logger()}
+	s.pool = worker.NewQueue(inboxQueue{s}, worker.Options{Workers: cfg.Workers, Batch: cfg.Batch, Lease: cfg.Lease,
+		PollInterval: cfg.PollInterval, ID: cfg.WorkerID, Logger: s.log, StopTimeout: cfg.StopTimeout})
+	return s
 }
 
 // Stats returns counters since start.

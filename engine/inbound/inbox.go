@@ -6,13 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
-	"gorm.io/gorm"
-
-	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/reconcile"
+	"github.com/billsync/billsync/engine/retry"
+	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/worker"
 )
 
@@ -31,11 +30,11 @@ const (
 
 // Inbox entry states.
 const (
-	StatePending  = "pending"
-	StateInFlight = "in_flight"
-	StateDone     = "done"
-	StateFailed   = "failed"
-	StateDead     = "dead"
+	StatePending  = store.StatePending
+	StateInFlight = store.StateInFlight
+	StateDone     = store.InboxDone
+	StateFailed   = store.StateFailed
+	StateDead     = store.StateDead
 )
 
 // Callout is one accepted notification (or poll hit) to write to the inbox.
@@ -57,58 +56,7 @@ type Accepted struct {
 }
 
 // InboxEntry is one inbox row.
-type InboxEntry struct {
-	ID             int64      `json:"id"`
-	Event          string     `json:"event"`
-	ObjectID       string     `json:"objectId"`
-	NotificationID string     `json:"notificationId"`
-	Source         string     `json:"source"`
-	Payload        string     `json:"payload"`
-	RequestID      string     `json:"requestId,omitempty"`
-	Deliveries     int        `json:"deliveries"`
-	State          string     `json:"state"`
-	Attempts       int        `json:"attempts"`
-	NextAttemptAt  time.Time  `json:"nextAttemptAt"`
-	LastError      string     `json:"lastError,omitempty"`
-	Result         string     `json:"result,omitempty"`
-	ProcessedAt    *time.Time `json:"processedAt,omitempty"`
-	CreatedAt      time.Time  `json:"createdAt"`
-	UpdatedAt      time.Time  `json:"updatedAt"`
-}
-
-type inboxRow struct {
-	ID             int64 `gorm:"primaryKey"`
-	Event          string
-	ObjectID       string
-	NotificationID string
-	Source         string
-	Payload        string
-	RequestID      string
-	Deliveries     int
-	State          string
-	Attempts       int
-	NextAttemptAt  time.Time
-	ClaimedBy      string
-	ClaimedUntil   *time.Time
-	LastError      string
-	Result         string
-	ProcessedAt    *time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-}
-
-func (inboxRow) TableName() string { return "inbox" }
-
-func (r inboxRow) entry() InboxEntry {
-	e := InboxEntry{ID: r.ID, Event: r.Event, ObjectID: r.ObjectID, NotificationID: r.NotificationID, Source: r.Source,
-		Payload: r.Payload, RequestID: r.RequestID, Deliveries: r.Deliveries, State: r.State, Attempts: r.Attempts,
-		NextAttemptAt: r.NextAttemptAt.UTC(), LastError: r.LastError, Result: r.Result, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
-	if r.ProcessedAt != nil {
-		t := r.ProcessedAt.UTC()
-		e.ProcessedAt = &t
-	}
-	return e
-}
+type InboxEntry = store.InboxEntry
 
 // Accept writes a callout to the inbox durably (one INSERT … ON CONFLICT) and
 // wakes a worker. A repeated (event, object, notification id) only counts
@@ -128,24 +76,12 @@ func (s *Service) Accept(ctx context.Context, c Callout) (Accepted, error) {
 	if c.Payload == "" {
 		c.Payload = "{}"
 	}
-	now := s.now()
-	var rows []struct {
-		ID         int64
-		Deliveries int
-	}
-	err := s.db.Gorm.WithContext(ctx).Raw(`INSERT INTO inbox (event, object_id, notification_id, source, payload, request_id,
-		deliveries, state, attempts, next_attempt_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, 1, ?, 0, ?, ?, ?)
-		ON CONFLICT (event, object_id, notification_id) DO UPDATE SET deliveries = inbox.deliveries + 1
-		RETURNING id, deliveries`,
-		c.Event, c.ObjectID, c.NotificationID, c.Source, c.Payload, engine.Truncate(c.RequestID, 64), StatePending, now, now, now).Scan(&rows).Error
+	id, dup, err := s.db.AcceptInbox(ctx, InboxEntry{Event: c.Event, ObjectID: c.ObjectID, NotificationID: c.NotificationID,
+		Source: c.Source, Payload: c.Payload, RequestID: c.RequestID})
 	if err != nil {
-		return Accepted{}, fmt.Errorf("inbox: %w", err)
+		return Accepted{}, err
 	}
-	if len(rows) == 0 {
-		return Accepted{}, errors.New("inbox: insert returned no row")
-	}
-	a := Accepted{ID: rows[0].ID, Duplicate: rows[0].Deliveries > 1}
+	a := Accepted{ID: id, Duplicate: dup}
 	if a.Duplicate {
 		s.count(func(st *Stats) { st.Duplicates++ })
 	} else {
@@ -156,174 +92,95 @@ func (s *Service) Accept(ctx context.Context, c Callout) (Accepted, error) {
 }
 
 // Kick wakes the workers to claim now.
-func (s *Service) Kick() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-}
+func (s *Service) Kick() { s.pool.Kick() }
 
-// claim takes up to limit due entries: pending or failed ones whose time has
-// come, and in-flight ones whose claim expired (a crashed process).
-func (s *Service) claim(ctx context.Context, limit int) ([]inboxRow, error) {
-	now := s.now()
-	lock := ""
-	if s.db.Dialect == "postgres" {
-		lock = " FOR UPDATE SKIP LOCKED"
-	}
-	q := `UPDATE inbox SET state = ?, claimed_by = ?, claimed_until = ?, updated_at = ?
-		WHERE id IN (SELECT id FROM inbox
-			WHERE (state IN (?, ?) AND next_attempt_at <= ?) OR (state = ? AND claimed_until < ?)
-			ORDER BY next_attempt_at, id LIMIT ?` + lock + `)
-		RETURNING *`
-	var rows []inboxRow
-	err := s.db.Gorm.WithContext(ctx).Raw(q, StateInFlight, s.cfg.WorkerID, now.Add(s.cfg.Lease), now,
-		StatePending, StateFailed, now, StateInFlight, now, limit).Scan(&rows).Error
-	if err != nil {
-		return nil, fmt.Errorf("claim inbox: %w", err)
-	}
-	return rows, nil
-}
-
-// finish records the outcome of a claimed entry; false if the claim was lost.
-func (s *Service) finish(ctx context.Context, r inboxRow, result string, perr error) error {
-	now := s.now()
-	upd := map[string]any{"claimed_by": "", "claimed_until": nil, "updated_at": now}
-	if perr == nil {
-		upd["state"], upd["result"], upd["last_error"], upd["processed_at"] = StateDone, engine.Truncate(result, 2000), "", now
-		s.count(func(st *Stats) { st.Processed++ })
-	} else {
-		attempt := r.Attempts + 1
-		upd["attempts"] = attempt
-		upd["last_error"] = engine.Truncate(perr.Error(), 2000)
-		var ce worker.ClassifiedError
-		retryable := true
-		if errors.As(perr, &ce) {
-			retryable = ce.Retryable()
-		}
-		if !retryable || attempt >= s.cfg.MaxAttempts {
-			upd["state"] = StateDead
-			s.count(func(st *Stats) { st.Dead++ })
-		} else {
-			upd["state"] = StateFailed
-			var retryAfter time.Duration
-			var ze *zuora.Error
-			if errors.As(perr, &ze) {
-				retryAfter = ze.RetryAfter
-			}
-			upd["next_attempt_at"] = now.Add(worker.Backoff(attempt, s.cfg.BackoffUnit, retryAfter, s.cfg.MaxBackoff))
-			s.count(func(st *Stats) { st.Failed++ })
-		}
-	}
-	res := s.db.Gorm.WithContext(ctx).Model(&inboxRow{}).Where("id = ? AND state = ? AND claimed_by = ?", r.ID, StateInFlight, s.cfg.WorkerID).Updates(upd)
-	return res.Error
-}
-
-// Run processes the inbox until ctx ends. In-flight claims of a stopped
-// process are taken over by any process once their lease expires.
-func (s *Service) Run(ctx context.Context) error {
-	defer func() {
-		// Soft stop: hand back what this process still holds.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		now := s.now()
-		if err := s.db.Gorm.WithContext(rctx).Model(&inboxRow{}).Where("state = ? AND claimed_by = ?", StateInFlight, s.cfg.WorkerID).
-			Updates(map[string]any{"state": StatePending, "claimed_by": "", "claimed_until": nil, "next_attempt_at": now, "updated_at": now}).Error; err != nil {
-			s.log.Warn().Err(err).Msg("release inbox claims on stop failed")
-		}
-	}()
-	for {
-		n, err := s.round(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			s.log.Error().Err(err).Msg("inbox round failed")
-		}
-		if n > 0 && err == nil {
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.kick:
-		case <-time.After(s.cfg.PollInterval):
-		}
-	}
-}
+// Run processes the inbox until ctx ends, on the same pool machinery as the
+// sync records (leases extended while an entry is processed, a deadline
+// before the lease could lapse, panics as retryable failures); then it lets
+// the entries under way finish and hands back its claims. In-flight claims
+// of a crashed process are taken over by any process once their lease
+// lapses.
+func (s *Service) Run(ctx context.Context) error { return s.pool.Run(ctx) }
 
 // Drain processes entries until none is due (entries waiting for a later
 // retry are left), and returns how many were processed.
-func (s *Service) Drain(ctx context.Context) (int, error) {
-	total := 0
-	for {
-		n, err := s.round(ctx)
-		total += n
-		if err != nil || n == 0 {
-			return total, err
-		}
+func (s *Service) Drain(ctx context.Context) (int, error) { return s.pool.Drain(ctx) }
+
+// inboxQueue is the inbox as a worker.Queue.
+type inboxQueue struct{ s *Service }
+
+// Claim takes up to n due entries: pending or failed ones whose time has
+// come, and in-flight ones whose lease lapsed (a crashed process), each with
+// a new lease token.
+func (q inboxQueue) Claim(ctx context.Context, holder string, n int, lease time.Duration) ([]worker.Job, error) {
+	if q.s.cfg.Enabled != nil && !q.s.cfg.Enabled() {
+		return nil, nil
 	}
+	entries, err := q.s.db.ClaimInbox(ctx, holder, n, lease)
+	jobs := make([]worker.Job, len(entries))
+	for i, e := range entries {
+		jobs[i] = worker.Job{Lease: store.Lease{RecordID: e.ID, Token: e.LeaseToken}, Kind: e.Event, ID: e.ObjectID, Item: e}
+	}
+	return jobs, err
 }
 
-func (s *Service) round(ctx context.Context) (int, error) {
-	if s.cfg.Enabled != nil && !s.cfg.Enabled() {
-		return 0, nil
-	}
-	rows, err := s.claim(ctx, s.cfg.Batch)
-	if err != nil || len(rows) == 0 {
-		return 0, err
-	}
-	sem := make(chan struct{}, s.cfg.Workers)
-	var wg sync.WaitGroup
-	for _, r := range rows {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(r inboxRow) {
-			defer func() { <-sem; wg.Done() }()
-			s.processEntry(ctx, r)
-		}(r)
-	}
-	wg.Wait()
-	return len(rows), nil
+// Heartbeat extends the leases holder still holds.
+func (q inboxQueue) Heartbeat(ctx context.Context, holder string, leases []store.Lease, lease time.Duration) (map[int64]bool, error) {
+	return q.s.db.HeartbeatInbox(ctx, holder, leases, lease)
 }
 
-func (s *Service) processEntry(ctx context.Context, r inboxRow) {
-	log := s.log.With().Int64("inbox_id", r.ID).Str("event", r.Event).Str("object", r.ObjectID).Logger()
-	started := time.Now()
-	result, err := s.safeProcess(ctx, r)
-	if ctx.Err() != nil {
-		// Stopping (or crashed mid-way): leave the claim; its lease expires.
-		return
-	}
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if ferr := s.finish(fctx, r, result, err); ferr != nil {
-		log.Error().Err(ferr).Msg("recording the inbox outcome failed")
-	}
-	if err != nil {
-		log.Warn().Err(err).Int("attempt", r.Attempts+1).Msg("inbox entry failed")
-		return
-	}
-	log.Debug().Str("result", result).Dur("took", time.Since(started)).Msg("inbox entry processed")
+// Release hands back the entries holder still holds (soft stop).
+func (q inboxQueue) Release(ctx context.Context, holder string) error {
+	return q.s.db.ReleaseInbox(ctx, holder)
 }
 
-func (s *Service) safeProcess(ctx context.Context, r inboxRow) (result string, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			s.log.Error().Interface("panic", p).Int64("inbox_id", r.ID).Msg("inbox processing panicked")
-			err = worker.Terminal{Err: errors.New("internal error while processing; see the log")}
-		}
-	}()
+// Work processes one entry by re-fetching its object from Zuora.
+func (q inboxQueue) Work(ctx context.Context, job worker.Job) (any, error) {
+	r := job.Item.(InboxEntry)
 	switch r.Event {
 	case EventAccountCreated:
-		res, err := s.syncAccount(ctx, r.ObjectID)
+		res, err := q.s.syncAccount(ctx, r.ObjectID)
 		return res.String(), err
 	case EventSubscriptionCreated, EventSubscriptionChanged:
-		res, err := s.syncSubscription(ctx, r.ObjectID)
+		res, err := q.s.syncSubscription(ctx, r.ObjectID)
 		return res.String(), err
 	}
-	return "", worker.Terminal{Err: fmt.Errorf("unknown inbox event %q", r.Event)}
+	return "", reconcile.Terminal{Err: fmt.Errorf("unknown inbox event %q", r.Event)}
 }
+
+// Finish records the outcome of a claimed entry, or refuses with
+// store.ErrLeaseLost when holder's lease lapsed or was superseded.
+func (q inboxQueue) Finish(ctx context.Context, holder string, job worker.Job, a worker.Attempt) error {
+	s := q.s
+	e := job.Item.(InboxEntry)
+	var o store.InboxOutcome
+	var outcome func(st *Stats)
+	if a.Err == nil {
+		o.State, o.Result = StateDone, fmt.Sprint(a.Result)
+		outcome = func(st *Stats) { st.Processed++ }
+	} else {
+		o.Attempts, o.Error = e.Attempts+1, a.Err.Error()
+		f := reconcile.Classify(a.Err)
+		if !f.Retryable || o.Attempts >= s.cfg.MaxAttempts {
+			o.State = StateDead
+			outcome = func(st *Stats) { st.Dead++ }
+		} else {
+			o.State = StateFailed
+			o.NextAttempt = s.now().Add(retry.Policy{Unit: s.cfg.BackoffUnit, Max: s.cfg.MaxBackoff}.Delay(o.Attempts, f.RetryAfter))
+			outcome = func(st *Stats) { st.Failed++ }
+		}
+		a.Log.Warn().Err(a.Err).Int("attempt", o.Attempts).Msg("inbox entry failed")
+	}
+	if err := s.db.FinishInbox(ctx, e, holder, o); err != nil {
+		return err
+	}
+	s.count(outcome)
+	return nil
+}
+
+// LeaseLost is counted and logged by the pool; the entry is retried by
+// whoever holds it now.
+func (q inboxQueue) LeaseLost(worker.Job, worker.Attempt) {}
 
 // InboxFilter selects inbox entries.
 type InboxFilter struct {
@@ -335,41 +192,12 @@ type InboxFilter struct {
 
 // ListInbox returns entries by id (newest last) and the next cursor (0 at the end).
 func (s *Service) ListInbox(ctx context.Context, f InboxFilter) ([]InboxEntry, int64, error) {
-	limit := f.Limit
-	if limit <= 0 || limit > 500 {
-		limit = 50
-	}
-	q := s.db.Gorm.WithContext(ctx).Where("id > ?", f.AfterID).Order("id").Limit(limit + 1)
-	if f.State != "" {
-		q = q.Where("state = ?", f.State)
-	}
-	if f.Event != "" {
-		q = q.Where("event = ?", f.Event)
-	}
-	var rows []inboxRow
-	if err := q.Find(&rows).Error; err != nil {
-		return nil, 0, err
-	}
-	var next int64
-	if len(rows) > limit {
-		rows = rows[:limit]
-		next = rows[len(rows)-1].ID
-	}
-	out := make([]InboxEntry, 0, len(rows))
-	for _, r := range rows {
-		out = append(out, r.entry())
-	}
-	return out, next, nil
+	return s.db.ListInbox(ctx, store.InboxFilter{State: f.State, Event: f.Event, AfterID: f.AfterID, Limit: f.Limit})
 }
 
 // GetInbox returns one entry.
 func (s *Service) GetInbox(ctx context.Context, id int64) (InboxEntry, error) {
-	var r inboxRow
-	err := s.db.Gorm.WithContext(ctx).Where("id = ?", id).Take(&r).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return InboxEntry{}, &engine.NotFoundError{Kind: "inbox entry", ID: fmt.Sprint(id)}
-	}
-	return r.entry(), err
+	return s.db.GetInbox(ctx, id)
 }
 
 // RetryInbox makes an entry due now with its attempts reset (any state but in flight).
@@ -381,9 +209,7 @@ func (s *Service) RetryInbox(ctx context.Context, id int64) (InboxEntry, error) 
 	if e.State == StateInFlight {
 		return e, &engine.ConflictError{Field: "state", Message: "the entry is being processed; retry it when it has finished"}
 	}
-	now := s.now()
-	if err := s.db.Gorm.WithContext(ctx).Model(&inboxRow{}).Where("id = ? AND state <> ?", id, StateInFlight).
-		Updates(map[string]any{"state": StatePending, "attempts": 0, "next_attempt_at": now, "updated_at": now}).Error; err != nil {
+	if _, err := s.db.RetryInbox(ctx, id); err != nil {
 		return e, err
 	}
 	s.Kick()
@@ -392,16 +218,7 @@ func (s *Service) RetryInbox(ctx context.Context, id int64) (InboxEntry, error) 
 
 // InboxCounts returns the number of entries per state.
 func (s *Service) InboxCounts(ctx context.Context) (map[string]int64, error) {
-	var rows []struct {
-		State string
-		N     int64
-	}
-	err := s.db.Gorm.WithContext(ctx).Model(&inboxRow{}).Select("state, count(*) AS n").Group("state").Scan(&rows).Error
-	out := map[string]int64{}
-	for _, r := range rows {
-		out[r.State] = r.N
-	}
-	return out, err
+	return s.db.InboxCounts(ctx)
 }
 
 func randomID() string {
@@ -413,6 +230,5 @@ func randomID() string {
 // PruneInbox deletes processed (done) entries older than age, and reports how
 // many; failed and dead entries are kept for a person to look at.
 func (s *Service) PruneInbox(ctx context.Context, age time.Duration) (int64, error) {
-	res := s.db.Gorm.WithContext(ctx).Where("state = ? AND updated_at < ?", StateDone, s.now().Add(-age)).Delete(&inboxRow{})
-	return res.RowsAffected, res.Error
+	return s.db.PruneInbox(ctx, s.now().Add(-age))
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/reconcile"
 	"github.com/billsync/billsync/mappings"
 )
 
@@ -61,8 +62,8 @@ func (s *Service) pullAccount(ctx context.Context, accountID string, out *PullRe
 		res, err := s.applySubscription(ctx, zs)
 		ps.SubscriptionID, ps.Actions = res.SubscriptionID, res.Actions
 		if err != nil {
-			if ze, ok := zuora.AsError(err); ok && (ze.Retryable || ze.Ambiguous) {
-				return err
+			if reconcile.Classify(err).Retryable {
+				return err // a later pull may succeed: stop here
 			}
 			ps.Error = err.Error()
 		}
@@ -165,7 +166,7 @@ func (s *Service) UnlinkAccount(ctx context.Context, customerID, accountKey stri
 		if err := s.maps.Delete(ctx, mappings.Account, l.LocalID); err != nil {
 			return err
 		}
-		return s.db.Gorm.WithContext(ctx).Where("customer_id = ? AND zuora_account_id = ?", customerID, l.ZuoraID).Delete(&grantRow{}).Error
+		return s.db.DeleteGrantsOfAccount(ctx, customerID, l.ZuoraID)
 	}
 	return &engine.NotFoundError{Kind: "link to Zuora account", ID: accountKey}
 }

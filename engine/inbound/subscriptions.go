@@ -10,8 +10,8 @@ import (
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/outbound"
+	"github.com/billsync/billsync/engine/reconcile"
 	"github.com/billsync/billsync/engine/store"
-	"github.com/billsync/billsync/engine/worker"
 	"github.com/billsync/billsync/mappings"
 )
 
@@ -94,7 +94,7 @@ func (s *Service) applySubscription(ctx context.Context, zs zuora.Subscription) 
 		var ve *engine.ValidationError
 		var ce *engine.ConflictError
 		if errors.As(err, &ve) || errors.As(err, &ce) {
-			return res, worker.Terminal{Err: fmt.Errorf("subscription %s cannot be stored: %w", zs.SubscriptionNumber, err)}
+			return res, reconcile.Terminal{Err: fmt.Errorf("subscription %s cannot be stored: %w", zs.SubscriptionNumber, err)}
 		}
 		return res, err
 	}
@@ -177,7 +177,7 @@ func (s *Service) subscriptionFrom(ctx context.Context, id string, cust engine.C
 		case "Year":
 			sub.TermMonths = 12 * zs.InitialTerm
 		default:
-			return sub, worker.Terminal{Err: fmt.Errorf("subscription %s has a term of %d %s; billsync counts terms in months", zs.SubscriptionNumber, zs.InitialTerm, zs.InitialTermPeriodType)}
+			return sub, reconcile.Terminal{Err: fmt.Errorf("subscription %s has a term of %d %s; billsync counts terms in months", zs.SubscriptionNumber, zs.InitialTerm, zs.InitialTermPeriodType)}
 		}
 	}
 	if sub.TermMonths == 0 {
@@ -222,12 +222,12 @@ func (s *Service) subscriptionFrom(ctx context.Context, id string, cust engine.C
 			continue
 		}
 		if p.Kind == engine.KindPlan {
-			return sub, worker.Terminal{Err: fmt.Errorf("subscription %s has more than one base product (%s and %s); billsync allows one plan plus add-ons", zs.SubscriptionNumber, base.ref.PlanID, ref.PlanID)}
+			return sub, reconcile.Terminal{Err: fmt.Errorf("subscription %s has more than one base product (%s and %s); billsync allows one plan plus add-ons", zs.SubscriptionNumber, base.ref.PlanID, ref.PlanID)}
 		}
 		addOns = append(addOns, picked{ref, rp})
 	}
 	if base == nil {
-		return sub, worker.Terminal{Err: fmt.Errorf("subscription %s has no rate plan of a base product", zs.SubscriptionNumber)}
+		return sub, reconcile.Terminal{Err: fmt.Errorf("subscription %s has no rate plan of a base product", zs.SubscriptionNumber)}
 	}
 	sub.PlanID, sub.BillingPeriodID = base.ref.PlanID, base.ref.PeriodID
 	plan, err := s.db.GetPlan(ctx, sub.PlanID)
@@ -264,7 +264,7 @@ func (s *Service) subscriptionFrom(ctx context.Context, id string, cust engine.C
 		sub.AddOns = append(sub.AddOns, engine.AddOn{PlanID: a.ref.PlanID, BillingPeriodID: a.ref.PeriodID, Quantity: q})
 	}
 	if err := sub.Validate(); err != nil {
-		return sub, worker.Terminal{Err: fmt.Errorf("subscription %s cannot become a billsync subscription: %w", zs.SubscriptionNumber, err)}
+		return sub, reconcile.Terminal{Err: fmt.Errorf("subscription %s cannot become a billsync subscription: %w", zs.SubscriptionNumber, err)}
 	}
 	return sub, nil
 }

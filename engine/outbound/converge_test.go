@@ -114,17 +114,12 @@ func TestConvergenceUnderFaults(t *testing.T) {
 			run := func(d time.Duration) {
 				rctx, cancel := context.WithTimeout(ctx, d)
 				defer cancel()
+				// The production loop (Pool.Run) and the sweeper; the pool
+				// stops as a crash would (KeepClaimsOnStop): claims stay in
+				// flight, calls in progress are cut off.
 				pool := e.NewPool(8, 300*time.Millisecond, true)
-				done := make(chan struct{})
-				go func() {
-					defer close(done)
-					for rctx.Err() == nil {
-						_, _ = e.DB.ReleaseExpired(rctx)
-						_, _ = pool.Drain(rctx)
-						time.Sleep(5 * time.Millisecond)
-					}
-				}()
-				<-done // abrupt stop: claims stay in flight, calls in progress are cut off
+				go e.Sweep(rctx, 20*time.Millisecond, pool)
+				_ = pool.Run(rctx)
 			}
 			if testing.Verbose() {
 				go func() {

@@ -8,54 +8,32 @@ import (
 	"strings"
 
 	"github.com/billsync/billsync/connectors/zuora"
+	"github.com/billsync/billsync/engine/reconcile"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/mappings"
 )
 
-// DriftReport summarises a drift check.
-type DriftReport struct {
-	Checked, Drifted, Calls int
-}
-
-func (d DriftReport) String() string {
-	return fmt.Sprintf("checked %d synced records with %d Zuora reads; %d drifted", d.Checked, d.Calls, d.Drifted)
-}
-
-// DetectDrift reads Zuora for every synced subscription, customer and plan and
-// marks those that no longer match `drifted`; the workers then repair them.
-func (r *Reconcilers) DetectDrift(ctx context.Context) (DriftReport, error) {
-	var rep DriftReport
-	var after int64
-	for {
-		recs, next, err := r.db.ListSyncRecords(ctx, store.SyncFilter{State: store.StateSynced, AfterID: after, Limit: 200})
-		if err != nil {
-			return rep, err
-		}
-		for _, rec := range recs {
-			if rec.Direction != store.DirectionOut {
-				continue
-			}
-			reason, calls, err := r.driftOf(ctx, rec)
-			rep.Calls += calls
-			if err != nil {
-				if ctx.Err() != nil {
-					return rep, ctx.Err()
-				}
-				continue // a failed read is not drift; the next check looks again
-			}
-			rep.Checked++
-			if reason != "" {
-				rep.Drifted++
-				if err := r.db.MarkDrifted(ctx, rec.ID, reason); err != nil {
-					return rep, err
-				}
-			}
-		}
-		if next == 0 {
-			return rep, nil
-		}
-		after = next
+// checkDrift runs the drift check a synced record was claimed for (queued by
+// store.EnqueueDriftChecks): it reads the object back from Zuora and, when
+// Zuora no longer matches, reports the record drifted with the reason; the
+// pool then repairs it through the ordinary reconcile. A read that fails is
+// not drift: the record stays synced and the next period's check looks
+// again.
+func (r *Reconcilers) checkDrift(ctx context.Context, rec store.SyncRecord) (reconcile.Result, error) {
+	keep := reconcile.Result{PayloadHash: rec.PayloadHash, ZuoraID: rec.ZuoraID, ZuoraNumber: rec.ZuoraNumber, ZuoraURL: rec.ZuoraURL}
+	reason, calls, err := r.driftOf(ctx, rec)
+	keep.Calls = calls
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return reconcile.Result{Calls: calls}, err
+	case err != nil:
+		keep.Detail = "drift check (" + rec.DriftCheck + ") could not read Zuora: " + err.Error()
+		return keep, nil
+	case reason != "":
+		return reconcile.Result{Drifted: true, Detail: reason, Calls: calls}, nil
 	}
+	keep.Detail, keep.Quiet = "drift check ("+rec.DriftCheck+"): Zuora matches", true
+	return keep, nil
 }
 
 func (r *Reconcilers) driftOf(ctx context.Context, rec store.SyncRecord) (string, int, error) {

@@ -101,29 +101,30 @@ func TestDriftSeesAccountContent(t *testing.T) {
 			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, customer("c1")))
 			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription("s1", "c1")))
 			e.Converge(20 * time.Second)
-			rep, err := e.Outbound.DetectDrift(ctx)
+			e.Sim.ResetStats()
+			_, err := e.DB.EnqueueDriftChecks(ctx, "2026-02-01T10")
 			require.NoError(t, err)
-			require.Zero(t, rep.Drifted, "nothing differs after a sync: %s", rep)
+			e.Converge(20 * time.Second)
+			require.Zero(t, e.Sim.Stats().Calls["PUT /v1/accounts/{account-key}"], "nothing differs after a sync: %v", e.Sim.Stats().Calls)
 
 			acct := e.Sim.State().Accounts[0]
 			require.NoError(t, e.Zuora.UpdateAccount(ctx, acct.ID, zuora.AccountUpdate{Name: "Renamed in Zuora",
 				BillToContact: &zuora.Contact{FirstName: "Ada", LastName: "Lovelace", City: "Springfield", Country: "United States"}}))
-			rep, err = e.Outbound.DetectDrift(ctx)
+			_, err = e.DB.EnqueueDriftChecks(ctx, "2026-02-01T11")
 			require.NoError(t, err)
-			require.Equal(t, 1, rep.Drifted, rep.String())
+			e.Converge(20 * time.Second)
 			rec, err := e.DB.GetSyncRecord(ctx, store.EntityCustomer, "c1")
 			require.NoError(t, err)
-			require.Equal(t, store.StateDrifted, rec.State)
-			require.Contains(t, rec.Reason, "name")
-			require.Contains(t, rec.Reason, "billTo.city")
-
-			e.Converge(20 * time.Second)
+			hist, err := e.DB.SyncHistory(ctx, rec.ID, 10)
+			require.NoError(t, err)
+			require.GreaterOrEqual(t, len(hist), 2)
+			require.Equal(t, store.StateSynced, hist[0].Outcome, "the repair")
+			require.Equal(t, store.StateDrifted, hist[1].Outcome, "the check")
+			require.Contains(t, hist[1].Detail, "name")
+			require.Contains(t, hist[1].Detail, "billTo.city")
 			acct = e.Sim.State().Accounts[0]
 			require.Equal(t, "Customer c1", acct.Name, "repaired")
 			require.Equal(t, "Boston", acct.BillTo["city"], "repaired")
-			rep, err = e.Outbound.DetectDrift(ctx)
-			require.NoError(t, err)
-			require.Zero(t, rep.Drifted)
 		})
 	}
 }

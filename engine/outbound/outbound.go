@@ -11,13 +11,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"iter"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/billsync/billsync/connectors/zuora"
+	"github.com/billsync/billsync/engine/reconcile"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/worker"
 	"github.com/billsync/billsync/mappings"
@@ -72,7 +72,7 @@ type Config struct {
 	DependencyWait time.Duration
 }
 
-// Reconcilers implements worker.Reconciler for plans, customers and subscriptions.
+// Reconcilers are the reconcile.Reconcilers of plans, customers and subscriptions.
 type Reconcilers struct {
 	db   *store.DB
 	maps *mappings.Store
@@ -100,7 +100,7 @@ func New(db *store.DB, z Zuora, cfg Config) *Reconcilers {
 	if cfg.DependencyWait <= 0 {
 		cfg.DependencyWait = 2 * time.Second
 	}
-	return &Reconcilers{db: db, maps: mappings.New(db.Gorm), z: z, cfg: cfg}
+	return &Reconcilers{db: db, maps: db.Mappings(), z: z, cfg: cfg}
 }
 
 // Kinds maps entity kinds to their reconcilers, for worker.New.
@@ -118,11 +118,11 @@ func (r *Reconcilers) ReviveSwitched(ctx context.Context) (int64, error) {
 	return r.db.MarkSkippedDue(ctx, reasons)
 }
 
-func (r *Reconcilers) Kinds() map[string]worker.Reconciler {
-	return map[string]worker.Reconciler{
-		store.EntityPlan:         reconcilerFunc(r.reconcilePlan),
-		store.EntityCustomer:     reconcilerFunc(r.reconcileCustomer),
-		store.EntitySubscription: reconcilerFunc(r.reconcileSubscription),
+func (r *Reconcilers) Kinds() map[string]reconcile.Reconciler {
+	return map[string]reconcile.Reconciler{
+		store.EntityPlan:         kindReconciler{r, r.reconcilePlan},
+		store.EntityCustomer:     kindReconciler{r, r.reconcileCustomer},
+		store.EntitySubscription: kindReconciler{r, r.reconcileSubscription},
 	}
 }
 
@@ -158,39 +158,27 @@ type session struct {
 	lookup bool // a previous attempt failed: look objects up in Zuora before creating
 }
 
-// Reconcile implements worker.Reconciler.
-func (f reconcilerFunc) Reconcile(ctx context.Context, rec store.SyncRecord, log zerolog.Logger) (worker.Result, error) {
+// kindReconciler is the reconcile.Reconciler of one entity kind: it reads
+// the entity's sync record (which the caller's lease holds) and runs the
+// kind's reconcile on it, or the drift check the record was claimed for.
+type kindReconciler struct {
+	r *Reconcilers
+	f reconcilerFunc
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (k kindReconciler) Reconcile(ctx context.Context, key reconcile.Key) (reconcile.Result, error) {
+	rec, err := k.r.db.GetSyncRecord(ctx, key.Kind, key.ID)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if rec.DriftCheck != "" {
+		return k.r.checkDrift(ctx, rec)
+	}
 	// Look objects up in Zuora before creating them when an earlier attempt
 	// failed or was cut off (it may have written before its answer was lost).
-	s := &session{log: log, lookup: rec.Attempts > 0 || rec.Claims > 1 || rec.LastErrorCode != "" || rec.LastErrorMessage != ""}
-	res, err := f(ctx, rec, s)
+	s := &session{log: *zerolog.Ctx(ctx), lookup: rec.Attempts > 0 || rec.Claims > 1 || rec.LastErrorCode != "" || rec.LastErrorMessage != ""}
+	res, err := k.f(ctx, rec, s)
 	res.Calls = s.calls
-	return res, classify(err)
-}
-
-// zuoraError adapts *zuora.Error to the worker's error interfaces.
-type zuoraError struct{ e *zuora.Error }
-
-func (z zuoraError) Error() string                  { return z.e.Error() }
-func (z zuoraError) Unwrap() error                  { return z.e }
-func (z zuoraError) Retryable() bool                { return z.e.Retryable || z.e.Ambiguous }
-func (z zuoraError) ErrorCode() string              { return z.e.Code }
-func (z zuoraError) ErrorRequestID() string         { return z.e.RequestID }
-func (z zuoraError) ErrorRetryAfter() time.Duration { return z.e.RetryAfter }
-func (z zuoraError) ErrorMessage() string {
-	if z.e.Message != "" {
-		return z.e.Message
-	}
-	return z.e.Error()
-}
-
-func classify(err error) error {
-	if err == nil {
-		return nil
-	}
-	var ze *zuora.Error
-	if errors.As(err, &ze) {
-		return zuoraError{ze}
-	}
-	return err
+	return res, err
 }

@@ -418,21 +418,49 @@ func TestDriftDetectionAndRepair(t *testing.T) {
 					TriggerDates: []zuora.TriggerDate{{Name: "ContractEffective", TriggerDate: "2026-02-01"}}, Suspend: &zuora.Suspend{SuspendPolicy: "Today"}}}}}})
 			require.NoError(t, err)
 
-			rep, err := e.Outbound.DetectDrift(ctx)
+			// The drift job only enqueues; the pool's workers run the checks.
+			e.Sim.ResetStats()
+			n, err := e.DB.EnqueueDriftChecks(ctx, "2026-02-01T10")
 			require.NoError(t, err)
-			require.Equal(t, 1, rep.Drifted, rep.String())
+			require.EqualValues(t, 3, n, "plan, customer and subscription are synced")
+			n, err = e.DB.EnqueueDriftChecks(ctx, "2026-02-01T10")
+			require.NoError(t, err)
+			require.Zero(t, n, "unique per period")
 			rec, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, "s1")
 			require.NoError(t, err)
-			require.Equal(t, store.StateDrifted, rec.State)
-			require.Contains(t, rec.Reason, "Resume")
-
+			require.Equal(t, store.StateSynced, rec.State, "a queued check leaves the record synced")
 			e.Converge(20 * time.Second)
 			for _, s := range e.Sim.State().Subscriptions {
 				require.Equal(t, "Active", s.Status, "repaired")
 			}
-			rep, err = e.Outbound.DetectDrift(ctx)
+			hist, err := e.DB.SyncHistory(ctx, rec.ID, 10)
 			require.NoError(t, err)
-			require.Zero(t, rep.Drifted)
+			require.GreaterOrEqual(t, len(hist), 2)
+			require.Equal(t, store.StateSynced, hist[0].Outcome, "the repair")
+			require.Equal(t, store.StateDrifted, hist[1].Outcome, "the check")
+			require.Contains(t, hist[1].Detail, "Resume")
+			calls := e.Sim.Stats().Calls
+			require.Equal(t, 1, calls["GET /v1/accounts/{account-key}"], "one read per checked record: %v", calls)
+			require.Equal(t, 1, calls["GET /v1/catalog/products/{product-key}"], "%v", calls)
+
+			// Zuora matches now: the next period's checks read and record nothing.
+			e.Sim.ResetStats()
+			n, err = e.DB.EnqueueDriftChecks(ctx, "2026-02-01T11")
+			require.NoError(t, err)
+			require.EqualValues(t, 3, n)
+			e.Converge(20 * time.Second)
+			again, err := e.DB.SyncHistory(ctx, rec.ID, 10)
+			require.NoError(t, err)
+			require.Equal(t, hist, again, "a matching check leaves no history")
+			calls = e.Sim.Stats().Calls
+			require.Equal(t, 1, calls["GET /v1/subscriptions/{subscription-key}"], "%v", calls)
+			require.Zero(t, calls["POST /v1/orders"], "%v", calls)
+			for _, kind := range []string{store.EntityPlan, store.EntityCustomer, store.EntitySubscription} {
+				r, err := e.DB.GetSyncRecord(ctx, kind, map[string]string{store.EntityPlan: "pro", store.EntityCustomer: "c1", store.EntitySubscription: "s1"}[kind])
+				require.NoError(t, err)
+				require.Equal(t, store.StateSynced, r.State, kind)
+				require.NotEmpty(t, r.PayloadHash, kind)
+			}
 		})
 	}
 }

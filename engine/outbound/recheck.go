@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/store"
@@ -125,7 +124,7 @@ func (r *Reconcilers) unchanged(ctx context.Context, kind string, recs []store.S
 		if err != nil {
 			return nil, err
 		}
-		accts, err := r.mappingsByParent(ctx, mappings.Account, ids)
+		accts, err := r.maps.ByParents(ctx, mappings.Account, ids)
 		if err != nil {
 			return nil, err
 		}
@@ -148,7 +147,7 @@ func (r *Reconcilers) unchanged(ctx context.Context, kind string, recs []store.S
 		if err != nil {
 			return nil, err
 		}
-		mapped, err := r.mappedLocalIDs(ctx, mappings.Subscription, ids)
+		mapped, err := r.maps.Mapped(ctx, mappings.Subscription, ids)
 		if err != nil {
 			return nil, err
 		}
@@ -174,44 +173,6 @@ func (r *Reconcilers) unchanged(ctx context.Context, kind string, recs []store.S
 				out[rec.ID] = true
 			}
 		}
-	}
-	return out, nil
-}
-
-type mappingRow struct {
-	LocalID     string
-	ZuoraID     string
-	ZuoraNumber string
-	ParentID    string
-	PayloadHash string
-	CreatedAt   time.Time
-}
-
-// mappingsByParent reads the mappings of a kind whose parent is one of ids.
-func (r *Reconcilers) mappingsByParent(ctx context.Context, kind mappings.Kind, ids []string) (map[string][]mappings.Mapping, error) {
-	var rows []mappingRow
-	if err := r.db.Gorm.WithContext(ctx).Raw(`SELECT local_id, zuora_id, zuora_number, parent_id, payload_hash, created_at
-		FROM id_mappings WHERE kind = ? AND parent_id IN ? ORDER BY local_id`, string(kind), ids).Scan(&rows).Error; err != nil {
-		return nil, err
-	}
-	out := map[string][]mappings.Mapping{}
-	for _, m := range rows {
-		out[m.ParentID] = append(out[m.ParentID], mappings.Mapping{Kind: kind, LocalID: m.LocalID, ZuoraID: m.ZuoraID,
-			ZuoraNumber: m.ZuoraNumber, ParentID: m.ParentID, PayloadHash: m.PayloadHash, CreatedAt: m.CreatedAt.UTC()})
-	}
-	return out, nil
-}
-
-// mappedLocalIDs reports which of ids have a mapping of the kind.
-func (r *Reconcilers) mappedLocalIDs(ctx context.Context, kind mappings.Kind, ids []string) (map[string]bool, error) {
-	var found []string
-	if err := r.db.Gorm.WithContext(ctx).Raw(`SELECT local_id FROM id_mappings WHERE kind = ? AND local_id IN ?`, string(kind), ids).
-		Scan(&found).Error; err != nil {
-		return nil, err
-	}
-	out := make(map[string]bool, len(found))
-	for _, id := range found {
-		out[id] = true
 	}
 	return out, nil
 }

@@ -21,6 +21,7 @@ import (
 	"gorm.io/gorm"
 	gormlogger "gorm.io/gorm/logger"
 
+	"github.com/billsync/billsync/mappings"
 	"github.com/billsync/billsync/migrations"
 )
 
@@ -158,6 +159,9 @@ func (db *DB) SetClock(now func() time.Time) { db.now = now }
 
 // Now is the store's clock, in UTC.
 func (db *DB) Now() time.Time { return db.now().UTC() }
+
+// Mappings returns the id-mapping store on this database.
+func (db *DB) Mappings() *mappings.Store { return mappings.New(db.Gorm) }
 
 func (db *DB) provider() (*goose.Provider, error) {
 	fsys, err := migrations.FS(string(db.Dialect))

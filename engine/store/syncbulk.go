@@ -6,22 +6,31 @@ import (
 	"github.com/billsync/billsync/engine"
 )
 
-// SettleSynced marks an entity's pending outbound record synced at the given
-// entity revision, with the outcome's hash and Zuora ids, without a reconcile:
-// another entity's reconcile has just put it in Zuora (an account created in
-// the order of its first subscription). It does nothing, and reports false,
-// when the record is not pending (in flight, failed, …) or the entity has
-// changed since revision; the caller then marks it due instead.
+// SettleSynced marks an entity's pending outbound record synced with the
+// outcome's hash, pushed state and Zuora ids, without a reconcile: another
+// entity's reconcile has just put it in Zuora (an account created in the
+// order of its first subscription), or inbound processing has just written
+// the entity from Zuora. With revision > 0 the record settles only at that
+// entity revision. It does nothing, and reports false, when the record is not
+// pending (in flight, failed, …) or the entity has changed since revision;
+// the caller then marks it due instead. It adds a row to the record's
+// history with o.Detail.
 func (db *DB) SettleSynced(ctx context.Context, kind, id string, revision int, o Outcome) (bool, error) {
 	now := db.Now()
 	var ids []int64
-	err := db.Gorm.WithContext(ctx).Raw(`UPDATE sync_records SET state = ?, synced_revision = desired_revision, attempts = 0, claims = 0,
+	q := `UPDATE sync_records SET state = ?, synced_revision = desired_revision, attempts = 0, claims = 0,
 		reason = '', last_error_code = '', last_error_message = '', next_attempt_at = ?, updated_at = ?, payload_hash = ?,
+		pushed_state = CASE WHEN ? = '' THEN pushed_state ELSE ? END,
 		zuora_id = CASE WHEN ? = '' THEN zuora_id ELSE ? END, zuora_number = CASE WHEN ? = '' THEN zuora_number ELSE ? END,
 		zuora_url = CASE WHEN ? = '' THEN zuora_url ELSE ? END
-		WHERE entity_kind = ? AND entity_id = ? AND connector = ? AND direction = ? AND state = ? AND desired_revision = ?
-		RETURNING id`, StateSynced, now, now, o.PayloadHash, o.ZuoraID, o.ZuoraID, o.ZuoraNumber, o.ZuoraNumber, o.ZuoraURL, o.ZuoraURL,
-		kind, id, ConnectorZuora, DirectionOut, StatePending, revision).Scan(&ids).Error
+		WHERE entity_kind = ? AND entity_id = ? AND connector = ? AND direction = ? AND state = ?`
+	args := []any{StateSynced, now, now, o.PayloadHash, o.PushedState, o.PushedState, o.ZuoraID, o.ZuoraID, o.ZuoraNumber, o.ZuoraNumber, o.ZuoraURL, o.ZuoraURL,
+		kind, id, ConnectorZuora, DirectionOut, StatePending}
+	if revision > 0 {
+		q += ` AND desired_revision = ?`
+		args = append(args, revision)
+	}
+	err := db.Gorm.WithContext(ctx).Raw(q+` RETURNING id`, args...).Scan(&ids).Error
 	if err != nil || len(ids) == 0 {
 		return false, err
 	}

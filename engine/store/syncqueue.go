@@ -1,9 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,11 +19,17 @@ import (
 // worker until lease expires, and returns them. On Postgres concurrent claimers
 // skip each other's rows (FOR UPDATE SKIP LOCKED); SQLite has one writer, so a
 // single UPDATE … RETURNING is atomic. Records are taken in due order by the
-// minute (so none starves); among records due in the same minute, catalog
-// first, then subscriptions, then customers, so dependencies are usually
+// minute (so none starves); among records due in the same minute, reconciles
+// before drift checks (synced records with a check queued, claimed with
+// DriftCheck set), catalog first, then subscriptions, then customers, so
+// dependencies are usually
 // ready: a new customer's account is created by its first subscription's
 // order, which settles the customer's record, so the customer needs no
 // reconcile of its own.
+//
+// Each claim gets a new lease token (on every record it returns): only the
+// holder of that token may extend the lease (Heartbeat) or record the outcome
+// (Finish), and only while the lease has not lapsed.
 func (db *DB) Claim(ctx context.Context, worker string, kinds []string, limit int, lease time.Duration) ([]SyncRecord, error) {
 	if len(kinds) == 0 || limit <= 0 {
 		return nil, nil
@@ -31,16 +41,21 @@ func (db *DB) Claim(ctx context.Context, worker string, kinds []string, limit in
 		lock = " FOR UPDATE SKIP LOCKED"
 		minute = "date_trunc('minute', next_attempt_at)"
 	}
-	q := `UPDATE sync_records SET state = ?, claimed_by = ?, claimed_until = ?, processing_revision = desired_revision, claims = claims + 1,
-		last_attempt_at = ?, updated_at = ?
+	token := worker + "/" + randomToken()
+	// A synced record with a drift check queued is claimed for the check;
+	// checks come after reconciles due in the same minute.
+	q := `UPDATE sync_records SET state = ?, claimed_by = ?, lease_token = ?, claimed_until = ?, processing_revision = desired_revision, claims = claims + 1,
+		drift_check = CASE WHEN state = ? THEN drift_check ELSE '' END, last_attempt_at = ?, updated_at = ?
 		WHERE id IN (SELECT id FROM sync_records
-			WHERE direction = ? AND state IN (?, ?, ?) AND next_attempt_at <= ? AND entity_kind IN ?
-			ORDER BY ` + minute + `, CASE entity_kind WHEN 'plan' THEN 0 WHEN 'subscription' THEN 1 ELSE 2 END, next_attempt_at, id
+			WHERE direction = ? AND next_attempt_at <= ? AND entity_kind IN ?
+				AND (state IN (?, ?, ?) OR (state = ? AND drift_check <> ''))
+			ORDER BY ` + minute + `, CASE WHEN state = ? THEN 1 ELSE 0 END,
+				CASE entity_kind WHEN 'plan' THEN 0 WHEN 'subscription' THEN 1 ELSE 2 END, next_attempt_at, id
 			LIMIT ?` + lock + `)
 		RETURNING *`
 	var rows []syncRecordRow
-	err := db.Gorm.WithContext(ctx).Raw(q, StateInFlight, worker, now.Add(lease), now, now,
-		DirectionOut, StatePending, StateFailed, StateDrifted, now, kinds, limit).Scan(&rows).Error
+	err := db.Gorm.WithContext(ctx).Raw(q, StateInFlight, worker, token, now.Add(lease), StateSynced, now, now,
+		DirectionOut, now, kinds, StatePending, StateFailed, StateDrifted, StateSynced, StateSynced, limit).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("claim sync records: %w", err)
 	}
@@ -48,7 +63,33 @@ func (db *DB) Claim(ctx context.Context, worker string, kinds []string, limit in
 	for _, r := range rows {
 		out = append(out, syncRecordFromRow(r))
 	}
+	// RETURNING gives the rows in no particular order: put them back in the
+	// claim order, which the pool follows.
+	slices.SortFunc(out, func(a, b SyncRecord) int {
+		return cmp.Or(a.NextAttemptAt.Truncate(time.Minute).Compare(b.NextAttemptAt.Truncate(time.Minute)),
+			cmp.Compare(checkRank(a), checkRank(b)), cmp.Compare(kindRank(a.EntityKind), kindRank(b.EntityKind)), a.NextAttemptAt.Compare(b.NextAttemptAt), cmp.Compare(a.ID, b.ID))
+	})
 	return out, nil
+}
+
+func checkRank(r SyncRecord) int {
+	if r.DriftCheck != "" {
+		return 1
+	}
+	return 0
+}
+
+// kindRank is the claim order among records due in the same minute (the
+// CASE in Claim's ORDER BY).
+func kindRank(kind string) int {
+	switch kind {
+	case EntityPlan:
+		return 0
+	case EntitySubscription:
+		return 1
+	default:
+		return 2
+	}
 }
 
 // Outcome is the result of one reconcile of a claimed record.
@@ -65,6 +106,9 @@ type Outcome struct {
 	ZuoraURL     string
 	NextAttempt  time.Time
 	CountAttempt bool
+	// Quiet leaves the attempt out of the history (a drift check that found
+	// Zuora matching: one per record and hour would bury the history).
+	Quiet bool
 	// Attempt history.
 	SyncID    string
 	StartedAt time.Time
@@ -72,14 +116,21 @@ type Outcome struct {
 	Calls     int
 }
 
+// ErrLeaseLost is returned by Finish when the caller no longer holds the
+// record's lease: it lapsed (the sweeper may have released it, another
+// worker may hold it now), or the record was claimed again since.
+var ErrLeaseLost = errors.New("the lease was lost: it lapsed or the work was claimed again")
+
 // Finish records the outcome of a claimed record. If the entity changed while
 // it was in flight (a higher desired revision), a synced or skipped outcome
-// leaves the record pending so the new revision is pushed next. It returns
-// false if the claim was lost (the record was released by the sweeper).
-func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outcome) (bool, error) {
+// leaves the record pending so the new revision is pushed next. A caller that
+// no longer holds the lease (another claim's token, or a lease that lapsed,
+// even if nobody has taken the record since) is refused with ErrLeaseLost and
+// nothing is written: its outcome may rest on a state another holder has
+// changed.
+func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outcome) error {
 	now := db.Now()
-	ok := false
-	err := db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var cur syncRecordRow
 		q := tx.Where("id = ?", rec.ID)
 		if db.Dialect == Postgres {
@@ -90,17 +141,17 @@ func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outco
 		if err := q.Take(&cur).Error; err != nil {
 			return err
 		}
-		if cur.State != StateInFlight || cur.ClaimedBy != worker {
-			return nil
+		if cur.State != StateInFlight || cur.ClaimedBy != worker || cur.LeaseToken != rec.LeaseToken ||
+			cur.ClaimedUntil == nil || cur.ClaimedUntil.Before(now) {
+			return ErrLeaseLost
 		}
-		ok = true
 		state := o.State
 		next := o.NextAttempt
 		if next.IsZero() {
 			next = now
 		}
 		upd := map[string]any{
-			"state": state, "reason": o.Reason, "claimed_by": "", "claimed_until": nil,
+			"state": state, "reason": o.Reason, "claimed_by": "", "lease_token": "", "claimed_until": nil, "drift_check": "",
 			"next_attempt_at": next, "updated_at": now,
 		}
 		if o.CountAttempt {
@@ -138,6 +189,9 @@ func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outco
 		if o.PayloadHash != "" {
 			upd["payload_hash"] = o.PayloadHash
 		}
+		if state == StateDrifted {
+			upd["payload_hash"] = "" // the repair compares with Zuora
+		}
 		if o.PushedState != "" {
 			upd["pushed_state"] = o.PushedState
 		}
@@ -153,6 +207,9 @@ func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outco
 		if err := tx.Model(&syncRecordRow{}).Where("id = ?", rec.ID).Updates(upd).Error; err != nil {
 			return err
 		}
+		if o.Quiet {
+			return nil
+		}
 		started := o.StartedAt
 		if started.IsZero() {
 			started = now
@@ -161,7 +218,42 @@ func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outco
 			Outcome: state, Detail: truncate(o.Detail, 2000), ErrorCode: o.ErrorCode, ErrorMessage: truncate(o.ErrorMessage, 2000),
 			RequestID: o.RequestID, ZuoraCalls: o.Calls}).Error
 	})
-	return ok, err
+}
+
+// Lease names one claim of one record: what Heartbeat extends.
+type Lease struct {
+	RecordID int64
+	Token    string
+}
+
+// Heartbeat extends, to now+lease, the leases worker still holds among the
+// given ones, and returns the record ids it extended. A lease that lapsed or
+// was claimed again since is not extended (and its holder must stop).
+func (db *DB) Heartbeat(ctx context.Context, worker string, leases []Lease, lease time.Duration) (map[int64]bool, error) {
+	return db.heartbeat(ctx, "sync_records", worker, leases, lease)
+}
+
+// heartbeat extends the leases of table (sync_records or inbox).
+func (db *DB) heartbeat(ctx context.Context, table, worker string, leases []Lease, lease time.Duration) (map[int64]bool, error) {
+	byToken := map[string][]int64{}
+	for _, l := range leases {
+		byToken[l.Token] = append(byToken[l.Token], l.RecordID)
+	}
+	held := make(map[int64]bool, len(leases))
+	now := db.Now()
+	for token, ids := range byToken {
+		var got []int64
+		err := db.Gorm.WithContext(ctx).Raw(`UPDATE `+table+` SET claimed_until = ?
+			WHERE state = ? AND claimed_by = ? AND lease_token = ? AND claimed_until >= ? AND id IN ?
+			RETURNING id`, now.Add(lease), StateInFlight, worker, token, now, ids).Scan(&got).Error
+		if err != nil {
+			return held, fmt.Errorf("heartbeat: %w", err)
+		}
+		for _, id := range got {
+			held[id] = true
+		}
+	}
+	return held, nil
 }
 
 // ReleaseExpired returns in_flight records whose claim has expired (a crashed or
@@ -170,7 +262,7 @@ func (db *DB) ReleaseExpired(ctx context.Context) (int64, error) {
 	now := db.Now()
 	res := db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).
 		Where("state = ? AND claimed_until < ?", StateInFlight, now).
-		Updates(map[string]any{"state": StatePending, "claimed_by": "", "claimed_until": nil, "next_attempt_at": now, "updated_at": now})
+		Updates(map[string]any{"state": StatePending, "claimed_by": "", "lease_token": "", "claimed_until": nil, "next_attempt_at": now, "updated_at": now})
 	return res.RowsAffected, res.Error
 }
 
@@ -179,7 +271,7 @@ func (db *DB) ReleaseWorker(ctx context.Context, worker string) error {
 	now := db.Now()
 	return db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).
 		Where("state = ? AND claimed_by = ?", StateInFlight, worker).
-		Updates(map[string]any{"state": StatePending, "claimed_by": "", "claimed_until": nil, "next_attempt_at": now, "updated_at": now}).Error
+		Updates(map[string]any{"state": StatePending, "claimed_by": "", "lease_token": "", "claimed_until": nil, "next_attempt_at": now, "updated_at": now}).Error
 }
 
 // MarkPending makes an entity's outbound record due now without changing its
@@ -396,12 +488,31 @@ func truncate(s string, n int) string {
 	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
-// CountUnsettled returns how many outbound records are pending, failed, drifted or in flight.
+// CountUnsettled returns how many outbound records are pending, failed,
+// drifted or in flight, or synced with a drift check queued: the queue's
+// outstanding work.
 func (db *DB) CountUnsettled(ctx context.Context) (int64, error) {
 	var n int64
 	err := db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).
-		Where("direction = ? AND state IN ?", DirectionOut, []string{StatePending, StateFailed, StateDrifted, StateInFlight}).Count(&n).Error
+		Where("direction = ? AND (state IN ? OR (state = ? AND drift_check <> ''))", DirectionOut,
+			[]string{StatePending, StateFailed, StateDrifted, StateInFlight}, StateSynced).Count(&n).Error
 	return n, err
+}
+
+// EnqueueDriftChecks queues a drift check of every synced outbound record for
+// the period (the drift job's hour) and reports how many it queued. A record
+// already queued for the period is left: enqueueing is unique per period.
+// The pool claims the checks like due records (after the reconciles due in
+// the same minute) and runs them with its bounded workers.
+func (db *DB) EnqueueDriftChecks(ctx context.Context, period string) (int64, error) {
+	if period == "" {
+		return 0, errors.New("enqueue drift checks: a period is required")
+	}
+	now := db.Now()
+	res := db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).
+		Where("direction = ? AND state = ? AND drift_check <> ?", DirectionOut, StateSynced, period).
+		Updates(map[string]any{"drift_check": period, "next_attempt_at": now, "updated_at": now})
+	return res.RowsAffected, res.Error
 }
 
 // MarkDrifted records that Zuora no longer matches a synced record and makes
@@ -410,4 +521,10 @@ func (db *DB) MarkDrifted(ctx context.Context, id int64, reason string) error {
 	now := db.Now()
 	return db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).Where("id = ? AND state = ?", id, StateSynced).
 		Updates(map[string]any{"state": StateDrifted, "reason": truncate(reason, 2000), "payload_hash": "", "next_attempt_at": now, "updated_at": now}).Error
+}
+
+func randomToken() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -44,6 +44,8 @@ type syncRecordRow struct {
 	PushedState        string
 	ProcessingRevision int
 	Claims             int
+	LeaseToken         string
+	DriftCheck         string
 	CreatedAt          time.Time
 	UpdatedAt          time.Time
 }
@@ -88,9 +90,16 @@ type SyncRecord struct {
 	PushedState      string     `json:"-"`
 	// Claims counts claims since the last settled outcome; above 1 means an
 	// earlier attempt was cut off and may have reached Zuora.
-	Claims    int       `json:"-"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	Claims int `json:"-"`
+	// LeaseToken identifies the claim that holds an in-flight record (a new
+	// one per claim); Heartbeat and Finish need it.
+	LeaseToken string `json:"-"`
+	// DriftCheck, on a claimed record, is the period of the drift check it
+	// was claimed for ('' for a reconcile).
+	DriftCheck   string     `json:"-"`
+	ClaimedUntil *time.Time `json:"claimedUntil,omitempty"`
+	CreatedAt    time.Time  `json:"createdAt"`
+	UpdatedAt    time.Time  `json:"updatedAt"`
 }
 
 func syncRecordFromRow(r syncRecordRow) SyncRecord {
@@ -99,7 +108,7 @@ func syncRecordFromRow(r syncRecordRow) SyncRecord {
 		State: r.State, Reason: r.Reason, DesiredRevision: r.DesiredRevision, SyncedRevision: r.SyncedRevision,
 		Attempts: r.Attempts, NextAttemptAt: r.NextAttemptAt.UTC(), LastAttemptAt: utcPtr(r.LastAttemptAt),
 		LastErrorCode: r.LastErrorCode, LastErrorMessage: r.LastErrorMessage, LastRequestID: r.LastRequestID,
-		PayloadHash: r.PayloadHash, PushedState: r.PushedState, Claims: r.Claims, ZuoraID: r.ZuoraID, ZuoraNumber: r.ZuoraNumber, ZuoraURL: r.ZuoraURL,
+		PayloadHash: r.PayloadHash, PushedState: r.PushedState, Claims: r.Claims, LeaseToken: r.LeaseToken, DriftCheck: r.DriftCheck, ClaimedUntil: utcPtr(r.ClaimedUntil), ZuoraID: r.ZuoraID, ZuoraNumber: r.ZuoraNumber, ZuoraURL: r.ZuoraURL,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/reconcile"
 	"github.com/billsync/billsync/mappings"
 )
 
@@ -687,8 +688,11 @@ func (l *Ledger) send(ctx context.Context, now time.Time, j job, rep *Report) er
 	if callErr == nil && len(results) == len(recs) {
 		return l.recordResults(ctx, now, j, results, rep)
 	}
-	ze, isZ := zuora.AsError(callErr)
-	definite := callErr != nil && results == nil && (!isZ || (!ze.Retryable && !ze.Ambiguous))
+	// Refused for sure (nothing written): a Zuora error that retrying cannot
+	// fix, or a failure before anything was sent.
+	_, isZ := zuora.AsError(callErr)
+	failure := reconcile.Classify(callErr)
+	definite := callErr != nil && results == nil && (!isZ || !failure.Retryable)
 	if definite {
 		// Nothing was written (the whole call was refused): retry each row on
 		// its own, with new keys.
@@ -721,7 +725,7 @@ func (l *Ledger) send(ctx context.Context, now time.Time, j job, rep *Report) er
 	}
 	l.log.Warn().Str("batch", j.id).Str("error", msg).Msg("usage batch outcome unknown; will resend with the same key")
 	rep.add(func(rep *Report) { rep.BatchesUnknown++ })
-	_, uerr := l.q().s("UPDATE usage_batches SET attempts = attempts + 1, last_attempt_at = ").a(now).s(", next_attempt_at = ").a(now.Add(l.backoff(j.attempts+1))).
+	_, uerr := l.q().s("UPDATE usage_batches SET attempts = attempts + 1, last_attempt_at = ").a(now).s(", next_attempt_at = ").a(now.Add(l.backoff(j.attempts+1, failure.RetryAfter))).
 		s(", last_error = ").a(engine.Truncate(msg, 500)).s(", claimed_by = '', claimed_until = NULL, updated_at = ").a(now).
 		s(" WHERE id = ").a(j.id).s(" AND state = 'sending'").exec(ctx, l.db.SQL())
 	return uerr
@@ -731,7 +735,7 @@ func (l *Ledger) send(ctx context.Context, now time.Time, j job, rep *Report) er
 // number (so its next batch has a new key).
 func (l *Ledger) release(ctx context.Context, tx execer, now time.Time, batchID string, r uploadRow, solo bool, msg string) error {
 	_, err := l.q().s("UPDATE usage_uploads SET state = 'pending', batch_id = '', attempts = attempts + 1, solo = ").a(solo).
-		s(", last_error = ").a(engine.Truncate(msg, 500)).s(", next_attempt_at = ").a(now.Add(l.backoff(r.attempts+1))).s(", updated_at = ").a(now).
+		s(", last_error = ").a(engine.Truncate(msg, 500)).s(", next_attempt_at = ").a(now.Add(l.backoff(r.attempts+1, 0))).s(", updated_at = ").a(now).
 		s(" WHERE id = ").a(r.id).s(" AND batch_id = ").a(batchID).s(" AND state = 'sending'").exec(ctx, tx)
 	return err
 }
@@ -829,7 +833,7 @@ func (l *Ledger) lookUp(ctx context.Context, now time.Time, j job, rep *Report) 
 				}
 				l.log.Warn().Err(err).Str("batch", j.id).Msg("usage look-up failed; will try again")
 				rep.add(func(rep *Report) { rep.BatchesUnknown++ })
-				_, uerr := l.q().s("UPDATE usage_batches SET attempts = attempts + 1, next_attempt_at = ").a(now.Add(l.backoff(j.attempts+1))).
+				_, uerr := l.q().s("UPDATE usage_batches SET attempts = attempts + 1, next_attempt_at = ").a(now.Add(l.backoff(j.attempts+1, reconcile.Classify(err).RetryAfter))).
 					s(", last_error = ").a(engine.Truncate(err.Error(), 500)).s(", claimed_by = '', claimed_until = NULL, updated_at = ").a(now).
 					s(" WHERE id = ").a(j.id).exec(ctx, l.db.SQL())
 				return uerr

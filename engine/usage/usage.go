@@ -34,6 +34,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/billsync/billsync/connectors/zuora"
+	"github.com/billsync/billsync/engine/retry"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/mappings"
 )
@@ -73,8 +74,9 @@ type Config struct {
 	// 10 min, longer than the client's attempts take); after a crash another
 	// uploader resends the batch once the claim expires.
 	ClaimTTL time.Duration
-	// RetryBase and RetryMax bound the backoff of failed rows and batches
-	// (defaults 30 s and 1 h; base·2^attempts).
+	// RetryBase and RetryMax are the unit and maximum of the retry policy of
+	// failed rows and batches (engine/retry: attempt⁴ × unit with jitter, at
+	// least Zuora's Retry-After; defaults 1 s and 1 h, as for sync records).
 	RetryBase time.Duration
 	RetryMax  time.Duration
 	// Senders is the number of batches sent concurrently (default 4).
@@ -125,7 +127,7 @@ func New(db *store.DB, z Zuora, cfg Config) *Ledger {
 		cfg.ClaimTTL = 10 * time.Minute
 	}
 	if cfg.RetryBase <= 0 {
-		cfg.RetryBase = 30 * time.Second
+		cfg.RetryBase = time.Second
 	}
 	if cfg.RetryMax <= 0 {
 		cfg.RetryMax = time.Hour
@@ -145,19 +147,17 @@ func New(db *store.DB, z Zuora, cfg Config) *Ledger {
 	if cfg.Owner == "" {
 		cfg.Owner = "usage-" + randomID()
 	}
-	return &Ledger{db: db, maps: mappings.New(db.Gorm), z: z, cfg: cfg, log: cfg.Logger.With().Str("component", "usage").Logger(),
+	return &Ledger{db: db, maps: db.Mappings(), z: z, cfg: cfg, log: cfg.Logger.With().Str("component", "usage").Logger(),
 		views: map[string]*subView{}}
 }
 
 func (l *Ledger) now() time.Time { return l.cfg.Now().UTC() }
 
 // backoff is base·2^attempts, capped.
-func (l *Ledger) backoff(attempts int) time.Duration {
-	d := l.cfg.RetryBase
-	for i := 1; i < attempts && d < l.cfg.RetryMax; i++ {
-		d *= 2
-	}
-	return min(d, l.cfg.RetryMax)
+// backoff is the wait after the attempts-th failed attempt (the shared retry
+// policy), at least retryAfter.
+func (l *Ledger) backoff(attempts int, retryAfter time.Duration) time.Duration {
+	return retry.Policy{Unit: l.cfg.RetryBase, Max: l.cfg.RetryMax}.Delay(attempts, retryAfter)
 }
 
 // ErrUnknownSubscription is returned for a subscription billsync does not know.

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/billsync/billsync/engine/bench"
+	"github.com/billsync/billsync/cmd/billsync/internal/bench"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/store/storetest"
 )

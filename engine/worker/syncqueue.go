@@ -1,0 +1,136 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/billsync/billsync/engine/reconcile"
+	"github.com/billsync/billsync/engine/retry"
+	"github.com/billsync/billsync/engine/store"
+)
+
+// syncQueue is the Queue of outbound sync records: jobs are records, the
+// work is their kind's reconciler, outcomes go through store.Finish.
+type syncQueue struct {
+	db     *store.DB
+	recs   map[string]reconcile.Reconciler
+	opts   Options
+	policy retry.Policy
+	pool   *Pool
+}
+
+func (q *syncQueue) Claim(ctx context.Context, worker string, n int, lease time.Duration) ([]Job, error) {
+	recs, err := q.db.Claim(ctx, worker, q.opts.Kinds(), n, lease)
+	jobs := make([]Job, len(recs))
+	for i, r := range recs {
+		jobs[i] = Job{Lease: store.Lease{RecordID: r.ID, Token: r.LeaseToken}, Kind: r.EntityKind, ID: r.EntityID, Item: r}
+	}
+	return jobs, err
+}
+
+func (q *syncQueue) Heartbeat(ctx context.Context, worker string, leases []store.Lease, lease time.Duration) (map[int64]bool, error) {
+	return q.db.Heartbeat(ctx, worker, leases, lease)
+}
+
+func (q *syncQueue) Release(ctx context.Context, worker string) error {
+	return q.db.ReleaseWorker(ctx, worker)
+}
+
+func (q *syncQueue) Work(ctx context.Context, job Job) (any, error) {
+	rc, ok := q.recs[job.Kind]
+	if !ok {
+		return Result{}, Terminal{Err: errors.New("no reconciler for entity kind " + job.Kind)}
+	}
+	return rc.Reconcile(ctx, reconcile.Key{Kind: job.Kind, ID: job.ID})
+}
+
+func (q *syncQueue) Finish(ctx context.Context, worker string, job Job, a Attempt) error {
+	rec := job.Item.(store.SyncRecord)
+	res, _ := a.Result.(Result)
+	o := q.outcome(rec, res, a.Err)
+	o.SyncID, o.StartedAt, o.Calls = a.ID, a.Started, res.Calls
+	if a.Err == nil {
+		o.Detail, o.Quiet = res.Detail, res.Quiet
+	}
+	if o.Detail == "" {
+		o.Detail = o.Reason
+	}
+	if err := q.db.Finish(ctx, rec, worker, o); err != nil {
+		return err
+	}
+	if q.opts.OnOutcome != nil {
+		q.opts.OnOutcome(rec, o)
+	}
+	ev := a.Log.Debug()
+	if o.State == store.StateFailed || o.State == store.StateDead {
+		ev = a.Log.Warn().Str("error_code", o.ErrorCode).Str("error", o.ErrorMessage).Str("zuora_request_id", o.RequestID)
+	}
+	ev.Str("state", o.State).Int("zuora_calls", res.Calls).Dur("took", time.Since(a.Started)).Msg("reconciled")
+	q.pool.count(func(st *Stats) {
+		st.Reconciled++
+		st.Calls += int64(res.Calls)
+		switch o.State {
+		case store.StateSynced:
+			st.Synced++
+		case store.StateSkipped:
+			st.Skipped++
+		case store.StateFailed:
+			st.Failed++
+		case store.StateDead:
+			st.Dead++
+		case store.StateDrifted:
+			st.Drifted++
+		default:
+			st.Waited++
+		}
+	})
+	return nil
+}
+
+func (q *syncQueue) LeaseLost(job Job, a Attempt) {
+	res, _ := a.Result.(Result)
+	q.pool.count(func(st *Stats) { st.Calls += int64(res.Calls) })
+	if q.opts.OnOutcome != nil {
+		q.opts.OnOutcome(job.Item.(store.SyncRecord), store.Outcome{State: OutcomeLeaseLost, SyncID: a.ID, StartedAt: a.Started, Calls: res.Calls})
+	}
+}
+
+// outcome turns a reconcile's result or error into the record's next state.
+// On error the result is ignored, except for the calls it counts.
+func (q *syncQueue) outcome(rec store.SyncRecord, res Result, err error) store.Outcome {
+	now := time.Now().UTC()
+	if err == nil {
+		o := store.Outcome{PayloadHash: res.PayloadHash, PushedState: res.PushedState, ZuoraID: res.ZuoraID,
+			ZuoraNumber: res.ZuoraNumber, ZuoraURL: res.ZuoraURL}
+		switch {
+		case res.Skipped != "":
+			o.State, o.Reason = store.StateSkipped, res.Skipped
+		case res.Wait > 0:
+			o.State, o.Reason, o.NextAttempt = store.StatePending, res.WaitReason, now.Add(res.Wait)
+		case res.Drifted:
+			o.State, o.Reason = store.StateDrifted, res.Detail
+		default:
+			o.State = store.StateSynced
+		}
+		return o
+	}
+	f := reconcile.Classify(err)
+	o := store.Outcome{ErrorCode: f.Code, ErrorMessage: f.Message, RequestID: f.RequestID, CountAttempt: true}
+	var cut cutOff
+	if errors.As(err, &cut) {
+		o.ErrorMessage = cut.Error() // why it was cut off, then what the reconcile said
+	}
+	attempt := rec.Attempts + 1
+	if !f.Retryable || attempt >= q.opts.MaxAttempts {
+		o.State = store.StateDead
+		if f.Retryable {
+			o.Reason = "gave up after " + strconv.Itoa(attempt) + " attempts"
+		}
+		return o
+	}
+	o.State = store.StateFailed
+	o.NextAttempt = now.Add(q.policy.Delay(attempt, f.RetryAfter))
+	return o
+}
