@@ -140,11 +140,11 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 	// On shutdown, reconciles under way get most of the shutdown timeout to
 	// finish; the rest is for releasing the claims.
 	a.pool = worker.New(db, a.outbound.Kinds(), worker.Options{Workers: cfg.SyncWorkers, MaxAttempts: cfg.SyncMaxAttempts,
-		StopTimeout: cfg.ShutdownTimeout * 4 / 5,
-		Logger:      log.With().Str("component", "worker").Logger(), ID: cfg.ReplicaID, OnOutcome: a.observeOutcome(onOutcome)})
+		StopTimeout: cfg.ShutdownTimeout * 4 / 5, Lease: cfg.ClaimLease,
+		Logger: log.With().Str("component", "worker").Logger(), ID: cfg.ReplicaID, OnOutcome: a.observeOutcome(onOutcome)})
 	a.inbound = inbound.New(db, zc, a.outbound, inbound.Config{IDField: cfg.ZuoraIDField,
 		IdentityField: cfg.InboundIdentityField, GraceField: cfg.InboundGraceField, MaxAttempts: cfg.SyncMaxAttempts,
-		Workers: cfg.SyncWorkers, StopTimeout: cfg.ShutdownTimeout * 4 / 5,
+		Workers: cfg.SyncWorkers, StopTimeout: cfg.ShutdownTimeout * 4 / 5, Lease: cfg.ClaimLease,
 		WorkerID: cfg.ReplicaID, Logger: log.With().Str("component", "inbound").Logger(),
 		Enabled: func() bool { return a.switches.Enabled(switches.Inbound) }})
 	a.usage = a.newUsage()
@@ -237,7 +237,7 @@ func (a *app) addJobs() error {
 			a.pool.Kick()
 			return fmt.Sprintf("queued a drift check of %d synced records", n), err
 		}},
-		{Name: "sweeper", Spec: "@every " + a.cfg.SweepInterval.String(), Period: schedule.Minutely, Run: func(ctx context.Context) (string, error) {
+		{Name: "sweeper", Spec: "@every " + a.cfg.SweepInterval.String(), Period: schedule.Every(a.cfg.SweepInterval), Run: func(ctx context.Context) (string, error) {
 			n, err := a.db.ReleaseExpired(ctx)
 			if n > 0 {
 				a.pool.Kick()

@@ -14,16 +14,21 @@ type ScaleConfig struct {
 	// SweepInterval is how often the sweeper returns records of crashed
 	// workers (expired claims) to the queue.
 	SweepInterval time.Duration
+	// ClaimLease is how long a claim on a sync record or callout lasts
+	// without a heartbeat (the pool extends it every third while the work
+	// runs): the longest a crashed replica's claims keep others waiting.
+	ClaimLease time.Duration
 }
 
 func defaultScaleConfig() ScaleConfig {
-	return ScaleConfig{SchedulerLeaseTTL: 15 * time.Second, SweepInterval: time.Minute}
+	return ScaleConfig{SchedulerLeaseTTL: 15 * time.Second, SweepInterval: time.Minute, ClaimLease: time.Minute}
 }
 
 func (c *ScaleConfig) settings() []setting {
 	return []setting{
 		{"BILLSYNC_SCHEDULER_LEASE_TTL", "scheduler-lease-ttl", "lifetime of the scheduler leader's lease; another replica takes over when it lapses", &c.SchedulerLeaseTTL},
 		{"BILLSYNC_SWEEP_INTERVAL", "sweep-interval", "how often stuck (expired) claims are returned to the queue", &c.SweepInterval},
+		{"BILLSYNC_CLAIM_LEASE", "claim-lease", "lifetime of a claim on a sync record or callout, extended by a heartbeat while it runs; a crashed replica's claims are taken over after it", &c.ClaimLease},
 	}
 }
 
@@ -33,6 +38,9 @@ func (c *ScaleConfig) validate() error {
 	}
 	if c.SweepInterval < time.Second || c.SweepInterval > time.Hour {
 		return fmt.Errorf("config: BILLSYNC_SWEEP_INTERVAL %s must be between 1s and 1h", c.SweepInterval)
+	}
+	if c.ClaimLease < 3*time.Second || c.ClaimLease > 30*time.Minute {
+		return fmt.Errorf("config: BILLSYNC_CLAIM_LEASE %s must be between 3s and 30m", c.ClaimLease)
 	}
 	return nil
 }

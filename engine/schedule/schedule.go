@@ -32,6 +32,12 @@ type Job struct {
 // Hourly is a Period: the UTC hour.
 func Hourly(t time.Time) string { return t.UTC().Format("2006-01-02T15") }
 
+// Every returns a Period of d: one run per d-long slice of time (the
+// sweeper's BILLSYNC_SWEEP_INTERVAL, which a per-minute period ignored).
+func Every(d time.Duration) func(time.Time) string {
+	return func(t time.Time) string { return t.UTC().Truncate(d).Format(time.RFC3339) }
+}
+
 // Minutely is a Period: the UTC minute.
 func Minutely(t time.Time) string { return t.UTC().Format("2006-01-02T15:04") }
 
