@@ -315,3 +315,35 @@ func TestLeaseGuard(t *testing.T) {
 		require.Contains(t, cause.Load(), "about to lapse")
 	})
 }
+
+// TestDriftCheckCutOffStaysSynced: a drift check that fails or is cut off
+// leaves its record synced, with no attempt counted.
+func TestDriftCheckCutOffStaysSynced(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		due(t, db, "p1")
+		ok := reconcilerFunc(func(ctx context.Context, _ reconcile.Key) (worker.Result, error) {
+			return worker.Result{PayloadHash: "h1"}, nil
+		})
+		_, err := newPool(db, ok, worker.Options{ID: "a"}).Drain(ctx)
+		require.NoError(t, err)
+		n, err := db.EnqueueDriftChecks(ctx, "2026-01-01T10")
+		require.NoError(t, err)
+		require.EqualValues(t, 1, n)
+		hang := reconcilerFunc(func(ctx context.Context, _ reconcile.Key) (worker.Result, error) {
+			<-ctx.Done()
+			return worker.Result{}, ctx.Err()
+		})
+		_, err = newPool(db, hang, worker.Options{ID: "b", Timeout: 50 * time.Millisecond}).Drain(ctx)
+		require.NoError(t, err)
+		rec := record(t, db, "p1")
+		require.Equal(t, store.StateSynced, rec.State)
+		require.Equal(t, "h1", rec.PayloadHash)
+		require.Zero(t, rec.Attempts)
+		require.Empty(t, rec.DriftCheck)
+		hist, err := db.SyncHistory(ctx, rec.ID, 5)
+		require.NoError(t, err)
+		require.Contains(t, hist[0].Detail, "drift check (2026-01-01T10) did not finish")
+	})
+}

@@ -116,6 +116,12 @@ func (q *syncQueue) outcome(rec store.SyncRecord, res Result, err error) store.O
 		}
 		return o
 	}
+	if rec.DriftCheck != "" {
+		// A drift check that did not finish is not a failure of the
+		// record: it stays synced, and the next period's check looks again.
+		return store.Outcome{State: store.StateSynced, PayloadHash: rec.PayloadHash,
+			Detail: "drift check (" + rec.DriftCheck + ") did not finish: " + err.Error()}
+	}
 	f := reconcile.Classify(err)
 	o := store.Outcome{ErrorCode: f.Code, ErrorMessage: f.Message, RequestID: f.RequestID, CountAttempt: true}
 	var cut cutOff
