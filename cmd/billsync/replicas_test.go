@@ -168,6 +168,7 @@ func TestTwoReplicas(t *testing.T) {
 		"BILLSYNC_ZUORA_CLIENT_ID=" + zuorasim.DefaultClientID, "BILLSYNC_ZUORA_CLIENT_SECRET=" + zuorasim.DefaultClientSecret,
 		"BILLSYNC_ZUORA_REQUESTS_PER_MINUTE=100000", "BILLSYNC_SYNC_WORKERS=8", "BILLSYNC_LOG_FORMAT=json", "BILLSYNC_LOG_LEVEL=info",
 		"BILLSYNC_SCHEDULER_LEASE_TTL=3s", "BILLSYNC_SWEEP_INTERVAL=1s", "BILLSYNC_MIGRATE_ON_START=false"}
+	started := time.Now()
 	a := startReplica(t, bin, "replica-a", env)
 	waitFor(t, 10*time.Second, "replica-a leads", func() bool { return a.metric(t, "billsync_scheduler_leader") == "1" })
 	b := startReplica(t, bin, "replica-b", env)
@@ -203,7 +204,8 @@ func TestTwoReplicas(t *testing.T) {
 	require.Positive(t, rb, "replica-b took part")
 
 	// The schedule runs on the leader only: the sweeper fires every second on
-	// both replicas, runs once per minute, and only replica-a ever runs it.
+	// both replicas, runs once per sweep interval (1 s) across them, and only
+	// replica-a ever runs it.
 	sweeps := `billsync_scheduler_job_runs_total{job="sweeper",outcome="ok"}`
 	waitFor(t, 10*time.Second, "the leader runs the sweeper", func() bool { return a.count(t, sweeps) >= 1 })
 	require.Equal(t, "1", a.metric(t, "billsync_scheduler_leader"))
@@ -214,7 +216,8 @@ func TestTwoReplicas(t *testing.T) {
 	require.Equal(t, "replica-a", holder)
 	var runs int64
 	require.NoError(t, db.Gorm.Raw(`SELECT count(*) FROM job_runs WHERE job = 'sweeper'`).Scan(&runs).Error)
-	require.LessOrEqual(t, runs, int64(2), "once per minute, across replicas")
+	require.Positive(t, runs)
+	require.LessOrEqual(t, runs, int64(time.Since(started)/time.Second)+1, "once per sweep interval, across replicas")
 
 	// Kill the leader: replica-b takes over within 30 s and works alone.
 	require.NoError(t, a.cmd.Process.Kill())
