@@ -295,3 +295,22 @@ func TestAPIRefusesChangesZuoraCannotTake(t *testing.T) {
 		require.Equal(t, float64(1), body["revision"], "nothing written")
 	})
 }
+
+// TestReadyzWhilePaused: while Zuora refuses billsync's credentials the
+// probe says so (503), without Zuora's message.
+func TestReadyzWhilePaused(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, store.SQLite)
+	paused := true
+	srv := httptest.NewServer(web.New(web.Options{Store: db, Logger: zerolog.Nop(), APIKey: apiKey,
+		Paused: func() (bool, string) { return paused, "Invalid client credentials" }}))
+	t.Cleanup(srv.Close)
+	c := client{t: t, url: srv.URL, key: apiKey}
+	st, body, _ := c.do("GET", "/readyz", "")
+	require.Equal(t, http.StatusServiceUnavailable, st)
+	require.Equal(t, "paused", body["status"])
+	require.NotContains(t, body["error"], "Invalid client credentials")
+	paused = false
+	st, _, _ = c.do("GET", "/readyz", "")
+	require.Equal(t, http.StatusOK, st)
+}

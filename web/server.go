@@ -54,6 +54,9 @@ type Options struct {
 	Sync     SyncService
 	Mappings MappingService
 	Kick     func()
+	// Paused, when it reports true, makes /readyz answer 503: Zuora refuses
+	// billsync's credentials and sync work is paused.
+	Paused func() (bool, string)
 	// Usage enables the usage API (POST /usage, GET and sync-usage per subscription); nil: routes absent.
 	Usage UsageService
 	// Admin serves the /admin pages (package web/admin); nil: routes absent.
@@ -311,6 +314,13 @@ func (s *Server) ready(c *gin.Context) {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable",
 			"error": "the database is unreachable or has pending migrations; see the server log for request id " + c.GetString(ctxRequestID)})
 		return
+	}
+	if s.opts.Paused != nil {
+		if paused, _ := s.opts.Paused(); paused {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "paused",
+				"error": "Zuora refuses billsync's credentials: sync work is paused until they are fixed (see the admin page)"})
+			return
+		}
 	}
 	c.JSON(http.StatusOK, gin.H{"status": "ready"})
 }

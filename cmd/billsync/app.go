@@ -162,7 +162,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 	a.web = web.New(web.Options{Store: db, Logger: log, APIKey: cfg.APIKey, MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
 		Sync: db, Mappings: a.outbound.Mappings(), Kick: a.pool.Kick,
 		Inbound: a.inbound, Webhooks: cfg.InboundConfig.webhookAuth(cfg.MaxBodyBytes), Usage: a.usage, Admin: adm, Metrics: a.metrics.Handler(),
-		AllowedHosts: cfg.allowedHosts(cfg.Addr), TrustedOrigins: cfg.trustedOrigins(), TrustedProxies: cfg.TrustedProxies})
+		AllowedHosts: cfg.allowedHosts(cfg.Addr), TrustedOrigins: cfg.trustedOrigins(), TrustedProxies: cfg.TrustedProxies, Paused: a.paused})
 	return a, nil
 }
 
@@ -189,7 +189,7 @@ func (a *app) newAdmin(zuoraBaseURL string) (*admin.Admin, error) {
 		Usage:         a.usage,
 		Switches:      a.switches,
 		Zuora:         a.zuora,
-		Connection:    admin.Connection{Environment: env, BaseURL: zuoraBaseURL, LastCall: a.lastCall.get},
+		Connection:    admin.Connection{Environment: env, BaseURL: zuoraBaseURL, LastCall: a.lastCall.get, Paused: a.paused},
 		Schedule:      a.sched,
 		Tenant:        a.inbound,
 		Kick:          a.pool.Kick,
@@ -320,4 +320,13 @@ func (a *app) close() {
 	if a.db != nil {
 		_ = a.db.Close()
 	}
+}
+
+// paused reports whether sync or callout work is paused because Zuora
+// refused billsync's credentials (the pools resume by themselves).
+func (a *app) paused() (bool, string) {
+	if p, msg := a.pool.Paused(); p {
+		return p, msg
+	}
+	return a.inbound.Paused()
 }

@@ -125,7 +125,8 @@ func (e *Env) NewPool(workers int, lease time.Duration, keepClaims bool) *worker
 		recs = e.excl.Wrap(recs)
 	}
 	return worker.New(e.DB, recs, worker.Options{Workers: workers, Logger: zerolog.Nop(), Lease: lease,
-		BackoffUnit: time.Millisecond, MaxBackoff: 50 * time.Millisecond, PollInterval: 5 * time.Millisecond, KeepClaimsOnStop: keepClaims})
+		BackoffUnit: time.Millisecond, MaxBackoff: 50 * time.Millisecond, PollInterval: 5 * time.Millisecond, KeepClaimsOnStop: keepClaims,
+		CredentialsPause: 200 * time.Millisecond})
 }
 
 // Start runs pool.Run (the loop serve runs) until the returned stop is

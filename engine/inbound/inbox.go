@@ -102,6 +102,10 @@ func (s *Service) Kick() { s.pool.Kick() }
 // lapses.
 func (s *Service) Run(ctx context.Context) error { return s.pool.Run(ctx) }
 
+// Paused reports whether processing is paused because Zuora refused
+// billsync's credentials, with Zuora's message.
+func (s *Service) Paused() (bool, string) { return s.pool.Paused() }
+
 // Drain processes entries until none is due (entries waiting for a later
 // retry are left), and returns how many were processed.
 func (s *Service) Drain(ctx context.Context) (int, error) { return s.pool.Drain(ctx) }
@@ -161,10 +165,16 @@ func (q inboxQueue) Finish(ctx context.Context, holder string, job worker.Job, a
 	} else {
 		o.Attempts, o.Error = e.Attempts+1, a.Err.Error()
 		f := reconcile.Classify(a.Err)
-		if !f.Retryable || o.Attempts >= s.cfg.MaxAttempts {
+		switch {
+		case f.Credentials:
+			// The operator's to fix: the entry waits without using up an attempt.
+			o.State, o.Attempts = StateFailed, e.Attempts
+			o.NextAttempt = s.now().Add(reconcile.CredentialsPause)
+			outcome = func(st *Stats) { st.Failed++ }
+		case !f.Retryable || o.Attempts >= s.cfg.MaxAttempts:
 			o.State = StateDead
 			outcome = func(st *Stats) { st.Dead++ }
-		} else {
+		default:
 			o.State = StateFailed
 			o.NextAttempt = s.now().Add(retry.Policy{Unit: s.cfg.BackoffUnit, Max: s.cfg.MaxBackoff}.Delay(o.Attempts, f.RetryAfter))
 			outcome = func(st *Stats) { st.Failed++ }

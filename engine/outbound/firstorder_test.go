@@ -14,6 +14,7 @@ import (
 	"github.com/billsync/billsync/engine/enginetest"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/store/storetest"
+	"github.com/billsync/billsync/engine/worker"
 	"github.com/billsync/billsync/mappings"
 )
 
@@ -125,6 +126,63 @@ func TestDriftSeesAccountContent(t *testing.T) {
 			acct = e.Sim.State().Accounts[0]
 			require.Equal(t, "Customer c1", acct.Name, "repaired")
 			require.Equal(t, "Boston", acct.BillTo["city"], "repaired")
+		})
+	}
+}
+
+// TestRefusedCredentialsPauseWork: when Zuora refuses billsync's credentials
+// (the client secret was rotated), records are not used up: they wait with
+// the reason, attempts untouched, the pool pauses, and once the credentials
+// work again everything syncs by itself.
+func TestRefusedCredentialsPauseWork(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{})
+			ctx := context.Background()
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
+			e.Converge(20 * time.Second)
+
+			e.Sim.RotateClientSecret("a-new-secret-billsync-does-not-know")
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, customer("c1")))
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription("s1", "c1")))
+			stop := enginetest.Start(e.Pool)
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				rec, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, "s1")
+				require.NoError(t, err)
+				if rec.Reason == worker.CredentialsReason {
+					require.Equal(t, store.StatePending, rec.State)
+					require.Zero(t, rec.Attempts, "no attempt used up")
+					require.NotEmpty(t, rec.LastErrorMessage, "Zuora's answer is kept")
+					break
+				}
+				require.True(t, time.Now().Before(deadline), "not paused: %+v", rec)
+				time.Sleep(20 * time.Millisecond)
+			}
+			paused, cause := e.Pool.Paused()
+			require.True(t, paused)
+			require.NotEmpty(t, cause)
+			time.Sleep(time.Second) // several pauses: still nothing dead, nothing used up
+			for _, kind := range []string{store.EntitySubscription, store.EntityCustomer} {
+				recs, _, err := e.DB.ListSyncRecords(ctx, store.SyncFilter{Kind: kind, Limit: 10})
+				require.NoError(t, err)
+				for _, r := range recs {
+					require.NotEqual(t, store.StateDead, r.State, "%s/%s", kind, r.EntityID)
+					require.Zero(t, r.Attempts, "%s/%s", kind, r.EntityID)
+				}
+			}
+			stop()
+
+			// The operator fixes the credentials: the work resumes by itself.
+			e.Sim.RotateClientSecret(zuorasim.DefaultClientSecret)
+			e.Converge(20 * time.Second)
+			rec, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, "s1")
+			require.NoError(t, err)
+			require.Equal(t, store.StateSynced, rec.State)
+			paused, _ = e.Pool.Paused()
+			require.False(t, paused)
 		})
 	}
 }

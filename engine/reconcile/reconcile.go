@@ -79,7 +79,16 @@ type Failure struct {
 	Message    string // Zuora's message as is, else the error's text
 	RequestID  string // Zuora's request id, if any
 	RetryAfter time.Duration
+	// Credentials: Zuora refused billsync's credentials or permissions
+	// (401/403, or no token could be minted). That is the operator's to fix,
+	// not the record's: the work pauses (CredentialsPause) and the record
+	// waits without using up an attempt.
+	Credentials bool
 }
+
+// CredentialsPause is how long work pauses after Zuora refused billsync's
+// credentials; then one attempt probes whether a token can be minted again.
+const CredentialsPause = 30 * time.Second
 
 // Classify decides, once for every queue, whether err is worth retrying and
 // extracts what Zuora said. The outermost error that classifies itself
@@ -96,7 +105,7 @@ func Classify(err error) Failure {
 	ze, isZuora := zuora.AsError(err)
 	if isZuora {
 		f.Retryable = ze.Retryable || ze.Ambiguous
-		f.Code, f.RequestID, f.RetryAfter = ze.Code, ze.RequestID, ze.RetryAfter
+		f.Code, f.RequestID, f.RetryAfter, f.Credentials = ze.Code, ze.RequestID, ze.RetryAfter, ze.Auth
 		if ze.Message != "" {
 			f.Message = ze.Message
 		}

@@ -49,8 +49,11 @@ type Options struct {
 	// its claims.
 	StopTimeout  time.Duration
 	PollInterval time.Duration // idle wait between claims (default 1s)
-	Logger       zerolog.Logger
-	ID           string // this process's worker id (random if empty)
+	// CredentialsPause is how long the pool claims nothing after Zuora
+	// refused billsync's credentials (default reconcile.CredentialsPause).
+	CredentialsPause time.Duration
+	Logger           zerolog.Logger
+	ID               string // this process's worker id (random if empty)
 	// KeepClaimsOnStop makes Run stop as a crash would: jobs under way are
 	// cancelled at once and their claims stay in flight until their lease
 	// lapses. Tests use it.
@@ -116,6 +119,35 @@ type Pool struct {
 	mu    sync.Mutex
 	stats Stats
 	held  map[store.Lease]*attempt // claims held: queued or being reconciled
+	// pausedUntil: Zuora refused billsync's credentials; no claims until then.
+	pausedUntil time.Time
+	pauseCause  string
+}
+
+// CredentialsReason is the reason a record waits while Zuora refuses
+// billsync's credentials.
+const CredentialsReason = "paused: Zuora refused billsync's credentials; fix the Zuora client id and secret (or the API user's permissions). Work resumes by itself once Zuora accepts them"
+
+// Paused reports whether the pool stopped claiming because Zuora refused
+// billsync's credentials, and Zuora's message. One attempt after the pause
+// probes again; a success ends it.
+func (p *Pool) Paused() (bool, string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return time.Now().Before(p.pausedUntil), p.pauseCause
+}
+
+func (p *Pool) notePause(err error) {
+	f := reconcile.Classify(err)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err == nil {
+		p.pausedUntil, p.pauseCause = time.Time{}, ""
+		return
+	}
+	if f.Credentials {
+		p.pausedUntil, p.pauseCause = time.Now().Add(p.opts.CredentialsPause), f.Message
+	}
 }
 
 // attempt is one claim the pool holds, queued or under way: its lease, until
@@ -154,6 +186,9 @@ func New(db *store.DB, recs map[string]reconcile.Reconciler, opts Options) *Pool
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 8
 	}
+	if opts.CredentialsPause <= 0 {
+		opts.CredentialsPause = reconcile.CredentialsPause
+	}
 	sq := &syncQueue{db: db, recs: recs, opts: opts, policy: retry.Policy{Unit: opts.BackoffUnit, Max: opts.MaxBackoff}}
 	p := NewQueue(sq, opts)
 	sq.pool = p
@@ -180,6 +215,9 @@ func NewQueue(q Queue, opts Options) *Pool {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = time.Second
+	}
+	if opts.CredentialsPause <= 0 {
+		opts.CredentialsPause = reconcile.CredentialsPause
 	}
 	if opts.ID == "" {
 		opts.ID = "w-" + randomID()
@@ -306,6 +344,9 @@ func (p *Pool) Run(ctx context.Context) error {
 		}
 		if idle && (finished >= lowWater || running == 0 && finished > 0) {
 			idle = false
+		}
+		if paused, _ := p.Paused(); paused && !idle {
+			idle = true // Zuora refuses the credentials: claim nothing until the pause ends
 		}
 		if !idle && len(queue) < lowWater {
 			n := p.opts.Batch + p.opts.Workers - running - len(queue)
@@ -477,6 +518,7 @@ func (p *Pool) process(ctx context.Context, c claimed) {
 	defer a.guard.Stop()
 
 	at.Result, at.Err = safeWork(at.Log.WithContext(rctx), p.q, job, at.Log)
+	p.notePause(at.Err)
 	if ctx.Err() != nil && at.Err != nil {
 		// Stopping: leave the claim for Release (or, after a crash, the sweeper).
 		return

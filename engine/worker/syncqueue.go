@@ -123,6 +123,12 @@ func (q *syncQueue) outcome(rec store.SyncRecord, res Result, err error) store.O
 			Detail: "drift check (" + rec.DriftCheck + ") did not finish: " + err.Error()}
 	}
 	f := reconcile.Classify(err)
+	if f.Credentials {
+		// Not the record's fault: it waits, its attempts untouched, while
+		// the pool pauses until Zuora accepts billsync's credentials again.
+		return store.Outcome{State: store.StatePending, ErrorCode: f.Code, ErrorMessage: f.Message, RequestID: f.RequestID,
+			Reason: CredentialsReason, NextAttempt: now.Add(q.opts.CredentialsPause)}
+	}
 	o := store.Outcome{ErrorCode: f.Code, ErrorMessage: f.Message, RequestID: f.RequestID, CountAttempt: true}
 	var cut cutOff
 	if errors.As(err, &cut) {

@@ -116,6 +116,9 @@ type Connection struct {
 	BaseURL     string
 	// LastCall returns the time and operation of Zuora's last successful call (zero: none yet).
 	LastCall func() (time.Time, string)
+	// Paused reports that work is paused because Zuora refused billsync's
+	// credentials, with Zuora's message (nil: never).
+	Paused func() (bool, string)
 }
 
 // Options configures the admin page. Store and Mappings are required; the

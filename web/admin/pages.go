@@ -84,6 +84,8 @@ type connView struct {
 	BaseURL     string
 	LastCall    time.Time
 	LastOp      string
+	Paused      bool
+	PauseCause  string
 }
 
 type testResult struct {
@@ -186,6 +188,9 @@ func (a *Admin) dashboardData(ctx context.Context) (dashboardData, error) {
 	d.Conn = connView{Configured: a.opts.Zuora != nil, Environment: c.Environment, BaseURL: c.BaseURL}
 	if c.LastCall != nil {
 		d.Conn.LastCall, d.Conn.LastOp = c.LastCall()
+	}
+	if c.Paused != nil {
+		d.Conn.Paused, d.Conn.PauseCause = c.Paused()
 	}
 	return d, nil
 }

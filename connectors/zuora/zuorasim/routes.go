@@ -92,7 +92,10 @@ func (s *Sim) postToken(c *call) *resp {
 		return jsonResp(http.StatusBadRequest, map[string]any{"error": "unsupported_grant_type", "error_description": "grant_type must be client_credentials"})
 	}
 	id, secret := form.Get("client_id"), form.Get("client_secret")
-	if subtle.ConstantTimeCompare([]byte(id), []byte(s.opts.ClientID)) != 1 || subtle.ConstantTimeCompare([]byte(secret), []byte(s.opts.ClientSecret)) != 1 {
+	s.tokMu.Lock()
+	want := s.opts.ClientSecret
+	s.tokMu.Unlock()
+	if subtle.ConstantTimeCompare([]byte(id), []byte(s.opts.ClientID)) != 1 || subtle.ConstantTimeCompare([]byte(secret), []byte(want)) != 1 {
 		res := jsonResp(http.StatusUnauthorized, map[string]any{"error": "invalid_client", "error_description": "Invalid client credentials",
 			"reasons": []reason{{Code: "90000011", Message: "Invalid client credentials"}}})
 		return res

@@ -521,6 +521,16 @@ func (s *Sim) mintToken(c *call) (string, int) {
 	return tok, int(s.opts.TokenTTL / time.Second)
 }
 
+// RotateClientSecret stands for an admin rotating the OAuth client's secret
+// in Zuora and the tokens minted with the old one expiring: every call with
+// an old token is refused (401) and only the new secret mints tokens.
+func (s *Sim) RotateClientSecret(secret string) {
+	s.tokMu.Lock()
+	s.opts.ClientSecret = secret
+	s.tokens = map[string]time.Time{}
+	s.tokMu.Unlock()
+}
+
 func (s *Sim) checkToken(c *call) *resp {
 	authz := c.r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(authz, "Bearer ")
