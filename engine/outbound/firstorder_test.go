@@ -173,11 +173,20 @@ func TestRefusedCredentialsPauseWork(t *testing.T) {
 					require.Zero(t, r.Attempts, "%s/%s", kind, r.EntityID)
 				}
 			}
-			stop()
 
-			// The operator fixes the credentials: the work resumes by itself.
+			// The operator fixes the credentials: the running pool resumes by itself.
 			e.Sim.RotateClientSecret(zuorasim.DefaultClientSecret)
-			e.Converge(20 * time.Second)
+			deadline = time.Now().Add(20 * time.Second)
+			for {
+				n, err := e.DB.CountUnsettled(ctx)
+				require.NoError(t, err)
+				if n == 0 {
+					break
+				}
+				require.True(t, time.Now().Before(deadline), "%d records unsettled after the fix", n)
+				time.Sleep(20 * time.Millisecond)
+			}
+			stop()
 			rec, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, "s1")
 			require.NoError(t, err)
 			require.Equal(t, store.StateSynced, rec.State)

@@ -129,22 +129,23 @@ type Pool struct {
 const CredentialsReason = "paused: Zuora refused billsync's credentials; fix the Zuora client id and secret (or the API user's permissions). Work resumes by itself once Zuora accepts them"
 
 // Paused reports whether the pool stopped claiming because Zuora refused
-// billsync's credentials, and Zuora's message. One attempt after the pause
-// probes again; a success ends it.
+// billsync's credentials, and Zuora's message.
 func (p *Pool) Paused() (bool, string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return time.Now().Before(p.pausedUntil), p.pauseCause
 }
 
+// notePause starts a pause when Zuora refused the credentials. A pause ends
+// by itself; the first attempt after it probes (and pauses again if Zuora
+// still refuses).
 func (p *Pool) notePause(err error) {
+	if err == nil {
+		return
+	}
 	f := reconcile.Classify(err)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err == nil {
-		p.pausedUntil, p.pauseCause = time.Time{}, ""
-		return
-	}
 	if f.Credentials {
 		p.pausedUntil, p.pauseCause = time.Now().Add(p.opts.CredentialsPause), f.Message
 	}
