@@ -195,3 +195,45 @@ func TestRefusedCredentialsPauseWork(t *testing.T) {
 		})
 	}
 }
+
+// TestCutOffCreateSettlesTheCustomer: the first order (account and
+// subscription) reached Zuora but the process died before recording it.
+// The next attempt finds the subscription and its account; the account holds
+// what billsync would write, so the customer's record settles at once: no
+// extra account update, no wait.
+func TestCutOffCreateSettlesTheCustomer(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{})
+			ctx := context.Background()
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, customer("c1")))
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription("s1", "c1")))
+			e.Converge(20 * time.Second)
+			// Forget the outcome, as a crash after the order would have.
+			for _, q := range []string{
+				"DELETE FROM id_mappings WHERE kind IN ('account', 'subscription', 'subscription_rate_plan', 'subscription_charge')",
+				"UPDATE sync_records SET state = 'pending', payload_hash = '', zuora_id = '', zuora_number = '', attempts = 1, next_attempt_at = CURRENT_TIMESTAMP WHERE entity_kind = 'subscription'",
+				"UPDATE sync_records SET state = 'pending', payload_hash = '', zuora_id = '', zuora_number = '', next_attempt_at = CURRENT_TIMESTAMP WHERE entity_kind = 'customer'",
+			} {
+				_, err := e.DB.SQL().ExecContext(ctx, q)
+				require.NoError(t, err, q)
+			}
+			e.Sim.ResetStats()
+			start := time.Now()
+			e.Converge(20 * time.Second)
+			calls := e.Sim.Stats().Calls
+			require.Zero(t, calls["POST /v1/orders"], "nothing created twice: %v", calls)
+			require.Zero(t, calls["PUT /v1/accounts/{account-key}"], "no extra account update: %v", calls)
+			require.Less(t, time.Since(start), 10*time.Second, "no dependency wait")
+			for _, k := range []string{store.EntityCustomer, store.EntitySubscription} {
+				rec, err := e.DB.GetSyncRecord(ctx, k, map[string]string{store.EntityCustomer: "c1", store.EntitySubscription: "s1"}[k])
+				require.NoError(t, err)
+				require.Equal(t, store.StateSynced, rec.State, "%s: %s", k, rec.LastErrorMessage)
+				require.NotEmpty(t, rec.ZuoraID, k)
+			}
+		})
+	}
+}

@@ -178,6 +178,30 @@ func (r *Reconcilers) billingAccount(ctx context.Context, customerID string) (ma
 	return ms[0], true, nil
 }
 
+// adoptAccount records a Zuora account found for the customer (created by
+// an earlier attempt whose answer was lost, or by the customer's other
+// subscription) and settles the customer's record at once when the account
+// already holds what billsync would push, so no extra update follows; when
+// it differs, the record is made due and the update goes out now.
+func (r *Reconcilers) adoptAccount(ctx context.Context, cust engine.Customer, za zuora.Account) error {
+	hash := ""
+	if len(accountDiff(r.accountUpdate(cust), za)) == 0 {
+		hash = r.AccountHash(cust)
+	}
+	if err := r.putAccount(ctx, cust.ID, za.BasicInfo.ID, za.BasicInfo.AccountNumber, hash); err != nil {
+		return err
+	}
+	if hash != "" {
+		settled, err := r.db.SettleSynced(ctx, store.EntityCustomer, cust.ID, cust.Revision, store.Outcome{PayloadHash: hash,
+			ZuoraID: za.BasicInfo.ID, ZuoraNumber: za.BasicInfo.AccountNumber, ZuoraURL: r.z.AccountURL(za.BasicInfo.ID),
+			Detail: "account " + za.BasicInfo.AccountNumber + " found in Zuora, as billsync would write it"})
+		if err != nil || settled {
+			return err
+		}
+	}
+	return r.db.MarkPending(ctx, store.EntityCustomer, cust.ID)
+}
+
 func (r *Reconcilers) putAccount(ctx context.Context, customerID, id, number, hash string) error {
 	return r.maps.Put(ctx, mappings.Mapping{Kind: mappings.Account, LocalID: mappings.Key(customerID, id), ZuoraID: id,
 		ZuoraNumber: number, ParentID: customerID, PayloadHash: hash})
@@ -527,7 +551,7 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 			za, err := r.z.GetAccount(ctx, r.AccountNumber(cust.ID))
 			switch {
 			case err == nil:
-				if err := r.putAccount(ctx, cust.ID, za.BasicInfo.ID, za.BasicInfo.AccountNumber, ""); err != nil {
+				if err := r.adoptAccount(ctx, cust, za); err != nil {
 					return worker.Result{}, err
 				}
 				acct, haveAcct, err = r.billingAccount(ctx, cust.ID)
@@ -695,6 +719,12 @@ func (r *Reconcilers) adoptSubscription(ctx context.Context, sub engine.Subscrip
 	}
 	if zs.AccountID != "" {
 		if _, err := r.maps.ByZuoraID(ctx, mappings.Account, zs.AccountID); errors.Is(err, mappings.ErrNotFound) {
+			// A cut-off create: the subscription's order made the account.
+			za, gerr := r.z.GetAccount(ctx, zs.AccountID)
+			cust, cerr := r.db.GetCustomer(ctx, sub.CustomerID)
+			if gerr == nil && cerr == nil {
+				return errors.Join(r.adoptAccount(ctx, cust, za), r.RecordCharges(ctx, sub.ID, zs))
+			}
 			if err := r.putAccount(ctx, sub.CustomerID, zs.AccountID, zs.AccountNumber, ""); err != nil {
 				return err
 			}
