@@ -15,6 +15,7 @@ func (a *app) newMetrics(ctx context.Context) *metrics.Metrics {
 	return metrics.New(ctx, metrics.Sources{
 		SyncCounts: a.db.SyncCounts,
 		OldestDue:  a.db.OldestDue,
+		ClaimAges:  a.db.ClaimAges,
 		InboxCounts: func(ctx context.Context) (map[string]int64, error) {
 			if a.inbound == nil {
 				return nil, nil

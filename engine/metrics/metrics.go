@@ -28,6 +28,9 @@ type Sources struct {
 	SyncCounts func(ctx context.Context) (map[string]map[string]int64, error)
 	// OldestDue returns the next-attempt time of the oldest due record.
 	OldestDue func(ctx context.Context) (time.Time, bool, error)
+	// ClaimAges returns when the oldest in-flight claim was made and how
+	// many claims lapsed unfinished (their holder died).
+	ClaimAges func(ctx context.Context) (time.Time, bool, int64, error)
 	// InboxCounts returns the number of inbox entries per state.
 	InboxCounts func(ctx context.Context) (map[string]int64, error)
 	// UsagePendingWindows returns the number of usage windows not yet in Zuora.
@@ -159,6 +162,10 @@ var (
 	descRecords = prometheus.NewDesc(namespace+"_sync_records", "Outbound sync records by entity kind and state.", []string{"kind", "state"}, nil)
 	descLag     = prometheus.NewDesc(namespace+"_sync_lag_seconds",
 		"Age of the oldest due sync record (pending, failed or drifted and due now); 0 when none is due.", nil, nil)
+	descClaimAge = prometheus.NewDesc(namespace+"_sync_oldest_claim_age_seconds",
+		"Age of the oldest claim on a sync record still in flight; 0 when none. A busy claim is young or heartbeating; see billsync_sync_lapsed_claims.", nil, nil)
+	descLapsed = prometheus.NewDesc(namespace+"_sync_lapsed_claims",
+		"Claims on sync records whose lease lapsed unfinished (a killed or stuck replica): the sweeper returns them to the queue.", nil, nil)
 	descInbox        = prometheus.NewDesc(namespace+"_inbox_entries", "Inbound callout inbox entries by state.", []string{"state"}, nil)
 	descInboxBacklog = prometheus.NewDesc(namespace+"_inbox_backlog",
 		"Inbox entries not processed yet (pending, in flight or failed and waiting for a retry).", nil, nil)
@@ -173,7 +180,7 @@ var (
 )
 
 func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descRecords, descLag, descInbox, descInboxBacklog, descUsage, descUsageHeld, descLeader, descLastSuccess} {
+	for _, d := range []*prometheus.Desc{descRecords, descLag, descClaimAge, descLapsed, descInbox, descInboxBacklog, descUsage, descUsageHeld, descLeader, descLastSuccess} {
 		ch <- d
 	}
 }
@@ -198,6 +205,20 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 			for state, n := range states {
 				ch <- prometheus.MustNewConstMetric(descRecords, prometheus.GaugeValue, float64(n), kind, state)
 			}
+		}
+	}
+	if c.src.ClaimAges != nil {
+		at, ok, lapsed, err := c.src.ClaimAges(ctx)
+		if err != nil {
+			fail(descClaimAge, err)
+			fail(descLapsed, err)
+		} else {
+			age := 0.0
+			if ok {
+				age = max(0, c.src.Now().Sub(at).Seconds())
+			}
+			ch <- prometheus.MustNewConstMetric(descClaimAge, prometheus.GaugeValue, age)
+			ch <- prometheus.MustNewConstMetric(descLapsed, prometheus.GaugeValue, float64(lapsed))
 		}
 	}
 	if c.src.OldestDue != nil {

@@ -109,3 +109,34 @@ func TestMetricsFromStoreAndObservers(t *testing.T) {
 		require.Contains(t, text, "go_goroutines")
 	})
 }
+
+// TestStuckClaimsAreVisible: a claim whose holder died (its lease lapsed)
+// shows as a lapsed claim with its age, where the in-flight count alone
+// cannot tell a dead claim from a busy one.
+func TestStuckClaimsAreVisible(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		plan := engine.Plan{ID: "pro", Kind: engine.KindPlan, Name: "Pro", PricingType: engine.PricingPaid, Currency: "USD",
+			BillingPeriods: []engine.BillingPeriod{{ID: "m", Period: engine.PeriodMonth, Charges: []engine.Charge{
+				{ID: "base", Name: "Base", Type: engine.ChargeRecurring, Model: engine.ModelFlatFee, Price: decimal.NewFromInt(10)}}}}}
+		_, _, err := db.UpsertPlan(ctx, plan)
+		require.NoError(t, err)
+		now := db.Now().Add(time.Minute)
+		m := metrics.New(ctx, metrics.Sources{ClaimAges: db.ClaimAges, OldestDue: db.OldestDue, Now: func() time.Time { return now }})
+		text := scrape(t, m.Handler())
+		require.Equal(t, "0", value(text, "billsync_sync_oldest_claim_age_seconds"))
+		require.Equal(t, "0", value(text, "billsync_sync_lapsed_claims"))
+
+		// A replica claims the record and dies: its lease lapses.
+		recs, err := db.Claim(ctx, "killed-replica", []string{store.EntityPlan}, 10, 50*time.Millisecond)
+		require.NoError(t, err)
+		require.Len(t, recs, 1)
+		time.Sleep(100 * time.Millisecond)
+		text = scrape(t, m.Handler())
+		require.Equal(t, "1", value(text, "billsync_sync_lapsed_claims"), text)
+		age := value(text, "billsync_sync_oldest_claim_age_seconds")
+		require.True(t, strings.HasPrefix(age, "5") || strings.HasPrefix(age, "6"), "claimed about a minute before the scrape's clock: %s", age)
+		require.Equal(t, "0", value(text, "billsync_sync_lag_seconds"), "nothing is due: the lag alone does not show it")
+	})
+}

@@ -434,6 +434,28 @@ func (db *DB) OldestDue(ctx context.Context) (time.Time, bool, error) {
 	return r.NextAttemptAt, err == nil, err
 }
 
+// ClaimAges reports the oldest claim on an outbound record (when it was
+// claimed; ok false when none is in flight) and how many claims have lapsed
+// without being finished or extended: a busy claim is extended by its
+// holder's heartbeat, a dead one (a killed replica) lapses and waits for the
+// sweeper.
+func (db *DB) ClaimAges(ctx context.Context) (oldest time.Time, ok bool, lapsed int64, err error) {
+	var r syncRecordRow
+	err = db.Gorm.WithContext(ctx).Where("direction = ? AND state = ? AND last_attempt_at IS NOT NULL", DirectionOut, StateInFlight).
+		Order("last_attempt_at").Take(&r).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		err = nil
+	case err != nil:
+		return time.Time{}, false, 0, err
+	case r.LastAttemptAt != nil:
+		oldest, ok = r.LastAttemptAt.UTC(), true
+	}
+	err = db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).Where("direction = ? AND state = ? AND claimed_until < ?", DirectionOut, StateInFlight, db.Now()).
+		Count(&lapsed).Error
+	return oldest, ok, lapsed, err
+}
+
 // SyncAttempt is one reconcile attempt in a record's history.
 type SyncAttempt struct {
 	ID           int64     `json:"id"`
