@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -18,6 +19,7 @@ type SyncService interface {
 	SyncHistory(ctx context.Context, recordID int64, limit int) ([]store.SyncAttempt, error)
 	Retry(ctx context.Context, id int64) (store.SyncRecord, error)
 	RetryAll(ctx context.Context, kind string) (int64, error)
+	EnqueueDriftChecks(ctx context.Context, period string) (int64, error)
 }
 
 // MappingService lists id mappings.
@@ -34,6 +36,7 @@ func (s *Server) registerSync(api *gin.RouterGroup) {
 	api.GET("/sync-records/:rid", s.getSyncRecord)
 	api.POST("/sync-records/:rid/retry", s.retrySyncRecord)
 	api.POST("/sync-records/retry", s.retryAllSyncRecords)
+	api.POST("/sync-records/drift-check", s.checkDrift)
 	api.GET("/mappings", s.listMappings)
 }
 
@@ -134,6 +137,21 @@ func (s *Server) retryAllSyncRecords(c *gin.Context) {
 		s.opts.Kick()
 	}
 	c.JSON(http.StatusAccepted, gin.H{"retried": n})
+}
+
+// checkDrift queues a drift check of every synced record now (the hourly
+// drift job, on demand); the workers read each object back from Zuora and
+// repair what differs.
+func (s *Server) checkDrift(c *gin.Context) {
+	n, err := s.opts.Sync.EnqueueDriftChecks(c.Request.Context(), "manual-"+time.Now().UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	if s.opts.Kick != nil {
+		s.opts.Kick()
+	}
+	c.JSON(http.StatusAccepted, gin.H{"queued": n})
 }
 
 func (s *Server) listMappings(c *gin.Context) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
 	"github.com/billsync/billsync/engine/store"
@@ -16,6 +17,7 @@ import (
 
 var syncTargets = map[string][]string{
 	"all":           {store.EntityPlan, store.EntityCustomer, store.EntitySubscription},
+	"drift":         {store.EntityPlan, store.EntityCustomer, store.EntitySubscription},
 	"catalog":       {store.EntityPlan},
 	"customers":     {store.EntityCustomer},
 	"subscriptions": {store.EntitySubscription},
@@ -25,8 +27,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(args) > 0 && args[0] == "usage" {
 		return runSyncUsage(ctx, args[1:], stdout, stderr)
 	}
-	fs := newFlagSet("sync all|catalog|customers|subscriptions [--dry-run] [flags]",
-		"Reconciles now: re-checks every record of the kind (no Zuora call when nothing changed),\nretries failed ones, and prints what it did. With --dry-run it prints what it would do\nand calls nothing.", stderr)
+	fs := newFlagSet("sync all|catalog|customers|subscriptions|drift [--dry-run] [flags]",
+		"Reconciles now: re-checks every record of the kind (no Zuora call when nothing changed),\nretries failed ones, and prints what it did. 'drift' reads every synced record back from\nZuora and repairs what differs. With --dry-run it prints what it would do and calls nothing.", stderr)
 	dry := fs.Bool("dry-run", false, "print what would be done; change nothing and call no Zuora API")
 	cfg, err := loadConfig(fs, args)
 	if err != nil {
@@ -34,14 +36,14 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
-		return usageError{"sync needs one of: all, catalog, customers, subscriptions"}
+		return usageError{"sync needs one of: all, catalog, customers, subscriptions, drift"}
 	}
 	kinds, ok := syncTargets[fs.Arg(0)]
 	if !ok {
 		if fs.Arg(0) == "usage" {
 			return usageError{"put the flags of sync usage after it: billsync sync usage [--subscription ID] [flags]"}
 		}
-		return usageError{fmt.Sprintf("unknown sync target %q; use all, catalog, customers or subscriptions", fs.Arg(0))}
+		return usageError{fmt.Sprintf("unknown sync target %q; use all, catalog, customers, subscriptions or drift", fs.Arg(0))}
 	}
 	log := newLogger(cfg)
 	var mu sync.Mutex
@@ -67,12 +69,19 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *dry {
 		return explainAll(ctx, a, kinds, stdout)
 	}
-	n, err := a.db.RecheckAll(ctx, kinds)
-	if err != nil {
-		return err
-	}
-	if _, err := a.db.RetryAll(ctx, ""); err != nil {
-		return err
+	var n int64
+	if fs.Arg(0) == "drift" {
+		// Every synced record is read back from Zuora; what differs is repaired.
+		if n, err = a.db.EnqueueDriftChecks(ctx, "manual-"+time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+			return err
+		}
+	} else {
+		if n, err = a.db.RecheckAll(ctx, kinds); err != nil {
+			return err
+		}
+		if _, err := a.db.RetryAll(ctx, ""); err != nil {
+			return err
+		}
 	}
 	done, err := a.pool.Drain(ctx)
 	if err != nil {
@@ -82,7 +91,11 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "\nre-checked %d records, ran %d reconciles, %d Zuora calls\n", n, done, a.pool.Stats().Calls)
+	what := "re-checked"
+	if fs.Arg(0) == "drift" {
+		what = "checked for drift"
+	}
+	fmt.Fprintf(stdout, "\n%s %d records, ran %d reconciles, %d Zuora calls\n", what, n, done, a.pool.Stats().Calls)
 	printCounts(stdout, counts, kinds)
 	return nil
 }
