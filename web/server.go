@@ -114,6 +114,10 @@ func New(opts Options) *Server {
 	}
 	g.Use(s.requestContext, s.recoverer, s.securityHeaders, s.checkHost, s.checkOrigin, checkParams)
 	g.NoRoute(func(c *gin.Context) {
+		if nf, ok := opts.Admin.(interface{ NotFound(*gin.Context) }); ok && (c.Request.URL.Path == "/admin" || strings.HasPrefix(c.Request.URL.Path, "/admin/")) {
+			nf.NotFound(c) // the admin page's own 404, with its navigation
+			return
+		}
 		writeProblem(c, Problem{Title: "Not found", Status: http.StatusNotFound, Detail: "no route " + c.Request.Method + " " + c.Request.URL.Path})
 	})
 	g.NoMethod(func(c *gin.Context) {

@@ -178,6 +178,10 @@ var retryableCodes = map[string]bool{
 }
 
 // categoryOf extracts the category from an 8-digit numeric code.
+// CategoryOf returns the 2-digit category of an 8-digit REST error code
+// (the last two digits), or 0 for any other code.
+func CategoryOf(code string) int { return categoryOf(code) }
+
 func categoryOf(code string) int {
 	if len(code) != 8 {
 		return 0

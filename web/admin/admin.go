@@ -45,12 +45,19 @@ var assetFS embed.FS
 // Store is what the pages read from and do to billsync's store (*store.DB).
 type Store interface {
 	SyncCounts(ctx context.Context) (map[string]map[string]int64, error)
-	ListSyncRecords(ctx context.Context, f store.SyncFilter) ([]store.SyncRecord, int64, error)
 	SyncRecordByID(ctx context.Context, id int64) (store.SyncRecord, error)
 	GetSyncRecord(ctx context.Context, kind, id string) (store.SyncRecord, error)
 	SyncHistory(ctx context.Context, recordID int64, limit int) ([]store.SyncAttempt, error)
 	Retry(ctx context.Context, id int64) (store.SyncRecord, error)
 	RetryAll(ctx context.Context, kind string) (int64, error)
+	RetryProblem(ctx context.Context, id int64) (store.SyncRecord, bool, error)
+	RetryState(ctx context.Context, kind, state string) (int64, error)
+	QueryRecords(ctx context.Context, q store.RecordQuery) (store.RecordPage, error)
+	ErrorCodes(ctx context.Context) ([]string, error)
+	Search(ctx context.Context, q string, limit int) ([]store.SearchHit, error)
+	SyncActivity(ctx context.Context, since time.Time) ([]store.HourCount, error)
+	SyncLag(ctx context.Context, since time.Time) ([]store.HourLag, error)
+	OldestDue(ctx context.Context) (time.Time, bool, error)
 	LastJobRuns(ctx context.Context) (map[string]store.JobRun, error)
 	GetPlan(ctx context.Context, id string) (engine.Plan, error)
 	GetCustomer(ctx context.Context, id string) (engine.Customer, error)
@@ -225,6 +232,7 @@ func (a *Admin) Register(r gin.IRouter) {
 
 	p := g.Group("", a.authenticate)
 	p.GET("", a.dashboard)
+	p.GET("/search", a.search)
 	p.GET("/sync-records", a.syncRecords)
 	p.GET("/sync-records/:rid", a.syncRecord)
 	p.GET("/entities/:kind/*id", a.entity)
@@ -245,6 +253,11 @@ func (a *Admin) Register(r gin.IRouter) {
 
 // headers sets the security headers of every admin response.
 func (a *Admin) headers(c *gin.Context) {
+	a.setHeaders(c)
+	c.Next()
+}
+
+func (a *Admin) setHeaders(c *gin.Context) {
 	h := c.Writer.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
 		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -255,7 +268,6 @@ func (a *Admin) headers(c *gin.Context) {
 	if !strings.HasPrefix(c.Request.URL.Path, "/admin/assets/") {
 		h.Set("Cache-Control", "no-store")
 	}
-	c.Next()
 }
 
 // limitForm caps form bodies at 64 KiB.
@@ -307,11 +319,11 @@ func (a *Admin) fail(c *gin.Context, err error) {
 	var ce *engine.ConflictError
 	switch {
 	case errors.As(err, &nf), errors.Is(err, engine.ErrNotFound), errors.Is(err, mappings.ErrNotFound):
-		a.errorPage(c, http.StatusNotFound, "Not found", a.redact(err.Error()))
+		a.errorPage(c, http.StatusNotFound, "Not found", "billsync has no such thing: "+a.redact(err.Error())+".")
 	case errors.As(err, &ce):
 		a.errorPage(c, http.StatusConflict, "Conflict", a.redact(err.Error()))
 	default:
 		a.logger(c).Error().Err(err).Str("path", c.Request.URL.Path).Msg("admin page failed")
-		a.errorPage(c, http.StatusInternalServerError, "Something went wrong", fmt.Sprintf("the request failed; see the server log (request id %s)", c.GetString("requestID")))
+		a.errorPage(c, http.StatusInternalServerError, "Something went wrong on our side", fmt.Sprintf("billsync could not finish this request. The details are in the server log under request id %s.", c.GetString("requestID")))
 	}
 }

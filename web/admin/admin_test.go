@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
+	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/enginetest"
 	"github.com/billsync/billsync/engine/inbound"
 	"github.com/billsync/billsync/engine/store"
@@ -388,7 +390,9 @@ func TestPages(t *testing.T) {
 				require.Equal(t, int64(26), counts[store.EntitySubscription][store.StateSynced])
 				require.Equal(t, int64(1), counts[store.EntitySubscription][store.StateDead])
 				txt := text(body)
-				require.Contains(t, txt, "Retry 1 failed")
+				require.Contains(t, txt, "Retry 1 dead", "the count is what the button retries: dead only")
+				require.NotContains(t, txt, "Retry 0")
+				require.Contains(t, body, `name="state" value="dead"`)
 				require.Contains(t, txt, "reconcile")
 				require.Contains(t, txt, "re-checking 7 records")
 				require.Contains(t, txt, "drift never")
@@ -474,19 +478,129 @@ func TestPages(t *testing.T) {
 				require.Equal(t, 1, strings.Count(body, "data-entity="))
 				require.Contains(t, body, `data-entity="customer/c03"`)
 
-				// 54 records: a first page of 50, then 4.
+				// 54 records: a first page of 50 with the dead one first, then 4; and back.
 				_, body = c.get("/admin/sync-records")
 				require.Equal(t, 50, strings.Count(body, "data-entity="))
-				m := regexp.MustCompile(`href="(/admin/sync-records\?after=\d+)">next page`).FindStringSubmatch(body)
+				require.Contains(t, text(body), "Sync records 1–50 of 54")
+				first := regexp.MustCompile(`data-entity="([^"]+)"`).FindStringSubmatch(body)
+				require.Equal(t, "subscription/s-bad", first[1], "problems first")
+				require.NotContains(t, body, `rel="prev"`)
+				m := regexp.MustCompile(`href="(/admin/sync-records\?page=2)" rel="next"`).FindStringSubmatch(body)
 				require.NotNil(t, m)
 				_, body = c.get(html.UnescapeString(m[1]))
 				require.Equal(t, 4, strings.Count(body, "data-entity="))
-				require.NotContains(t, body, "next page")
+				require.Contains(t, text(body), "Sync records 51–54 of 54")
+				require.Contains(t, text(body), "page 2 of 2")
+				require.NotContains(t, body, `rel="next"`)
+				require.Contains(t, body, `href="/admin/sync-records?page=1" rel="prev"`)
+				// Retry only where it helps: one Retry button, on the dead record.
+				_, body = c.get("/admin/sync-records?kind=subscription")
+				require.Equal(t, 1, strings.Count(body, `<button class="small">Retry</button>`))
+				require.Contains(t, text(body), "Retry 1 dead Subscriptions")
+				require.Contains(t, text(body), "none: needs Retry", "a dead record has no next attempt")
 
-				for _, q := range []string{"?kind=nope", "?state=nope", "?after=x"} {
+				// Filters: error code and time; totals follow them.
+				require.NotEmpty(t, bad.LastErrorCode)
+				_, body = c.get("/admin/sync-records?code=" + url.QueryEscape(bad.LastErrorCode))
+				require.Equal(t, 1, strings.Count(body, "data-entity="))
+				require.Contains(t, body, `<option value="`+bad.LastErrorCode+`" selected>`)
+				require.Contains(t, text(body), "1–1 of 1")
+				_, body = c.get("/admin/sync-records?code=NOPE")
+				require.Contains(t, text(body), "No sync records match these filters.")
+				_, body = c.get("/admin/sync-records?since=1h&kind=subscription")
+				require.Equal(t, 27, strings.Count(body, "data-entity="), "every subscription was attempted within the hour")
+				require.Contains(t, text(body), "1–27 of 27")
+
+				for _, q := range []string{"?kind=nope", "?state=nope", "?page=x", "?page=0", "?since=2y"} {
 					resp, _ := c.get("/admin/sync-records" + q)
 					require.Equal(t, http.StatusBadRequest, resp.StatusCode, q)
 				}
+			})
+
+			t.Run("search: id, name, email, Zuora numbers, any case, prefix", func(t *testing.T) {
+				c05, err := db.GetSyncRecord(ctx, store.EntityCustomer, "c05")
+				require.NoError(t, err)
+				require.NotEmpty(t, c05.ZuoraNumber)
+				hits := func(q string) []string {
+					t.Helper()
+					resp, body := c.get("/admin/search?q=" + url.QueryEscape(q))
+					require.Equal(t, http.StatusOK, resp.StatusCode)
+					var out []string
+					for _, m := range regexp.MustCompile(`data-hit="([^"]+)"`).FindAllStringSubmatch(body, -1) {
+						out = append(out, m[1])
+					}
+					return out
+				}
+				require.Equal(t, []string{"customer/c05"}, hits(strings.ToLower(c05.ZuoraNumber)), "a customer by its Zuora account number")
+				require.Equal(t, []string{"subscription/s00"}, hits(s00Number(t, f)), "a subscription by its Zuora number")
+				require.Equal(t, []string{"customer/c07"}, hits("C07@EXAMPLE"), "by email, any case")
+				require.Len(t, hits("customer c1"), 10, "by name: c10 … c19")
+				require.Equal(t, []string{"subscription/s-bad"}, hits("s-b"))
+				require.Equal(t, []string{"plan/pro"}, hits("Pro"))
+				require.Empty(t, hits("ustomer"), "a prefix, not a substring")
+				_, body := c.get("/admin/search?q=" + url.QueryEscape(strconv.FormatInt(bad.ID, 10)))
+				require.Contains(t, text(body), "Sync record "+strconv.FormatInt(bad.ID, 10)+" subscription s-bad dead")
+				_, body = c.get("/admin/search?q=zzz")
+				require.Contains(t, text(body), "Nothing starts with “zzz”")
+				// The box is in every page's header, with the last search.
+				_, body = c.get("/admin/mappings")
+				require.Contains(t, body, `<input type="search" name="q" id="search" value=""`)
+				_, body = c.get("/admin/search?q=c0")
+				require.Contains(t, body, `id="search" value="c0"`)
+				resp, _ := c.get("/admin/search?q=" + strings.Repeat("x", 201))
+				require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+			})
+
+			t.Run("trends: syncs per hour, lag", func(t *testing.T) {
+				act, err := db.SyncActivity(ctx, time.Now().Add(-24*time.Hour))
+				require.NoError(t, err)
+				synced := map[string]int64{}
+				for _, a := range act {
+					if a.Outcome == store.StateSynced {
+						synced[a.Hour.Format(time.RFC3339)] += a.N
+					}
+				}
+				require.NotEmpty(t, synced)
+				_, body := c.get("/admin")
+				require.Contains(t, body, `<svg class="chart" id="chart-activity"`)
+				require.Contains(t, body, `<svg class="chart" id="chart-lag"`)
+				for h, n := range synced {
+					// The hour's column names its synced count.
+					re := regexp.MustCompile(`data-hour="` + regexp.QuoteMeta(h) + `"><title>[^<]*\b` + strconv.FormatInt(n, 10) + ` synced`)
+					require.Regexp(t, re, body, h)
+				}
+				require.Equal(t, 24, strings.Count(body, `data-hour=`)/2, "24 hours in each chart")
+				require.Contains(t, body, `class="bar o-dead"`, "s-bad's dead attempt is drawn")
+			})
+
+			t.Run("errors: whose message, what to do, plain error pages", func(t *testing.T) {
+				_, body := c.get("/admin/entities/subscription/s-bad")
+				require.Contains(t, body, `data-source="zuora"`)
+				txt := text(body)
+				require.Contains(t, txt, "Zuora's message "+bad.LastErrorMessage)
+				require.Contains(t, txt, "What to do")
+				require.Contains(t, body, `id="retry"`, "a dead record has Retry")
+				_, body2 := c.get("/admin/entities/subscription/s00")
+				require.NotContains(t, body2, `id="retry"`, "a synced one has none: it would not help")
+				_, body = c.get("/admin/sync-records?state=dead")
+				require.Contains(t, text(body), "Zuora's message: "+bad.LastErrorMessage)
+
+				for _, p := range []string{"/admin/no-such-page", "/admin/entities/customer/nobody"} {
+					resp, body := c.get(p)
+					require.Equal(t, http.StatusNotFound, resp.StatusCode, p)
+					require.Contains(t, resp.Header.Get("Content-Type"), "text/html", p)
+					require.Contains(t, body, `<nav>`, p)
+					require.Contains(t, body, `href="/admin/sync-records"`, p)
+					require.Contains(t, text(body), "search box", p)
+					require.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"), p)
+				}
+				resp, body := c.get("/admin/sync-records?kind=nope")
+				require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+				require.Contains(t, body, `<nav>`)
+				require.Contains(t, text(body), "Nothing was changed.")
+				// Outside /admin the API's problem JSON stays.
+				resp, _ = c.get("/nope")
+				require.Contains(t, resp.Header.Get("Content-Type"), "json")
 			})
 
 			t.Run("entity detail", func(t *testing.T) {
@@ -571,6 +685,20 @@ func TestPages(t *testing.T) {
 				require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 				resp, _ = c.post("/admin/sync-records/999999/retry", url.Values{"csrf": {tok}})
 				require.Equal(t, http.StatusNotFound, resp.StatusCode)
+				// A pending record is not retried: 409, nothing changes.
+				resp, body = c.post(fmt.Sprintf("/admin/sync-records/%d/retry", bad.ID), url.Values{"csrf": {tok}})
+				require.Equal(t, http.StatusConflict, resp.StatusCode)
+				require.Contains(t, text(body), "not failed or dead")
+				require.Contains(t, body, `href="/admin/sync-records"`, "the error page keeps the navigation")
+				f.e.Converge(30 * time.Second)
+				// Dead again: retry the dead subscriptions only, counted as such.
+				resp, _ = c.post("/admin/sync-records/retry-all", url.Values{"csrf": {tok}, "kind": {"subscription"}, "state": {"dead"}, "back": {"/admin"}})
+				require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+				_, body = c.get(resp.Header.Get("Location"))
+				require.Contains(t, text(body), "Retry queued for 1 dead subscription records.")
+				resp, _ = c.post("/admin/sync-records/retry-all", url.Values{"csrf": {tok}, "kind": {"subscription"}, "state": {"synced"}})
+				require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+				f.e.Converge(30 * time.Second)
 				// An off-site back is ignored.
 				resp, _ = c.post(fmt.Sprintf("/admin/sync-records/%d/retry", bad.ID), url.Values{"csrf": {tok}, "back": {"https://evil.example/"}})
 				require.Equal(t, "/admin?done=retried", resp.Header.Get("Location"))
@@ -598,9 +726,13 @@ func TestPages(t *testing.T) {
 					}
 				}
 				require.Equal(t, 1, inZuora, "the simulator holds the uploaded record")
+				// The chart: the window's hour, 12.5 ingested and 12.5 sent.
+				require.Contains(t, body, `data-series="ingested" data-value="12.5"`)
+				require.Contains(t, body, `data-series="sent to Zuora" data-value="12.5"`)
 				// Pressing again sends nothing more.
 				_, body = c.post("/admin/subscriptions/s00/sync-usage", url.Values{"csrf": {tok}})
-				require.Contains(t, text(body), "Sent to Zuora: 0 rows in 0 calls")
+				require.Contains(t, text(body), "Sent to Zuora: nothing to send.")
+				require.NotContains(t, text(body), "0 rows in 0 calls")
 				resp, _ = c.post("/admin/subscriptions/nope/sync-usage", url.Values{"csrf": {tok}})
 				require.Equal(t, http.StatusNotFound, resp.StatusCode)
 				_, body = c.get("/admin")
@@ -684,6 +816,24 @@ func TestPages(t *testing.T) {
 					resp, _ = c.post("/admin/settings", bad)
 					require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 				}
+			})
+
+			t.Run("usage card only with usage charges", func(t *testing.T) {
+				_, body := c.get("/admin/entities/subscription/s01")
+				require.Contains(t, body, `id="usage"`, "pro has a usage charge")
+				basic := engine.Plan{ID: "basic", Kind: engine.KindPlan, Name: "Basic", PricingType: engine.PricingPaid, Currency: "USD",
+					BillingPeriods: []engine.BillingPeriod{{ID: "basic-monthly", Period: engine.PeriodMonth, Charges: []engine.Charge{
+						{ID: "fee", Name: "Fee", Type: engine.ChargeRecurring, Model: engine.ModelFlatFee, Price: dec("9")}}}}}
+				_, _, err := db.UpsertPlan(ctx, basic)
+				require.NoError(t, err)
+				sub := subscription("s-basic", "c02")
+				sub.PlanID, sub.BillingPeriodID = "basic", "basic-monthly"
+				_, _, err = db.UpsertSubscription(ctx, sub)
+				require.NoError(t, err)
+				resp, body := c.get("/admin/entities/subscription/s-basic")
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				require.NotContains(t, body, `id="usage"`)
+				require.NotContains(t, body, "Sync usage to Zuora")
 			})
 
 			t.Run("secrets are never rendered", func(t *testing.T) {

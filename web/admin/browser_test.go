@@ -153,6 +153,37 @@ func TestBrowser(t *testing.T) {
 		}
 	}
 	require.Equal(t, "2", shown[store.EntitySubscription][store.StateDead], "s-bad and s-late")
+	require.Equal(t, "Retry 2 dead", text(`button[data-retry="subscription/dead"]`), "the button's count is what it retries")
+
+	// The trends: the last 24 hours of syncs drawn, with this hour's bars.
+	c, cancel = context.WithTimeout(bctx, 20*time.Second)
+	bars, err := chromedp.Run(c, chromedp.Evaluate[map[string]int](`({
+		activity: document.querySelectorAll('#chart-activity rect.bar').length,
+		hours: document.querySelectorAll('#chart-activity rect.hit').length,
+		dead: document.querySelectorAll('#chart-activity rect.o-dead').length,
+		lag: document.querySelectorAll('#chart-lag rect.hit').length,
+		width: Math.round(document.querySelector('#chart-activity').getBoundingClientRect().width)})`))
+	cancel()
+	require.NoError(t, err)
+	require.Equal(t, 24, bars["hours"])
+	require.Equal(t, 24, bars["lag"])
+	require.Positive(t, bars["activity"])
+	require.Positive(t, bars["dead"], "the dead attempts are drawn")
+	require.Greater(t, bars["width"], 300, "the chart is drawn at the card's width")
+
+	// Find a customer by its Zuora account number from the header's search box.
+	c00, err := db.GetSyncRecord(ctx, store.EntityCustomer, "c00")
+	require.NoError(t, err)
+	require.NotEmpty(t, c00.ZuoraNumber)
+	run("search",
+		chromedp.SendKeys(chromedp.ID("search"), strings.ToLower(c00.ZuoraNumber)+"\n"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-hit="customer/c00"]`)),
+		chromedp.Click(chromedp.CSS(`tr[data-hit="customer/c00"] a`)),
+		chromedp.WaitVisible(chromedp.CSS(`#record-zuora`)),
+	)
+	require.Contains(t, text("#record-zuora"), c00.ZuoraNumber)
+	require.Contains(t, text("main h1"), "c00")
+	run("back to the dashboard", chromedp.Navigate(base+"/admin"), chromedp.WaitVisible(chromedp.ID("counts")))
 
 	// "Test connection" runs through the script (CSP allows only /admin/assets).
 	run("test connection",
@@ -176,6 +207,7 @@ func TestBrowser(t *testing.T) {
 	)
 	require.Equal(t, "dead", text("#record-state"))
 	require.Contains(t, text("#record-message"), failed.LastErrorMessage)
+	require.NotEmpty(t, text("#record-advice"), "the page says what to do")
 	entityShot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(artifactDir(t), "admin-failed-record.png"), entityShot, 0o644))
@@ -218,6 +250,11 @@ func TestBrowser(t *testing.T) {
 	ws, err := f.ledger.Windows(ctx, "s00", usageFilter())
 	require.NoError(t, err)
 	require.Equal(t, "12.5", ws[0].Uploaded.String())
+	c, cancel = context.WithTimeout(bctx, 20*time.Second)
+	drawn, err := chromedp.Run(c, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#chart-usage rect.bar')].map(r => r.dataset.series + '=' + r.dataset.value)`))
+	cancel()
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"ingested=12.5", "sent to Zuora=12.5"}, drawn, "usage per hour: ingested vs sent")
 	usageShot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(artifactDir(t), "admin-usage.png"), usageShot, 0o644))
@@ -228,6 +265,23 @@ func TestBrowser(t *testing.T) {
 		shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(artifactDir(t), "admin-"+name+".png"), shot, 0o644))
+	}
+	// A page that does not exist: plain words, the navigation kept.
+	run("404", chromedp.Navigate(base+"/admin/no-such-page"), chromedp.WaitVisible(chromedp.ID("error")))
+	require.Equal(t, "Page not found", text("#error h1"))
+	require.Contains(t, text("header nav"), "Sync records")
+
+	// A phone, 390 px wide: nothing wider than the screen, screenshots kept.
+	for name, page := range map[string]string{"dashboard": "/admin", "records": "/admin/sync-records", "entity": "/admin/entities/subscription/s00"} {
+		run(name+" at 390 px", chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+page), chromedp.WaitVisible(chromedp.CSS("main h1")))
+		c, cancel := context.WithTimeout(bctx, 20*time.Second)
+		w, err := chromedp.Run(c, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+		cancel()
+		require.NoError(t, err)
+		require.LessOrEqual(t, w, 390, "%s fits 390 px without sideways scrolling of the page", page)
+		shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(artifactDir(t), "admin-390-"+name+".png"), shot, 0o644))
 	}
 	t.Logf("admin screenshots in %s", filepath.Dir(path))
 }

@@ -44,7 +44,7 @@ func withDone(back string, kv ...string) string {
 		return "/admin"
 	}
 	q := u.Query()
-	for _, k := range []string{"done", "n", "kind"} {
+	for _, k := range []string{"done", "n", "kind", "rstate"} {
 		q.Del(k)
 	}
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -69,7 +69,8 @@ type kindRow struct {
 	Kind   string
 	Cells  []countCell
 	Total  int64
-	Failed int64 // failed + dead: what "Retry all failed" retries
+	Dead   int64 // what "Retry N dead" retries
+	Failed int64 // what "Retry N failed" retries
 }
 
 type jobView struct {
@@ -115,6 +116,75 @@ type dashboardData struct {
 	Test        *testResult
 	CanCheck    bool
 	Check       *testResult
+	Activity    chart
+	Lag         chart
+	Synced24h   int64
+	Attempts24h int64
+	MaxLag      float64
+	Waiting     time.Time // the oldest due record's next-attempt time (zero: none)
+}
+
+// activityOutcomes are the outcomes the dashboard's chart stacks, in order.
+var activityOutcomes = []string{store.StateSynced, store.StateSkipped, store.StateDrifted, store.StatePending, store.StateFailed, store.StateDead}
+
+// trends fills the dashboard's charts: attempts per hour by outcome and
+// sync lag over the last 24 hours.
+func (a *Admin) trends(ctx context.Context, d *dashboardData) error {
+	now := a.opts.Now()
+	hours := lastHours(now, 24)
+	since := hours[0]
+	idx := map[int64]int{}
+	for i, h := range hours {
+		idx[h.Unix()] = i
+	}
+	act, err := a.opts.Store.SyncActivity(ctx, since)
+	if err != nil {
+		return err
+	}
+	vals := map[string][]float64{}
+	for _, o := range activityOutcomes {
+		vals[o] = make([]float64, len(hours))
+	}
+	for _, hc := range act {
+		i, ok := idx[hc.Hour.Unix()]
+		if !ok {
+			continue
+		}
+		o := hc.Outcome
+		if _, known := vals[o]; !known {
+			o = store.StatePending
+		}
+		vals[o][i] += float64(hc.N)
+		d.Attempts24h += hc.N
+		if hc.Outcome == store.StateSynced {
+			d.Synced24h += hc.N
+		}
+	}
+	d.Activity = chart{ID: "chart-activity", Title: "Sync attempts per hour by outcome, last 24 hours (UTC)", Hours: hours, Stacked: true,
+		Empty: "No sync attempts in the last 24 hours.", MinTop: 5}
+	for _, o := range activityOutcomes {
+		d.Activity.Series = append(d.Activity.Series, series{Name: label(o), Class: "o-" + o, Values: vals[o]})
+	}
+	lag, err := a.opts.Store.SyncLag(ctx, since)
+	if err != nil {
+		return err
+	}
+	maxV, avgV := make([]float64, len(hours)), make([]float64, len(hours))
+	for _, l := range lag {
+		if i, ok := idx[l.Hour.Unix()]; ok {
+			maxV[i], avgV[i] = l.MaxSecs, l.AvgSecs
+			d.MaxLag = max(d.MaxLag, l.MaxSecs)
+		}
+	}
+	d.Lag = chart{ID: "chart-lag", Title: "Sync lag per hour: from the first attempt at a change to its success, last 24 hours (UTC)", Hours: hours,
+		Series: []series{{Name: "average", Class: "lag-avg", Values: avgV}, {Name: "longest", Class: "lag-max", Values: maxV}},
+		Format: duration, Empty: "No change reached Zuora in the last 24 hours.", MinTop: 60}
+	if t, ok, err := a.opts.Store.OldestDue(ctx); err != nil {
+		return err
+	} else if ok {
+		d.Waiting = t
+	}
+	return nil
 }
 
 func (a *Admin) dashboardData(ctx context.Context) (dashboardData, error) {
@@ -131,8 +201,11 @@ func (a *Admin) dashboardData(ctx context.Context) (dashboardData, error) {
 			row.Cells = append(row.Cells, countCell{Kind: k, State: s, N: n})
 			row.Total += n
 			totals[s] += n
-			if s == store.StateFailed || s == store.StateDead {
-				row.Failed += n
+			switch s {
+			case store.StateFailed:
+				row.Failed = n
+			case store.StateDead:
+				row.Dead = n
 			}
 		}
 		d.GrandTotal += row.Total
@@ -140,6 +213,9 @@ func (a *Admin) dashboardData(ctx context.Context) (dashboardData, error) {
 	}
 	for _, s := range syncStates {
 		d.Totals = append(d.Totals, countCell{State: s, N: totals[s]})
+	}
+	if err := a.trends(ctx, &d); err != nil {
+		return d, err
 	}
 	if sch := a.opts.Schedule; sch != nil {
 		d.HasSchedule, d.Leader = true, sch.IsLeader()
@@ -285,77 +361,25 @@ type recordRow struct {
 	EntityURL string
 	Message   string
 	IsError   bool
+	Explain   explanation
+	// CanRetry: failed or dead, where a retry helps.
+	CanRetry bool
+	// Due: the workers try the record again at NextAttemptAt by themselves.
+	Due bool
 }
 
 func toRecordRow(r store.SyncRecord) recordRow {
-	row := recordRow{SyncRecord: r, EntityURL: entityURL(r.EntityKind, r.EntityID), Message: r.Reason}
+	row := recordRow{SyncRecord: r, EntityURL: entityURL(r.EntityKind, r.EntityID), Message: r.Reason,
+		CanRetry: r.State == store.StateFailed || r.State == store.StateDead,
+		Due:      r.State == store.StatePending || r.State == store.StateFailed || r.State == store.StateDrifted}
 	if r.LastErrorMessage != "" && r.State != store.StateSynced {
 		row.Message, row.IsError = r.LastErrorMessage, true
 		if r.LastErrorCode != "" {
 			row.Message = r.LastErrorMessage + " (" + r.LastErrorCode + ")"
 		}
+		row.Explain = explain(r.LastErrorCode, r.LastErrorMessage, r.State)
 	}
 	return row
-}
-
-type kindFailed struct {
-	Kind string
-	N    int64
-}
-
-type recordsData struct {
-	Kind, State, ID string
-	Kinds, States   []string
-	Records         []recordRow
-	Next            string
-	Paged           bool
-	Failed          []kindFailed
-	Back            string
-}
-
-func (a *Admin) syncRecords(c *gin.Context) {
-	d := recordsData{Kind: c.Query("kind"), State: c.Query("state"), ID: strings.TrimSpace(c.Query("id")),
-		Kinds: entityKinds, States: syncStates, Back: c.Request.URL.RequestURI()}
-	if d.Kind != "" && !oneOf(d.Kind, entityKinds) {
-		a.errorPage(c, http.StatusBadRequest, "Unknown kind", "kind must be one of plan, customer, subscription")
-		return
-	}
-	if d.State != "" && !oneOf(d.State, syncStates) {
-		a.errorPage(c, http.StatusBadRequest, "Unknown state", "state must be one of "+strings.Join(syncStates, ", "))
-		return
-	}
-	f := store.SyncFilter{Kind: d.Kind, State: d.State, EntityID: d.ID, Limit: 50}
-	if v := c.Query("after"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 0 {
-			a.errorPage(c, http.StatusBadRequest, "Bad page", "after must be a record id")
-			return
-		}
-		f.AfterID, d.Paged = n, true
-	}
-	ctx := c.Request.Context()
-	recs, next, err := a.opts.Store.ListSyncRecords(ctx, f)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	for _, r := range recs {
-		d.Records = append(d.Records, toRecordRow(r))
-	}
-	if next != 0 {
-		d.Next = strconv.FormatInt(next, 10)
-	}
-	counts, err := a.opts.Store.SyncCounts(ctx)
-	if err != nil {
-		a.fail(c, err)
-		return
-	}
-	for _, k := range entityKinds {
-		if d.Kind == "" || d.Kind == k {
-			d.Failed = append(d.Failed, kindFailed{Kind: k, N: counts[k][store.StateFailed] + counts[k][store.StateDead]})
-		}
-	}
-	a.render(c, http.StatusOK, "records", page{Title: "Sync records", Nav: "records", Data: d})
 }
 
 func (a *Admin) recordID(c *gin.Context) (int64, bool) {
@@ -392,9 +416,14 @@ func (a *Admin) retryRecord(c *gin.Context) {
 	if !ok {
 		return
 	}
-	r, err := a.opts.Store.Retry(c.Request.Context(), id)
+	r, retried, err := a.opts.Store.RetryProblem(c.Request.Context(), id)
 	if err != nil {
 		a.fail(c, err)
+		return
+	}
+	if !retried {
+		a.errorPage(c, http.StatusConflict, "Nothing to retry",
+			"This record is "+label(r.State)+", not failed or dead: a retry would not help. Pending and failed records are tried again by the workers on their own.")
 		return
 	}
 	a.kick()
@@ -406,24 +435,40 @@ func (a *Admin) retryRecord(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, withDone(back, "done", "retried"))
 }
 
+// retryAll retries the failed or the dead records of a kind (state given),
+// or both (no state).
 func (a *Admin) retryAll(c *gin.Context) {
-	kind := c.PostForm("kind")
+	kind, state := c.PostForm("kind"), c.PostForm("state")
 	if kind != "" && !oneOf(kind, entityKinds) {
 		a.errorPage(c, http.StatusBadRequest, "Unknown kind", "kind must be one of plan, customer, subscription")
 		return
 	}
-	n, err := a.opts.Store.RetryAll(c.Request.Context(), kind)
+	if state != "" && state != store.StateFailed && state != store.StateDead {
+		a.errorPage(c, http.StatusBadRequest, "Unknown state", "only failed and dead records are retried; state must be failed or dead")
+		return
+	}
+	var n int64
+	var err error
+	if state == "" {
+		n, err = a.opts.Store.RetryAll(c.Request.Context(), kind)
+	} else {
+		n, err = a.opts.Store.RetryState(c.Request.Context(), kind, state)
+	}
 	if err != nil {
 		a.fail(c, err)
 		return
 	}
 	a.kick()
-	a.logger(c).Info().Str("kind", kind).Int64("records", n).Msg("admin: retry all failed")
+	a.logger(c).Info().Str("kind", kind).Str("state", state).Int64("records", n).Msg("admin: retry all")
 	k := kind
 	if k == "" {
 		k = "all"
 	}
-	c.Redirect(http.StatusSeeOther, withDone(c.PostForm("back"), "done", "retried-all", "n", strconv.FormatInt(n, 10), "kind", k))
+	kv := []string{"done", "retried-all", "n", strconv.FormatInt(n, 10), "kind", k}
+	if state != "" {
+		kv = append(kv, "rstate", state)
+	}
+	c.Redirect(http.StatusSeeOther, withDone(c.PostForm("back"), kv...))
 }
 
 // ---- entity detail ----
@@ -454,6 +499,7 @@ type entityData struct {
 	Totals        usageTotals
 	Report        *usage.Report
 	UsageError    string
+	UsageChart    chart
 	Back          string
 }
 
@@ -568,10 +614,15 @@ func (a *Admin) entityData(ctx context.Context, kind, id string) (entityData, er
 		}
 	}
 	if kind == store.EntitySubscription && a.opts.Usage != nil && d.Found {
-		d.HasUsage = true
 		if d.Windows, err = a.opts.Usage.Windows(ctx, id, usage.WindowFilter{Limit: 200}); err != nil {
 			return d, err
 		}
+		// The usage card is for subscriptions with a usage charge (or usage on record).
+		if d.HasUsage, err = a.hasUsageCharge(ctx, *d.Subscription); err != nil {
+			return d, err
+		}
+		d.HasUsage = d.HasUsage || len(d.Windows) > 0
+		d.UsageChart = a.usageChart(d.Windows)
 		for _, w := range d.Windows {
 			d.Totals.Windows++
 			d.Totals.Ingested = d.Totals.Ingested.Add(w.Ingested)
@@ -583,6 +634,57 @@ func (a *Admin) entityData(ctx context.Context, kind, id string) (entityData, er
 		}
 	}
 	return d, nil
+}
+
+// hasUsageCharge reports whether the subscription's plan or add-ons, in
+// their billing periods, have a usage charge.
+func (a *Admin) hasUsageCharge(ctx context.Context, s engine.Subscription) (bool, error) {
+	plans := []engine.AddOn{{PlanID: s.PlanID, BillingPeriodID: s.BillingPeriodID}}
+	plans = append(plans, s.AddOns...)
+	for _, ref := range plans {
+		p, err := a.opts.Store.GetPlan(ctx, ref.PlanID)
+		if notFound(err) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		for _, bp := range p.BillingPeriods {
+			if ref.BillingPeriodID != "" && bp.ID != ref.BillingPeriodID {
+				continue
+			}
+			for _, ch := range bp.Charges {
+				if ch.Type == engine.ChargeUsage {
+					return true, nil
+				}
+			}
+		}
+	}
+	return false, nil
+}
+
+// usageChart draws usage per hour, ingested vs sent to Zuora, over the 24
+// hours up to now, or up to the latest window when none is that recent.
+func (a *Admin) usageChart(ws []usage.Window) chart {
+	end := a.opts.Now()
+	if len(ws) > 0 && ws[0].Start.Before(end.Add(-23*time.Hour)) {
+		end = ws[0].Start // newest first
+	}
+	hours := lastHours(end, 24)
+	idx := map[int64]int{}
+	for i, h := range hours {
+		idx[h.Unix()] = i
+	}
+	in, sent := make([]float64, len(hours)), make([]float64, len(hours))
+	for _, w := range ws {
+		if i, ok := idx[w.Start.UTC().Truncate(time.Hour).Unix()]; ok {
+			in[i] += w.Ingested.InexactFloat64()
+			sent[i] += w.Uploaded.InexactFloat64()
+		}
+	}
+	return chart{ID: "chart-usage", Title: "Usage per hour: ingested and sent to Zuora (UTC)", Hours: hours,
+		Series: []series{{Name: "ingested", Class: "u-in", Values: in}, {Name: "sent to Zuora", Class: "u-sent", Values: sent}},
+		Empty:  "No usage in these 24 hours."}
 }
 
 func notFound(err error) bool {

@@ -24,12 +24,13 @@ type page struct {
 	CSRF    string
 	Open    bool // no password: loopback only
 	Flash   string
-	Refresh int // seconds; >0 adds a meta refresh (pending work on the page)
+	Refresh int    // seconds; >0 adds a meta refresh (pending work on the page)
+	Query   string // the header search box's text
 	AssetV  string
 	Data    any
 }
 
-var pageNames = []string{"login", "error", "dashboard", "records", "entity", "mappings", "inbox", "settings"}
+var pageNames = []string{"login", "error", "dashboard", "records", "entity", "mappings", "inbox", "settings", "search"}
 
 func (a *Admin) parseTemplates() error {
 	a.pages = map[string]*template.Template{}
@@ -46,6 +47,8 @@ func (a *Admin) parseTemplates() error {
 		"mkind":    func(k mappings.Kind) string { return mappingLabels[k] },
 		"trim":     trimText,
 		"plural":   plural,
+		"dur":      duration,
+		"whose":    func(code, msg string) string { return explain(code, msg, "").Label },
 	}
 	for _, name := range pageNames {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+name+".html")
@@ -78,11 +81,34 @@ func (a *Admin) render(c *gin.Context, status int, name string, p page) {
 	c.Data(status, "text/html; charset=utf-8", buf.Bytes())
 }
 
-type errorData struct{ Message string }
+type errorData struct{ Message, Hint string }
 
+// errorPage renders a plain error page that keeps the navigation, with a
+// hint of what to do for the common statuses.
 func (a *Admin) errorPage(c *gin.Context, status int, title, msg string) {
-	a.render(c, status, "error", page{Title: title, Data: errorData{Message: msg}})
+	d := errorData{Message: msg}
+	switch status {
+	case http.StatusNotFound:
+		d.Hint = "The link may be old, or the thing was removed. Use the search box at the top to look for it by id, name, email or Zuora number."
+	case http.StatusBadRequest:
+		d.Hint = "Nothing was changed. Go back, correct the value and try again."
+	case http.StatusConflict:
+		d.Hint = "Nothing was changed."
+	case http.StatusInternalServerError:
+		d.Hint = "Nothing you did caused this. Try again in a moment; if it keeps happening, give the request id to whoever runs billsync."
+	}
+	a.render(c, status, "error", page{Title: title, Nav: "error", Data: d})
 	c.Abort()
+}
+
+// NotFound answers an /admin path no route serves (web's NoRoute hands it
+// here) with the admin's 404 page and headers.
+func (a *Admin) NotFound(c *gin.Context) {
+	a.setHeaders(c)
+	if s, ok := a.session(c.Request); ok {
+		c.Set("session", s)
+	}
+	a.errorPage(c, http.StatusNotFound, "Page not found", "There is no admin page at "+c.Request.URL.Path+".")
 }
 
 // flash turns the fixed message codes of a redirect after a POST into text.
@@ -91,7 +117,11 @@ func flash(c *gin.Context) string {
 	case "retried":
 		return "Retry queued: the workers pick the record up now."
 	case "retried-all":
-		return fmt.Sprintf("Retry queued for %s failed or dead %s records.", c.Query("n"), c.Query("kind"))
+		which := "failed or dead"
+		if st := c.Query("rstate"); st == "failed" || st == "dead" {
+			which = st
+		}
+		return fmt.Sprintf("Retry queued for %s %s %s records.", c.Query("n"), which, c.Query("kind"))
 	case "inbox-retried":
 		return "Callout queued for processing again."
 	case "saved":
