@@ -301,8 +301,14 @@ func (db *DB) SyncActivity(ctx context.Context, since time.Time) ([]HourCount, e
 	return out, err
 }
 
+// lagLookBack bounds how far before the window SyncLag looks for the first
+// attempt at a change: a longer lag counts from there.
+const lagLookBack = 7 * 24 * time.Hour
+
 // SyncLag is the per-hour lag (HourLag) of the successful attempts that
-// finished since since.
+// finished since since. One pass over the attempts of the window and the
+// week before it: a window function numbers each record's attempts by the
+// successes before them, so a change's attempts share a group.
 func (db *DB) SyncLag(ctx context.Context, since time.Time) ([]HourLag, error) {
 	var rows []struct {
 		H      int64
@@ -310,11 +316,16 @@ func (db *DB) SyncLag(ctx context.Context, since time.Time) ([]HourLag, error) {
 		MaxLag float64
 		AvgLag float64
 	}
-	first := `(SELECT MIN(b.started_at) FROM sync_attempts b WHERE b.sync_record_id = a.sync_record_id AND b.id <= a.id
-		AND b.id > COALESCE((SELECT MAX(c.id) FROM sync_attempts c WHERE c.sync_record_id = a.sync_record_id AND c.id < a.id AND c.outcome IN ('synced', 'skipped')), 0))`
-	err := db.Gorm.WithContext(ctx).Raw(`SELECT h, COUNT(*) AS n, MAX(lag) AS max_lag, AVG(lag) AS avg_lag FROM (
-		SELECT `+db.hourOf("a.finished_at")+` AS h, `+db.secsOf("a.finished_at")+` - `+db.secsOf(first)+` AS lag
-		FROM sync_attempts a WHERE a.outcome = ? AND a.finished_at >= ?) t GROUP BY h ORDER BY h`, StateSynced, since.UTC()).Scan(&rows).Error
+	err := db.Gorm.WithContext(ctx).Raw(`WITH a AS (
+			SELECT sync_record_id, started_at, finished_at, outcome,
+				COALESCE(SUM(CASE WHEN outcome IN ('synced', 'skipped') THEN 1 ELSE 0 END)
+					OVER (PARTITION BY sync_record_id ORDER BY id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS grp
+			FROM sync_attempts WHERE started_at >= ?),
+		b AS (SELECT finished_at, outcome, MIN(started_at) OVER (PARTITION BY sync_record_id, grp) AS first_start FROM a)
+		SELECT h, COUNT(*) AS n, MAX(lag) AS max_lag, AVG(lag) AS avg_lag FROM (
+			SELECT `+db.hourOf("finished_at")+` AS h, `+db.secsOf("finished_at")+` - `+db.secsOf("first_start")+` AS lag
+			FROM b WHERE outcome = ? AND finished_at >= ?) t
+		GROUP BY h ORDER BY h`, since.UTC().Add(-lagLookBack), StateSynced, since.UTC()).Scan(&rows).Error
 	out := make([]HourLag, 0, len(rows))
 	for _, r := range rows {
 		out = append(out, HourLag{Hour: time.Unix(r.H*3600, 0).UTC(), Synced: r.N, MaxSecs: max(r.MaxLag, 0), AvgSecs: max(r.AvgLag, 0)})

@@ -49,6 +49,7 @@ func TestAuth(t *testing.T) {
 			{"GET", "/admin/sync-records?kind=plan&state=synced", "/admin/login?next=" + url.QueryEscape("/admin/sync-records?kind=plan&state=synced")},
 			{"GET", "/admin/entities/subscription/s00", "/admin/login?next=" + url.QueryEscape("/admin/entities/subscription/s00")},
 			{"GET", "/admin/mappings", "/admin/login?next=%2Fadmin%2Fmappings"},
+			{"GET", "/admin/search?q=c0", "/admin/login?next=" + url.QueryEscape("/admin/search?q=c0")},
 			{"GET", "/admin/inbox", "/admin/login?next=%2Fadmin%2Finbox"},
 			{"GET", "/admin/settings", "/admin/login?next=%2Fadmin%2Fsettings"},
 			{"POST", "/admin/sync-records/1/retry", "/admin/login"},
