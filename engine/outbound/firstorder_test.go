@@ -2,6 +2,7 @@ package outbound_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -234,6 +235,51 @@ func TestCutOffCreateSettlesTheCustomer(t *testing.T) {
 				require.Equal(t, store.StateSynced, rec.State, "%s: %s", k, rec.LastErrorMessage)
 				require.NotEmpty(t, rec.ZuoraID, k)
 			}
+		})
+	}
+}
+
+// TestSwitchingBackWaivesTheSetupFee: a one-time charge is billed once per
+// subscription: switching back to a plan the subscription had adds it with
+// its one-time charge priced at 0.
+func TestSwitchingBackWaivesTheSetupFee(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{})
+			ctx := context.Background()
+			pro := proPlan()
+			pro.BillingPeriods[0].Charges = append(pro.BillingPeriods[0].Charges,
+				engine.Charge{ID: "setup", Name: "Setup", Type: engine.ChargeOneTime, Model: engine.ModelFlatFee, Price: dec("99")})
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, pro))
+			basic := engine.Plan{ID: "basic", Kind: engine.KindPlan, Name: "Basic", PricingType: engine.PricingPaid, Currency: "USD",
+				BillingPeriods: []engine.BillingPeriod{{ID: "basic-monthly", Period: engine.PeriodMonth, Charges: []engine.Charge{
+					{ID: "basic-base", Name: "Base fee", Type: engine.ChargeRecurring, Model: engine.ModelFlatFee, Price: dec("9")}}}}}
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, basic))
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, customer("c1")))
+			sub := must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription("s1", "c1")))
+			e.Converge(20 * time.Second)
+			sub.PlanID, sub.BillingPeriodID, sub.ChargeQuantities = "basic", "basic-monthly", nil
+			sub = must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, sub))
+			e.Converge(20 * time.Second)
+			sub.PlanID, sub.BillingPeriodID, sub.ChargeQuantities = "pro", "pro-monthly", map[string]decimal.Decimal{"seats": dec("3")}
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, sub))
+			e.Converge(20 * time.Second)
+
+			var setup []string // the setup charge's price in each pro rate plan, in order
+			for _, rp := range e.Sim.State().Subscriptions[0].RatePlans {
+				for _, ch := range rp.Charges {
+					if ch.Name == "Setup" {
+						setup = append(setup, rp.LastChangeType+":"+string(ch.Price))
+					}
+				}
+			}
+			require.Len(t, setup, 2, "%v", setup)
+			require.Contains(t, setup[0], ":99", "billed when first subscribed: %v", setup)
+			require.NotContains(t, setup[0], "Remove:0", "%v", setup)
+			p := decimal.RequireFromString(setup[1][strings.Index(setup[1], ":")+1:])
+			require.True(t, p.IsZero(), "not billed again on switching back: %v", setup)
 		})
 	}
 }

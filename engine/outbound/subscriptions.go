@@ -389,6 +389,39 @@ func (r *Reconcilers) desiredRatePlans(ctx context.Context, sub engine.Subscript
 	return out, missing, nil
 }
 
+// waiveOneTime prices the rate plan's flat-fee and per-unit one-time charges
+// at 0 in an AddProduct: a one-time charge is billed once per subscription,
+// so a subscription switching back to a plan it had is not billed its setup
+// fee again (a tiered or volume one-time charge keeps its price).
+func waiveOneTime(o *zuora.RatePlanOverride, d desiredRatePlan) {
+	zero := zuora.NumberFromDecimal(decimal.Zero)
+	ids := make([]string, 0, len(d.ChargeKind))
+	for id, c := range d.ChargeKind {
+		if c.Type == engine.ChargeOneTime {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		c := d.ChargeKind[id]
+		var ov *zuora.ChargeOverride
+		for i := range o.ChargeOverrides {
+			if o.ChargeOverrides[i].ProductRatePlanChargeID == id {
+				ov = &o.ChargeOverrides[i]
+			}
+		}
+		switch c.Model {
+		case engine.ModelFlatFee:
+			o.ChargeOverrides = append(o.ChargeOverrides, zuora.ChargeOverride{ProductRatePlanChargeID: id,
+				Pricing: &zuora.Pricing{OneTimeFlatFee: &zuora.PriceOverride{ListPrice: zero}}})
+		case engine.ModelPerUnit:
+			if ov != nil && ov.Pricing != nil && ov.Pricing.OneTimePerUnit != nil {
+				ov.Pricing.OneTimePerUnit.ListPrice = zero
+			}
+		}
+	}
+}
+
 func quantityCharge(c engine.Charge) bool {
 	return c.Type != engine.ChargeUsage && c.Model != engine.ModelFlatFee
 }
@@ -805,6 +838,13 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 		}
 		have[m.LocalID] = a
 	}
+	// Rate plans the subscription had and lost: their one-time charges were billed already.
+	hadBefore := map[string]bool{}
+	for _, rp := range actual.RatePlans {
+		if rp.LastChangeType == "Remove" {
+			hadBefore[rp.ProductRatePlanID] = true
+		}
+	}
 	var structural []zuora.OrderAction
 	want := map[string]bool{}
 	for _, d := range desired {
@@ -812,6 +852,11 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 		a, ok := have[d.Key]
 		if !ok {
 			o := r.ratePlanOverride(sub.ID, d)
+			if hadBefore[d.ProductRP] {
+				// Switching back: the one-time charges (a setup fee) were
+				// billed when the subscription first had this rate plan.
+				waiveOneTime(&o, d)
+			}
 			structural = append(structural, zuora.OrderAction{Type: "AddProduct", TriggerDates: triggers(today), AddProduct: &o})
 			continue
 		}
