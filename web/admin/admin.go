@@ -58,6 +58,7 @@ type Store interface {
 	SyncActivity(ctx context.Context, since time.Time) ([]store.HourCount, error)
 	SyncLag(ctx context.Context, since time.Time) ([]store.HourLag, error)
 	OldestDue(ctx context.Context) (time.Time, bool, error)
+	ClaimAges(ctx context.Context) (time.Time, bool, int64, error)
 	LastJobRuns(ctx context.Context) (map[string]store.JobRun, error)
 	GetPlan(ctx context.Context, id string) (engine.Plan, error)
 	GetCustomer(ctx context.Context, id string) (engine.Customer, error)

@@ -863,3 +863,29 @@ func TestNewValidates(t *testing.T) {
 	_, err := admin.New(admin.Options{})
 	require.Error(t, err)
 }
+
+// TestDashboardShowsLapsedClaims: a claim whose holder died shows on the
+// dashboard, with the age of the oldest claim in flight.
+func TestDashboardShowsLapsedClaims(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, d, fixtureOptions{password: password, subs: 2})
+			c := f.client()
+			c.login(password)
+			_, body := c.get("/admin")
+			require.NotContains(t, text(body), "lapsed unfinished")
+			_, err := f.e.DB.RecheckAll(f.ctx, []string{store.EntitySubscription})
+			require.NoError(t, err)
+			recs, err := f.e.DB.Claim(f.ctx, "killed-replica", []string{store.EntitySubscription}, 1, 20*time.Millisecond)
+			require.NoError(t, err)
+			require.Len(t, recs, 1)
+			time.Sleep(50 * time.Millisecond)
+			_, body = c.get("/admin")
+			txt := text(body)
+			require.Contains(t, txt, "1 claim lapsed unfinished", txt)
+			require.Contains(t, txt, "Oldest claim in flight: taken")
+		})
+	}
+}

@@ -122,6 +122,8 @@ type dashboardData struct {
 	Attempts24h int64
 	MaxLag      float64
 	Waiting     time.Time // the oldest due record's next-attempt time (zero: none)
+	OldestClaim time.Time // when the oldest in-flight claim was made (zero: none)
+	Lapsed      int64     // claims whose holder stopped extending them (a killed replica)
 }
 
 // activityOutcomes are the outcomes the dashboard's chart stacks, in order.
@@ -183,6 +185,14 @@ func (a *Admin) trends(ctx context.Context, d *dashboardData) error {
 		return err
 	} else if ok {
 		d.Waiting = t
+	}
+	t, ok, lapsed, err := a.opts.Store.ClaimAges(ctx)
+	if err != nil {
+		return err
+	}
+	d.Lapsed = lapsed
+	if ok {
+		d.OldestClaim = t
 	}
 	return nil
 }
