@@ -19,6 +19,9 @@ func (a *app) newUsage() *ledger.Ledger {
 		Charges: a.outbound,
 		Logger:  a.log,
 		Owner:   a.cfg.ReplicaID,
+		// A batch cut off by a crash is sent again (same Idempotency-Key, so
+		// Zuora never counts it twice) two claim leases later, not after 10 min.
+		ClaimTTL: 2 * a.cfg.ClaimLease,
 	})
 }
 

@@ -111,7 +111,28 @@ func (r *Reconcilers) driftOf(ctx context.Context, rec store.SyncRecord) (string
 		if err != nil {
 			return "", 0, err
 		}
-		_, err = r.z.GetCatalogProduct(ctx, pm.ZuoraID)
+		cp, err := r.z.GetCatalogProduct(ctx, pm.ZuoraID)
+		if err == nil {
+			p, perr := r.db.GetPlan(ctx, rec.EntityID)
+			if perr != nil {
+				return "", 1, perr
+			}
+			want := r.CatalogPayloads(p).Product
+			var diff []string
+			for _, f := range []struct{ name, want, got string }{{"name", want.Name, cp.Name}, {"sku", want.SKU, cp.SKU},
+				{"description", want.Description, cp.Description}, {"effectiveEndDate", want.EffectiveEndDate, cp.EffectiveEndDate}} {
+				if f.want != f.got {
+					diff = append(diff, f.name)
+				}
+			}
+			if len(diff) > 0 {
+				// Forget the product's hash so the repair pushes it again.
+				if err := r.maps.SetHash(ctx, mappings.Product, rec.EntityID, ""); err != nil {
+					return "", 1, err
+				}
+				return "product " + pm.ZuoraID + " differs in Zuora (" + strings.Join(diff, ", ") + "); the repair updates it", 1, nil
+			}
+		}
 		if zuora.IsNotFound(err) {
 			// Forget the product so the repair creates it again.
 			if err := r.forgetCatalog(ctx, rec.EntityID); err != nil {

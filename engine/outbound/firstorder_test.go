@@ -283,3 +283,34 @@ func TestSwitchingBackWaivesTheSetupFee(t *testing.T) {
 		})
 	}
 }
+
+// TestDriftSeesProductContent: a product renamed in Zuora is drifted with the
+// field named and the repair writes billsync's name back.
+func TestDriftSeesProductContent(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{})
+			ctx := context.Background()
+			p := must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
+			e.Converge(20 * time.Second)
+			prod := e.Sim.State().Products[0]
+			want := e.Outbound.CatalogPayloads(p).Product
+			renamed := want
+			renamed.Name = "Renamed in Zuora"
+			require.NoError(t, e.Zuora.UpdateProduct(ctx, prod.ID, renamed))
+			_, err := e.DB.EnqueueDriftChecks(ctx, "2026-02-01T10")
+			require.NoError(t, err)
+			e.Converge(20 * time.Second)
+			rec, err := e.DB.GetSyncRecord(ctx, store.EntityPlan, "pro")
+			require.NoError(t, err)
+			hist, err := e.DB.SyncHistory(ctx, rec.ID, 10)
+			require.NoError(t, err)
+			require.GreaterOrEqual(t, len(hist), 2)
+			require.Equal(t, store.StateDrifted, hist[1].Outcome)
+			require.Contains(t, hist[1].Detail, "(name)")
+			require.Equal(t, "Pro", e.Sim.State().Products[0].Name, "repaired")
+		})
+	}
+}

@@ -658,6 +658,28 @@ func TestPages(t *testing.T) {
 				require.Equal(t, "/admin/entities/subscription/s-bad", resp.Header.Get("Location"))
 			})
 
+			t.Run("drift check now", func(t *testing.T) {
+				_, body := c.get("/admin")
+				require.Contains(t, body, `action="/admin/sync-records/drift-check"`)
+				counts, err := db.SyncCounts(ctx)
+				require.NoError(t, err)
+				synced := int64(0)
+				for _, states := range counts {
+					synced += states[store.StateSynced]
+				}
+				resp, _ := c.post("/admin/sync-records/drift-check", url.Values{"csrf": {tok}})
+				require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+				require.Equal(t, fmt.Sprintf("/admin?done=drift-checked&n=%d", synced), resp.Header.Get("Location"))
+				_, body = c.get(resp.Header.Get("Location"))
+				require.Contains(t, text(body), fmt.Sprintf("Drift check queued for %d synced records", synced))
+				f.e.Converge(30 * time.Second)
+				after, err := db.SyncCounts(ctx)
+				require.NoError(t, err)
+				require.Equal(t, counts, after, "nothing differs in Zuora: every checked record is synced again")
+				resp, _ = c.post("/admin/sync-records/drift-check", url.Values{})
+				require.Equal(t, http.StatusForbidden, resp.StatusCode, "no CSRF token, no check")
+			})
+
 			t.Run("retry one and retry all", func(t *testing.T) {
 				resp, _ := c.post(fmt.Sprintf("/admin/sync-records/%d/retry", bad.ID), url.Values{"csrf": {tok}, "back": {"/admin/sync-records?state=dead"}})
 				require.Equal(t, http.StatusSeeOther, resp.StatusCode)

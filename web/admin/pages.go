@@ -481,6 +481,20 @@ func (a *Admin) retryAll(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, withDone(c.PostForm("back"), kv...))
 }
 
+// driftCheck queues a drift check of every synced record now (the hourly
+// drift job on demand): the workers read each object back and repair what
+// differs.
+func (a *Admin) driftCheck(c *gin.Context) {
+	n, err := a.opts.Store.EnqueueDriftChecks(c.Request.Context(), "manual-"+time.Now().UTC().Format(time.RFC3339Nano))
+	if err != nil {
+		a.fail(c, err)
+		return
+	}
+	a.kick()
+	a.logger(c).Info().Int64("records", n).Msg("admin: drift check")
+	c.Redirect(http.StatusSeeOther, withDone("/admin", "done", "drift-checked", "n", strconv.FormatInt(n, 10)))
+}
+
 // ---- entity detail ----
 
 type mappingRow struct {

@@ -122,6 +122,8 @@ func flash(c *gin.Context) string {
 			which = st
 		}
 		return fmt.Sprintf("Retry queued for %s %s %s records.", c.Query("n"), which, c.Query("kind"))
+	case "drift-checked":
+		return fmt.Sprintf("Drift check queued for %s synced records: what differs in Zuora shows as drifted, then is repaired.", c.Query("n"))
 	case "inbox-retried":
 		return "Callout queued for processing again."
 	case "saved":
