@@ -87,6 +87,12 @@ func TestHelp(t *testing.T) {
 	require.ErrorIs(t, err, flag.ErrHelp)
 	require.Contains(t, errb.String(), "BILLSYNC_DATABASE_URL")
 	require.Error(t, run(t.Context(), []string{"nope"}, io.Discard, io.Discard))
+	// 'zuora --help' is help, not a usage error (it exited 1).
+	out.Reset()
+	require.NoError(t, run(t.Context(), []string{"zuora", "--help"}, &out, io.Discard))
+	require.Contains(t, out.String(), "setup-callouts")
+	err = run(t.Context(), []string{"zuora"}, io.Discard, io.Discard)
+	require.Equal(t, 2, exitCode(err), "no subcommand is a usage error")
 }
 
 // TestErrorsAndHelpHideSecrets: the database password and the secrets set in

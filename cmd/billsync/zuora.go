@@ -19,8 +19,13 @@ import (
 // others create (idempotently) or remove, in the tenant, the event triggers
 // and notification definitions that send callouts to billsync.
 func runZuora(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "setup-callouts" && args[0] != "remove-callouts" && args[0] != "check") {
-		fmt.Fprint(stderr, `Usage:
+	help := len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help")
+	if help || len(args) == 0 || (args[0] != "setup-callouts" && args[0] != "remove-callouts" && args[0] != "check") {
+		out := stderr
+		if help {
+			out = stdout
+		}
+		fmt.Fprint(out, `Usage:
   billsync zuora check [--json]
   billsync zuora setup-callouts --public-url https://billsync.example.com
   billsync zuora remove-callouts
@@ -40,6 +45,9 @@ Running it again creates nothing new; with another URL or password it changes
 the templates in place. remove-callouts deletes the definitions and triggers
 setup created and deactivates its templates (Zuora cannot delete templates).
 `)
+		if help {
+			return nil
+		}
 		return usageError{"zuora: expected check, setup-callouts or remove-callouts"}
 	}
 	sub := args[0]
