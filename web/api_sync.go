@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -19,7 +18,7 @@ type SyncService interface {
 	SyncHistory(ctx context.Context, recordID int64, limit int) ([]store.SyncAttempt, error)
 	Retry(ctx context.Context, id int64) (store.SyncRecord, error)
 	RetryAll(ctx context.Context, kind string) (int64, error)
-	EnqueueDriftChecks(ctx context.Context, period string) (int64, error)
+	EnqueueDriftChecksNow(ctx context.Context) (int64, error)
 }
 
 // MappingService lists id mappings.
@@ -143,7 +142,7 @@ func (s *Server) retryAllSyncRecords(c *gin.Context) {
 // drift job, on demand); the workers read each object back from Zuora and
 // repair what differs.
 func (s *Server) checkDrift(c *gin.Context) {
-	n, err := s.opts.Sync.EnqueueDriftChecks(c.Request.Context(), "manual-"+time.Now().UTC().Format(time.RFC3339Nano))
+	n, err := s.opts.Sync.EnqueueDriftChecksNow(c.Request.Context())
 	if err != nil {
 		writeError(c, err)
 		return

@@ -285,9 +285,15 @@ func checkParams(c *gin.Context) {
 			return
 		}
 	}
-	for k, vs := range c.Request.URL.Query() {
-		for _, v := range append([]string{k}, vs...) {
-			if msg := engine.CheckText(v); msg != "" {
+	if c.Request.URL.RawQuery != "" {
+		for k, vs := range c.Request.URL.Query() {
+			msg := engine.CheckText(k)
+			for _, v := range vs {
+				if msg == "" {
+					msg = engine.CheckText(v)
+				}
+			}
+			if msg != "" {
 				badRequest(c, k, msg)
 				return
 			}

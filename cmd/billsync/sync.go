@@ -9,7 +9,6 @@ import (
 	"os"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
 	"github.com/billsync/billsync/engine/store"
@@ -72,7 +71,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var n int64
 	if fs.Arg(0) == "drift" {
 		// Every synced record is read back from Zuora; what differs is repaired.
-		if n, err = a.db.EnqueueDriftChecks(ctx, "manual-"+time.Now().UTC().Format(time.RFC3339Nano)); err != nil {
+		if n, err = a.db.EnqueueDriftChecksNow(ctx); err != nil {
 			return err
 		}
 	} else {

@@ -185,8 +185,8 @@ func (r *Reconcilers) billingAccount(ctx context.Context, customerID string) (ma
 // it differs, the record is made due and the update goes out now.
 func (r *Reconcilers) adoptAccount(ctx context.Context, cust engine.Customer, za zuora.Account) error {
 	hash := ""
-	if len(accountDiff(r.accountUpdate(cust), za)) == 0 {
-		hash = r.AccountHash(cust)
+	if upd := r.accountUpdate(cust); len(accountDiff(upd, za)) == 0 {
+		hash = engine.HashJSON(upd) // = AccountHash(cust)
 	}
 	if err := r.putAccount(ctx, cust.ID, za.BasicInfo.ID, za.BasicInfo.AccountNumber, hash); err != nil {
 		return err

@@ -537,6 +537,12 @@ func (db *DB) EnqueueDriftChecks(ctx context.Context, period string) (int64, err
 	return res.RowsAffected, res.Error
 }
 
+// EnqueueDriftChecksNow queues a drift check of every synced record under a
+// one-off period: the hourly drift job on demand (CLI, API, admin page).
+func (db *DB) EnqueueDriftChecksNow(ctx context.Context) (int64, error) {
+	return db.EnqueueDriftChecks(ctx, "manual-"+db.Now().UTC().Format(time.RFC3339Nano))
+}
+
 // MarkDrifted records that Zuora no longer matches a synced record and makes
 // it due for repair (its payload hash is cleared so the repair compares with Zuora).
 func (db *DB) MarkDrifted(ctx context.Context, id int64, reason string) error {

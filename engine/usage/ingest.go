@@ -162,14 +162,8 @@ func (l *Ledger) refreshViews(ctx context.Context, events []Event) (map[string]b
 	for len(ids) > 0 {
 		chunk := ids[:min(len(ids), 500)]
 		ids = ids[len(chunk):]
-		q := l.q().s("SELECT s.id, s.revision, p.revision FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE s.id IN (")
-		for i, id := range chunk {
-			if i > 0 {
-				q.s(",")
-			}
-			q.a(id)
-		}
-		rs, err := q.s(")").rows(ctx, l.db.SQL())
+		rs, err := inList(l.q().s("SELECT s.id, s.revision, p.revision FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE s.id IN "), chunk).
+			rows(ctx, l.db.SQL())
 		if err != nil {
 			return nil, err
 		}
@@ -385,14 +379,7 @@ func (l *Ledger) existingKeys(ctx context.Context, events []Event) (map[string]b
 	for len(keys) > 0 {
 		chunk := keys[:min(len(keys), 500)]
 		keys = keys[len(chunk):]
-		q := l.q().s("SELECT idempotency_key FROM usage_events WHERE idempotency_key IN (")
-		for i, k := range chunk {
-			if i > 0 {
-				q.s(",")
-			}
-			q.a(k)
-		}
-		rs, err := q.s(")").rows(ctx, l.db.SQL())
+		rs, err := inList(l.q().s("SELECT idempotency_key FROM usage_events WHERE idempotency_key IN "), chunk).rows(ctx, l.db.SQL())
 		if err != nil {
 			return nil, fmt.Errorf("look up usage keys: %w", err)
 		}

@@ -42,13 +42,16 @@ func (q *query) a(v any) *query {
 }
 
 // in appends "(p1, p2, …)" for ids.
-func (q *query) in(ids []int64) *query {
+func (q *query) in(ids []int64) *query { return inList(q, ids) }
+
+// inList appends "(p1, p2, …)", one placeholder per value.
+func inList[T any](q *query, vals []T) *query {
 	q.b.WriteByte('(')
-	for i, id := range ids {
+	for i, v := range vals {
 		if i > 0 {
 			q.b.WriteByte(',')
 		}
-		q.a(id)
+		q.a(v)
 	}
 	q.b.WriteByte(')')
 	return q

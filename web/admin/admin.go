@@ -52,7 +52,7 @@ type Store interface {
 	RetryAll(ctx context.Context, kind string) (int64, error)
 	RetryProblem(ctx context.Context, id int64) (store.SyncRecord, bool, error)
 	RetryState(ctx context.Context, kind, state string) (int64, error)
-	EnqueueDriftChecks(ctx context.Context, period string) (int64, error)
+	EnqueueDriftChecksNow(ctx context.Context) (int64, error)
 	QueryRecords(ctx context.Context, q store.RecordQuery) (store.RecordPage, error)
 	ErrorCodes(ctx context.Context) ([]string, error)
 	Search(ctx context.Context, q string, limit int) ([]store.SearchHit, error)

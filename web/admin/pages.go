@@ -485,7 +485,7 @@ func (a *Admin) retryAll(c *gin.Context) {
 // drift job on demand): the workers read each object back and repair what
 // differs.
 func (a *Admin) driftCheck(c *gin.Context) {
-	n, err := a.opts.Store.EnqueueDriftChecks(c.Request.Context(), "manual-"+time.Now().UTC().Format(time.RFC3339Nano))
+	n, err := a.opts.Store.EnqueueDriftChecksNow(c.Request.Context())
 	if err != nil {
 		a.fail(c, err)
 		return
