@@ -38,6 +38,7 @@ type app struct {
 	simURL   string
 	simSrv   *http.Server
 	zuora    *zuora.Client
+	engineZ  Connector // a.zuora as the engine sees it (connector.go)
 	switches *switches.Switches
 	outbound *outbound.Reconcilers
 	inbound  *inbound.Service
@@ -92,7 +93,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 		a.close()
 		return nil, err
 	}
-	a.zuora = zc
+	a.zuora, a.engineZ = zc, zc
 	// A connection entered on the admin page is used when the environment
 	// configures none (the environment wins); it replaces the built-in
 	// simulator at once, here and (within connectionRefresh) on every replica.
@@ -104,7 +105,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 		}
 	}
 	a.conn = connection.New(connection.Options{Store: db, Client: zc, Sealer: sealer, FromEnv: cfg.ZuoraBaseURL != "",
-		AllowAny: cfg.ZuoraAllowAnyURL, Transport: tr, Logger: log.With().Str("component", "connection").Logger(),
+		AllowAny: cfg.ZuoraAllowAnyURL, Logger: log.With().Str("component", "connection").Logger(),
 		Fallback: connection.Endpoint{BaseURL: zcfg.BaseURL, ClientID: zcfg.ClientID, ClientSecret: zcfg.ClientSecret}})
 	if err := a.conn.Load(ctx); err != nil {
 		a.close()
@@ -119,7 +120,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 		return nil, err
 	}
 	units, _ := outbound.ParseUnitMap(cfg.ZuoraUnitMap) // checked by Validate
-	a.outbound = outbound.New(db, zc, outbound.Config{IDField: cfg.ZuoraIDField, UnitMap: units, AccountNumberPrefix: cfg.ZuoraAccountPrefix,
+	a.outbound = outbound.New(db, a.engineZ, outbound.Config{IDField: cfg.ZuoraIDField, UnitMap: units, AccountNumberPrefix: cfg.ZuoraAccountPrefix,
 		SubscriptionNumberPrefix: cfg.ZuoraSubscriptionPfx, Enabled: a.switches.Enabled})
 	// A switch turned back on syncs what it held back at once: on this
 	// replica when it (or another) turns it on, and at start for a setting
@@ -138,7 +139,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 	a.pool = worker.New(db, a.outbound.Kinds(), worker.Options{Workers: cfg.SyncWorkers, MaxAttempts: cfg.SyncMaxAttempts,
 		StopTimeout: cfg.ShutdownTimeout * 4 / 5, Lease: cfg.ClaimLease,
 		Logger: log.With().Str("component", "worker").Logger(), ID: cfg.ReplicaID, OnOutcome: a.observeOutcome(onOutcome)})
-	a.inbound = inbound.New(db, zc, a.outbound, inbound.Config{IDField: cfg.ZuoraIDField,
+	a.inbound = inbound.New(db, a.engineZ, a.outbound, inbound.Config{IDField: cfg.ZuoraIDField,
 		IdentityField: cfg.InboundIdentityField, GraceField: cfg.InboundGraceField, MaxAttempts: cfg.SyncMaxAttempts,
 		Workers: cfg.SyncWorkers, StopTimeout: cfg.ShutdownTimeout * 4 / 5, Lease: cfg.ClaimLease,
 		WorkerID: cfg.ReplicaID, Logger: log.With().Str("component", "inbound").Logger(),

@@ -140,6 +140,22 @@ func (c *Client) BaseURL() string { return c.ep.Load().base }
 // ClientID is the OAuth client id the client uses now.
 func (c *Client) ClientID() string { return c.ep.Load().clientID }
 
+// Probe checks a tenant and credentials without touching the running
+// client: it validates them as SetEndpoint does, then mints a token and reads
+// one catalog page with a separate client on the same transport (no call
+// observers, at most two attempts per call). The error is Validate's, or the
+// Zuora error of the failed call.
+func (c *Client) Probe(ctx context.Context, baseURL, clientID, clientSecret string, allowAny bool) error {
+	cfg := c.cfg
+	cfg.BaseURL, cfg.ClientID, cfg.ClientSecret, cfg.AllowAnyBaseURL = baseURL, clientID, clientSecret, allowAny
+	cfg.MaxAttempts, cfg.Timeout = min(cfg.MaxAttempts, 2), min(cfg.Timeout, 20*time.Second)
+	p, err := New(cfg, c.log, WithHTTPClient(c.http), WithClock(c.now))
+	if err != nil {
+		return err
+	}
+	return p.TestConnection(ctx)
+}
+
 // SetEndpoint makes the running client talk to another tenant or with other
 // credentials (the admin page's connection settings): it validates them as
 // New does (allowAny as Config.AllowAnyBaseURL), then swaps them in at once.

@@ -17,7 +17,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -94,6 +93,8 @@ type Store interface {
 
 // Client is the running Zuora client (*zuora.Client).
 type Client interface {
+	// Probe checks a tenant and credentials without using them.
+	Probe(ctx context.Context, baseURL, clientID, clientSecret string, allowAny bool) error
 	SetEndpoint(baseURL, clientID, clientSecret string, allowAny bool) error
 	BaseURL() string
 	ClientID() string
@@ -126,9 +127,7 @@ type Options struct {
 	// Fallback is what the client uses without stored settings (the
 	// built-in simulator); its source is SourceBuiltin.
 	Fallback Endpoint
-	// Transport carries the probe of new credentials (nil: the default).
-	Transport http.RoundTripper
-	Logger    zerolog.Logger
+	Logger zerolog.Logger
 }
 
 // Manager applies and changes the stored connection.
@@ -324,22 +323,13 @@ func (m *Manager) Save(ctx context.Context, in Input) (Report, error) {
 			}
 		}
 	}
-	cfg := zuora.Config{BaseURL: in.BaseURL, AllowAnyBaseURL: m.o.AllowAny, ClientID: in.ClientID, ClientSecret: secret,
-		MaxAttempts: 2, Timeout: 20 * time.Second}
-	if err := cfg.Validate(); err != nil {
-		return Report{}, &engine.ValidationError{Errors: fieldErrors(err, m.o.AllowAny)}
-	}
-	var opts []zuora.Option
-	if m.o.Transport != nil {
-		opts = append(opts, zuora.WithTransport(m.o.Transport))
-	}
-	probe, err := zuora.New(cfg, m.o.Logger, opts...)
-	if err != nil {
-		return Report{}, &engine.ValidationError{Errors: fieldErrors(err, m.o.AllowAny)}
-	}
-	if err := probe.TestConnection(ctx); err != nil {
+	if err := m.o.Client.Probe(ctx, in.BaseURL, in.ClientID, secret, m.o.AllowAny); err != nil {
+		ze, isZuora := zuora.AsError(err)
+		if !isZuora {
+			return Report{}, &engine.ValidationError{Errors: fieldErrors(err, m.o.AllowAny)}
+		}
 		field := "clientSecret"
-		if ze, ok := zuora.AsError(err); ok && !ze.Auth {
+		if !ze.Auth {
 			field = "baseUrl"
 		}
 		return Report{}, &engine.ValidationError{Errors: []engine.FieldError{{Field: field,
