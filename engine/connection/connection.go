@@ -127,7 +127,7 @@ type Options struct {
 	// Fallback is what the client uses without stored settings (the
 	// built-in simulator); its source is SourceBuiltin.
 	Fallback Endpoint
-	Logger zerolog.Logger
+	Logger   zerolog.Logger
 }
 
 // Manager applies and changes the stored connection.

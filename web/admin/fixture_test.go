@@ -105,8 +105,9 @@ func newFixture(t *testing.T, d store.Dialect, o fixtureOptions) *fixture {
 	f.adm, err = admin.New(admin.Options{Password: o.password, Secrets: []string{zuorasim.DefaultClientSecret},
 		Store: db, Mappings: f.e.Outbound.Mappings(), Inbox: f.in, Usage: f.ledger, Switches: f.sw, Zuora: f.e.Zuora,
 		Connection: admin.Connection{Environment: "built-in simulator", BaseURL: f.e.Server.URL, LastCall: f.e.Zuora.LastSuccess},
-		Settings: f.conn, Callouts: f.in, CalloutSetup: inbound.CalloutSetup{PublicURL: "https://billsync.example.test", Username: "zuora", Password: "webhook-password-0123"},
-		Schedule: f.sched, Tenant: f.in, Kick: f.e.Pool.Kick, Logger: zerolog.Nop(), Now: o.now, SecureCookies: o.secureCookies})
+		Settings:   f.conn, Callouts: f.in,
+		CalloutSetup: inbound.CalloutSetup{PublicURL: "https://billsync.example.test", Username: "zuora", Password: "webhook-password-0123"},
+		Schedule:     f.sched, Tenant: f.in, Kick: f.e.Pool.Kick, Logger: zerolog.Nop(), Now: o.now, SecureCookies: o.secureCookies})
 	require.NoError(t, err)
 	// The test clients stand behind a trusted proxy on loopback, so
 	// X-Forwarded-For names them (login throttling is per client).
