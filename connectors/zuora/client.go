@@ -83,6 +83,7 @@ type Client struct {
 	tokens    *tokenSource
 	lim       *limiter
 	tenant    tenantCache
+	fields    fieldCache
 	keys      idemKeys
 }
 
