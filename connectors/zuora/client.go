@@ -160,7 +160,7 @@ func (c *Client) Probe(ctx context.Context, baseURL, clientID, clientSecret stri
 // SetEndpoint makes the running client talk to another tenant or with other
 // credentials (the admin page's connection settings): it validates them as
 // New does (allowAny as Config.AllowAnyBaseURL), then swaps them in at once.
-// The cached token and tenant settings are dropped, so the next call mints a
+// The cached token, tenant settings and described fields are dropped, so the next call mints a
 // token with the new credentials; calls already under way finish with the old
 // ones.
 func (c *Client) SetEndpoint(baseURL, clientID, clientSecret string, allowAny bool) error {
@@ -179,6 +179,9 @@ func (c *Client) SetEndpoint(baseURL, clientID, clientSecret string, allowAny bo
 	c.tenant.mu.Lock()
 	c.tenant.have = false
 	c.tenant.mu.Unlock()
+	c.fields.mu.Lock()
+	c.fields.byOb = nil
+	c.fields.mu.Unlock()
 	return nil
 }
 

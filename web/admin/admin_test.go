@@ -22,6 +22,7 @@ import (
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
 	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/connection"
 	"github.com/billsync/billsync/engine/enginetest"
 	"github.com/billsync/billsync/engine/inbound"
 	"github.com/billsync/billsync/engine/store"
@@ -966,6 +967,66 @@ func TestDeadPlanWithItsProduct(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, store.StateDead, srec.State)
 			require.Contains(t, srec.LastErrorMessage, `plan "half" is only partly in Zuora (product half exists`)
+		})
+	}
+}
+
+// TestConnectionSettingsPage: the connection card's forms without a script:
+// CSRF, bad input (422, nothing saved), the confirmation Remove integration
+// asks first (nothing removed), a public URL that is not one, and a
+// connection from the environment, which wins (shown, no form, 409).
+func TestConnectionSettingsPage(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, d, fixtureOptions{subs: 1})
+			ctx := f.ctx
+			c := f.client()
+			resp, body := c.get("/admin/settings")
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			require.Contains(t, text(body), "In use the built-in simulator")
+			tok := csrfOf(t, body)
+			form := url.Values{"base_url": {"ftp://zuora.example"}, "client_id": {"id"}, "client_secret": {"typed-secret-1"}}
+			resp, _ = c.post("/admin/zuora/connection", form)
+			require.Equal(t, http.StatusForbidden, resp.StatusCode, "no CSRF token")
+			form.Set("csrf", tok)
+			resp, body = c.post("/admin/zuora/connection", form)
+			require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+			require.Contains(t, text(body), "Nothing was saved")
+			require.NotContains(t, body, "typed-secret-1", "a secret typed in is not shown back")
+			_, err := f.e.DB.GetZuoraConnection(ctx)
+			require.ErrorIs(t, err, engine.ErrNotFound)
+
+			resp, body = c.post("/admin/zuora/callouts", url.Values{"csrf": {tok}, "public_url": {"billsync.example"}})
+			require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+			require.Contains(t, text(body), "Nothing was changed in Zuora")
+
+			resp, body = c.post("/admin/zuora/remove", url.Values{"csrf": {tok}})
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			require.Contains(t, body, `id="remove-confirm"`)
+			require.Contains(t, text(body), "Remove the integration?")
+			require.NotContains(t, body, `id="connection-report"`, "nothing was done yet")
+
+			// The environment wins: shown as such, no form, a save is refused.
+			env := connection.New(connection.Options{Store: f.e.DB, Client: f.e.Zuora, FromEnv: true, Logger: zerolog.Nop()})
+			adm, err := admin.New(admin.Options{Store: f.e.DB, Mappings: f.e.Outbound.Mappings(), Zuora: f.e.Zuora, Settings: env,
+				Callouts: f.in, Connection: admin.Connection{Environment: "US API Sandbox, Cloud 2", BaseURL: f.e.Server.URL}, Logger: zerolog.Nop()})
+			require.NoError(t, err)
+			srv := httptest.NewServer(web.New(web.Options{Store: f.e.DB, Logger: zerolog.Nop(), Admin: adm}))
+			t.Cleanup(srv.Close)
+			ec := f.client()
+			ec.base = srv.URL
+			resp, body = ec.get("/admin/settings")
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			require.Contains(t, text(body), "from the environment (BILLSYNC_ZUORA_*): it wins over these settings")
+			require.NotContains(t, body, `id="connection-form"`)
+			require.NotContains(t, body, zuorasim.DefaultClientSecret)
+			resp, body = ec.post("/admin/zuora/connection", url.Values{"csrf": {csrfOf(t, body)}, "base_url": {f.e.Server.URL},
+				"client_id": {zuorasim.DefaultClientID}, "client_secret": {zuorasim.DefaultClientSecret}})
+			require.Equal(t, http.StatusConflict, resp.StatusCode)
+			require.Contains(t, text(body), "comes from the environment")
+			require.NotContains(t, body, zuorasim.DefaultClientSecret)
 		})
 	}
 }
