@@ -274,10 +274,11 @@ func (a *app) addJobs() error {
 func (a *app) run(ctx context.Context, ln net.Listener) error {
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); a.conn.Run(wctx, connectionRefresh) }()
 	go func() { defer wg.Done(); _ = a.pool.Run(wctx) }()
 	go func() { defer wg.Done(); _ = a.inbound.Run(wctx) }()
+	go func() { defer wg.Done(); _ = a.usage.Run(wctx) }()
 	go func() { defer wg.Done(); a.sched.Run(wctx) }()
 	hs := a.httpServer()
 	errc := make(chan error, 1)
