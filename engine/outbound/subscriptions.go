@@ -640,7 +640,15 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 				return worker.Result{}, err
 			}
 			if err == nil && (pr.State == store.StateDead || pr.State == store.StateSkipped) {
-				return worker.Result{}, worker.Terminal{Err: fmt.Errorf("plan %q is not in Zuora (%s: %s)", id, pr.State, firstNonEmpty(pr.LastErrorMessage, pr.Reason))}
+				// A product may be in Zuora while the plan's rate plans are not:
+				// say so rather than "not in Zuora".
+				where := "is not in Zuora"
+				if pm, err := r.maps.Get(ctx, mappings.Product, id); err == nil {
+					where = fmt.Sprintf("is only partly in Zuora (product %s exists, not the rate plans the subscription needs)", firstNonEmpty(pm.ZuoraNumber, pm.ZuoraID))
+				} else if !errors.Is(err, mappings.ErrNotFound) {
+					return worker.Result{}, err
+				}
+				return worker.Result{}, worker.Terminal{Err: fmt.Errorf("plan %q %s (%s: %s)", id, where, pr.State, firstNonEmpty(pr.LastErrorMessage, pr.Reason))}
 			}
 			if err := r.db.MarkPending(ctx, store.EntityPlan, id); err != nil {
 				return worker.Result{}, err
