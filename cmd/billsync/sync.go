@@ -46,7 +46,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	log := newLogger(cfg)
 	var mu sync.Mutex
-	a, err := newApp(ctx, cfg, log, func(rec store.SyncRecord, o store.Outcome) {
+	a, err := newApp(ctx, cfg, log, nil, func(rec store.SyncRecord, o store.Outcome) {
 		mu.Lock()
 		defer mu.Unlock()
 		what := o.Detail

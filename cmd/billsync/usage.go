@@ -68,7 +68,7 @@ func runSyncUsage(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *current && *sub == "" {
 		return usageError{"--include-current-hour needs --subscription"}
 	}
-	a, err := newApp(ctx, cfg, newLogger(cfg), nil)
+	a, err := newApp(ctx, cfg, newLogger(cfg), nil, nil)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,9 @@
 package zuora
 
-import "net/url"
+import (
+	"net/url"
+	"strings"
+)
 
 // UI deep links (§1). Zuora's classic UI addresses objects as
 // <UI root>/apps/<Page>.do?method=view&id=<id>. The UI root comes from
@@ -9,6 +12,9 @@ import "net/url"
 
 // UIRoot returns the web UI root matching the client's base URL.
 func (c *Client) UIRoot() string {
+	if c.cfg.UIRoot != "" {
+		return strings.TrimSuffix(c.cfg.UIRoot, "/")
+	}
 	if env, ok := EnvironmentFor(c.base); ok {
 		return env.UIRoot
 	}

@@ -87,6 +87,10 @@ type connView struct {
 	LastOp      string
 	Paused      bool
 	PauseCause  string
+	// SimulatorURL: the built-in simulator's pages; World: mapped objects
+	// missing in Zuora at start (reset or replaced).
+	SimulatorURL string
+	World        string
 }
 
 type testResult struct {
@@ -277,6 +281,10 @@ func (a *Admin) dashboardData(ctx context.Context) (dashboardData, error) {
 	}
 	if c.Paused != nil {
 		d.Conn.Paused, d.Conn.PauseCause = c.Paused()
+	}
+	d.Conn.SimulatorURL = c.SimulatorURL
+	if c.World != nil {
+		d.Conn.World = c.World()
 	}
 	return d, nil
 }
