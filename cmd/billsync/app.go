@@ -43,6 +43,7 @@ type app struct {
 	webhookPassword string
 	world           worldCheck
 	zuora           *zuora.Client
+	engineZ         Connector // a.zuora as the engine sees it (connector.go)
 	switches        *switches.Switches
 	outbound        *outbound.Reconcilers
 	inbound         *inbound.Service
@@ -121,7 +122,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, ln net.Listener
 		a.close()
 		return nil, err
 	}
-	a.zuora = zc
+	a.zuora, a.engineZ = zc, zc
 	a.switches = switches.New(db, map[string]bool{
 		switches.Catalog: cfg.SyncCatalog, switches.Customers: cfg.SyncCustomers, switches.Subscriptions: cfg.SyncSubscriptions,
 		switches.Usage: cfg.SyncUsage, switches.Inbound: cfg.SyncInbound,
@@ -131,7 +132,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, ln net.Listener
 		return nil, err
 	}
 	units, _ := outbound.ParseUnitMap(cfg.ZuoraUnitMap) // checked by Validate
-	a.outbound = outbound.New(db, zc, outbound.Config{IDField: cfg.ZuoraIDField, UnitMap: units, AccountNumberPrefix: cfg.ZuoraAccountPrefix,
+	a.outbound = outbound.New(db, a.engineZ, outbound.Config{IDField: cfg.ZuoraIDField, UnitMap: units, AccountNumberPrefix: cfg.ZuoraAccountPrefix,
 		SubscriptionNumberPrefix: cfg.ZuoraSubscriptionPfx, Enabled: a.switches.Enabled})
 	// A switch turned back on syncs what it held back at once: on this
 	// replica when it (or another) turns it on, and at start for a setting
@@ -150,7 +151,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, ln net.Listener
 	a.pool = worker.New(db, a.outbound.Kinds(), worker.Options{Workers: cfg.SyncWorkers, MaxAttempts: cfg.SyncMaxAttempts,
 		StopTimeout: cfg.ShutdownTimeout * 4 / 5, Lease: cfg.ClaimLease,
 		Logger: log.With().Str("component", "worker").Logger(), ID: cfg.ReplicaID, OnOutcome: a.observeOutcome(onOutcome)})
-	a.inbound = inbound.New(db, zc, a.outbound, inbound.Config{IDField: cfg.ZuoraIDField,
+	a.inbound = inbound.New(db, a.engineZ, a.outbound, inbound.Config{IDField: cfg.ZuoraIDField,
 		IdentityField: cfg.InboundIdentityField, GraceField: cfg.InboundGraceField, MaxAttempts: cfg.SyncMaxAttempts,
 		Workers: cfg.SyncWorkers, StopTimeout: cfg.ShutdownTimeout * 4 / 5, Lease: cfg.ClaimLease,
 		WorkerID: cfg.ReplicaID, Logger: log.With().Str("component", "inbound").Logger(),

@@ -14,7 +14,7 @@ import (
 // charge numbers missing from the mappings are recorded by the outbound
 // engine, and the "usage" switch stops uploads (not ingestion).
 func (a *app) newUsage() *ledger.Ledger {
-	return ledger.New(a.db, a.zuora, ledger.Config{
+	return ledger.New(a.db, a.engineZ, ledger.Config{
 		Enabled: a.switches.Enabled,
 		Charges: a.outbound,
 		Logger:  a.log,
