@@ -46,7 +46,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("migrate up|down|status [flags]", "up applies every pending migration; down rolls back the latest one;\nstatus lists migrations and whether each is applied.", stderr)
-	cfg, err := loadConfig(fs, args)
+	cfg, err := loadConfig(fs, args, "database-url", "log-level", "log-format")
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -253,4 +255,107 @@ func (c client) simRatePlans() []string {
 		out = append(out, rp.ID)
 	}
 	return out
+}
+
+// readmeBlock returns the first ```sh block after the line starting with heading.
+func readmeBlock(t *testing.T, heading string) string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	s := string(b)
+	i := strings.Index(s, "\n"+heading)
+	require.GreaterOrEqual(t, i, 0, "README has no %q", heading)
+	s = s[i:]
+	j := strings.Index(s, "```sh\n")
+	require.GreaterOrEqual(t, j, 0)
+	s = s[j+len("```sh\n"):]
+	return s[:strings.Index(s, "```")]
+}
+
+// runShell runs a README block with bash, serve's address for localhost:8080.
+func runShell(t *testing.T, base, script string) string {
+	t.Helper()
+	hostport := strings.TrimPrefix(base, "http://")
+	script = strings.NewReplacer("localhost:8080", hostport, "127.0.0.1:8080", hostport).Replace(script)
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s\n%s", script, out)
+	return string(out)
+}
+
+// TestREADMEWalkthroughs runs the README's first session (curl), the
+// inbound walkthrough and the CLI lines as written, against a running
+// default serve (its address for localhost:8080). Each CLI line leaves the
+// service's records as they were but for what it is for; with no service
+// running, `sync` works on the same database and the same saved simulator.
+func TestREADMEWalkthroughs(t *testing.T) {
+	t.Parallel()
+	for _, tool := range []string{"curl", "jq"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is needed to run the README's walkthroughs", tool)
+			}
+			t.Skipf("%s is not installed: the README's walkthroughs need it (install %s to run this test)", tool, tool)
+		}
+	}
+	dbURL := storetest.URL(t, store.SQLite)
+	base, stop := serveOnce(t, dbURL)
+	c := client{t: t, base: base}
+
+	out := runShell(t, base, readmeBlock(t, "### A first session with curl"))
+	require.Contains(t, out, `"id":"acme-pro"`)
+	before := c.waitSynced(3)
+	c.requireWorldMatches(before)
+
+	out = runShell(t, base, readmeBlock(t, "### Try inbound on the built-in simulator"))
+	require.Contains(t, out, `"name":"Globex"`, out)
+	require.Contains(t, out, `"planId":"pro"`, out)
+	before = c.waitSynced(5)
+	c.requireWorldMatches(before)
+
+	key := func(r syncRec) string { return r.EntityKind + "/" + r.EntityID }
+	index := func(recs []syncRec) map[string]syncRec {
+		m := map[string]syncRec{}
+		for _, r := range recs {
+			m[key(r)] = r
+		}
+		return m
+	}
+	for _, line := range strings.Split(readmeBlock(t, "From the command line"), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		args := strings.Fields(line)
+		if len(args) == 0 {
+			continue
+		}
+		require.Equal(t, "billsync", args[0], line)
+		var stdout, stderr strings.Builder
+		err := run(t.Context(), append(args[1:], "--url", base, "--database-url", dbURL, "--log-level", "warn"), &stdout, &stderr)
+		require.NoError(t, err, "%s\n%s%s", line, stdout.String(), stderr.String())
+		after := c.waitSynced(len(before))
+		require.Equal(t, index(before), index(after), "%s changed the service's records:\n%s", line, stdout.String())
+		if !strings.Contains(line, "--dry-run") && !strings.Contains(line, "usage") {
+			require.Contains(t, stdout.String(), "through the service at "+base, line)
+		}
+	}
+	c.requireWorldMatches(before)
+	stop()
+
+	// No service: the same database and the same saved simulator (port 1:
+	// nothing answers at the default address).
+	var stdout, stderr strings.Builder
+	require.NoError(t, run(t.Context(), []string{"sync", "all", "--addr", "127.0.0.1:1", "--database-url", dbURL, "--log-level", "warn"}, &stdout, &stderr), stderr.String())
+	require.Contains(t, stderr.String(), "the built-in simulator's saved state", stderr.String())
+	require.NotContains(t, stdout.String(), "failed", stdout.String())
+	base, stop = serveOnce(t, dbURL)
+	defer stop()
+	c = client{t: t, base: base}
+	after := c.waitSynced(len(before))
+	c.requireWorldMatches(after)
+	for i := range after {
+		after[i].ZuoraURL = "" // the CLI's links name its --addr
+	}
+	for i := range before {
+		before[i].ZuoraURL = ""
+	}
+	require.Equal(t, index(before), index(after), "the CLI without a service kept both sides as they were:\n%s", stdout.String())
 }
