@@ -17,6 +17,7 @@ import (
 
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
+	"github.com/billsync/billsync/engine/connection"
 	"github.com/billsync/billsync/engine/inbound"
 	"github.com/billsync/billsync/engine/metrics"
 	"github.com/billsync/billsync/engine/outbound"
@@ -35,9 +36,9 @@ type app struct {
 	log    zerolog.Logger
 	db     *store.DB
 	sim    *zuorasim.Sim // the built-in simulator, when no Zuora is configured
-	simURL string        // its REST base URL
+	simURL string        // its REST base URL (a private loopback port)
 	simUI  string        // where its pages are (serve's listener, web.ZuoraSimPrefix)
-	simSrv *http.Server  // its own listener, when billsync does not serve (CLI)
+	simSrv *http.Server  // the private listener
 	// webhookPassword is the callouts' password: BILLSYNC_WEBHOOK_PASSWORD,
 	// or on the built-in simulator one generated and kept in the database.
 	webhookPassword string
@@ -52,28 +53,7 @@ type app struct {
 	usage           *ledger.Ledger
 	web             *web.Server
 	metrics         *metrics.Metrics
-	lastCall        lastCall
-}
-
-// lastCall remembers Zuora's last successful call, for the admin page.
-type lastCall struct {
-	mu sync.Mutex
-	at time.Time
-	op string
-}
-
-func (l *lastCall) observe(ci zuora.CallInfo) {
-	if ci.Err == nil && ci.Status > 0 && ci.Status < 400 {
-		l.mu.Lock()
-		l.at, l.op = time.Now().UTC(), ci.Operation
-		l.mu.Unlock()
-	}
-}
-
-func (l *lastCall) get() (time.Time, string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.at, l.op
+	conn            *connection.Manager
 }
 
 // newApp opens the database (migrating if configured), connects to Zuora (or
@@ -116,13 +96,29 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, ln net.Listener
 	// full sync does not open a new TLS connection per call.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = cfg.ZuoraConcurrency
-	zc, err := zuora.New(zcfg, log.With().Str("component", "zuora").Logger(), zuora.WithTransport(tr), zuora.WithCallObserver(a.lastCall.observe),
-		zuora.WithCallObserver(a.metrics.ObserveCall))
+	zc, err := zuora.New(zcfg, log.With().Str("component", "zuora").Logger(), zuora.WithTransport(tr), zuora.WithCallObserver(a.metrics.ObserveCall))
 	if err != nil {
 		a.close()
 		return nil, err
 	}
 	a.zuora, a.engineZ = zc, zc
+	// A connection entered on the admin page is used when the environment
+	// configures none (the environment wins); it replaces the built-in
+	// simulator at once, here and (within connectionRefresh) on every replica.
+	var sealer *connection.Sealer
+	if cfg.SecretKey != "" {
+		if sealer, err = connection.NewSealer(cfg.SecretKey); err != nil {
+			a.close()
+			return nil, err
+		}
+	}
+	a.conn = connection.New(connection.Options{Store: db, Client: zc, Sealer: sealer, FromEnv: cfg.ZuoraBaseURL != "",
+		AllowAny: cfg.ZuoraAllowAnyURL, Logger: log.With().Str("component", "connection").Logger(),
+		Fallback: connection.Endpoint{BaseURL: zcfg.BaseURL, ClientID: zcfg.ClientID, ClientSecret: zcfg.ClientSecret}})
+	if err := a.conn.Load(ctx); err != nil {
+		a.close()
+		return nil, err
+	}
 	a.switches = switches.New(db, map[string]bool{
 		switches.Catalog: cfg.SyncCatalog, switches.Customers: cfg.SyncCustomers, switches.Subscriptions: cfg.SyncSubscriptions,
 		switches.Usage: cfg.SyncUsage, switches.Inbound: cfg.SyncInbound,
@@ -180,11 +176,15 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, ln net.Listener
 	}
 	a.web = web.New(web.Options{Store: db, Logger: log, APIKey: cfg.APIKey, MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
 		Sync: db, Mappings: a.outbound.Mappings(), Kick: a.pool.Kick,
-		Inbound: a.inbound, Webhooks: wh.webhookAuth(cfg.MaxBodyBytes), Usage: a.usage, Admin: adm, Metrics: a.metrics.Handler(),
+		Inbound: a.inbound, Webhooks: wh.webhookAuth(cfg.MaxBodyBytes), Usage: a.usage, Admin: adm, Connection: a.conn, Metrics: a.metrics.Handler(),
 		AllowedHosts: cfg.allowedHosts(cfg.Addr), TrustedOrigins: cfg.trustedOrigins(), TrustedProxies: cfg.TrustedProxies, Paused: a.paused,
 		ZuoraSim: simHandler})
 	return a, nil
 }
+
+// connectionRefresh is how often a replica rereads the Zuora connection
+// stored on the admin page (another replica may have changed it).
+const connectionRefresh = 5 * time.Second
 
 // newAdmin builds the /admin page on the app's data sources. Its password is
 // BILLSYNC_ADMIN_PASSWORD, else the API key; with neither it answers only on a
@@ -201,18 +201,21 @@ func (a *app) newAdmin(zuoraBaseURL string) (*admin.Admin, error) {
 		pw = a.cfg.APIKey
 	}
 	return admin.New(admin.Options{
-		Password: pw,
-		Secrets:  []string{a.cfg.APIKey, a.cfg.AdminPassword, a.cfg.ZuoraClientSecret, a.webhookPassword, a.cfg.WebhookHMACSecret},
-		Store:    a.db,
-		Mappings: a.outbound.Mappings(),
-		Inbox:    a.inbound,
-		Usage:    a.usage,
-		Switches: a.switches,
-		Zuora:    a.zuora,
-		Connection: admin.Connection{Environment: env, BaseURL: zuoraBaseURL, LastCall: a.lastCall.get, Paused: a.paused,
+		Password:      pw,
+		Secrets:       []string{a.cfg.APIKey, a.cfg.AdminPassword, a.cfg.ZuoraClientSecret, a.webhookPassword, a.cfg.WebhookHMACSecret, a.cfg.SecretKey},
+		Store:         a.db,
+		Mappings:      a.outbound.Mappings(),
+		Inbox:         a.inbound,
+		Usage:         a.usage,
+		Switches:      a.switches,
+		Zuora:         a.zuora,
+		Connection: admin.Connection{Environment: env, BaseURL: zuoraBaseURL, LastCall: a.zuora.LastSuccess, Paused: a.paused,
 			SimulatorURL: a.simPagesURL(), World: a.world.get},
 		Schedule:      a.sched,
 		Tenant:        a.inbound,
+		Settings:      a.conn,
+		Callouts:      a.inbound,
+		CalloutSetup:  inbound.CalloutSetup{PublicURL: a.cfg.PublicURL, Username: a.cfg.WebhookUsername, Password: a.cfg.WebhookPassword},
 		Kick:          a.pool.Kick,
 		Logger:        a.log.With().Str("component", "admin").Logger(),
 		SecureCookies: a.cfg.publicHTTPS(),
@@ -369,7 +372,8 @@ func (a *app) addJobs() error {
 func (a *app) run(ctx context.Context, ln net.Listener) error {
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); a.conn.Run(wctx, connectionRefresh) }()
 	go func() { defer wg.Done(); _ = a.pool.Run(wctx) }()
 	go func() { defer wg.Done(); _ = a.inbound.Run(wctx) }()
 	go func() { defer wg.Done(); a.sched.Run(wctx) }()

@@ -100,6 +100,9 @@ func (a *app) checkWorld(ctx context.Context) {
 // subscription created in the simulator reaches billsync within seconds.
 // Running it at every start keeps the templates right when the port changes.
 func (a *app) setupBuiltinCallouts(ctx context.Context, ln net.Listener) {
+	if a.zuora.BaseURL() != a.simURL {
+		return // a connection entered on the admin page replaced the simulator
+	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	rep, err := a.inbound.SetupCallouts(ctx, inbound.CalloutSetup{PublicURL: "http://" + loopbackAddr(ln.Addr()),

@@ -12,13 +12,14 @@ import (
 
 // UIRoot returns the web UI root matching the client's base URL.
 func (c *Client) UIRoot() string {
-	if c.cfg.UIRoot != "" {
+	base := c.ep.Load().base
+	if c.cfg.UIRoot != "" && base == c.cfg.BaseURL { // the built-in simulator's pages
 		return strings.TrimSuffix(c.cfg.UIRoot, "/")
 	}
-	if env, ok := EnvironmentFor(c.base); ok {
+	if env, ok := EnvironmentFor(base); ok {
 		return env.UIRoot
 	}
-	return c.base
+	return base
 }
 
 func (c *Client) uiLink(page, id string) string {

@@ -194,10 +194,7 @@ func (s *Service) subscriptionFrom(ctx context.Context, id string, cust engine.C
 		sub.Status = engine.StatusActive
 	}
 	if sub.Status != engine.StatusCancelled {
-		sub.SuspendDate, sub.ResumeDate = suspendDate(zs), zs.ScheduledResumeDate
-		if sub.SuspendDate == "" {
-			sub.ResumeDate = ""
-		}
+		sub.SuspendDate, sub.ResumeDate = zs.Suspension()
 	}
 	type picked struct {
 		ref planRef
@@ -267,19 +264,4 @@ func (s *Service) subscriptionFrom(ctx context.Context, id string, cust engine.C
 		return sub, reconcile.Terminal{Err: fmt.Errorf("subscription %s cannot become a billsync subscription: %w", zs.SubscriptionNumber, err)}
 	}
 	return sub, nil
-}
-
-// suspendDate is the date a suspension starts (scheduled or in force), or "".
-func suspendDate(zs zuora.Subscription) string {
-	if zs.ScheduledSuspendDate != "" {
-		return zs.ScheduledSuspendDate
-	}
-	if zs.Status == "Suspended" {
-		for i := len(zs.StatusHistory) - 1; i >= 0; i-- {
-			if zs.StatusHistory[i].Status == "Suspended" {
-				return zs.StatusHistory[i].StartDate
-			}
-		}
-	}
-	return ""
 }
