@@ -201,14 +201,14 @@ func (a *app) newAdmin(zuoraBaseURL string) (*admin.Admin, error) {
 		pw = a.cfg.APIKey
 	}
 	return admin.New(admin.Options{
-		Password:      pw,
-		Secrets:       []string{a.cfg.APIKey, a.cfg.AdminPassword, a.cfg.ZuoraClientSecret, a.webhookPassword, a.cfg.WebhookHMACSecret, a.cfg.SecretKey},
-		Store:         a.db,
-		Mappings:      a.outbound.Mappings(),
-		Inbox:         a.inbound,
-		Usage:         a.usage,
-		Switches:      a.switches,
-		Zuora:         a.zuora,
+		Password: pw,
+		Secrets:  []string{a.cfg.APIKey, a.cfg.AdminPassword, a.cfg.ZuoraClientSecret, a.webhookPassword, a.cfg.WebhookHMACSecret, a.cfg.SecretKey},
+		Store:    a.db,
+		Mappings: a.outbound.Mappings(),
+		Inbox:    a.inbound,
+		Usage:    a.usage,
+		Switches: a.switches,
+		Zuora:    a.zuora,
 		Connection: admin.Connection{Environment: env, BaseURL: zuoraBaseURL, LastCall: a.zuora.LastSuccess, Paused: a.paused,
 			SimulatorURL: a.simPagesURL(), World: a.world.get},
 		Schedule:      a.sched,
