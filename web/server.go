@@ -63,6 +63,9 @@ type Options struct {
 	Usage UsageService
 	// Admin serves the /admin pages (package web/admin); nil: routes absent.
 	Admin AdminPages
+	// Connection enables GET/PUT/DELETE /api/v1/zuora/connection, the Zuora
+	// connection the admin page's settings keep; nil: routes absent.
+	Connection ConnectionService
 	// Metrics serves GET /metrics (Prometheus text format, no API key, like
 	// /healthz: expose it only where scrapers can reach it); nil: route absent.
 	Metrics http.Handler
@@ -155,6 +158,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Usage != nil {
 		s.registerUsage(api)
+	}
+	if opts.Connection != nil {
+		s.registerConnection(api)
 	}
 	if opts.Admin != nil {
 		opts.Admin.Register(g)

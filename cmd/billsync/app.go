@@ -16,6 +16,7 @@ import (
 
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
+	"github.com/billsync/billsync/engine/connection"
 	"github.com/billsync/billsync/engine/events"
 	"github.com/billsync/billsync/engine/inbound"
 	"github.com/billsync/billsync/engine/metrics"
@@ -48,28 +49,7 @@ type app struct {
 	usage    *ledger.Ledger
 	web      *web.Server
 	metrics  *metrics.Metrics
-	lastCall lastCall
-}
-
-// lastCall remembers Zuora's last successful call, for the admin page.
-type lastCall struct {
-	mu sync.Mutex
-	at time.Time
-	op string
-}
-
-func (l *lastCall) observe(ci zuora.CallInfo) {
-	if ci.Err == nil && ci.Status > 0 && ci.Status < 400 {
-		l.mu.Lock()
-		l.at, l.op = time.Now().UTC(), ci.Operation
-		l.mu.Unlock()
-	}
-}
-
-func (l *lastCall) get() (time.Time, string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.at, l.op
+	conn     *connection.Manager
 }
 
 // newApp opens the database (migrating if configured), connects to Zuora (or
@@ -110,13 +90,29 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 	// full sync does not open a new TLS connection per call.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = cfg.ZuoraConcurrency
-	zc, err := zuora.New(zcfg, log.With().Str("component", "zuora").Logger(), zuora.WithTransport(tr), zuora.WithCallObserver(a.lastCall.observe),
-		zuora.WithCallObserver(a.metrics.ObserveCall))
+	zc, err := zuora.New(zcfg, log.With().Str("component", "zuora").Logger(), zuora.WithTransport(tr), zuora.WithCallObserver(a.metrics.ObserveCall))
 	if err != nil {
 		a.close()
 		return nil, err
 	}
 	a.zuora, a.engineZ = zc, zc
+	// A connection entered on the admin page is used when the environment
+	// configures none (the environment wins); it replaces the built-in
+	// simulator at once, here and (within connectionRefresh) on every replica.
+	var sealer *connection.Sealer
+	if cfg.SecretKey != "" {
+		if sealer, err = connection.NewSealer(cfg.SecretKey); err != nil {
+			a.close()
+			return nil, err
+		}
+	}
+	a.conn = connection.New(connection.Options{Store: db, Client: zc, Sealer: sealer, FromEnv: cfg.ZuoraBaseURL != "",
+		AllowAny: cfg.ZuoraAllowAnyURL, Logger: log.With().Str("component", "connection").Logger(),
+		Fallback: connection.Endpoint{BaseURL: zcfg.BaseURL, ClientID: zcfg.ClientID, ClientSecret: zcfg.ClientSecret}})
+	if err := a.conn.Load(ctx); err != nil {
+		a.close()
+		return nil, err
+	}
 	a.switches = switches.New(db, map[string]bool{
 		switches.Catalog: cfg.SyncCatalog, switches.Customers: cfg.SyncCustomers, switches.Subscriptions: cfg.SyncSubscriptions,
 		switches.Usage: cfg.SyncUsage, switches.Inbound: cfg.SyncInbound,
@@ -166,10 +162,15 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 	}
 	a.web = web.New(web.Options{Store: db, Logger: log, APIKey: cfg.APIKey, MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
 		Sync: db, Mappings: a.outbound.Mappings(), Kick: a.pool.Kick,
-		Inbound: a.inbound, Webhooks: cfg.InboundConfig.webhookAuth(cfg.MaxBodyBytes), Events: a.events, Usage: a.usage, Admin: adm, Metrics: a.metrics.Handler(),
+		Inbound: a.inbound, Webhooks: cfg.InboundConfig.webhookAuth(cfg.MaxBodyBytes), Events: a.events, Usage: a.usage, Admin: adm, Connection: a.conn,
+		Metrics: a.metrics.Handler(),
 		AllowedHosts: cfg.allowedHosts(cfg.Addr), TrustedOrigins: cfg.trustedOrigins(), TrustedProxies: cfg.TrustedProxies, Paused: a.paused})
 	return a, nil
 }
+
+// connectionRefresh is how often a replica rereads the Zuora connection
+// stored on the admin page (another replica may have changed it).
+const connectionRefresh = 5 * time.Second
 
 // newAdmin builds the /admin page on the app's data sources. Its password is
 // BILLSYNC_ADMIN_PASSWORD, else the API key; with neither it answers only on a
@@ -187,16 +188,19 @@ func (a *app) newAdmin(zuoraBaseURL string) (*admin.Admin, error) {
 	}
 	return admin.New(admin.Options{
 		Password:      pw,
-		Secrets:       []string{a.cfg.APIKey, a.cfg.AdminPassword, a.cfg.ZuoraClientSecret, a.cfg.WebhookPassword, a.cfg.WebhookHMACSecret},
+		Secrets:       []string{a.cfg.APIKey, a.cfg.AdminPassword, a.cfg.ZuoraClientSecret, a.cfg.WebhookPassword, a.cfg.WebhookHMACSecret, a.cfg.SecretKey},
 		Store:         a.db,
 		Mappings:      a.outbound.Mappings(),
 		Inbox:         a.inbound,
 		Usage:         a.usage,
 		Switches:      a.switches,
 		Zuora:         a.zuora,
-		Connection:    admin.Connection{Environment: env, BaseURL: zuoraBaseURL, LastCall: a.lastCall.get, Paused: a.paused},
+		Connection:    admin.Connection{Environment: env, BaseURL: zuoraBaseURL, LastCall: a.zuora.LastSuccess, Paused: a.paused},
 		Schedule:      a.sched,
 		Tenant:        a.inbound,
+		Settings:      a.conn,
+		Callouts:      a.inbound,
+		CalloutSetup:  inbound.CalloutSetup{PublicURL: a.cfg.PublicURL, Username: a.cfg.WebhookUsername, Password: a.cfg.WebhookPassword},
 		Kick:          a.pool.Kick,
 		Logger:        a.log.With().Str("component", "admin").Logger(),
 		SecureCookies: a.cfg.publicHTTPS(),
@@ -281,7 +285,8 @@ func (a *app) addJobs() error {
 func (a *app) run(ctx context.Context, ln net.Listener) error {
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
+	go func() { defer wg.Done(); a.conn.Run(wctx, connectionRefresh) }()
 	go func() { defer wg.Done(); _ = a.pool.Run(wctx) }()
 	go func() { defer wg.Done(); _ = a.inbound.Run(wctx) }()
 	go func() { defer wg.Done(); _ = a.events.Run(wctx) }()

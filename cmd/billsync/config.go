@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/billsync/billsync/engine/connection"
 	"github.com/billsync/billsync/engine/outbound"
 	"github.com/billsync/billsync/engine/store"
 )
@@ -33,10 +34,12 @@ type Config struct {
 	HTTPConfig      // HTTP server bounds, hosts, origins, proxies (config_http.go)
 
 	// Zuora. With no base URL, billsync starts its built-in Zuora simulator.
-	ZuoraBaseURL         string
-	ZuoraClientID        string
-	ZuoraClientSecret    string
-	ZuoraAllowAnyURL     bool
+	ZuoraBaseURL      string
+	ZuoraClientID     string
+	ZuoraClientSecret string
+	ZuoraAllowAnyURL  bool
+	// SecretKey seals the Zuora client secret entered on the admin page.
+	SecretKey            string
 	ZuoraConcurrency     int
 	ZuoraRequestsPerMin  int
 	ZuoraVersion         string
@@ -77,6 +80,7 @@ func (c *Config) settings() []setting {
 		{"BILLSYNC_ZUORA_CLIENT_ID", "zuora-client-id", "Zuora OAuth client id", &c.ZuoraClientID},
 		{"BILLSYNC_ZUORA_CLIENT_SECRET", "zuora-client-secret", "Zuora OAuth client secret", &c.ZuoraClientSecret},
 		{"BILLSYNC_ZUORA_ALLOW_ANY_URL", "zuora-allow-any-url", "accept a base URL that is not a known Zuora environment (e.g. a standalone simulator)", &c.ZuoraAllowAnyURL},
+		{"BILLSYNC_SECRET_KEY", "secret-key", "key (at least 32 characters) that encrypts the Zuora client secret entered on the admin page (empty: the page cannot store a connection)", &c.SecretKey},
 		{"BILLSYNC_ZUORA_CONCURRENCY", "zuora-concurrency", "the tenant's concurrency limit (in-flight calls)", &c.ZuoraConcurrency},
 		{"BILLSYNC_ZUORA_REQUESTS_PER_MINUTE", "zuora-requests-per-minute", "the tenant's per-minute request budget", &c.ZuoraRequestsPerMin},
 		{"BILLSYNC_ZUORA_VERSION", "zuora-version", "Zuora-Version header (default: the client's pinned version)", &c.ZuoraVersion},
@@ -136,6 +140,7 @@ var secretSettings = map[string]func(string) string{
 	"BILLSYNC_API_KEY":             hideSecret,
 	"BILLSYNC_ADMIN_PASSWORD":      hideSecret,
 	"BILLSYNC_ZUORA_CLIENT_SECRET": hideSecret,
+	"BILLSYNC_SECRET_KEY":          hideSecret,
 	"BILLSYNC_WEBHOOK_PASSWORD":    hideSecret,
 	"BILLSYNC_WEBHOOK_HMAC_SECRET": hideSecret,
 }
@@ -259,6 +264,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ZuoraBaseURL != "" && (c.ZuoraClientID == "" || c.ZuoraClientSecret == "") {
 		return errors.New("config: BILLSYNC_ZUORA_BASE_URL is set, so BILLSYNC_ZUORA_CLIENT_ID and BILLSYNC_ZUORA_CLIENT_SECRET are required")
+	}
+	if c.SecretKey != "" && len(c.SecretKey) < connection.MinKeyLength {
+		return fmt.Errorf("config: BILLSYNC_SECRET_KEY must be at least %d characters", connection.MinKeyLength)
 	}
 	if c.ZuoraConcurrency < 1 || c.ZuoraConcurrency > 1000 {
 		return fmt.Errorf("config: BILLSYNC_ZUORA_CONCURRENCY %d must be between 1 and 1000", c.ZuoraConcurrency)

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -86,8 +88,27 @@ func TestZuoraCheckCommand(t *testing.T) {
 	require.Contains(t, out, "time zone: UTC")
 	require.Contains(t, out, "callouts: not set up")
 
-	// The admin creates them (here through the simulator's tenant API).
-	require.NoError(t, sim.SetTenant(zuora.SimTenant("BillsyncId__c", "Parsec")))
+	// The admin creates them (here through the simulator's tenant API,
+	// GET and PUT /_sim/tenant over HTTP).
+	resp, err := http.Get(srv.URL + "/_sim/tenant")
+	require.NoError(t, err)
+	var ten zuorasim.Tenant
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&ten))
+	resp.Body.Close()
+	require.Empty(t, ten.CustomFields["Account"], "a fresh tenant has no custom fields")
+	ten.AddUnits("Parsec")
+	for _, obj := range zuora.IDFieldObjects {
+		ten.Define(obj, zuorasim.CustomField{Name: "BillsyncId__c", Type: "text", Length: 255})
+	}
+	b, err := json.Marshal(ten)
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPut, srv.URL+"/_sim/tenant", bytes.NewReader(b))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
 	out, err = check()
 	require.NoError(t, err, out)
 	require.NotContains(t, out, "missing")

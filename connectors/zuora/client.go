@@ -74,8 +74,8 @@ func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = n
 // tenant so the token, limiter and budget are shared too.
 type Client struct {
 	cfg       Config
-	base      string
-	baseURL   *url.URL
+	ep        atomic.Pointer[endpoint]
+	last      atomic.Pointer[lastSuccess]
 	http      *http.Client
 	log       zerolog.Logger
 	observers []func(CallInfo)
@@ -83,6 +83,7 @@ type Client struct {
 	tokens    *tokenSource
 	lim       *limiter
 	tenant    tenantCache
+	fields    fieldCache
 	keys      idemKeys
 }
 
@@ -97,13 +98,12 @@ func New(cfg Config, log zerolog.Logger, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("zuora config: BaseURL: %w", err)
 	}
 	c := &Client{
-		cfg:     cfg,
-		base:    cfg.BaseURL,
-		baseURL: u,
-		http:    &http.Client{},
-		log:     log,
-		now:     time.Now,
+		cfg:  cfg,
+		http: &http.Client{},
+		log:  log,
+		now:  time.Now,
 	}
+	c.ep.Store(&endpoint{base: cfg.BaseURL, baseURL: u, clientID: cfg.ClientID, clientSecret: cfg.ClientSecret})
 	for _, o := range opts {
 		o(c)
 	}
@@ -117,14 +117,92 @@ func New(cfg Config, log zerolog.Logger, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// Config returns the effective configuration (defaults applied). Do not log
-// it whole: it holds the client secret.
-func (c *Client) Config() Config { return c.cfg }
+// endpoint is the tenant a Client talks to and the credentials it uses;
+// SetEndpoint replaces it while the client runs.
+type endpoint struct {
+	base         string
+	baseURL      *url.URL
+	clientID     string
+	clientSecret string
+}
+
+// Config returns the effective configuration (defaults applied), with the
+// current endpoint. Do not log it whole: it holds the client secret.
+func (c *Client) Config() Config {
+	cfg := c.cfg
+	ep := c.ep.Load()
+	cfg.BaseURL, cfg.ClientID, cfg.ClientSecret = ep.base, ep.clientID, ep.clientSecret
+	return cfg
+}
+
+// BaseURL is the REST base URL the client talks to now.
+func (c *Client) BaseURL() string { return c.ep.Load().base }
+
+// ClientID is the OAuth client id the client uses now.
+func (c *Client) ClientID() string { return c.ep.Load().clientID }
+
+// Probe checks a tenant and credentials without touching the running
+// client: it validates them as SetEndpoint does, then mints a token and reads
+// one catalog page with a separate client on the same transport (no call
+// observers, at most two attempts per call). The error is Validate's, or the
+// Zuora error of the failed call.
+func (c *Client) Probe(ctx context.Context, baseURL, clientID, clientSecret string, allowAny bool) error {
+	cfg := c.cfg
+	cfg.BaseURL, cfg.ClientID, cfg.ClientSecret, cfg.AllowAnyBaseURL = baseURL, clientID, clientSecret, allowAny
+	cfg.MaxAttempts, cfg.Timeout = min(cfg.MaxAttempts, 2), min(cfg.Timeout, 20*time.Second)
+	p, err := New(cfg, c.log, WithHTTPClient(c.http), WithClock(c.now))
+	if err != nil {
+		return err
+	}
+	return p.TestConnection(ctx)
+}
+
+// SetEndpoint makes the running client talk to another tenant or with other
+// credentials (the admin page's connection settings): it validates them as
+// New does (allowAny as Config.AllowAnyBaseURL), then swaps them in at once.
+// The cached token and tenant settings are dropped, so the next call mints a
+// token with the new credentials; calls already under way finish with the old
+// ones.
+func (c *Client) SetEndpoint(baseURL, clientID, clientSecret string, allowAny bool) error {
+	cfg := c.cfg
+	cfg.BaseURL, cfg.ClientID, cfg.ClientSecret, cfg.AllowAnyBaseURL = baseURL, clientID, clientSecret, allowAny
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	cfg = cfg.withDefaults()
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil {
+		return fmt.Errorf("zuora config: BaseURL: %w", err)
+	}
+	c.ep.Store(&endpoint{base: cfg.BaseURL, baseURL: u, clientID: clientID, clientSecret: clientSecret})
+	c.tokens.reset()
+	c.tenant.mu.Lock()
+	c.tenant.have = false
+	c.tenant.mu.Unlock()
+	return nil
+}
 
 // Concurrency returns the limiter's current cap and in-flight calls.
 func (c *Client) Concurrency() (limit, inFlight int) { return c.lim.snapshot() }
 
+// LastSuccess returns the time and operation of the last HTTP attempt Zuora
+// answered successfully (a token mint included); zero when there was none.
+func (c *Client) LastSuccess() (time.Time, string) {
+	if l := c.last.Load(); l != nil {
+		return l.at, l.op
+	}
+	return time.Time{}, ""
+}
+
+type lastSuccess struct {
+	at time.Time
+	op string
+}
+
 func (c *Client) observe(info CallInfo) {
+	if info.Err == nil && info.Status > 0 && info.Status < 400 {
+		c.last.Store(&lastSuccess{at: time.Now().UTC(), op: info.Operation})
+	}
 	for _, fn := range c.observers {
 		fn(info)
 	}
@@ -482,13 +560,14 @@ func (c *Client) resolve(path string, q url.Values) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("bad URL %q: %w", path, err)
 		}
-		if !strings.EqualFold(p.Host, c.baseURL.Host) || p.Scheme != c.baseURL.Scheme {
+		ep := c.ep.Load()
+		if !strings.EqualFold(p.Host, ep.baseURL.Host) || p.Scheme != ep.baseURL.Scheme {
 			// Never send the bearer token to another host.
 			return "", fmt.Errorf("refusing to follow %s://%s: not the configured Zuora host", p.Scheme, p.Host)
 		}
 		u = p
 	} else {
-		p, err := url.Parse(c.base + path)
+		p, err := url.Parse(c.ep.Load().base + path)
 		if err != nil {
 			return "", fmt.Errorf("bad path %q: %w", path, err)
 		}

@@ -9,10 +9,11 @@ import "net/url"
 
 // UIRoot returns the web UI root matching the client's base URL.
 func (c *Client) UIRoot() string {
-	if env, ok := EnvironmentFor(c.base); ok {
+	base := c.ep.Load().base
+	if env, ok := EnvironmentFor(base); ok {
 		return env.UIRoot
 	}
-	return c.base
+	return base
 }
 
 func (c *Client) uiLink(page, id string) string {

@@ -86,7 +86,7 @@ func (c *Client) nextPageURL(current, next string) (string, error) {
 	}
 	u := cur.ResolveReference(ref)
 	if !ref.IsAbs() && strings.HasPrefix(next, "/") {
-		basePath := strings.TrimRight(c.baseURL.Path, "/")
+		basePath := strings.TrimRight(c.ep.Load().baseURL.Path, "/")
 		p := u.Path
 		if basePath != "" && !strings.HasPrefix(p, basePath+"/") {
 			p = basePath + p // host-relative path without the base URL's prefix

@@ -13,42 +13,44 @@ import (
 // Subscription is GET /v1/subscriptions/{subscription-key} (§6b). Its id
 // changes with every new version; SubscriptionNumber is the stable key.
 type Subscription struct {
-	ID                        string                 `json:"id"`
-	SubscriptionNumber        string                 `json:"subscriptionNumber"`
-	Version                   int                    `json:"version"`
-	Status                    string                 `json:"status"`
-	AccountID                 string                 `json:"accountId"`
-	AccountNumber             string                 `json:"accountNumber"`
-	AccountName               string                 `json:"accountName"`
-	InvoiceOwnerAccountNumber string                 `json:"invoiceOwnerAccountNumber"`
-	TermType                  string                 `json:"termType"`
-	InitialTerm               int                    `json:"initialTerm"`
-	InitialTermPeriodType     string                 `json:"initialTermPeriodType"`
-	CurrentTerm               int                    `json:"currentTerm"`
-	CurrentTermPeriodType     string                 `json:"currentTermPeriodType"`
-	RenewalTerm               int                    `json:"renewalTerm"`
-	RenewalTermPeriodType     string                 `json:"renewalTermPeriodType"`
-	RenewalSetting            string                 `json:"renewalSetting"`
-	AutoRenew                 bool                   `json:"autoRenew"`
-	ContractEffectiveDate     string                 `json:"contractEffectiveDate"`
-	ServiceActivationDate     string                 `json:"serviceActivationDate"`
-	CustomerAcceptanceDate    string                 `json:"customerAcceptanceDate"`
-	SubscriptionStartDate     string                 `json:"subscriptionStartDate"`
-	SubscriptionEndDate       string                 `json:"subscriptionEndDate"`
-	TermStartDate             string                 `json:"termStartDate"`
-	TermEndDate               string                 `json:"termEndDate"`
-	CancelReason              string                 `json:"cancelReason"`
-	OrderNumber               string                 `json:"orderNumber"`
-	Currency                  string                 `json:"currency"`
-	Notes                     string                 `json:"notes"`
-	ScheduledCancelDate       string                 `json:"scheduledCancelDate"`
-	ScheduledSuspendDate      string                 `json:"scheduledSuspendDate"`
-	ScheduledResumeDate       string                 `json:"scheduledResumeDate"`
-	ContractedMrr             Number                 `json:"contractedMrr"`
-	TotalContractedValue      Number                 `json:"totalContractedValue"`
-	StatusHistory             []StatusPeriod         `json:"statusHistory"`
-	RatePlans                 []SubscriptionRatePlan `json:"ratePlans"`
-	CustomFields              map[string]any         `json:"-"`
+	ID                        string `json:"id"`
+	SubscriptionNumber        string `json:"subscriptionNumber"`
+	Version                   int    `json:"version"`
+	Status                    string `json:"status"`
+	AccountID                 string `json:"accountId"`
+	AccountNumber             string `json:"accountNumber"`
+	AccountName               string `json:"accountName"`
+	InvoiceOwnerAccountNumber string `json:"invoiceOwnerAccountNumber"`
+	TermType                  string `json:"termType"`
+	InitialTerm               int    `json:"initialTerm"`
+	InitialTermPeriodType     string `json:"initialTermPeriodType"`
+	CurrentTerm               int    `json:"currentTerm"`
+	CurrentTermPeriodType     string `json:"currentTermPeriodType"`
+	RenewalTerm               int    `json:"renewalTerm"`
+	RenewalTermPeriodType     string `json:"renewalTermPeriodType"`
+	RenewalSetting            string `json:"renewalSetting"`
+	AutoRenew                 bool   `json:"autoRenew"`
+	ContractEffectiveDate     string `json:"contractEffectiveDate"`
+	ServiceActivationDate     string `json:"serviceActivationDate"`
+	CustomerAcceptanceDate    string `json:"customerAcceptanceDate"`
+	SubscriptionStartDate     string `json:"subscriptionStartDate"`
+	SubscriptionEndDate       string `json:"subscriptionEndDate"`
+	TermStartDate             string `json:"termStartDate"`
+	TermEndDate               string `json:"termEndDate"`
+	CancelReason              string `json:"cancelReason"`
+	OrderNumber               string `json:"orderNumber"`
+	Currency                  string `json:"currency"`
+	Notes                     string `json:"notes"`
+	ScheduledCancelDate       string `json:"scheduledCancelDate"`
+	// No scheduledSuspendDate/scheduledResumeDate: Zuora fills them from
+	// TermsAndConditions scheduled actions, not from Suspend and Resume
+	// order actions; billsync reads a suspension from status and
+	// statusHistory (Suspension).
+	ContractedMrr        Number                 `json:"contractedMrr"`
+	TotalContractedValue Number                 `json:"totalContractedValue"`
+	StatusHistory        []StatusPeriod         `json:"statusHistory"`
+	RatePlans            []SubscriptionRatePlan `json:"ratePlans"`
+	CustomFields         map[string]any         `json:"-"`
 }
 
 type subscriptionAlias Subscription
@@ -63,6 +65,23 @@ func (p *Subscription) UnmarshalJSON(b []byte) error {
 	*p = Subscription(a)
 	p.CustomFields = cf
 	return nil
+}
+
+// Suspension is the latest suspension in the status history: the date it
+// takes effect and the date it ends (resume), "" when there is none or it
+// is open. The status follows the latest order action (Suspended from a
+// Suspend order on, its date may be ahead); the history says when.
+func (s Subscription) Suspension() (suspendOn, resumeOn string) {
+	for i := len(s.StatusHistory) - 1; i >= 0; i-- {
+		h := s.StatusHistory[i]
+		switch h.Status {
+		case "Suspended":
+			return h.StartDate, h.EndDate
+		case "Cancelled", "Expired":
+			return "", ""
+		}
+	}
+	return "", ""
 }
 
 // StatusPeriod is one entry of a subscription's status history.

@@ -255,7 +255,7 @@ func (c *Client) CheckTenant(ctx context.Context, need TenantNeeds) (TenantRepor
 		byObject[f.Object] = append(byObject[f.Object], f)
 	}
 	for _, obj := range objects {
-		fields, err := c.Describe(ctx, obj)
+		fields, err := c.describeFresh(ctx, obj)
 		if err != nil {
 			return rep, fmt.Errorf("describe %s: %w", obj, err)
 		}
@@ -293,6 +293,68 @@ func (c *Client) CheckTenant(ctx context.Context, need TenantNeeds) (TenantRepor
 	}
 	rep.OK = len(rep.Missing) == 0
 	return rep, nil
+}
+
+// fieldCache holds each object's described fields for tenantCacheTTL.
+type fieldCache struct {
+	mu   sync.Mutex
+	byOb map[string]fieldCacheEntry
+}
+
+type fieldCacheEntry struct {
+	at     time.Time
+	fields []DescribedField
+	err    error // a non-retryable failure (no describe permission), cached too
+}
+
+// CachedDescribe is Describe, cached for a minute per object and shared by
+// every caller (the reconcilers check each write against it); a
+// non-retryable failure is cached as well.
+func (c *Client) CachedDescribe(ctx context.Context, object string) ([]DescribedField, error) {
+	c.fields.mu.Lock()
+	if e, ok := c.fields.byOb[object]; ok && c.now().Sub(e.at) < tenantCacheTTL {
+		c.fields.mu.Unlock()
+		return e.fields, e.err
+	}
+	c.fields.mu.Unlock()
+	return c.describeFresh(ctx, object)
+}
+
+// describeFresh is Describe, refreshing CachedDescribe's cache (the tenant
+// check does: after an admin created a field, the next write sees it).
+func (c *Client) describeFresh(ctx context.Context, object string) ([]DescribedField, error) {
+	fields, err := c.Describe(ctx, object)
+	if err != nil && IsRetryable(err) {
+		return nil, err
+	}
+	c.fields.mu.Lock()
+	if c.fields.byOb == nil {
+		c.fields.byOb = map[string]fieldCacheEntry{}
+	}
+	c.fields.byOb[object] = fieldCacheEntry{at: c.now(), fields: fields, err: err}
+	c.fields.mu.Unlock()
+	return fields, err
+}
+
+// LackingFields returns the fields of need the tenant does not define on
+// their object (GET /v1/describe, cached): billsync checks them before a
+// write carries them. An object whose fields cannot be described (no
+// permission) is not checked: Zuora's answer to the write says what is wrong.
+func (c *Client) LackingFields(ctx context.Context, need []RequiredField) ([]RequiredField, error) {
+	var out []RequiredField
+	for _, f := range need {
+		fields, err := c.CachedDescribe(ctx, f.Object)
+		if err != nil {
+			if IsRetryable(err) {
+				return nil, err
+			}
+			continue
+		}
+		if !slices.ContainsFunc(fields, func(d DescribedField) bool { return d.Name == f.Name }) {
+			out = append(out, f)
+		}
+	}
+	return out, nil
 }
 
 func sortedKeys(m map[string][]string) []string {

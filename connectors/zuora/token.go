@@ -24,9 +24,22 @@ type tokenSource struct {
 	token   string
 	expires time.Time
 	minting *mintCall
+	// gen counts resets: a mint started before one does not keep its token
+	// (it was minted with the old credentials).
+	gen int
+}
+
+// reset drops the token after the credentials changed.
+func (s *tokenSource) reset() {
+	s.mu.Lock()
+	s.token = ""
+	s.gen++
+	s.minting = nil // the next caller mints anew; waiters of the old mint get its result
+	s.mu.Unlock()
 }
 
 type mintCall struct {
+	gen     int
 	done    chan struct{}
 	token   string
 	expires time.Time
@@ -57,7 +70,7 @@ func (s *tokenSource) get(ctx context.Context) (string, error) {
 	}
 	call := s.minting
 	if call == nil {
-		call = &mintCall{done: make(chan struct{})}
+		call = &mintCall{done: make(chan struct{}), gen: s.gen}
 		s.minting = call
 		// The mint outlives any single caller's cancellation: others may be
 		// waiting for it. It is still bounded by the client's timeout.
@@ -87,12 +100,15 @@ func (s *tokenSource) mint(ctx context.Context, call *mintCall) {
 	tok, ttl, err := s.c.mintWithRetry(ctx)
 	s.mu.Lock()
 	if err == nil {
-		s.token = tok
-		s.expires = s.c.now().Add(ttl - refreshMargin(ttl))
-		call.token, call.expires = tok, s.expires
+		call.token, call.expires = tok, s.c.now().Add(ttl-refreshMargin(ttl))
+		if call.gen == s.gen {
+			s.token, s.expires = tok, call.expires
+		}
 	}
 	call.err = err
-	s.minting = nil
+	if s.minting == call {
+		s.minting = nil
+	}
 	s.mu.Unlock()
 	close(call.done)
 }
@@ -119,13 +135,14 @@ func (c *Client) mintWithRetry(ctx context.Context) (string, time.Duration, erro
 }
 
 func (c *Client) mintOnce(ctx context.Context) (string, time.Duration, *Error) {
+	ep := c.ep.Load()
 	form := url.Values{}
-	form.Set("client_id", c.cfg.ClientID)
-	form.Set("client_secret", c.cfg.ClientSecret)
+	form.Set("client_id", ep.clientID)
+	form.Set("client_secret", ep.clientSecret)
 	form.Set("grant_type", "client_credentials")
 	actx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, c.base+"/oauth/token", strings.NewReader(form.Encode()))
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, ep.base+"/oauth/token", strings.NewReader(form.Encode()))
 	if err != nil {
 		return "", 0, &Error{Op: opToken, Code: codeTransport, Message: "building request failed", Err: err}
 	}

@@ -89,7 +89,7 @@ func (s *Service) updateGrants(ctx context.Context, custID string, zs zuora.Subs
 			g.EndsOn = zs.SubscriptionEndDate
 			reasons = append(reasons, "cancelled, ends "+zs.SubscriptionEndDate)
 		}
-		if sd := suspendDate(zs); sd != "" && (zs.ScheduledResumeDate == "" || zs.Status == "Suspended") {
+		if sd, rd := zs.Suspension(); sd != "" && (rd == "" || s.today() < rd) {
 			d, err := s.graceDays(ctx, rp.ProductID, memo)
 			if err != nil {
 				return err

@@ -874,3 +874,58 @@ func TestDeadEntryRetriedThroughAPI(t *testing.T) {
 	require.Len(t, subs, 1)
 	require.Equal(t, sub, subs[0].ID)
 }
+
+// TestExpiredVersionIsNotACancellation: an amendment expires the version it
+// replaces (status Expired, zuorasim TestOrderActions); a hint naming the
+// old version's id ends with the latest version read (by number when Zuora
+// answers the Expired one) and the local subscription stays active with
+// the amended quantity.
+func TestExpiredVersionIsNotACancellation(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, d, hopts{})
+			c := h.product("VERSIONS", "7")
+			_, acct := h.account("Versioned", nil)
+			num := h.subscription(acct, c, 2, time.Now().UTC().AddDate(0, -1, 0).Format("2006-01-02"))
+			_, err := h.svc.Accept(h.ctx, inbound.Callout{Event: inbound.EventSubscriptionCreated, ObjectID: num})
+			require.NoError(t, err)
+			h.svc.Kick()
+			h.settle()
+			v1, err := h.env.Zuora.GetSubscription(h.ctx, num)
+			require.NoError(t, err)
+			seats := ""
+			for _, rp := range v1.RatePlans {
+				for _, ch := range rp.RatePlanCharges {
+					if ch.ProductRatePlanChargeID == c.seatsChargeID {
+						seats = ch.Number
+					}
+				}
+			}
+			require.NotEmpty(t, seats)
+			today := time.Now().UTC().Format("2006-01-02")
+			_, err = h.env.Zuora.CreateOrder(h.ctx, zuora.IdempotencyKey("amend", num), zuora.Order{OrderDate: today, ExistingAccountNumber: acct,
+				Subscriptions: []zuora.OrderSubscription{{SubscriptionNumber: num, OrderActions: []zuora.OrderAction{{Type: "UpdateProduct",
+					TriggerDates: []zuora.TriggerDate{{Name: zuora.TriggerContractEffective, TriggerDate: today}},
+					UpdateProduct: &zuora.RatePlanUpdate{RatePlanID: v1.RatePlans[0].ID, ChargeUpdates: []zuora.ChargeUpdate{{ChargeNumber: seats,
+						Pricing:       &zuora.Pricing{RecurringPerUnit: &zuora.PriceOverride{Quantity: zuora.NumberFromDecimal(decimal.NewFromInt(7))}},
+						EffectiveDate: &zuora.TriggerParams{TriggerEvent: "SpecificDate", SpecificTriggerDate: today}}}}}}}}})
+			require.NoError(t, err)
+			require.Equal(t, 2, h.env.Sim.State().Subscriptions[0].Version, "the amendment made version 2")
+
+			_, err = h.svc.Accept(h.ctx, inbound.Callout{Event: inbound.EventSubscriptionChanged, ObjectID: v1.ID})
+			require.NoError(t, err)
+			h.svc.Kick()
+			h.settle()
+			subs := h.subscriptions()
+			require.Len(t, subs, 1)
+			require.Equal(t, engine.StatusActive, subs[0].Status, "an expired version is not a cancellation")
+			found := false
+			for _, q := range subs[0].ChargeQuantities {
+				found = found || q.Equal(decimal.NewFromInt(7))
+			}
+			require.True(t, found, "the latest version's quantity: %+v", subs[0].ChargeQuantities)
+		})
+	}
+}

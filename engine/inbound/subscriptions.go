@@ -197,10 +197,7 @@ func (s *Service) subscriptionFrom(ctx context.Context, id string, cust engine.C
 		sub.Status = engine.StatusActive
 	}
 	if sub.Status != engine.StatusCancelled {
-		sub.SuspendDate, sub.ResumeDate = suspendDate(zs), zs.ScheduledResumeDate
-		if sub.SuspendDate == "" {
-			sub.ResumeDate = ""
-		}
+		sub.SuspendDate, sub.ResumeDate = zs.Suspension()
 	}
 	type picked struct {
 		ref planRef
@@ -271,22 +268,6 @@ func (s *Service) subscriptionFrom(ctx context.Context, id string, cust engine.C
 	}
 	return sub, nil
 }
-
-// suspendDate is the date a suspension starts (scheduled or in force), or "".
-func suspendDate(zs zuora.Subscription) string {
-	if zs.ScheduledSuspendDate != "" {
-		return zs.ScheduledSuspendDate
-	}
-	if zs.Status == "Suspended" {
-		for i := len(zs.StatusHistory) - 1; i >= 0; i-- {
-			if zs.StatusHistory[i].Status == "Suspended" {
-				return zs.StatusHistory[i].StartDate
-			}
-		}
-	}
-	return ""
-}
-
 // adoptCancellation applies a cancellation made in Zuora (its UI, another
 // system) to billsync's own subscription: the local subscription becomes
 // cancelled on Zuora's end date and its sync record is settled as what

@@ -166,6 +166,11 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 	} else if lacks != "" {
 		return worker.Result{Skipped: lacks}, nil
 	}
+	if lacks, err := r.lackingFields(ctx, "Product", "ProductRatePlan", "ProductRatePlanCharge"); err != nil {
+		return worker.Result{}, err
+	} else if lacks != "" {
+		return worker.Result{Skipped: lacks}, nil
+	}
 
 	// Product.
 	prodHash := engine.HashJSON(want.Product)
@@ -380,6 +385,35 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 // units of measure and currencies (cached for a minute).
 type tenantReader interface {
 	CachedTenantSettings(ctx context.Context) (zuora.TenantSettings, error)
+}
+
+type fieldChecker interface {
+	LackingFields(ctx context.Context, need []zuora.RequiredField) ([]zuora.RequiredField, error)
+}
+
+// lackingFields reports, as a skip reason, the objects among objects on
+// which the tenant does not define billsync's id custom field: a write that
+// carried it would be refused (or, on CRUD, the field silently dropped), so
+// nothing is written until an admin creates it.
+func (r *Reconcilers) lackingFields(ctx context.Context, objects ...string) (string, error) {
+	fc, ok := r.z.(fieldChecker)
+	if !ok {
+		return "", nil
+	}
+	need := make([]zuora.RequiredField, 0, len(objects))
+	for _, o := range objects {
+		need = append(need, zuora.RequiredField{Object: o, Name: r.cfg.IDField, Type: "text", Length: zuora.IDFieldLength})
+	}
+	lack, err := fc.LackingFields(ctx, need)
+	if err != nil || len(lack) == 0 {
+		return "", err
+	}
+	names := make([]string, 0, len(lack))
+	for _, f := range lack {
+		names = append(names, f.Object)
+	}
+	return fmt.Sprintf("the Zuora tenant lacks the custom field %s (text, %d) on %s: create it in Zuora (Object Manager, or Settings > Billing > Manage Custom Fields; `billsync zuora check` lists what is missing); the hourly re-check then syncs it",
+		r.cfg.IDField, zuora.IDFieldLength, strings.Join(names, ", ")), nil
 }
 
 // payloadNeeds returns the units of measure and currencies a plan's Zuora

@@ -7,10 +7,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/billsync/billsync/connectors/zuora/zuorasim"
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/enginetest"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/store/storetest"
+	"github.com/billsync/billsync/mappings"
 )
 
 // TestCatalogShapes pushes every charge type and model and checks what Zuora holds.
@@ -163,6 +165,40 @@ func TestChargeRemovalFromAUsedBillingPeriod(t *testing.T) {
 			got, err := e.DB.GetPlan(ctx, "pro")
 			require.NoError(t, err)
 			require.Equal(t, p.Revision, got.Revision, "nothing written")
+		})
+	}
+}
+
+// TestMappingConflictIsTerminal: a plan whose Zuora product (found by its SKU
+// after a failed attempt) is mapped to another plan is billsync's own
+// permanent conflict: dead at once with the message, not retried 8 times.
+func TestMappingConflictIsTerminal(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{ClientAttempts: 1})
+			ctx := context.Background()
+			p := must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
+			e.Converge(10 * time.Second)
+			maps := e.Outbound.Mappings()
+			pm, err := maps.Get(ctx, mappings.Product, p.ID)
+			require.NoError(t, err)
+			// The product's mapping now names another plan.
+			require.NoError(t, maps.Delete(ctx, mappings.Product, p.ID))
+			require.NoError(t, maps.Put(ctx, mappings.Mapping{Kind: mappings.Product, LocalID: "ghost", ZuoraID: pm.ZuoraID, ZuoraNumber: pm.ZuoraNumber}))
+			// One failed create makes the next attempt look the product up by SKU.
+			e.Sim.SetFaults(zuorasim.Fault{Operation: "POST /v1/object/product", Kind: zuorasim.FaultHTTP500, Count: 1})
+			p.Description = "changed"
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, p))
+			e.Converge(10 * time.Second)
+			rec, err := e.DB.GetSyncRecord(ctx, store.EntityPlan, p.ID)
+			require.NoError(t, err)
+			require.Equal(t, store.StateDead, rec.State)
+			require.Equal(t, 2, rec.Attempts, "the failed create, then the conflict: no retries of the conflict")
+			require.Contains(t, rec.LastErrorMessage, "already mapped to another local id")
+			require.Contains(t, rec.LastErrorMessage, `"ghost"`)
+			require.Empty(t, rec.LastErrorCode, "billsync's own message: no Zuora code")
 		})
 	}
 }

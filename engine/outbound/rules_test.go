@@ -135,6 +135,7 @@ func TestContactKeepsPostalCode(t *testing.T) {
 			ctx := context.Background()
 			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
 			c := customer("acme")
+			c.BillTo.Address1, c.BillTo.Address2 = "1 Main St", "Suite 2"
 			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, c))
 			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription("s1", "acme")))
 			e.Converge(20 * time.Second)
@@ -143,6 +144,12 @@ func TestContactKeepsPostalCode(t *testing.T) {
 			a, err := e.Zuora.GetAccount(ctx, acct)
 			require.NoError(t, err)
 			require.Equal(t, "02110", a.BillToContact.ZipCode)
+			// Every field billsync sends is kept, on both contacts.
+			for _, got := range []*zuora.Contact{a.BillToContact, a.SoldToContact} {
+				require.NotNil(t, got)
+				require.Equal(t, []string{"Ada", "Lovelace", "1 Main St", "Suite 2", "Boston", "MA", "02110", "United States", "acme@example.test"},
+					[]string{got.FirstName, got.LastName, got.Address1, got.Address2, got.City, got.State, got.ZipCode, got.Country, got.WorkEmail})
+			}
 
 			c.BillTo.PostalCode = "10001"
 			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, c))
@@ -229,7 +236,7 @@ func TestFutureSuspensionTakenBack(t *testing.T) {
 			e.Converge(20 * time.Second)
 			requireSynced(t, e, store.EntitySubscription, "s1")
 			num := e.Sim.State().Subscriptions[0].SubscriptionNumber
-			require.Equal(t, suspendOn, e.Sim.State().Subscriptions[0].ScheduledSuspend)
+			require.Equal(t, suspendOn, e.Sim.State().Subscriptions[0].SuspendDate)
 
 			sub.Status, sub.SuspendDate = engine.StatusActive, ""
 			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, sub))
@@ -246,6 +253,210 @@ func TestFutureSuspensionTakenBack(t *testing.T) {
 			z, err := e.Zuora.GetSubscription(ctx, num)
 			require.NoError(t, err)
 			require.Equal(t, "Active", z.Status, "the date came and went: still active")
+		})
+	}
+}
+
+// TestFutureSuspendAndResumeFollowOrderActions: Zuora's status follows the
+// latest order action (Suspended from a future-dated Suspend order on,
+// Active from a future-dated Resume order on) and the dates are in
+// statusHistory; the simulator shows no scheduledSuspendDate/
+// scheduledResumeDate for them (TermsAndConditions scheduled actions).
+// billsync's diff reads status and history: a pending suspension, a moved
+// one and a scheduled resume each go out once, and a recheck sends nothing.
+func TestFutureSuspendAndResumeFollowOrderActions(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{})
+			ctx := context.Background()
+			day := func(n int) string { return time.Now().UTC().AddDate(0, 0, n).Format("2006-01-02") }
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, customer("acme")))
+			sub := subscription("s1", "acme")
+			sub.StartDate = day(-30)
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, sub))
+			e.Converge(20 * time.Second)
+			num := e.Sim.State().Subscriptions[0].SubscriptionNumber
+			zs := func() zuora.Subscription {
+				z, err := e.Zuora.GetSubscription(ctx, num)
+				require.NoError(t, err)
+				return z
+			}
+			quiet := func() {
+				t.Helper()
+				e.Sim.ResetStats()
+				_, err := e.DB.RecheckAll(ctx, []string{store.EntitySubscription})
+				require.NoError(t, err)
+				e.Converge(20 * time.Second)
+				requireSynced(t, e, store.EntitySubscription, "s1")
+				require.Zero(t, e.Sim.Stats().Calls["POST /v1/orders"], "Zuora already matches")
+			}
+			lastDetail := func() string {
+				rec, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, "s1")
+				require.NoError(t, err)
+				hist, err := e.DB.SyncHistory(ctx, rec.ID, 1)
+				require.NoError(t, err)
+				return hist[0].Detail
+			}
+
+			// A suspension 10 days ahead: Suspended at once in Zuora.
+			sub.Status, sub.SuspendDate = engine.StatusSuspended, day(10)
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, sub))
+			e.Converge(20 * time.Second)
+			requireSynced(t, e, store.EntitySubscription, "s1")
+			z := zs()
+			require.Equal(t, "Suspended", z.Status, "the latest order action was Suspend")
+			on, off := z.Suspension()
+			require.Equal(t, day(10), on)
+			require.Empty(t, off)
+			quiet()
+
+			// Moved to 12 days ahead: taken back on its own date, ordered anew.
+			sub.SuspendDate = day(12)
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, sub))
+			e.Converge(20 * time.Second)
+			requireSynced(t, e, store.EntitySubscription, "s1")
+			require.Contains(t, lastDetail(), "Resume, Suspend")
+			z = zs()
+			require.Equal(t, "Suspended", z.Status)
+			on, off = z.Suspension()
+			require.Equal(t, day(12), on)
+			require.Empty(t, off)
+			quiet()
+
+			// A resume 20 days ahead: Active at once, suspended from day 12 to 20.
+			sub.Status, sub.ResumeDate = engine.StatusActive, day(20)
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, sub))
+			e.Converge(20 * time.Second)
+			requireSynced(t, e, store.EntitySubscription, "s1")
+			require.Contains(t, lastDetail(), "Resume")
+			z = zs()
+			require.Equal(t, "Active", z.Status, "the latest order action was Resume")
+			on, off = z.Suspension()
+			require.Equal(t, day(12), on)
+			require.Equal(t, day(20), off)
+			quiet()
+
+			e.Sim.AdvanceClock(25 * 24 * time.Hour)
+			require.NoError(t, e.Zuora.TestConnection(ctx))
+			require.Equal(t, "Active", zs().Status)
+		})
+	}
+}
+
+// TestBadChargeDoesNotHoldBackOthers: Zuora refuses an order as a whole.
+// An admin changed the add-on's charge to flat fee in Zuora behind
+// billsync's back, so adding it with recurringPerUnit is refused; the
+// seat change of the same subscription still goes out (each change alone
+// after the refusal), the add-on is held with Zuora's reason on the record,
+// and once the charge is fixed a recheck adds it without sending the seat
+// change again.
+func TestBadChargeDoesNotHoldBackOthers(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{})
+			ctx := context.Background()
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, addon()))
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, customer("acme")))
+			sub := subscription("s1", "acme")
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, sub))
+			e.Converge(20 * time.Second)
+			requireSynced(t, e, store.EntitySubscription, "s1")
+			var storageID, storagePlan string
+			for _, ch := range e.Sim.State().Charges {
+				if ch.Name == "Storage" {
+					storageID, storagePlan = ch.ID, ch.RatePlanID
+				}
+			}
+			require.NotEmpty(t, storageID)
+			setModel := func(model string) {
+				ch, err := e.Zuora.GetProductRatePlanCharge(ctx, storageID)
+				require.NoError(t, err)
+				ch.ProductRatePlanID, ch.ChargeModel = storagePlan, model
+				ch.ProductRatePlanChargeTierData = &zuora.ChargeTierData{ProductRatePlanChargeTier: []zuora.ChargeTier{{Currency: "USD", Price: zuora.NumberFromDecimal(dec("5"))}}}
+				require.NoError(t, e.Zuora.UpdateProductRatePlanCharge(ctx, storageID, ch))
+			}
+			setModel("Flat Fee Pricing")
+
+			sub.ChargeQuantities = map[string]decimal.Decimal{"seats": dec("5")}
+			sub.AddOns = []engine.AddOn{{PlanID: "storage", BillingPeriodID: "storage-monthly", Quantity: dec("2")}}
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, sub))
+			e.Converge(20 * time.Second)
+			rec, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, "s1")
+			require.NoError(t, err)
+			require.NotEqual(t, store.StateSynced, rec.State)
+			require.Contains(t, rec.LastErrorMessage, "AddProduct of rate plan")
+			require.Contains(t, rec.LastErrorMessage, "does not fit", "Zuora's reason is on the record")
+			plans := func() map[string]string {
+				out := map[string]string{}
+				for _, rp := range e.Sim.State().Subscriptions[0].RatePlans {
+					for _, ch := range rp.Charges {
+						out[ch.Name] = ch.Quantity.String()
+					}
+				}
+				return out
+			}
+			require.Equal(t, "5", plans()["Seats"], "the seat change went out")
+			require.NotContains(t, plans(), "Storage")
+
+			setModel("Per Unit Pricing")
+			_, err = e.DB.Retry(ctx, rec.ID) // the operator's "Retry" after fixing the charge
+			require.NoError(t, err)
+			e.Converge(20 * time.Second)
+			requireSynced(t, e, store.EntitySubscription, "s1")
+			require.Equal(t, map[string]string{"Base fee": "", "Seats": "5", "Storage": "2", "API calls": "0"}, plans())
+			hist, err := e.DB.SyncHistory(ctx, rec.ID, 1)
+			require.NoError(t, err)
+			require.Contains(t, hist[0].Detail, "AddProduct")
+			require.NotContains(t, hist[0].Detail, "UpdateProduct", "the seat change is not sent twice")
+		})
+	}
+}
+
+// TestCustomFieldOnlyWhereTenantDefinesIt: a tenant without billsync's id
+// field on RatePlan gets no order at all (the write would carry it): the
+// subscription is skipped with a reason naming the object and the field,
+// before any write. Once the field is created and the tenant checked, the
+// re-check syncs it.
+func TestCustomFieldOnlyWhereTenantDefinesIt(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e := enginetest.New(t, d, enginetest.Options{})
+			ctx := context.Background()
+			ten := e.Sim.Tenant()
+			full := ten.CustomFields["RatePlan"]
+			ten.CustomFields["RatePlan"] = nil
+			require.NoError(t, e.Sim.SetTenant(ten))
+			must[engine.Plan](t)(e.DB.UpsertPlan(ctx, proPlan()))
+			must[engine.Customer](t)(e.DB.UpsertCustomer(ctx, customer("acme")))
+			must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, subscription("s1", "acme")))
+			e.Converge(20 * time.Second)
+			requireSynced(t, e, store.EntityPlan, "pro")
+			rec, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, "s1")
+			require.NoError(t, err)
+			require.Equal(t, store.StateSkipped, rec.State)
+			require.Contains(t, rec.Reason, "lacks the custom field BillsyncId__c (text, 255) on RatePlan")
+			require.Zero(t, e.Sim.Stats().Calls["POST /v1/orders"], "nothing was written")
+
+			ten.CustomFields["RatePlan"] = full
+			require.NoError(t, e.Sim.SetTenant(ten))
+			need, err := e.Outbound.TenantNeeds(ctx)
+			require.NoError(t, err)
+			rep, err := e.Zuora.CheckTenant(ctx, need)
+			require.NoError(t, err)
+			require.True(t, rep.OK, "%+v", rep.Missing)
+			_, err = e.DB.RecheckAll(ctx, []string{store.EntitySubscription})
+			require.NoError(t, err)
+			e.Converge(20 * time.Second)
+			requireSynced(t, e, store.EntitySubscription, "s1")
+			requireSynced(t, e, store.EntityCustomer, "acme")
 		})
 	}
 }

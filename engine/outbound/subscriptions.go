@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/reconcile"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/worker"
 	"github.com/billsync/billsync/mappings"
@@ -230,6 +232,11 @@ func (r *Reconcilers) reconcileCustomer(ctx context.Context, rec store.SyncRecor
 			res.Detail = "unchanged"
 			return res, nil
 		}
+		if lacks, err := r.lackingFields(ctx, "Account"); err != nil {
+			return worker.Result{}, err
+		} else if lacks != "" {
+			return worker.Result{Skipped: lacks}, nil
+		}
 		s.calls++
 		if err := r.z.UpdateAccount(ctx, acct.ZuoraID, upd); err != nil {
 			return worker.Result{}, err
@@ -274,7 +281,7 @@ func (r *Reconcilers) reconcileCustomer(ctx context.Context, rec store.SyncRecor
 	}
 	// The account is created by the first billable subscription's order. Wait
 	// for it unless every such subscription has given up.
-	var dead []string
+	var dead, skipped []string
 	for _, id := range billable {
 		sr, err := r.db.GetSyncRecord(ctx, store.EntitySubscription, id)
 		if err != nil && !errors.Is(err, engine.ErrNotFound) {
@@ -284,9 +291,17 @@ func (r *Reconcilers) reconcileCustomer(ctx context.Context, rec store.SyncRecor
 			dead = append(dead, fmt.Sprintf("%s (%s)", id, firstNonEmpty(sr.LastErrorMessage, sr.Reason)))
 			continue
 		}
+		if err == nil && sr.State == store.StateSkipped {
+			skipped = append(skipped, fmt.Sprintf("%s (%s)", id, sr.Reason))
+			continue
+		}
 		// The subscription makes this record due again when it creates the
 		// account; the wait is only a safety net.
 		return worker.Result{Wait: 30 * r.cfg.DependencyWait, WaitReason: fmt.Sprintf("the account is created with subscription %q (one order)", id)}, nil
+	}
+	if len(skipped) > 0 {
+		// Made due again when a subscription creates the account.
+		return worker.Result{Skipped: "the account is created with the first billable subscription, and none is synced yet: " + strings.Join(append(skipped, dead...), "; ")}, nil
 	}
 	return worker.Result{}, worker.Terminal{Err: fmt.Errorf("the account is created with the first billable subscription, and every one failed: %s", strings.Join(dead, "; "))}
 }
@@ -308,14 +323,10 @@ func (r *Reconcilers) allSubscriptions(ctx context.Context, customerID string) (
 }
 
 // pushedSubscription is what billsync scheduled in Zuora that Zuora's
-// subscription does not show. Renewals are not here: they are counted from
-// Zuora's own terms (RenewalsDone).
-type pushedSubscription struct {
-	// SuspendDate is a future suspension billsync scheduled in Zuora and
-	// not yet undone: taken back before its date, it is resumed on its own
-	// date (Resume policy SuspendDate), a suspension of no days.
-	SuspendDate string `json:"suspendDate,omitempty"`
-}
+// subscription does not show. Nothing today: renewals are counted from
+// Zuora's own terms (RenewalsDone) and a pending suspension shows in the
+// status and statusHistory (zuora.Subscription.Suspension).
+type pushedSubscription struct{}
 
 // desiredRatePlan is one product rate plan the subscription should have.
 type desiredRatePlan struct {
@@ -570,7 +581,15 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 				return worker.Result{}, err
 			}
 			if err == nil && (pr.State == store.StateDead || pr.State == store.StateSkipped) {
-				return worker.Result{}, worker.Terminal{Err: fmt.Errorf("plan %q is not in Zuora (%s: %s)", id, pr.State, firstNonEmpty(pr.LastErrorMessage, pr.Reason))}
+				// A product may be in Zuora while the plan's rate plans are not:
+				// say so rather than "not in Zuora".
+				where := "is not in Zuora"
+				if pm, err := r.maps.Get(ctx, mappings.Product, id); err == nil {
+					where = fmt.Sprintf("is only partly in Zuora (product %s exists, not the rate plans the subscription needs)", firstNonEmpty(pm.ZuoraNumber, pm.ZuoraID))
+				} else if !errors.Is(err, mappings.ErrNotFound) {
+					return worker.Result{}, err
+				}
+				return worker.Result{}, worker.Terminal{Err: fmt.Errorf("plan %q %s (%s: %s)", id, where, pr.State, firstNonEmpty(pr.LastErrorMessage, pr.Reason))}
 			}
 			if err := r.db.MarkPending(ctx, store.EntityPlan, id); err != nil {
 				return worker.Result{}, err
@@ -595,6 +614,19 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 				return worker.Result{}, err
 			}
 		}
+	}
+
+	// Before any write: the tenant must define billsync's id field on every
+	// object the order writes it on (the subscription, its rate plans, a
+	// new account).
+	objects := []string{"Subscription", "RatePlan"}
+	if !mapped && !haveAcct {
+		objects = append(objects, "Account")
+	}
+	if lacks, err := r.lackingFields(ctx, objects...); err != nil {
+		return worker.Result{}, err
+	} else if lacks != "" {
+		return worker.Result{Skipped: lacks}, nil
 	}
 
 	var detail []string
@@ -713,24 +745,60 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 			Subscriptions:     []zuora.OrderSubscription{{SubscriptionNumber: actual.SubscriptionNumber, OrderActions: actions}}}
 		s.calls++
 		res, err := r.z.CreateOrder(ctx, zuora.IdempotencyKey("order", sub.ID, desiredHash, actual.ID), order)
+		applied := func(res zuora.OrderResult, acts []zuora.OrderAction) error {
+			var types []string
+			for _, a := range acts {
+				types = append(types, a.Type)
+			}
+			detail = append(detail, "order "+res.OrderNumber+": "+strings.Join(types, ", "))
+			// The order made a new version: the record and the mapping point at
+			// it, not at the version read before the order.
+			for _, rs := range res.Subscriptions {
+				if rs.SubscriptionNumber == actual.SubscriptionNumber && rs.SubscriptionID != "" && rs.SubscriptionID != zuoraID {
+					zuoraID = rs.SubscriptionID
+					if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.Subscription, LocalID: sub.ID, ZuoraID: zuoraID,
+						ZuoraNumber: actual.SubscriptionNumber, ParentID: sub.CustomerID}); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
 		if err != nil {
-			return worker.Result{}, err
-		}
-		var types []string
-		for _, a := range actions {
-			types = append(types, a.Type)
-		}
-		detail = append(detail, "order "+res.OrderNumber+": "+strings.Join(types, ", "))
-		// The order made a new version: the record and the mapping point at
-		// it, not at the version read before the order.
-		for _, rs := range res.Subscriptions {
-			if rs.SubscriptionNumber == actual.SubscriptionNumber && rs.SubscriptionID != "" && rs.SubscriptionID != zuoraID {
-				zuoraID = rs.SubscriptionID
-				if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.Subscription, LocalID: sub.ID, ZuoraID: zuoraID,
-					ZuoraNumber: actual.SubscriptionNumber, ParentID: sub.CustomerID}); err != nil {
+			parts := splitActions(actions)
+			if reconcile.Classify(err).Retryable || len(parts) < 2 {
+				return worker.Result{}, err
+			}
+			// Zuora refuses an order as a whole (orders are atomic): one bad
+			// change would hold back every other change of the subscription.
+			// Each change goes as its own order instead; the refused ones are
+			// held with Zuora's reason on the record, the others go out. The
+			// next attempt (a new revision, or a retry) diffs afresh, so what
+			// went out is not sent again.
+			var held []string
+			for i, part := range parts {
+				order.Subscriptions[0].OrderActions = part
+				s.calls++
+				pres, perr := r.z.CreateOrder(ctx, zuora.IdempotencyKey("order-part", sub.ID, desiredHash, actual.ID, strconv.Itoa(i)), order)
+				if perr != nil {
+					if reconcile.Classify(perr).Retryable {
+						return worker.Result{}, perr
+					}
+					held = append(held, fmt.Sprintf("%s held: %s", describeAction(part[0]), reconcile.Classify(perr).Message))
+					continue
+				}
+				if err := applied(pres, part); err != nil {
 					return worker.Result{}, err
 				}
 			}
+			if len(held) == len(parts) {
+				return worker.Result{}, err
+			}
+			return worker.Result{}, worker.Terminal{Err: fmt.Errorf("Zuora refused part of the change (it refuses an order as a whole, so each change went alone): %s; applied: %s",
+				strings.Join(held, "; "), strings.Join(detail, "; "))}
+		}
+		if err := applied(res, actions); err != nil {
+			return worker.Result{}, err
 		}
 		if partial {
 			return worker.Result{Wait: time.Millisecond, WaitReason: fmt.Sprintf("%s; the change needs more than %d order actions: the rest follow in the next order",
@@ -742,6 +810,43 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 	pushedJSON, _ := json.Marshal(pushed)
 	return worker.Result{PayloadHash: desiredHash, PushedState: string(pushedJSON), ZuoraID: zuoraID, ZuoraNumber: actual.SubscriptionNumber,
 		ZuoraURL: r.z.SubscriptionURL(zuoraID), Detail: strings.Join(detail, "; ")}, nil
+}
+
+// splitActions cuts an order's actions into changes that can go alone, in
+// their order: each action, and an UpdateProduct per charge update (one bad
+// charge must not hold back the others of its rate plan). A Resume, which
+// the diff puts first, goes alone first: the later parts find the
+// subscription resumed.
+func splitActions(actions []zuora.OrderAction) [][]zuora.OrderAction {
+	var parts [][]zuora.OrderAction
+	for _, a := range actions {
+		if a.Type == "UpdateProduct" && a.UpdateProduct != nil && len(a.UpdateProduct.ChargeUpdates) > 1 {
+			for _, cu := range a.UpdateProduct.ChargeUpdates {
+				one, up := a, *a.UpdateProduct
+				up.ChargeUpdates = []zuora.ChargeUpdate{cu}
+				one.UpdateProduct = &up
+				parts = append(parts, []zuora.OrderAction{one})
+			}
+			continue
+		}
+		parts = append(parts, []zuora.OrderAction{a})
+	}
+	return parts
+}
+
+// describeAction names an order action for a record's reason.
+func describeAction(a zuora.OrderAction) string {
+	switch {
+	case a.Type == "Resume" || a.Type == "Suspend":
+		return a.Type
+	case a.AddProduct != nil:
+		return "AddProduct of rate plan " + a.AddProduct.ProductRatePlanID
+	case a.UpdateProduct != nil && len(a.UpdateProduct.ChargeUpdates) == 1:
+		return "UpdateProduct of charge " + a.UpdateProduct.ChargeUpdates[0].ChargeNumber
+	case a.RemoveProduct != nil:
+		return "RemoveProduct of rate plan " + a.RemoveProduct.RatePlanID
+	}
+	return a.Type
 }
 
 // adoptSubscription records the mappings of a Zuora subscription: the
@@ -909,21 +1014,28 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 	}
 
 	var actions []zuora.OrderAction
+	// Zuora's status follows the latest order action: Suspended from a
+	// Suspend order on, even when its date is ahead; Active from a Resume
+	// order on, even when the suspension lasts until a later resume date.
+	// The dates are in statusHistory (Suspension), never in the
+	// scheduled*Date fields (TermsAndConditions scheduled actions).
 	suspended := actual.Status == "Suspended"
-	resumeScheduled := actual.ScheduledResumeDate > today
+	suspendOn, resumeOn := actual.Suspension()
+	resumeScheduled := !suspended && resumeOn > today
 	needsActive := len(structural) > 0 || renew || sub.Status == engine.StatusCancelled || (sub.Status == engine.StatusActive && !resumeScheduled)
-	if suspended && needsActive {
-		actions = append(actions, r.resume(sub, today))
+	// A pending suspension moved to another date: taken back, then ordered anew.
+	moved := suspended && suspendOn > today && sub.Status == engine.StatusSuspended && sub.SuspendDate != suspendOn
+	if suspended && (needsActive || moved) {
+		if suspendOn > today && !(sub.Status == engine.StatusActive && sub.ResumeDate > suspendOn) {
+			// A future suspension taken back before its date: resume on
+			// the suspend date (a suspension of no days), as Zuora's
+			// Resume policy SuspendDate does.
+			actions = append(actions, zuora.OrderAction{Type: "Resume", TriggerDates: triggers(today),
+				Resume: &zuora.Resume{ResumePolicy: zuora.ResumeSuspendDate}})
+		} else {
+			actions = append(actions, r.resume(sub, today))
+		}
 		suspended = false
-		pushed.SuspendDate = ""
-	}
-	if !suspended && pushed.SuspendDate > today && sub.Status != engine.StatusSuspended {
-		// A future suspension taken back before its date: resume on the
-		// suspend date (a suspension of no days), as Zuora's Resume policy
-		// SuspendDate does.
-		actions = append(actions, zuora.OrderAction{Type: "Resume", TriggerDates: triggers(today),
-			Resume: &zuora.Resume{ResumePolicy: zuora.ResumeSuspendDate}})
-		pushed.SuspendDate = ""
 	}
 	actions = append(actions, structural...)
 	if termsAction != nil {
@@ -948,11 +1060,10 @@ func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired
 		}
 		actions = append(actions, zuora.OrderAction{Type: "CancelSubscription", TriggerDates: triggers(today), CancelSubscription: c})
 	case engine.StatusSuspended:
-		if !suspended && actual.ScheduledSuspendDate <= today {
+		if !suspended {
 			sp := &zuora.Suspend{SuspendPolicy: "Today"}
 			if sub.SuspendDate > today {
 				sp.SuspendPolicy, sp.SuspendSpecificDate = "SpecificDate", sub.SuspendDate
-				pushed.SuspendDate = sub.SuspendDate
 			}
 			actions = append(actions, zuora.OrderAction{Type: "Suspend", TriggerDates: triggers(today), Suspend: sp})
 		}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/billsync/billsync/connectors/zuora"
+	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/mappings"
 )
 
 // Key names the entity to reconcile.
@@ -92,8 +94,11 @@ const CredentialsPause = 30 * time.Second
 
 // Classify decides, once for every queue, whether err is worth retrying and
 // extracts what Zuora said. The outermost error that classifies itself
-// (Terminal, or any Classified) decides; else a Zuora error is retryable
-// when Zuora says so (429, 5xx, lock contention, timeouts, connection
+// (Terminal, or any Classified) decides; billsync's own permanent
+// conflicts are terminal (a Zuora object already mapped to another local id,
+// an engine.ConflictError or engine.ValidationError: the data or the
+// mapping must change first, and that change makes the record due again);
+// else a Zuora error is retryable when Zuora says so (429, 5xx, lock contention, timeouts, connection
 // failures) or when its outcome is unknown (the retry looks before it
 // writes), and terminal otherwise (validation, not found, auth); any other
 // error (the database, a cancelled context) is retryable.
@@ -109,6 +114,11 @@ func Classify(err error) Failure {
 		if ze.Message != "" {
 			f.Message = ze.Message
 		}
+	}
+	var ce *engine.ConflictError
+	var ve *engine.ValidationError
+	if errors.Is(err, mappings.ErrConflict) || errors.As(err, &ce) || errors.As(err, &ve) {
+		f.Retryable = false
 	}
 	var c Classified
 	if errors.As(err, &c) {

@@ -10,7 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/billsync/billsync/connectors/zuora"
+	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/reconcile"
+	"github.com/billsync/billsync/mappings"
 )
 
 func TestClassify(t *testing.T) {
@@ -34,6 +36,12 @@ func TestClassify(t *testing.T) {
 			reconcile.Failure{Code: "TOO_MANY_REQUESTS", Message: "slow down", RequestID: "r1", RetryAfter: 7 * time.Second}},
 		{"a database error is retryable", errors.New("connection refused"), reconcile.Failure{Retryable: true, Message: "connection refused"}},
 		{"a cancelled context is retryable", context.Canceled, reconcile.Failure{Retryable: true, Message: "context canceled"}},
+		{"a mapping conflict is billsync's own and terminal", fmt.Errorf("map product: %w", fmt.Errorf("%w: product P1 is mapped to \"ghost\", not \"pro\"", mappings.ErrConflict)),
+			reconcile.Failure{Message: `map product: zuora object already mapped to another local id: product P1 is mapped to "ghost", not "pro"`}},
+		{"a conflict with local data is terminal", fmt.Errorf("link: %w", &engine.ConflictError{Field: "accountKey", Message: "linked elsewhere"}),
+			reconcile.Failure{Message: "link: accountKey: linked elsewhere"}},
+		{"invalid local data is terminal", &engine.ValidationError{Errors: []engine.FieldError{{Field: "planId", Message: "unknown plan"}}},
+			reconcile.Failure{Message: "invalid input: planId: unknown plan"}},
 		{"a plain Terminal", reconcile.Terminal{Err: errors.New("no such kind")}, reconcile.Failure{Message: "no such kind"}},
 	}
 	for _, c := range cases {

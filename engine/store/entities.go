@@ -185,6 +185,9 @@ func (db *DB) UpsertPlan(ctx context.Context, p engine.Plan) (engine.Plan, bool,
 				}
 			}
 		}
+		if err := db.recordChange(tx, EntityPlan, p.ID, row.Revision); err != nil {
+			return err
+		}
 		return db.markPending(tx, EntityPlan, p.ID, row.Revision)
 	})
 	if err != nil {
@@ -365,6 +368,9 @@ func (db *DB) ArchivePlan(ctx context.Context, id string) (engine.Plan, error) {
 		}).Error; err != nil {
 			return err
 		}
+		if err := db.recordChangeAs(tx, EntityPlan, id, p.Revision+1, ChangeArchived); err != nil {
+			return err
+		}
 		return db.markPending(tx, EntityPlan, id, p.Revision+1)
 	})
 	if err != nil {
@@ -421,6 +427,9 @@ func (db *DB) UpsertCustomer(ctx context.Context, c engine.Customer) (engine.Cus
 				Data: map[string]any{"customerId": c.ID, "name": c.Name, "email": c.Email, "currency": c.Currency}}); err != nil {
 				return err
 			}
+		}
+		if err := db.recordChange(tx, EntityCustomer, c.ID, row.Revision); err != nil {
+			return err
 		}
 		if err := db.markPending(tx, EntityCustomer, c.ID, row.Revision); err != nil {
 			return err
@@ -493,6 +502,9 @@ func (db *DB) ArchiveCustomer(ctx context.Context, id string) (engine.Customer, 
 		if r.ArchivedAt != nil {
 			return nil
 		}
+		if err := db.recordChangeAs(tx, EntityCustomer, id, r.Revision, ChangeArchived); err != nil {
+			return err
+		}
 		return tx.Model(&customerRow{}).Where("id = ?", id).Updates(map[string]any{"archived_at": db.Now(), "updated_at": db.Now()}).Error
 	})
 	if err != nil {
@@ -542,6 +554,9 @@ func (db *DB) UpsertSubscription(ctx context.Context, s engine.Subscription) (en
 			if err := tx.Create(&row).Error; err != nil {
 				return err
 			}
+		}
+		if err := db.recordChange(tx, EntitySubscription, s.ID, row.Revision); err != nil {
+			return err
 		}
 		if err := db.markPending(tx, EntitySubscription, s.ID, row.Revision); err != nil {
 			return err

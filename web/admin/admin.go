@@ -48,6 +48,7 @@ type Store interface {
 	SyncRecordByID(ctx context.Context, id int64) (store.SyncRecord, error)
 	GetSyncRecord(ctx context.Context, kind, id string) (store.SyncRecord, error)
 	SyncHistory(ctx context.Context, recordID int64, limit int) ([]store.SyncAttempt, error)
+	Timeline(ctx context.Context, q store.TimelineQuery) ([]store.TimelineEvent, error)
 	Retry(ctx context.Context, id int64) (store.SyncRecord, error)
 	RetryAll(ctx context.Context, kind string) (int64, error)
 	RetryProblem(ctx context.Context, id int64) (store.SyncRecord, bool, error)
@@ -150,6 +151,14 @@ type Options struct {
 	Schedule   Schedule
 	// Tenant checks the Zuora tenant (the "Check tenant" button); nil hides it.
 	Tenant TenantChecker
+	// Settings keeps the Zuora connection entered on the settings page; nil
+	// hides the form.
+	Settings ConnectionSettings
+	// Callouts sets up and removes billsync's callouts in the tenant, with
+	// CalloutSetup (public URL, webhook user and password from the
+	// configuration; the page may give the public URL).
+	Callouts     Callouts
+	CalloutSetup inbound.CalloutSetup
 	// Kick wakes the sync workers after a retry.
 	Kick   func()
 	Logger zerolog.Logger
@@ -246,6 +255,9 @@ func (a *Admin) Register(r gin.IRouter) {
 	post.POST("/logout", a.logout)
 	post.POST("/zuora/test", a.testConnection)
 	post.POST("/zuora/check", a.checkTenant)
+	post.POST("/zuora/connection", a.saveConnection)
+	post.POST("/zuora/callouts", a.setupCallouts)
+	post.POST("/zuora/remove", a.removeIntegration)
 	post.POST("/sync-records/:rid/retry", a.retryRecord)
 	post.POST("/sync-records/retry-all", a.retryAll)
 	post.POST("/sync-records/drift-check", a.driftCheck)

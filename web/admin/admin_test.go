@@ -438,7 +438,14 @@ func TestPages(t *testing.T) {
 				// A fresh tenant lacks billsync's custom fields: listed, per object.
 				fresh := zuorasim.FreshTenant()
 				require.NoError(t, f.e.Sim.SetTenant(fresh))
-				defer func() { require.NoError(t, f.e.Sim.SetTenant(enginetest.Tenant())) }()
+				defer func() {
+					// The admin creates the fields and checks again: the check
+					// refreshes the client's view of the tenant, so the next
+					// write sees them (as it would after fixing a real tenant).
+					require.NoError(t, f.e.Sim.SetTenant(enginetest.Tenant()))
+					_, body := c.post("/admin/zuora/check", url.Values{"csrf": {tok}})
+					require.Contains(t, text(body), "✓ The tenant has everything billsync needs")
+				}()
 				req, _ := http.NewRequest(http.MethodPost, c.base+"/admin/zuora/check", strings.NewReader(url.Values{"csrf": {tok}}.Encode()))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				req.Header.Set("Accept", "application/json")

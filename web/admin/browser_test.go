@@ -14,8 +14,12 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
+	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/inbound"
 	"github.com/billsync/billsync/engine/store"
+	"github.com/billsync/billsync/engine/store/storetest"
 )
 
 // chromium finds a Chromium or Chrome binary (BILLSYNC_CHROME overrides).
@@ -40,11 +44,12 @@ func chromium(t *testing.T) string {
 }
 
 // artifactDir is where screenshots go: $BILLSYNC_ARTIFACTS, else artifacts/
-// at the module root (git-ignored).
-func artifactDir(t *testing.T) string {
-	if d := os.Getenv("BILLSYNC_ARTIFACTS"); d != "" {
-		require.NoError(t, os.MkdirAll(d, 0o755))
-		return d
+// at the module root (git-ignored), one folder per database.
+func artifactDir(t *testing.T, d store.Dialect) string {
+	if dir := os.Getenv("BILLSYNC_ARTIFACTS"); dir != "" {
+		dir = filepath.Join(dir, string(d))
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		return dir
 	}
 	dir, err := os.Getwd()
 	require.NoError(t, err)
@@ -58,20 +63,40 @@ func artifactDir(t *testing.T) string {
 		}
 		dir = parent
 	}
-	d := filepath.Join(dir, "artifacts")
-	require.NoError(t, os.MkdirAll(d, 0o755))
-	return d
+	out := filepath.Join(dir, "artifacts", string(d))
+	require.NoError(t, os.MkdirAll(out, 0o755))
+	return out
 }
 
-// TestBrowser drives the admin page in a real headless Chromium: log in, the
-// dashboard's counts match the database, a failed record shows Zuora's
-// message, Retry brings it to synced once the fault is lifted, and "Sync usage
-// to Zuora" shows the uploaded quantity.
+// TestBrowser drives the admin page in a real headless Chromium, on each
+// database: log in, the dashboard's counts match the database, the charts
+// draw with data, search finds a customer by its Zuora number, a failed
+// record shows Zuora's message and Retry brings it to synced once the fault
+// is lifted, the timeline shows what happened, "Sync usage to Zuora" shows
+// the uploaded quantity, and the settings connect to the simulator, test,
+// check the tenant, set up callouts and remove the integration.
 func TestBrowser(t *testing.T) {
 	t.Parallel()
 	exe := chromium(t)
-	f := newFixture(t, store.SQLite, fixtureOptions{password: password, subs: 4})
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			browserWalk(t, exe, d)
+		})
+	}
+}
+
+func browserWalk(t *testing.T, exe string, dialect store.Dialect) {
+	started := time.Now()
+	f := newFixture(t, dialect, fixtureOptions{password: password, subs: 4})
 	ctx, db := f.ctx, f.e.DB
+	shots := artifactDir(t, dialect)
+	screenshot := func(bctx context.Context, name string) {
+		t.Helper()
+		shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(shots, name), shot, 0o644))
+	}
 
 	// A subscription that fails: every order gets a 500 until the fault is lifted.
 	f.e.Sim.SetFaults(zuorasim.Fault{Operation: "POST /v1/orders", Kind: zuorasim.FaultHTTP500, Probability: 1})
@@ -86,6 +111,12 @@ func TestBrowser(t *testing.T) {
 	require.NotEmpty(t, failed.LastErrorMessage)
 	f.ingest("12.5")
 	f.callout()
+	// A callout about c00's account belongs to c00's timeline.
+	c00, err := db.GetSyncRecord(ctx, store.EntityCustomer, "c00")
+	require.NoError(t, err)
+	require.NotEmpty(t, c00.ZuoraNumber)
+	_, err = f.in.Accept(ctx, inbound.Callout{Event: inbound.EventAccountCreated, ObjectID: c00.ZuoraID, NotificationID: "n-c00", Payload: `{}`})
+	require.NoError(t, err)
 
 	// The workers run from here on, as in serve.
 	pctx, stopPool := context.WithCancel(context.Background())
@@ -172,9 +203,6 @@ func TestBrowser(t *testing.T) {
 	require.Greater(t, bars["width"], 300, "the chart is drawn at the card's width")
 
 	// Find a customer by its Zuora account number from the header's search box.
-	c00, err := db.GetSyncRecord(ctx, store.EntityCustomer, "c00")
-	require.NoError(t, err)
-	require.NotEmpty(t, c00.ZuoraNumber)
 	run("search",
 		chromedp.SendKeys(chromedp.ID("search"), strings.ToLower(c00.ZuoraNumber)+"\n"),
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-hit="customer/c00"]`)),
@@ -192,11 +220,7 @@ func TestBrowser(t *testing.T) {
 	)
 	require.Contains(t, text("#test-result"), "Connected")
 
-	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-	require.NoError(t, err)
-	path := filepath.Join(artifactDir(t), "admin-dashboard.png")
-	require.NoError(t, os.WriteFile(path, shot, 0o644))
-	t.Logf("dashboard screenshot: %s", path)
+	screenshot(bctx, "admin-dashboard.png")
 
 	// Open the dead subscriptions from the dashboard, then the failed record: Zuora's message.
 	run("open failed record",
@@ -208,9 +232,7 @@ func TestBrowser(t *testing.T) {
 	require.Equal(t, "dead", text("#record-state"))
 	require.Contains(t, text("#record-message"), failed.LastErrorMessage)
 	require.NotEmpty(t, text("#record-advice"), "the page says what to do")
-	entityShot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(artifactDir(t), "admin-failed-record.png"), entityShot, 0o644))
+	screenshot(bctx, "admin-failed-record.png")
 
 	// Lift the fault and retry: the page refreshes until the record is synced.
 	f.e.Sim.SetFaults()
@@ -237,6 +259,28 @@ func TestBrowser(t *testing.T) {
 	require.Equal(t, store.StateSynced, rec.State)
 	require.Contains(t, text("#record-zuora"), rec.ZuoraNumber)
 
+	// The timeline, newest first: the synced answer, the dead ones before
+	// it, the pushes, and the local change that started it all, with links.
+	run("timeline", chromedp.Navigate(base+"/admin/entities/subscription/s-late"), chromedp.WaitVisible(chromedp.ID("timeline")))
+	c, cancel = context.WithTimeout(bctx, 20*time.Second)
+	lines, err := chromedp.Run(c, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#timeline tbody tr')].map(tr => tr.dataset.kind + ':' + (tr.dataset.outcome || ''))`))
+	cancel()
+	require.NoError(t, err)
+	require.Equal(t, "answer:synced", lines[0], "newest first: %v", lines)
+	require.Equal(t, "change:created", lines[len(lines)-1], "the local change comes first in time: %v", lines)
+	require.Contains(t, lines, "answer:dead")
+	require.Contains(t, lines, "push:")
+	require.Contains(t, text(`#timeline tr[data-outcome=dead] td.msg`), "Zuora")
+	c, cancel = context.WithTimeout(bctx, 20*time.Second)
+	link, err := chromedp.Run(c, chromedp.Evaluate[string](`document.querySelector('#timeline tr[data-kind=push] a').getAttribute('href')`))
+	cancel()
+	require.NoError(t, err)
+	require.Equal(t, "/admin/sync-records/"+strconv.FormatInt(rec.ID, 10), link)
+	screenshot(bctx, "admin-timeline.png")
+	// A customer's timeline has the callouts about its Zuora account.
+	run("customer timeline", chromedp.Navigate(base+"/admin/entities/customer/c00"), chromedp.WaitVisible(chromedp.CSS(`#timeline tr[data-kind=callout]`)))
+	require.Contains(t, text(`#timeline tr[data-kind=callout] td.msg`), c00.ZuoraID)
+
 	// A subscription's usage: "Sync usage to Zuora" shows what was sent.
 	run("sync usage",
 		chromedp.Navigate(base+"/admin/entities/subscription/s00"),
@@ -255,16 +299,103 @@ func TestBrowser(t *testing.T) {
 	cancel()
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{"ingested=12.5", "sent to Zuora=12.5"}, drawn, "usage per hour: ingested vs sent")
-	usageShot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	screenshot(bctx, "admin-usage.png")
+	// The connection settings, as an operator sets up a tenant: the page
+	// starts on the built-in simulator; a wrong secret is refused by Zuora
+	// and nothing is saved; the right one is saved (encrypted, never shown
+	// again) and used at once; then Test connection, Check tenant, Set up
+	// callouts and, after a confirmation, Remove integration.
+	secret := zuorasim.DefaultClientSecret
+	run("settings", chromedp.Navigate(base+"/admin/settings"), chromedp.WaitVisible(chromedp.ID("connection-form")))
+	require.Contains(t, text("#conn-source"), "built-in simulator")
+	run("wrong secret",
+		chromedp.SendKeys(chromedp.ID("base-url"), f.e.Server.URL),
+		chromedp.SendKeys(chromedp.ID("client-id"), zuorasim.DefaultClientID),
+		chromedp.SendKeys(chromedp.ID("client-secret"), "not-the-secret-42"),
+		chromedp.Click(chromedp.ID("save-connection")),
+		chromedp.WaitVisible(chromedp.CSS(`#connection-report[data-ok=false]`)),
+	)
+	require.Contains(t, text("#connection-report"), "Nothing was saved")
+	require.Contains(t, text("#conn-source"), "built-in simulator")
+	_, err = db.GetZuoraConnection(ctx)
+	require.ErrorIs(t, err, engine.ErrNotFound, "a refused connection is not stored")
+	run("right secret",
+		chromedp.SendKeys(chromedp.ID("client-secret"), secret),
+		chromedp.Click(chromedp.ID("save-connection")),
+		chromedp.WaitVisible(chromedp.CSS(`#connection-report[data-ok=true]`)),
+	)
+	require.Contains(t, text("#connection-report"), "Saved and in use")
+	require.Contains(t, text("#conn-source"), "entered on this page")
+	require.Contains(t, text("#conn-secret"), "stored encrypted")
+	require.Equal(t, f.e.Server.URL, text("#conn-base-url"))
+	c, cancel = context.WithTimeout(bctx, 20*time.Second)
+	html, err := chromedp.Run(c, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+	cancel()
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(artifactDir(t), "admin-usage.png"), usageShot, 0o644))
+	require.NotContains(t, html, secret, "the secret is never shown again")
+	stored, err := db.GetZuoraConnection(ctx)
+	require.NoError(t, err)
+	require.NotContains(t, stored.SecretSealed, secret)
+	require.Equal(t, f.e.Server.URL, f.e.Zuora.BaseURL())
+	screenshot(bctx, "admin-settings-connected.png")
+
+	// Test connection: "Last successful call" moves to the test's catalog read.
+	before := text("#connection .last-call")
+	time.Sleep(1100 * time.Millisecond) // the line has a resolution of a second
+	run("test connection on settings",
+		chromedp.Click(chromedp.ID("test-connection")),
+		chromedp.WaitVisible(chromedp.CSS(`#test-result.st-ok`)),
+	)
+	after := text("#connection .last-call")
+	require.NotEqual(t, before, after, "Last successful call updates after a successful test")
+	require.Contains(t, after, "GET /v1/catalog/products")
+	at, _ := f.e.Zuora.LastSuccess()
+	require.Contains(t, after, at.UTC().Format("2006-01-02 15:04:05"))
+	run("check tenant on settings",
+		chromedp.Click(chromedp.ID("check-tenant")),
+		chromedp.WaitVisible(chromedp.CSS(`#check-result.st-ok, #check-result.st-bad`)),
+	)
+	require.Contains(t, text("#check-result"), "ime zone")
+	run("set up callouts",
+		chromedp.Click(chromedp.ID("setup-callouts")),
+		chromedp.WaitVisible(chromedp.CSS(`#connection-report[data-ok=true]`)),
+	)
+	rep := text("#connection-report")
+	require.Contains(t, rep, "Set up callouts")
+	require.Contains(t, rep, "created")
+	defs := 0
+	for _, err := range f.e.Zuora.ListNotificationDefinitions(ctx, zuora.NotificationDefinitionFilter{}) {
+		require.NoError(t, err)
+		defs++
+	}
+	require.Equal(t, 3, defs, "the tenant has billsync's three notification definitions")
+	run("remove integration asks first",
+		chromedp.Click(chromedp.ID("remove-integration")),
+		chromedp.WaitVisible(chromedp.ID("remove-confirm")),
+	)
+	require.Contains(t, text("#remove-confirm"), "Remove the integration?")
+	screenshot(bctx, "admin-settings-remove.png")
+	run("remove integration",
+		chromedp.Click(chromedp.ID("confirm-remove")),
+		chromedp.WaitVisible(chromedp.CSS(`#connection-report[data-ok=true]`)),
+	)
+	rep = text("#connection-report")
+	require.Contains(t, rep, "removed")
+	require.Contains(t, rep, "built-in simulator again")
+	require.Contains(t, text("#conn-source"), "built-in simulator")
+	defs = 0
+	for _, err := range f.e.Zuora.ListNotificationDefinitions(ctx, zuora.NotificationDefinitionFilter{}) {
+		require.NoError(t, err)
+		defs++
+	}
+	require.Zero(t, defs, "billsync's callouts are gone from the tenant")
+	screenshot(bctx, "admin-settings-removed.png")
+
 	// The lists, for a look at the layout.
 	for name, page := range map[string]string{"records": "/admin/sync-records", "inbox": "/admin/inbox", "mappings": "/admin/mappings",
 		"settings": "/admin/settings"} {
 		run(name, chromedp.Navigate(base+page), chromedp.WaitVisible(chromedp.CSS("main h1")))
-		shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(artifactDir(t), "admin-"+name+".png"), shot, 0o644))
+		screenshot(bctx, "admin-"+name+".png")
 	}
 	// A page that does not exist: plain words, the navigation kept.
 	run("404", chromedp.Navigate(base+"/admin/no-such-page"), chromedp.WaitVisible(chromedp.ID("error")))
@@ -279,9 +410,7 @@ func TestBrowser(t *testing.T) {
 		cancel()
 		require.NoError(t, err)
 		require.LessOrEqual(t, w, 390, "%s fits 390 px without sideways scrolling of the page", page)
-		shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(artifactDir(t), "admin-390-"+name+".png"), shot, 0o644))
+		screenshot(bctx, "admin-390-"+name+".png")
 	}
-	t.Logf("admin screenshots in %s", filepath.Dir(path))
+	t.Logf("%s: admin screenshots in %s; the walk took %s", dialect, shots, time.Since(started).Round(time.Millisecond))
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
 	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/connection"
 	"github.com/billsync/billsync/engine/enginetest"
 	"github.com/billsync/billsync/engine/inbound"
 	"github.com/billsync/billsync/engine/schedule"
@@ -40,6 +41,7 @@ type fixture struct {
 	sw     *switches.Switches
 	sched  *schedule.Scheduler
 	adm    *admin.Admin
+	conn   *connection.Manager
 	srv    *httptest.Server
 	ctx    context.Context
 }
@@ -94,12 +96,18 @@ func newFixture(t *testing.T, d store.Dialect, o fixtureOptions) *fixture {
 
 	seed(t, f, o.subs)
 
-	var err error
+	sealer, err := connection.NewSealer("the fixture's secret key, 32 characters or more")
+	require.NoError(t, err)
+	// The connection settings: without stored ones the client talks to the
+	// simulator it started with (the "built-in simulator" of serve).
+	f.conn = connection.New(connection.Options{Store: db, Client: f.e.Zuora, Sealer: sealer, AllowAny: true, Logger: zerolog.Nop(),
+		Fallback: connection.Endpoint{BaseURL: f.e.Server.URL, ClientID: zuorasim.DefaultClientID, ClientSecret: zuorasim.DefaultClientSecret}})
 	f.adm, err = admin.New(admin.Options{Password: o.password, Secrets: []string{zuorasim.DefaultClientSecret},
 		Store: db, Mappings: f.e.Outbound.Mappings(), Inbox: f.in, Usage: f.ledger, Switches: f.sw, Zuora: f.e.Zuora,
-		Connection: admin.Connection{Environment: "built-in simulator", BaseURL: f.e.Server.URL,
-			LastCall: func() (time.Time, string) { return time.Now().Add(-time.Minute), "POST /v1/orders" }},
-		Schedule: f.sched, Tenant: f.in, Kick: f.e.Pool.Kick, Logger: zerolog.Nop(), Now: o.now, SecureCookies: o.secureCookies})
+		Connection: admin.Connection{Environment: "built-in simulator", BaseURL: f.e.Server.URL, LastCall: f.e.Zuora.LastSuccess},
+		Settings:   f.conn, Callouts: f.in,
+		CalloutSetup: inbound.CalloutSetup{PublicURL: "https://billsync.example.test", Username: "zuora", Password: "webhook-password-0123"},
+		Schedule:     f.sched, Tenant: f.in, Kick: f.e.Pool.Kick, Logger: zerolog.Nop(), Now: o.now, SecureCookies: o.secureCookies})
 	require.NoError(t, err)
 	// The test clients stand behind a trusted proxy on loopback, so
 	// X-Forwarded-For names them (login throttling is per client).

@@ -1,11 +1,13 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -95,6 +97,20 @@ type testResult struct {
 	Took    time.Duration `json:"-"`
 	TookMS  int64         `json:"tookMs"`
 	At      time.Time     `json:"at"`
+	// LastCall is the "Last successful call" line after the test.
+	LastCall string `json:"lastCall,omitempty"`
+}
+
+// lastCallText is the "Last successful call" line.
+func (a *Admin) lastCallText() string {
+	if a.opts.Connection.LastCall == nil {
+		return ""
+	}
+	at, op := a.opts.Connection.LastCall()
+	if at.IsZero() {
+		return "none since start"
+	}
+	return fmtTime(at) + " (" + a.ago(at) + ", " + op + ")"
 }
 
 type dashboardData struct {
@@ -270,13 +286,8 @@ func (a *Admin) dashboardData(ctx context.Context) (dashboardData, error) {
 			d.LastCallout = &last[0]
 		}
 	}
-	c := a.opts.Connection
-	d.Conn = connView{Configured: a.opts.Zuora != nil, Environment: c.Environment, BaseURL: c.BaseURL}
-	if c.LastCall != nil {
-		d.Conn.LastCall, d.Conn.LastOp = c.LastCall()
-	}
-	if c.Paused != nil {
-		d.Conn.Paused, d.Conn.PauseCause = c.Paused()
+	if d.Conn, _, err = a.currentConn(ctx); err != nil {
+		return d, err
 	}
 	return d, nil
 }
@@ -310,6 +321,7 @@ func (a *Admin) testConnection(c *gin.Context) {
 	} else {
 		res.Message = "Connected: a fresh OAuth token and a catalog read succeeded."
 	}
+	res.LastCall = a.lastCallText()
 	if strings.Contains(c.GetHeader("Accept"), "application/json") {
 		c.JSON(http.StatusOK, res)
 		return
@@ -376,6 +388,9 @@ type recordRow struct {
 	CanRetry bool
 	// Due: the workers try the record again at NextAttemptAt by themselves.
 	Due bool
+	// FromMapping names the mapping the Zuora object was taken from (the
+	// record has none of its own yet).
+	FromMapping string
 }
 
 func toRecordRow(r store.SyncRecord) recordRow {
@@ -516,7 +531,7 @@ type entityData struct {
 	Subscription  *engine.Subscription
 	Subscriptions []engine.Subscription
 	Record        *recordRow
-	History       []store.SyncAttempt
+	Timeline      []timelineRow
 	Mappings      []mappingRow
 	HasUsage      bool
 	Windows       []usage.Window
@@ -620,9 +635,6 @@ func (a *Admin) entityData(ctx context.Context, kind, id string) (entityData, er
 	case err == nil:
 		row := toRecordRow(rec)
 		d.Record = &row
-		if d.History, err = a.opts.Store.SyncHistory(ctx, rec.ID, 50); err != nil {
-			return d, err
-		}
 	case !notFound(err):
 		return d, err
 	}
@@ -637,6 +649,7 @@ func (a *Admin) entityData(ctx context.Context, kind, id string) (entityData, er
 			}
 		}
 	}
+	a.fromMappings(&d)
 	if kind == store.EntitySubscription && a.opts.Usage != nil && d.Found {
 		if d.Windows, err = a.opts.Usage.Windows(ctx, id, usage.WindowFilter{Limit: 200}); err != nil {
 			return d, err
@@ -657,7 +670,121 @@ func (a *Admin) entityData(ctx context.Context, kind, id string) (entityData, er
 			}
 		}
 	}
+	if err := a.timeline(ctx, &d); err != nil {
+		return d, err
+	}
 	return d, nil
+}
+
+// fromMappings fills in the Zuora object of a record that has none yet (a
+// plan whose product was created before a later step failed, say) from its
+// head mapping, so the page does not say "not in Zuora yet" while it is.
+func (a *Admin) fromMappings(d *entityData) {
+	if d.Record == nil || d.Record.ZuoraID != "" || d.Record.ZuoraNumber != "" {
+		return
+	}
+	for _, m := range d.Mappings {
+		head := (d.Kind == store.EntityPlan && m.Kind == mappings.Product && m.LocalID == d.ID) ||
+			(d.Kind == store.EntitySubscription && m.Kind == mappings.Subscription && m.LocalID == d.ID) ||
+			(d.Kind == store.EntityCustomer && m.Kind == mappings.Account)
+		if head {
+			d.Record.ZuoraID, d.Record.ZuoraNumber, d.Record.ZuoraURL = m.ZuoraID, m.ZuoraNumber, m.URL
+			d.Record.FromMapping = mappingLabels[m.Kind]
+			return
+		}
+	}
+}
+
+// timelineRow is one line of an entity's timeline.
+type timelineRow struct {
+	store.TimelineEvent
+	What    string // "Local change", "Push to Zuora", …
+	Summary string
+	IsError bool
+	Whose   string
+	Link    string
+	LinkTo  string
+}
+
+// timeline gathers, newest first, the entity's local changes, pushes,
+// answers, callouts about its Zuora objects and (for a subscription) the
+// usage sent to Zuora.
+func (a *Admin) timeline(ctx context.Context, d *entityData) error {
+	q := store.TimelineQuery{Kind: d.Kind, ID: d.ID, Limit: 200}
+	for _, m := range d.Mappings {
+		if m.Kind == mappings.Account || m.Kind == mappings.Subscription || m.Kind == mappings.Product {
+			q.ZuoraKeys = append(q.ZuoraKeys, m.ZuoraID, m.ZuoraNumber)
+		}
+	}
+	if d.Record != nil {
+		q.ZuoraKeys = append(q.ZuoraKeys, d.Record.ZuoraID, d.Record.ZuoraNumber)
+	}
+	evs, err := a.opts.Store.Timeline(ctx, q)
+	if err != nil {
+		return err
+	}
+	for _, e := range evs {
+		r := timelineRow{TimelineEvent: e}
+		switch e.Kind {
+		case store.TimelineChange:
+			r.What, r.Summary = "Local change", fmt.Sprintf("%s, revision %d", e.Outcome, e.Revision)
+		case store.TimelinePush:
+			r.What = "Push to Zuora"
+			r.Summary = "attempt " + e.SyncID + " started"
+			if e.Direction == store.DirectionIn {
+				r.What, r.Summary = "Read from Zuora", "import "+e.SyncID+" started"
+			}
+			r.Link, r.LinkTo = fmt.Sprintf("/admin/sync-records/%d", e.RecordID), "sync record"
+		case store.TimelineAnswer:
+			r.What = "Zuora's answer"
+			r.Summary = e.Detail
+			if e.ErrorMessage != "" {
+				r.IsError, r.Summary = true, e.ErrorMessage
+				if e.ErrorCode != "" {
+					r.Summary += " (" + e.ErrorCode + ")"
+				}
+				x := explain(e.ErrorCode, e.ErrorMessage, e.Outcome)
+				r.Whose = x.Label
+				if x.Source == "billsync" {
+					r.What = "billsync's error"
+				}
+			}
+			if e.ZuoraCalls > 0 {
+				r.Summary = strings.TrimSpace(r.Summary + " · " + plural(int64(e.ZuoraCalls), "Zuora call", "Zuora calls"))
+			}
+			r.Link, r.LinkTo = fmt.Sprintf("/admin/sync-records/%d", e.RecordID), "sync record"
+		case store.TimelineCallout:
+			r.What = "Callout from Zuora"
+			if e.Source != "" && e.Source != "callout" {
+				r.What = "Found by the " + e.Source
+			}
+			r.Summary = label(e.Event) + " " + e.ObjectID
+			if e.ErrorMessage != "" {
+				r.IsError, r.Summary = true, r.Summary+": "+e.ErrorMessage
+			} else if e.Detail != "" {
+				r.Summary += ": " + e.Detail
+			}
+			r.Link, r.LinkTo = fmt.Sprintf("/admin/inbox?before=%d#inbox-%d", e.InboxID+1, e.InboxID), fmt.Sprintf("inbox entry %d", e.InboxID)
+		}
+		d.Timeline = append(d.Timeline, r)
+	}
+	// Usage sent to Zuora for the subscription (from the ledger).
+	for _, w := range d.Windows {
+		for _, u := range w.Uploads {
+			if u.SentAt == nil {
+				continue
+			}
+			r := timelineRow{TimelineEvent: store.TimelineEvent{At: u.SentAt.UTC(), Kind: "usage", Outcome: u.State},
+				What: "Usage sent to Zuora", Summary: fmt.Sprintf("%s × %s for %s (hour %s)", w.ChargeID, u.Quantity, cmp.Or(u.ChargeNumber, w.ChargeNumber), fmtTime(w.Start)),
+				Link: "#usage", LinkTo: "usage"}
+			if u.ZuoraUsageID != "" {
+				r.Summary += ", Zuora usage " + u.ZuoraUsageID
+			}
+			d.Timeline = append(d.Timeline, r)
+		}
+	}
+	slices.SortStableFunc(d.Timeline, func(x, y timelineRow) int { return y.At.Compare(x.At) })
+	return nil
 }
 
 // hasUsageCharge reports whether the subscription's plan or add-ons, in
@@ -875,20 +1002,22 @@ type settingsData struct {
 	Enabled     bool
 	Switches    []switchRow
 	PasswordSet bool
-	Environment string
-	BaseURL     string
+	Conn        connectionData
 }
 
-func (a *Admin) settingsPage(c *gin.Context) {
-	d := settingsData{Enabled: a.opts.Switches != nil, PasswordSet: !a.open, Environment: a.opts.Connection.Environment,
-		BaseURL: a.opts.Connection.BaseURL}
+func (a *Admin) settings() settingsData {
+	d := settingsData{Enabled: a.opts.Switches != nil, PasswordSet: !a.open}
 	if d.Enabled {
 		snap := a.opts.Switches.Snapshot()
 		for _, n := range switches.All {
 			d.Switches = append(d.Switches, switchRow{Name: n, On: snap[n]})
 		}
 	}
-	a.render(c, http.StatusOK, "settings", page{Title: "Settings", Nav: "settings", Data: d})
+	return d
+}
+
+func (a *Admin) settingsPage(c *gin.Context) {
+	a.settingsWith(c, http.StatusOK, connForm{}, nil, false)
 }
 
 func (a *Admin) saveSettings(c *gin.Context) {

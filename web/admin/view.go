@@ -134,7 +134,13 @@ func flash(c *gin.Context) string {
 
 // redact masks configured secrets wherever they occur.
 func (a *Admin) redact(s string) string {
-	for _, sec := range a.secrets {
+	secrets := a.secrets
+	if a.opts.Settings != nil {
+		if sec := a.opts.Settings.Secret(); len(sec) >= 4 {
+			secrets = append(secrets[:len(secrets):len(secrets)], sec)
+		}
+	}
+	for _, sec := range secrets {
 		if strings.Contains(s, sec) {
 			s = strings.ReplaceAll(s, sec, "••••••")
 		}

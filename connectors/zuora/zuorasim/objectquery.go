@@ -266,7 +266,7 @@ func (s *Sim) querySubscriptions(c *call) *resp {
 			prev = v.ID
 			d["version"] = v.Version
 			d["isLatestVersion"] = v == latest
-			d["status"] = effectiveStatus(v, c.now)
+			d["status"] = v.Status
 			d["accountId"] = sub.AccountID
 			d["invoiceOwnerId"] = sub.InvoiceOwnerID
 			d["termType"] = v.TermType

@@ -119,7 +119,7 @@ func (o *orderRun) response(c *call) map[string]any {
 		var ids []string
 		for _, sub := range o.results {
 			v := sub.latest()
-			x := map[string]any{"subscriptionNumber": sub.Number, "status": effectiveStatus(v, o.now)}
+			x := map[string]any{"subscriptionNumber": sub.Number, "status": v.Status}
 			if returnIDs {
 				x["subscriptionId"] = v.ID
 				ids = append(ids, v.ID)
@@ -325,7 +325,7 @@ func (o *orderRun) runSubscription(sm map[string]any) *fieldErr {
 			return missing(fmt.Sprintf("subscriptionNumber (orderActions[%d] of type %s changes an existing subscription)", i, typ))
 		}
 		cur := sub.latest()
-		if (effectiveStatus(cur, o.now) == "Suspended" || (cur.ScheduledSuspendDate != "" && cur.ScheduledResumeDate == "")) && typ != "Resume" {
+		if cur.Status == "Suspended" && typ != "Resume" {
 			return business("orderActions[%d]: the subscription %s is suspended; only a Resume order action is allowed", i, sub.Number)
 		}
 		if cur.Status == "Cancelled" && typ != "Resume" {
@@ -1119,7 +1119,7 @@ func (o *orderRun) cancel(v *subVersion, a map[string]any, ce string) *fieldErr 
 	v.Status = "Cancelled"
 	v.CancelledDate = date
 	v.SubscriptionEndDate = date
-	v.ScheduledSuspendDate, v.ScheduledResumeDate = "", ""
+	v.SuspendDate, v.ResumeDate = "", ""
 	if n := len(v.StatusHistory); n > 0 {
 		v.StatusHistory[n-1].End = date
 	}
@@ -1217,7 +1217,12 @@ func (o *orderRun) suspend(v *subVersion, a map[string]any) *fieldErr {
 	if v.SubscriptionEndDate != "" && date >= v.SubscriptionEndDate {
 		return invalid("The suspend date %s is not before the subscription end date %s", date, v.SubscriptionEndDate)
 	}
-	v.ScheduledSuspendDate, v.ScheduledResumeDate = date, ""
+	// The status follows the order action, not the date: "After you
+	// suspended a subscription, the status of the subscription changes to
+	// Suspended" (a future suspend date included); the statusHistory shows
+	// when the suspension takes effect.
+	v.Status = "Suspended"
+	v.SuspendDate, v.ResumeDate = date, ""
 	if n := len(v.StatusHistory); n > 0 {
 		v.StatusHistory[n-1].End = date
 	}
@@ -1226,7 +1231,7 @@ func (o *orderRun) suspend(v *subVersion, a map[string]any) *fieldErr {
 }
 
 func (o *orderRun) resume(v *subVersion, a map[string]any) *fieldErr {
-	if v.ScheduledSuspendDate == "" || v.ScheduledResumeDate != "" {
+	if v.Status != "Suspended" {
 		return business("Only a suspended subscription can be resumed")
 	}
 	rs, fe := objField(a, "resume")
@@ -1245,7 +1250,7 @@ func (o *orderRun) resume(v *subVersion, a map[string]any) *fieldErr {
 	case "Today":
 		date = o.today
 	case "SuspendDate":
-		date = v.ScheduledSuspendDate
+		date = v.SuspendDate
 	case "SpecificDate":
 		d, fe := dateField(rs, "resumeSpecificDate", true)
 		if fe != nil {
@@ -1266,19 +1271,19 @@ func (o *orderRun) resume(v *subVersion, a map[string]any) *fieldErr {
 		}
 		base := o.today
 		if policy == "FixedPeriodsFromSuspendDate" {
-			base = v.ScheduledSuspendDate
+			base = v.SuspendDate
 		}
 		date = addDate(base, n, periodUnit(pt))
 	}
-	if date < v.ScheduledSuspendDate {
-		return invalid("The resume date %s is before the suspend date %s", date, v.ScheduledSuspendDate)
+	if date < v.SuspendDate {
+		return invalid("The resume date %s is before the suspend date %s", date, v.SuspendDate)
 	}
 	extends, _, fe := boolField(rs, "extendsTerm")
 	if fe != nil {
 		return fe
 	}
 	if extends && v.TermEndDate != "" {
-		days := daysBetween(v.ScheduledSuspendDate, date)
+		days := daysBetween(v.SuspendDate, date)
 		oldEnd := v.TermEndDate
 		v.TermEndDate = addDate(oldEnd, days, "Day")
 		v.SubscriptionEndDate = v.TermEndDate
@@ -1290,7 +1295,10 @@ func (o *orderRun) resume(v *subVersion, a map[string]any) *fieldErr {
 			}
 		}
 	}
-	v.ScheduledResumeDate = date
+	// Active from this order on, though a future resume date leaves the
+	// suspension in force until then (statusHistory).
+	v.Status = "Active"
+	v.ResumeDate = date
 	if n := len(v.StatusHistory); n > 0 {
 		v.StatusHistory[n-1].End = date
 	}
@@ -1379,16 +1387,4 @@ func (o *orderRun) terms(v *subVersion, a map[string]any) *fieldErr {
 	v.TermEndDate = addDate(v.TermStartDate, p, pt)
 	v.SubscriptionEndDate = v.TermEndDate
 	return nil
-}
-
-// effectiveStatus is the subscription status on the simulator's "today".
-func effectiveStatus(v *subVersion, now time.Time) string {
-	if v.Status == "Cancelled" {
-		return "Cancelled"
-	}
-	today := now.Format(dateLayout)
-	if v.ScheduledSuspendDate != "" && today >= v.ScheduledSuspendDate && (v.ScheduledResumeDate == "" || today < v.ScheduledResumeDate) {
-		return "Suspended"
-	}
-	return v.Status
 }

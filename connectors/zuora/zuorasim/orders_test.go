@@ -115,8 +115,12 @@ func TestOrderLifecycle(t *testing.T) {
 	require.Equal(t, 200, r.status, string(r.raw))
 	v6 := h.subscription(subNum)
 	require.Equal(t, "2026-01-31", v6["termEndDate"], "extendsTerm adds the 30 suspended days")
-	require.Equal(t, "2025-04-01", v6["scheduledSuspendDate"])
-	require.Equal(t, "2025-05-01", v6["scheduledResumeDate"])
+	require.Equal(t, "Active", v6["status"], "the latest order action was Resume")
+	require.NotContains(t, v6, "scheduledSuspendDate", "a Suspend order action is not a TermsAndConditions scheduled action")
+	require.NotContains(t, v6, "scheduledResumeDate")
+	hist := v6["statusHistory"].([]any)
+	susp := hist[len(hist)-2].(map[string]any)
+	require.Equal(t, map[string]any{"status": "Suspended", "startDate": "2025-04-01", "endDate": "2025-05-01"}, susp)
 
 	// Renew: the term moves on by the renewal term.
 	r = h.order(existing(acct, subNum, map[string]any{"type": "RenewSubscription", "renewSubscription": map[string]any{}}))

@@ -132,16 +132,20 @@ type subVersion struct {
 	TermStartDate          string
 	TermEndDate            string
 	CancelledDate          string
-	ScheduledSuspendDate   string
-	ScheduledResumeDate    string
-	OrderNumber            string
-	Currency               string
-	Notes                  string
-	InvoiceSeparately      bool
-	Custom                 map[string]any
-	RatePlans              []*subRatePlan
-	StatusHistory          []statusSpan
-	Created, Updated       time.Time
+	// SuspendDate and ResumeDate are the dates of the latest Suspend and
+	// Resume order actions; Zuora shows them in statusHistory only
+	// (scheduledSuspendDate/scheduledResumeDate belong to the
+	// TermsAndConditions scheduled actions, which the simulator does not model).
+	SuspendDate       string
+	ResumeDate        string
+	OrderNumber       string
+	Currency          string
+	Notes             string
+	InvoiceSeparately bool
+	Custom            map[string]any
+	RatePlans         []*subRatePlan
+	StatusHistory     []statusSpan
+	Created, Updated  time.Time
 }
 
 type subscription struct {
@@ -394,8 +398,8 @@ type SubscriptionSnapshot struct {
 	TermEndDate        string                `json:"termEndDate,omitempty"`
 	SubscriptionEnd    string                `json:"subscriptionEndDate,omitempty"`
 	CancelledDate      string                `json:"cancelledDate,omitempty"`
-	ScheduledSuspend   string                `json:"scheduledSuspendDate,omitempty"`
-	ScheduledResume    string                `json:"scheduledResumeDate,omitempty"`
+	SuspendDate        string                `json:"suspendDate,omitempty"`
+	ResumeDate         string                `json:"resumeDate,omitempty"`
 	CustomFields       map[string]any        `json:"customFields"`
 	RatePlans          []SubRatePlanSnapshot `json:"ratePlans"`
 }
@@ -501,9 +505,9 @@ func (s *Sim) State() StateSnapshot {
 		sub := st.subs[num]
 		v := sub.latest()
 		acc := st.accounts[sub.AccountID]
-		ss := SubscriptionSnapshot{ID: v.ID, OriginalID: sub.OriginalID, SubscriptionNumber: sub.Number, Version: v.Version, Status: effectiveStatus(v, s.Now()),
+		ss := SubscriptionSnapshot{ID: v.ID, OriginalID: sub.OriginalID, SubscriptionNumber: sub.Number, Version: v.Version, Status: v.Status,
 			AccountID: sub.AccountID, TermType: v.TermType, TermStartDate: v.TermStartDate, TermEndDate: v.TermEndDate, SubscriptionEnd: v.SubscriptionEndDate,
-			CancelledDate: v.CancelledDate, ScheduledSuspend: v.ScheduledSuspendDate, ScheduledResume: v.ScheduledResumeDate, CustomFields: maps.Clone(v.Custom)}
+			CancelledDate: v.CancelledDate, SuspendDate: v.SuspendDate, ResumeDate: v.ResumeDate, CustomFields: maps.Clone(v.Custom)}
 		if acc != nil {
 			ss.AccountNumber = acc.Number
 		}

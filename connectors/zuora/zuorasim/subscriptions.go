@@ -77,7 +77,7 @@ func (s *Sim) subscriptionView(c *call, sub *subscription, v *subVersion) map[st
 	out["subscriptionNumber"] = sub.Number
 	out["version"] = v.Version
 	out["isLatestVersion"] = v == sub.latest()
-	out["status"] = effectiveStatus(v, c.now)
+	out["status"] = v.Status
 	if v != sub.latest() {
 		out["status"] = "Expired" // an amendment expires the version it replaces
 	}
@@ -101,8 +101,10 @@ func (s *Sim) subscriptionView(c *call, sub *subscription, v *subVersion) map[st
 	out["customerAcceptanceDate"] = v.CustomerAcceptanceDate
 	out["subscriptionStartDate"] = v.SubscriptionStartDate
 	out["termStartDate"] = v.TermStartDate
-	for k, d := range map[string]string{"subscriptionEndDate": v.SubscriptionEndDate, "termEndDate": v.TermEndDate,
-		"scheduledSuspendDate": v.ScheduledSuspendDate, "scheduledResumeDate": v.ScheduledResumeDate} {
+	// No scheduledSuspendDate/scheduledResumeDate: those are the
+	// TermsAndConditions scheduled actions', which the simulator does not
+	// model; a Suspend or Resume order action shows in status and statusHistory.
+	for k, d := range map[string]string{"subscriptionEndDate": v.SubscriptionEndDate, "termEndDate": v.TermEndDate} {
 		if d != "" {
 			out[k] = d
 		}

@@ -21,6 +21,9 @@
       .then(function (res) {
         out.className = res.ok ? "st-ok" : "st-bad";
         out.textContent = (res.ok ? "✓ " : "✗ ") + res.message + " (" + res.tookMs + " ms)";
+        if (res.lastCall) {
+          document.querySelectorAll(".last-call").forEach(function (e) { e.textContent = res.lastCall; });
+        }
       })
       .catch(function (e) { out.className = "st-bad"; out.textContent = "✗ " + e.message; })
       .then(function () { btn.disabled = false; });
