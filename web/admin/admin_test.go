@@ -702,7 +702,7 @@ func TestPages(t *testing.T) {
 				f.e.Converge(30 * time.Second)
 				rec, err = db.SyncRecordByID(ctx, bad.ID)
 				require.NoError(t, err)
-				require.Equal(t, store.StateDead, rec.State, "still refused: the data is wrong")
+				require.Equal(t, store.StateDead, rec.State, "still refused: the data is wrong: %s %s", rec.Reason, rec.LastErrorMessage)
 
 				resp, _ = c.post("/admin/sync-records/retry-all", url.Values{"csrf": {tok}, "kind": {"subscription"}, "back": {"/admin"}})
 				require.Equal(t, http.StatusSeeOther, resp.StatusCode)
