@@ -44,6 +44,8 @@ type Options struct {
 	// (nil: routes absent); Webhooks is how callouts authenticate.
 	Inbound  Inbound
 	Webhooks WebhookAuth
+	// Events enables the event feed and the webhook endpoint API (nil: routes absent).
+	Events Events
 
 	Store        Store
 	Logger       zerolog.Logger
@@ -139,6 +141,9 @@ func New(opts Options) *Server {
 	api := g.Group("/api/v1", s.limitBody, s.requireAPIKey, requireJSONBody)
 	if opts.Inbound != nil {
 		s.registerInbound(g, api)
+	}
+	if opts.Events != nil {
+		s.registerEvents(api)
 	}
 	api.PUT("/plans/:id", s.putPlan)
 	api.GET("/plans/:id", s.getPlan)

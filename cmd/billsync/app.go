@@ -19,6 +19,7 @@ import (
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
 	"github.com/billsync/billsync/engine/connection"
+	"github.com/billsync/billsync/engine/events"
 	"github.com/billsync/billsync/engine/inbound"
 	"github.com/billsync/billsync/engine/metrics"
 	"github.com/billsync/billsync/engine/outbound"
@@ -55,6 +56,7 @@ type app struct {
 	web             *web.Server
 	metrics         *metrics.Metrics
 	conn            *connection.Manager
+	events          *events.Service
 }
 
 // newApp opens the database (migrating if configured), connects to Zuora (or
@@ -130,7 +132,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, ln net.Listener
 	}
 	units, _ := outbound.ParseUnitMap(cfg.ZuoraUnitMap) // checked by Validate
 	a.outbound = outbound.New(db, a.engineZ, outbound.Config{IDField: cfg.ZuoraIDField, UnitMap: units, AccountNumberPrefix: cfg.ZuoraAccountPrefix,
-		SubscriptionNumberPrefix: cfg.ZuoraSubscriptionPfx, Enabled: a.switches.Enabled})
+		SubscriptionNumberPrefix: cfg.ZuoraSubscriptionPfx, Enabled: a.switches.Enabled, PublicURL: cfg.PublicURL})
 	// A switch turned back on syncs what it held back at once: on this
 	// replica when it (or another) turns it on, and at start for a setting
 	// changed while billsync was stopped.
@@ -153,6 +155,8 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, ln net.Listener
 		Workers: cfg.SyncWorkers, StopTimeout: cfg.ShutdownTimeout * 4 / 5, Lease: cfg.ClaimLease,
 		WorkerID: cfg.ReplicaID, Logger: log.With().Str("component", "inbound").Logger(),
 		Enabled: func() bool { return a.switches.Enabled(switches.Inbound) }})
+	a.events = events.New(db, events.Config{Workers: cfg.SyncWorkers, MaxAttempts: cfg.SyncMaxAttempts, Lease: cfg.ClaimLease,
+		StopTimeout: cfg.ShutdownTimeout * 4 / 5, WorkerID: cfg.ReplicaID, Logger: log.With().Str("component", "events").Logger()})
 	a.usage = a.newUsage()
 	a.sched = schedule.New(db, log.With().Str("component", "scheduler").Logger(), cfg.ReplicaID, cfg.SchedulerLeaseTTL)
 	a.sched.OnRun = a.metrics.ObserveJobRun
@@ -177,7 +181,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, ln net.Listener
 	}
 	a.web = web.New(web.Options{Store: db, Logger: log, APIKey: cfg.APIKey, MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
 		Sync: db, Mappings: a.outbound.Mappings(), Kick: a.pool.Kick,
-		Inbound: a.inbound, Webhooks: wh.webhookAuth(cfg.MaxBodyBytes), Usage: a.usage, Admin: adm, Connection: a.conn, Metrics: a.metrics.Handler(),
+		Inbound: a.inbound, Webhooks: wh.webhookAuth(cfg.MaxBodyBytes), Events: a.events, Usage: a.usage, Admin: adm, Connection: a.conn, Metrics: a.metrics.Handler(),
 		AllowedHosts: cfg.allowedHosts(cfg.Addr), TrustedOrigins: cfg.trustedOrigins(), TrustedProxies: cfg.TrustedProxies, Paused: a.paused,
 		ZuoraSim: simHandler})
 	return a, nil
@@ -356,6 +360,12 @@ func (a *app) addJobs() error {
 			rep, err := a.inbound.Poll(ctx)
 			return fmt.Sprintf("%d accounts and %d subscriptions changed since %s; %d queued", rep.Accounts, rep.Subscriptions, rep.Since.Format(time.RFC3339), rep.Enqueued), err
 		}},
+		{Name: "access-expiry", Spec: "5 * * * *", Period: schedule.Hourly, Run: func(ctx context.Context) (string, error) {
+			// Grants whose grace ran out, or whose end passed, are told as
+			// access.revoked (each once).
+			n, err := a.inbound.ExpireAccess(ctx)
+			return fmt.Sprintf("told %d revoked grants", n), err
+		}},
 		{Name: "inbox-prune", Spec: "45 3 * * *", Period: schedule.Hourly, Run: func(ctx context.Context) (string, error) {
 			n, err := a.inbound.PruneInbox(ctx, 30*24*time.Hour)
 			return fmt.Sprintf("pruned %d processed callouts older than 30 days", n), err
@@ -375,10 +385,12 @@ func (a *app) addJobs() error {
 func (a *app) run(ctx context.Context, ln net.Listener) error {
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(6)
 	go func() { defer wg.Done(); a.conn.Run(wctx, connectionRefresh) }()
 	go func() { defer wg.Done(); _ = a.pool.Run(wctx) }()
 	go func() { defer wg.Done(); _ = a.inbound.Run(wctx) }()
+	go func() { defer wg.Done(); _ = a.usage.Run(wctx) }()
+	go func() { defer wg.Done(); _ = a.events.Run(wctx) }()
 	go func() { defer wg.Done(); a.sched.Run(wctx) }()
 	hs := a.httpServer()
 	errc := make(chan error, 1)

@@ -21,21 +21,27 @@ func (a *app) newUsage() *ledger.Ledger {
 		Charges: a.outbound,
 		Logger:  a.log,
 		Owner:   a.cfg.ReplicaID,
-		// A batch cut off by a crash is sent again (same Idempotency-Key, so
-		// Zuora never counts it twice) two claim leases later, not after 10 min.
-		ClaimTTL: 2 * a.cfg.ClaimLease,
+		// A batch's lease is the sync records' claim lease: extended while
+		// its call runs; a batch cut off by a crash is sent again (same
+		// Idempotency-Key, so Zuora never counts it twice) once it lapsed.
+		ClaimTTL:    a.cfg.ClaimLease,
+		StopTimeout: a.cfg.ShutdownTimeout * 4 / 5,
+		OnBatch:     a.metrics.ObserveUsageBatch,
 	})
 }
 
 // usageJob is the hourly upload: at minute 20, windows of the hour that ended
-// (past the 15-minute grace) are sealed and everything pending is uploaded.
+// (past the 15-minute grace) are sealed and batched; the usage pool (Run)
+// sends the batches.
 func (a *app) usageJob() schedule.Job {
 	return schedule.Job{Name: "usage", Spec: "20 * * * *", Period: schedule.Hourly, Run: func(ctx context.Context) (string, error) {
-		rep, err := a.usage.SealAndUpload(ctx, time.Now())
-		if rep == nil {
-			return "", err
+		rep, err := a.usage.Enqueue(ctx, time.Now())
+		s := fmt.Sprintf("%d windows sealed into %d rows; pending rows batched for the usage senders, %d waiting, %d held",
+			rep.WindowsSealed, rep.RowsCreated, rep.RowsWaiting, rep.RowsHeld)
+		if rep.Skipped != "" {
+			s += "; " + rep.Skipped
 		}
-		return usageSummary(rep), err
+		return s, err
 	}}
 }
 

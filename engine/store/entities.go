@@ -125,14 +125,14 @@ func (db *DB) UpsertPlan(ctx context.Context, p engine.Plan) (engine.Plan, bool,
 		}
 		row := planRow{
 			ID: p.ID, Kind: string(p.Kind), Name: p.Name, Description: p.Description, PricingType: string(p.PricingType),
-			TrialDays: p.TrialDays, Currency: p.Currency, Revision: 1, ContentHash: hash, CreatedAt: now, UpdatedAt: now,
+			TrialDays: p.TrialDays, Currency: p.Currency, Metadata: metadataTo(p.Metadata), Revision: 1, ContentHash: hash, CreatedAt: now, UpdatedAt: now,
 		}
 		if found {
 			row.Revision = existing.Revision + 1
 			row.CreatedAt = existing.CreatedAt
 			if err := tx.Model(&planRow{}).Where("id = ?", p.ID).Updates(map[string]any{
 				"kind": row.Kind, "name": row.Name, "description": row.Description, "pricing_type": row.PricingType,
-				"trial_days": row.TrialDays, "currency": row.Currency, "revision": row.Revision,
+				"trial_days": row.TrialDays, "currency": row.Currency, "metadata": row.Metadata, "revision": row.Revision,
 				"content_hash": hash, "archived_at": nil, "updated_at": now,
 			}).Error; err != nil {
 				return err
@@ -379,6 +379,40 @@ func (db *DB) ArchivePlan(ctx context.Context, id string) (engine.Plan, error) {
 	return db.GetPlan(ctx, id)
 }
 
+// linkConflict refuses a link (billingId) to a Zuora record that another
+// local record links to or is mapped to, or a change of the link of a
+// record already mapped to another Zuora record (409).
+func linkConflict(tx *gorm.DB, kind mappings.Kind, table, id, billingID string) error {
+	if billingID == "" {
+		return nil
+	}
+	var other []string
+	if err := tx.Table(table).Where("billing_id = ? AND id <> ?", billingID, id).Limit(1).Pluck("id", &other).Error; err != nil {
+		return err
+	}
+	if len(other) > 0 {
+		return &engine.ConflictError{Field: "billingId", Message: fmt.Sprintf("%s is already linked to %q", billingID, other[0])}
+	}
+	owner := "parent_id"
+	if kind == mappings.Subscription {
+		owner = "local_id"
+	}
+	var rows []struct{ Owner, ZuoraID, ZuoraNumber string }
+	if err := tx.Table("id_mappings").Select(owner+" AS owner, zuora_id, zuora_number").
+		Where("kind = ? AND (zuora_id = ? OR zuora_number = ? OR "+owner+" = ?)", string(kind), billingID, billingID, id).Scan(&rows).Error; err != nil {
+		return err
+	}
+	for _, r := range rows {
+		switch {
+		case r.Owner != id && (r.ZuoraID == billingID || r.ZuoraNumber == billingID):
+			return &engine.ConflictError{Field: "billingId", Message: fmt.Sprintf("Zuora's %s is already mapped to %q", billingID, r.Owner)}
+		case r.Owner == id && r.ZuoraID != billingID && r.ZuoraNumber != billingID:
+			return &engine.ConflictError{Field: "billingId", Message: fmt.Sprintf("already synced to Zuora's %s; a link cannot move it", r.ZuoraNumber)}
+		}
+	}
+	return nil
+}
+
 // UpsertCustomer stores a customer; unchanged content is a no-op.
 func (db *DB) UpsertCustomer(ctx context.Context, c engine.Customer) (engine.Customer, bool, error) {
 	if err := c.Validate(); err != nil {
@@ -407,6 +441,9 @@ func (db *DB) UpsertCustomer(ctx context.Context, c engine.Customer) (engine.Cus
 				return &engine.ConflictError{Field: "currency", Message: fmt.Sprintf("the customer's Zuora account bills in %s; its currency cannot change", existing.Currency)}
 			}
 		}
+		if err := linkConflict(tx, mappings.Account, "customers", c.ID, c.BillingID); err != nil {
+			return err
+		}
 		row := customerToRow(c)
 		row.ContentHash = hash
 		row.UpdatedAt = now
@@ -421,6 +458,10 @@ func (db *DB) UpsertCustomer(ctx context.Context, c engine.Customer) (engine.Cus
 			row.Revision = 1
 			row.CreatedAt = now
 			if err := tx.Create(&row).Error; err != nil {
+				return err
+			}
+			if _, err := db.emit(tx, NewEvent{Type: EventCustomerCreated, Key: c.ID, CustomerID: c.ID, Subject: c.ID,
+				Data: map[string]any{"customerId": c.ID, "name": c.Name, "email": c.Email, "currency": c.Currency}}); err != nil {
 				return err
 			}
 		}
@@ -535,6 +576,9 @@ func (db *DB) UpsertSubscription(ctx context.Context, s engine.Subscription) (en
 		if err := db.checkSubscriptionRefs(tx, s, found); err != nil {
 			return err
 		}
+		if err := linkConflict(tx, mappings.Subscription, "subscriptions", s.ID, s.BillingID); err != nil {
+			return err
+		}
 		row := subscriptionToRow(s)
 		row.ContentHash = hash
 		row.UpdatedAt = now
@@ -555,6 +599,9 @@ func (db *DB) UpsertSubscription(ctx context.Context, s engine.Subscription) (en
 			return err
 		}
 		if err := db.markPending(tx, EntitySubscription, s.ID, row.Revision); err != nil {
+			return err
+		}
+		if err := db.emitSubscription(tx, s, found, existing.Status, row.Revision); err != nil {
 			return err
 		}
 		// The customer's skip rules depend on its subscriptions.
@@ -659,4 +706,20 @@ func (db *DB) chargeInUse(tx *gorm.DB, planID, bpID string) (bool, error) {
 	err := tx.Model(&subscriptionRow{}).
 		Where("(plan_id = ? AND billing_period_id = ?) OR add_ons LIKE ?", planID, bpID, "%\"planId\":\""+planID+"\"%").Count(&n).Error
 	return n > 0, err
+}
+
+// emitSubscription writes the subscription's event for this revision:
+// created, canceled (the status became cancelled) or updated.
+func (db *DB) emitSubscription(tx *gorm.DB, s engine.Subscription, existed bool, oldStatus string, revision int) error {
+	typ := EventSubscriptionUpdated
+	switch {
+	case !existed:
+		typ = EventSubscriptionCreated
+	case s.Status == engine.StatusCancelled && oldStatus != string(engine.StatusCancelled):
+		typ = EventSubscriptionCanceled
+	}
+	_, err := db.emit(tx, NewEvent{Type: typ, Key: fmt.Sprintf("%s:%d", s.ID, revision), CustomerID: s.CustomerID, Subject: s.ID,
+		Data: map[string]any{"subscriptionId": s.ID, "customerId": s.CustomerID, "planId": s.PlanID, "billingPeriodId": s.BillingPeriodID,
+			"status": s.Status, "startDate": s.StartDate, "cancellationDate": s.CancellationDate, "revision": revision}})
+	return err
 }

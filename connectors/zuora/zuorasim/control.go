@@ -65,6 +65,13 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
 			return s.controlAccount(body, now)
 		case "POST /_sim/subscriptions":
 			return s.controlSubscription(body, now)
+		case "POST /_sim/payments":
+			return s.controlPayment(body)
+		}
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/_sim/accounts/"); ok && r.Method == http.MethodPost {
+			if key, ok := strings.CutSuffix(rest, "/payment-methods"); ok && key != "" && !strings.Contains(key, "/") {
+				return s.controlPaymentMethod(key, body)
+			}
 		}
 		return jsonResp(http.StatusNotFound, map[string]any{"error": "no such control endpoint " + r.Method + " " + r.URL.Path})
 	}()

@@ -40,11 +40,15 @@ func (s *Sim) buildRoutes() []*route {
 		r("POST", "/v1/accounts", famREST, hv, s.postAccount),
 		r("GET", "/v1/accounts/{account-key}", famREST, d, s.getAccount),
 		r("PUT", "/v1/accounts/{account-key}", famREST, d, s.putAccount),
+		r("GET", "/v1/accounts/{account-key}/payment-methods", famREST, d, s.getAccountPaymentMethods),
+		r("GET", "/v1/invoices/{invoiceKey}", famREST, d, s.getInvoice),
+		r("GET", "/v1/payments/{paymentKey}", famREST, d, s.getPayment),
 
 		r("POST", "/v1/orders", famREST, hv, s.postOrder),
 		r("GET", "/v1/subscriptions/{subscription-key}", famREST, d, s.getSubscription),
 		r("GET", "/v1/subscriptions/{subscription-key}/versions/{version}", famREST, d, s.getSubscriptionVersion),
 		r("GET", "/v1/subscriptions/accounts/{account-key}", famREST, d, s.getSubscriptionsByAccount),
+		r("PUT", "/v1/subscriptions/{subscriptionNumber}/customFields", famREST, d, s.putSubscriptionCustomFields),
 
 		r("POST", "/v1/action/create", famAction, d, s.postActionCreate),
 		r("GET", "/v1/usage/accounts/{account-key}", famREST, d, s.getUsageByAccount),
@@ -68,6 +72,8 @@ func (s *Sim) buildRoutes() []*route {
 
 		r("GET", "/object-query/accounts", famOQ, oq, s.queryAccounts),
 		r("GET", "/object-query/subscriptions", famOQ, oq, s.querySubscriptions),
+		r("GET", "/object-query/invoices", famOQ, oq, s.queryInvoices),
+		r("GET", "/object-query/payments", famOQ, oq, s.queryPayments),
 	}
 }
 

@@ -65,6 +65,7 @@ type account struct {
 	InvoiceDeliveryPrefsPrint          bool
 	BillTo, SoldTo, ShipTo             *contact
 	Custom                             map[string]any
+	DefaultPaymentMethodID             string
 	Created, Updated                   time.Time
 }
 
@@ -265,6 +266,9 @@ type state struct {
 	// billedThrough is, per account id, the target date of its last bill
 	// run: usage of a day before it that came later is never rated.
 	billedThrough map[string]string
+
+	// bill holds invoices, payments and payment methods (billing.go).
+	bill *billingState
 
 	nAccount, nSub, nCharge, nOrder, nProduct, nPlan, nPRPC, nRatePlan int
 }
