@@ -3,8 +3,8 @@ package zuorasim_test
 import (
 	"net/http"
 	"os"
-	"strings"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
