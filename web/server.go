@@ -198,7 +198,7 @@ func (s *Server) requestContext(c *gin.Context) {
 		ev = l.Debug() // probes and billsync's own calls to the built-in simulator
 	}
 	ev.Str("method", c.Request.Method).Str("path", c.Request.URL.Path).Int("status", c.Writer.Status()).
-		Int("bytes", c.Writer.Size()).Dur("duration", time.Since(start)).Str("remote", c.ClientIP()).Msg("http request")
+		Int("bytes", c.Writer.Size()).Stringer("duration", time.Since(start)).Str("remote", c.ClientIP()).Msg("http request")
 }
 
 func logger(c *gin.Context) *zerolog.Logger {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -328,6 +329,7 @@ func (a *app) simPagesURL() string {
 
 // addJobs registers the scheduled jobs. They only enqueue or do bounded work.
 func (a *app) addJobs() error {
+	var swept atomic.Int64
 	jobs := []schedule.Job{
 		{Name: "reconcile", Spec: "0 * * * *", Period: schedule.Hourly, Run: func(ctx context.Context) (string, error) {
 			// Bulk hash comparison: only records whose payload changed (and
@@ -345,11 +347,12 @@ func (a *app) addJobs() error {
 		}},
 		{Name: "sweeper", Spec: "@every " + a.cfg.SweepInterval.String(), Period: schedule.Every(a.cfg.SweepInterval), Run: func(ctx context.Context) (string, error) {
 			n, err := a.db.ReleaseExpired(ctx)
+			swept.Store(n)
 			if n > 0 {
 				a.pool.Kick()
 			}
 			return fmt.Sprintf("released %d stuck records", n), err
-		}},
+		}, Idle: func() bool { return swept.Load() == 0 }}, // an empty sweep every minute: debug
 		{Name: "inbound-poll", Spec: "15 * * * *", Period: schedule.Hourly, Run: func(ctx context.Context) (string, error) {
 			if !a.switches.Enabled(switches.Inbound) {
 				return "inbound is switched off", nil

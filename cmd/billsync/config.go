@@ -325,7 +325,10 @@ func newLogger(c Config) zerolog.Logger {
 	lvl, _ := zerolog.ParseLevel(c.LogLevel)
 	var l zerolog.Logger
 	if c.LogFormat == "console" {
-		l = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339})
+		// Colours only on a terminal: a file or a pipe gets plain text.
+		fi, err := os.Stderr.Stat()
+		tty := err == nil && fi.Mode()&os.ModeCharDevice != 0
+		l = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339, NoColor: !tty})
 	} else {
 		l = zerolog.New(os.Stderr)
 	}

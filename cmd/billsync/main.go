@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,7 +12,9 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
+	"time"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -63,10 +66,36 @@ func main() {
 	stop()
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "billsync:", err)
+			printError(os.Stderr, err, jsonLogs(os.Getenv("BILLSYNC_LOG_FORMAT"), os.Args[1:]))
 		}
 		os.Exit(exitCode(err))
 	}
+}
+
+// printError reports the error a command ended with: a JSON log line when
+// the log format is json (the stream stays JSON throughout), else text.
+func printError(w io.Writer, err error, asJSON bool) {
+	if !asJSON {
+		fmt.Fprintln(w, "billsync:", err)
+		return
+	}
+	b, _ := json.Marshal(map[string]string{"level": "error", "time": time.Now().UTC().Format(time.RFC3339), "error": err.Error(), "message": "billsync stopped"})
+	fmt.Fprintln(w, string(b))
+}
+
+// jsonLogs reports whether the log format is json (BILLSYNC_LOG_FORMAT, or
+// --log-format among the arguments, which wins).
+func jsonLogs(env string, args []string) bool {
+	format := env
+	for i, a := range args {
+		a = strings.TrimLeft(a, "-")
+		if v, ok := strings.CutPrefix(a, "log-format="); ok {
+			format = v
+		} else if a == "log-format" && i+1 < len(args) {
+			format = args[i+1]
+		}
+	}
+	return format == "json"
 }
 
 func exitCode(err error) int {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"io"
 	"net/http"
@@ -93,6 +94,24 @@ func TestHelp(t *testing.T) {
 	require.Contains(t, out.String(), "setup-callouts")
 	err = run(t.Context(), []string{"zuora"}, io.Discard, io.Discard)
 	require.Equal(t, 2, exitCode(err), "no subcommand is a usage error")
+	// Each command lists its own flags, not serve's forty.
+	for _, args := range [][]string{{"migrate", "-h"}, {"sync", "-h"}, {"sync", "usage", "-h"}, {"zuora", "setup-callouts", "--help"}} {
+		errb.Reset()
+		require.ErrorIs(t, run(t.Context(), args, io.Discard, &errb), flag.ErrHelp, args)
+		require.Contains(t, errb.String(), "-database-url", args)
+		for _, serveOnly := range []string{"-http-read-timeout", "-sync-workers", "-admin-password", "-scheduler-lease-ttl"} {
+			require.NotContains(t, errb.String(), serveOnly, args)
+		}
+	}
+	require.Contains(t, errb.String(), "-public-url", "setup-callouts' own flags")
+	require.True(t, jsonLogs("", []string{"serve", "--log-format", "json"}))
+	require.True(t, jsonLogs("json", []string{"serve"}))
+	require.False(t, jsonLogs("json", []string{"serve", "-log-format=console"}))
+	var line strings.Builder
+	printError(&line, errors.New("boom"), true)
+	var m map[string]string
+	require.NoError(t, json.Unmarshal([]byte(line.String()), &m), "a JSON line: %s", line.String())
+	require.Equal(t, "boom", m["error"])
 }
 
 // TestErrorsAndHelpHideSecrets: the database password and the secrets set in

@@ -359,3 +359,37 @@ func TestREADMEWalkthroughs(t *testing.T) {
 	}
 	require.Equal(t, index(before), index(after), "the CLI without a service kept both sides as they were:\n%s", stdout.String())
 }
+
+// TestNoticesResetZuora: when the Zuora billsync synced to was reset (here
+// the built-in simulator, through its control endpoint), billsync says so
+// at the next start on the dashboard instead of failing record by record.
+func TestNoticesResetZuora(t *testing.T) {
+	t.Parallel()
+	dbURL := storetest.URL(t, store.SQLite)
+	base, stop := serveOnce(t, dbURL)
+	c := client{t: t, base: base}
+	c.put("/api/v1/plans/basic", worldPlan)
+	c.put("/api/v1/customers/c1", worldCustomer)
+	c.put("/api/v1/subscriptions/s1", worldSub)
+	c.waitSynced(3)
+	dashboard := func() string {
+		st, b := c.do("GET", "/admin", "")
+		require.Equal(t, 200, st)
+		return string(b)
+	}
+	require.NotContains(t, dashboard(), `id="world"`, "all is well")
+	require.Contains(t, dashboard(), `id="simulator-link"`)
+	st, b := c.do("POST", "/zuora-sim/_sim/reset", "")
+	require.Equal(t, 200, st, string(b))
+	stop()
+
+	base, stop = serveOnce(t, dbURL)
+	defer stop()
+	c = client{t: t, base: base}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(dashboard(), `id="world"`) {
+		require.True(t, time.Now().Before(deadline), "the dashboard does not say Zuora was reset")
+		time.Sleep(200 * time.Millisecond)
+	}
+	require.Contains(t, dashboard(), "Zuora looks reset or replaced: none of the 3 mapped objects")
+}

@@ -315,7 +315,7 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 			}
 			return nil, c.finalErr(cl, e, attempt, ambiguous)
 		}
-		c.log.Debug().Str("op", cl.op).Int("attempt", attempt).Dur("backoff", wait).Str("code", e.Code).
+		c.log.Debug().Str("op", cl.op).Int("attempt", attempt).Stringer("backoff", wait).Str("code", e.Code).
 			Int("status", e.HTTPStatus).Msg("zuora call will be retried")
 		if err := sleepCtx(ctx, wait); err != nil {
 			return nil, c.finalErr(cl, e, attempt, ambiguous)
@@ -492,7 +492,7 @@ func (c *Client) logAttempt(cl call, n, status int, dur time.Duration, reqID str
 	if !ev.Enabled() {
 		return
 	}
-	ev = ev.Str("op", cl.op).Int("status", status).Dur("duration", dur).Str("request_id", reqID).Int("attempt", n)
+	ev = ev.Str("op", cl.op).Int("status", status).Stringer("duration", dur).Str("request_id", reqID).Int("attempt", n)
 	if cl.idemKey != "" {
 		ev = ev.Str("idempotency_key", cl.idemKey)
 	}

@@ -175,7 +175,7 @@ func (c *Client) mintOnce(ctx context.Context) (string, time.Duration, *Error) {
 		result.RetryAfter = parseRetryAfter(resp.Header, time.Now())
 	}
 	dur := time.Since(start)
-	c.log.Debug().Str("op", opToken).Int("status", resp.StatusCode).Dur("duration", dur).Str("request_id", reqID).Msg("zuora call")
+	c.log.Debug().Str("op", opToken).Int("status", resp.StatusCode).Stringer("duration", dur).Str("request_id", reqID).Msg("zuora call")
 	info := CallInfo{Operation: opToken, Status: resp.StatusCode, Duration: dur, RequestID: reqID, Throttled: resp.StatusCode == http.StatusTooManyRequests}
 	if result != nil {
 		info.Err, info.Retry = result, result.Retryable

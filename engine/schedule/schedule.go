@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,9 @@ type Job struct {
 	// Period names the run a time belongs to; one run per period (default: the minute).
 	Period func(time.Time) string
 	Run    func(ctx context.Context) (detail string, err error)
+	// Idle, if set, reports after a successful run that it did nothing (an
+	// empty sweep): the run is logged at debug, not info.
+	Idle func() bool
 }
 
 // Hourly is a Period: the UTC hour.
@@ -146,8 +150,78 @@ func (s *Scheduler) renew(ctx context.Context) {
 	}
 	if ok != s.leader.Load() {
 		s.log.Info().Bool("leader", ok).Str("holder", s.holder).Msg("scheduler leadership changed")
+		if ok {
+			go s.catchUp(ctx)
+		}
 	}
 	s.leader.Store(ok)
+}
+
+// prevTick is the latest time at or before now that spec scheduled (false
+// for "@every" specs, which have no fixed times, and for a bad spec).
+func prevTick(spec string, now time.Time) (time.Time, bool) {
+	if strings.HasPrefix(spec, "@") {
+		return time.Time{}, false
+	}
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		return time.Time{}, false
+	}
+	now = now.UTC()
+	t := sched.Next(now.Add(-25 * time.Hour)) // the jobs are hourly or daily
+	if t.After(now) {
+		return time.Time{}, false
+	}
+	for n := sched.Next(t); !n.After(now); n = sched.Next(t) {
+		t = n
+	}
+	return t, true
+}
+
+// missed returns, per job, its latest scheduled time that passed without a
+// run (billsync was down then), for jobs that ran before (a fresh database
+// missed nothing). grace leaves a run just due the time to start.
+func (s *Scheduler) missed(ctx context.Context, now time.Time, grace time.Duration) (map[string]time.Time, error) {
+	last, err := s.db.LastJobRuns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]time.Time{}
+	for name, j := range s.jobs {
+		prev, ok := prevTick(j.Spec, now)
+		run, ran := last[name]
+		if ok && ran && run.StartedAt.Before(prev) && now.Sub(prev) >= grace {
+			out[name] = prev
+		}
+	}
+	return out, nil
+}
+
+// catchUp runs once, when this replica becomes the leader, every job whose
+// last scheduled time passed while no replica ran it, recorded under that
+// time's period (so another replica or the schedule itself never runs it
+// twice).
+func (s *Scheduler) catchUp(ctx context.Context) {
+	m, err := s.missed(ctx, time.Now(), 0)
+	if err != nil {
+		s.log.Warn().Err(err).Msg("checking for missed scheduled jobs")
+		return
+	}
+	for name, at := range m {
+		s.mu.Lock()
+		j := s.jobs[name]
+		s.mu.Unlock()
+		s.log.Info().Str("job", name).Time("missed", at).Msg("catching up a scheduled job missed while billsync was down")
+		_, _ = s.runOnce(ctx, j, j.Period(at))
+	}
+}
+
+// Overdue returns the jobs whose latest scheduled time passed more than
+// two minutes ago without a run, with that time (the admin page).
+func (s *Scheduler) Overdue(ctx context.Context) (map[string]time.Time, error) {
+	return s.missed(ctx, time.Now(), 2*time.Minute)
 }
 
 func (s *Scheduler) fire(j Job) {
@@ -186,7 +260,11 @@ func (s *Scheduler) runOnce(ctx context.Context, j Job, period string) (string, 
 		detail = err.Error()
 		s.log.Error().Err(err).Str("job", j.Name).Msg("scheduled job failed")
 	} else {
-		s.log.Info().Str("job", j.Name).Str("detail", detail).Dur("took", time.Since(start)).Msg("scheduled job ran")
+		ev := s.log.Info()
+		if j.Idle != nil && j.Idle() {
+			ev = s.log.Debug()
+		}
+		ev.Str("job", j.Name).Str("detail", detail).Stringer("took", time.Since(start).Round(time.Microsecond)).Msg("scheduled job ran")
 	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

@@ -276,11 +276,11 @@ func (l gormLogger) Error(_ context.Context, msg string, args ...any) {
 func (l gormLogger) Trace(_ context.Context, begin time.Time, fc func() (string, int64), err error) {
 	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
 		sql, rows := fc()
-		l.log.Debug().Err(err).Str("sql", sql).Int64("rows", rows).Dur("elapsed", time.Since(begin)).Msg("query failed")
+		l.log.Debug().Err(err).Str("sql", sql).Int64("rows", rows).Stringer("elapsed", time.Since(begin)).Msg("query failed")
 		return
 	}
 	if e := l.log.Trace(); e.Enabled() {
 		sql, rows := fc()
-		e.Str("sql", sql).Int64("rows", rows).Dur("elapsed", time.Since(begin)).Msg("query")
+		e.Str("sql", sql).Int64("rows", rows).Stringer("elapsed", time.Since(begin)).Msg("query")
 	}
 }

@@ -307,7 +307,7 @@ func (p *Pool) Run(ctx context.Context) error {
 		select {
 		case <-finished:
 		case <-time.After(p.opts.StopTimeout):
-			p.opts.Logger.Warn().Dur("stop_timeout", p.opts.StopTimeout).Msg("reconciles did not finish in time; cancelling them")
+			p.opts.Logger.Warn().Stringer("stop_timeout", p.opts.StopTimeout).Msg("reconciles did not finish in time; cancelling them")
 			cancelWork()
 			<-finished
 		}

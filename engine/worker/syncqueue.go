@@ -64,10 +64,15 @@ func (q *syncQueue) Finish(ctx context.Context, worker string, job Job, a Attemp
 		q.opts.OnOutcome(rec, o)
 	}
 	ev := a.Log.Debug()
-	if o.State == store.StateFailed || o.State == store.StateDead {
+	switch {
+	case o.State == store.StateFailed || o.State == store.StateDead:
 		ev = a.Log.Warn().Str("error_code", o.ErrorCode).Str("error", o.ErrorMessage).Str("zuora_request_id", o.RequestID)
+	case o.State == store.StateSynced && res.Calls > 0:
+		// A change reached Zuora: one compact info line (unchanged
+		// re-checks stay at debug).
+		ev = a.Log.Info().Str("detail", o.Detail)
 	}
-	ev.Str("state", o.State).Int("zuora_calls", res.Calls).Dur("took", time.Since(a.Started)).Msg("reconciled")
+	ev.Str("state", o.State).Int("zuora_calls", res.Calls).Stringer("took", time.Since(a.Started).Round(time.Microsecond)).Msg("reconciled")
 	q.pool.count(func(st *Stats) {
 		st.Reconciled++
 		st.Calls += int64(res.Calls)

@@ -76,9 +76,11 @@ type kindRow struct {
 }
 
 type jobView struct {
-	Name string
-	Run  *store.JobRun
-	Next time.Time
+	// Overdue is the scheduled time that passed without a run (zero: none).
+	Overdue time.Time
+	Name    string
+	Run     *store.JobRun
+	Next    time.Time
 }
 
 type connView struct {
@@ -254,6 +256,14 @@ func (a *Admin) dashboardData(ctx context.Context) (dashboardData, error) {
 			return d, err
 		}
 		next := sch.Next()
+		var overdue map[string]time.Time
+		if o, ok := sch.(interface {
+			Overdue(context.Context) (map[string]time.Time, error)
+		}); ok {
+			if overdue, err = o.Overdue(ctx); err != nil {
+				return d, err
+			}
+		}
 		names := map[string]bool{}
 		for _, n := range sch.Jobs() {
 			names[n] = true
@@ -262,7 +272,7 @@ func (a *Admin) dashboardData(ctx context.Context) (dashboardData, error) {
 			names[n] = true
 		}
 		for _, n := range sortedKeys(names) {
-			j := jobView{Name: n, Next: next[n]}
+			j := jobView{Name: n, Next: next[n], Overdue: overdue[n]}
 			if r, ok := runs[n]; ok {
 				j.Run = &r
 			}

@@ -66,19 +66,85 @@ var derivedFields = map[string]bool{
 
 // fields returns a pointer to every saved field of st, by field name.
 func (st *state) fields() map[string]any {
-	v := reflect.ValueOf(st).Elem()
+	return savedFields(reflect.ValueOf(st).Elem(), derivedFields)
+}
+
+// savedFields returns, for an addressable struct of the package, a pointer to
+// each field not skipped, by name: unexported fields of the package's own
+// structs, reached for encoding/json (the pointers are to v's own memory). A
+// field that points to a package struct with unexported fields (state.bill)
+// is encoded the same way, field by field.
+func savedFields(v reflect.Value, skip map[string]bool) map[string]any {
 	out := map[string]any{}
 	for i := range v.NumField() {
 		f := v.Type().Field(i)
-		if derivedFields[f.Name] {
+		if skip[f.Name] {
 			continue
 		}
-		fv := v.Field(i)
-		// Unexported fields of the package's own struct, reached for
-		// encoding/json: the pointer is to st's own memory.
-		out[f.Name] = reflect.NewAt(fv.Type(), unsafe.Pointer(fv.UnsafeAddr())).Interface() //nolint:gosec // see above
+		fv := reflect.NewAt(f.Type, unsafe.Pointer(v.Field(i).UnsafeAddr())).Elem() //nolint:gosec // see above
+		if byFields(f.Type) {
+			out[f.Name] = &structCodec{fv}
+			continue
+		}
+		out[f.Name] = fv.Addr().Interface()
 	}
 	return out
+}
+
+// byFields reports whether t is a pointer to a struct of the package with
+// unexported fields: encoded by structCodec.
+func byFields(t reflect.Type) bool {
+	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct || t.Elem().PkgPath() != reflect.TypeFor[state]().PkgPath() {
+		return false
+	}
+	for i := range t.Elem().NumField() {
+		if !t.Elem().Field(i).IsExported() {
+			return true
+		}
+	}
+	return false
+}
+
+// structCodec encodes a settable pointer field (*T) by T's fields.
+type structCodec struct{ f reflect.Value }
+
+func (c *structCodec) MarshalJSON() ([]byte, error) {
+	if c.f.IsNil() {
+		return []byte("null"), nil
+	}
+	return json.Marshal(savedFields(c.f.Elem(), nil))
+}
+
+func (c *structCodec) UnmarshalJSON(b []byte) error {
+	if string(bytes.TrimSpace(b)) == "null" {
+		return nil
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	if c.f.IsNil() {
+		c.f.Set(reflect.New(c.f.Type().Elem()))
+	}
+	return decodeFields(savedFields(c.f.Elem(), nil), raw)
+}
+
+// decodeFields decodes each saved field into its pointer; numbers as
+// json.Number, as request bodies are decoded. A field added since keeps its
+// value.
+func decodeFields(ptrs map[string]any, raw map[string]json.RawMessage) error {
+	for name, ptr := range ptrs {
+		r, ok := raw[name]
+		if !ok {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(r))
+		dec.UseNumber()
+		if err := dec.Decode(ptr); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // stateVersion is the format of the saved state; a saved state of another
@@ -101,16 +167,8 @@ func unmarshalState(b []byte) (*state, error) {
 		return nil, fmt.Errorf("zuorasim: saved state has version %d, this simulator reads %d", doc.Version, stateVersion)
 	}
 	st := newState()
-	for name, ptr := range st.fields() {
-		raw, ok := doc.State[name]
-		if !ok {
-			continue // a field added since: keeps newState's value
-		}
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber() // as request bodies are decoded
-		if err := dec.Decode(ptr); err != nil {
-			return nil, fmt.Errorf("zuorasim: saved state, %s: %w", name, err)
-		}
+	if err := decodeFields(st.fields(), doc.State); err != nil {
+		return nil, fmt.Errorf("zuorasim: saved state, %w", err)
 	}
 	st.reindex()
 	return st, nil

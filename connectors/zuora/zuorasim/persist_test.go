@@ -1,8 +1,10 @@
 package zuorasim_test
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -24,14 +26,22 @@ func TestStatePersists(t *testing.T) {
 	r := h.do("POST", "/events/event-triggers", map[string]any{"active": true, "baseObject": "Account", "condition": "changeType == 'INSERT'",
 		"eventType": map[string]any{"name": "AccountCreated", "displayName": "Account created"}})
 	require.Equal(t, 200, r.status, string(r.raw))
+	// A bill run through the control endpoint: invoices (billing state) too.
+	resp, err := http.Post(h.srv.URL+"/_sim/bill-runs", "application/json", strings.NewReader(`{"targetDate":"2025-02-01"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	invoices := h.sim.Invoices()
+	require.NotEmpty(t, invoices)
 	before := h.sim.State()
-	_, err := os.Stat(path)
+	_, err = os.Stat(path)
 	require.NoError(t, err, "saved on every change")
 
 	h2 := newHarness(t, zuorasim.Options{Store: store}).login()
 	after := h2.sim.State()
 	before.Callouts, after.Callouts = nil, nil
 	require.JSONEq(t, mustJSON(before), mustJSON(after))
+	require.JSONEq(t, mustJSON(invoices), mustJSON(h2.sim.Invoices()), "invoices kept")
 
 	// Work goes on: amend the subscription, change a tier, add an account.
 	v1 := h2.subscription(subNum)
