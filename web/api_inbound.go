@@ -9,6 +9,7 @@ import (
 
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/engine/inbound"
+	"github.com/billsync/billsync/engine/store"
 )
 
 func (s *Server) registerInboundAPI(api *gin.RouterGroup) {
@@ -21,6 +22,8 @@ func (s *Server) registerInboundAPI(api *gin.RouterGroup) {
 	api.PUT("/customers/:id/zuora-accounts/:accountKey", s.putLink)
 	api.DELETE("/customers/:id/zuora-accounts/:accountKey", s.deleteLink)
 	api.GET("/customers/:id/grants", s.getGrants)
+	api.GET("/customers/:id/invoices", s.getInvoices)
+	api.GET("/customers/:id/access", s.getAccess)
 	api.GET("/zuora/check", s.checkTenant)
 }
 
@@ -211,4 +214,38 @@ func (s *Server) getGrants(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, ListBody[inbound.Grant]{Data: grants})
+}
+
+func (s *Server) getInvoices(c *gin.Context) {
+	id, ok := pathID(c, "")
+	if !ok {
+		return
+	}
+	invs, err := s.opts.Inbound.Invoices(c.Request.Context(), id)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, ListBody[store.Invoice]{Data: invs})
+}
+
+// AccessBody is GET /customers/{id}/access: the grants an app checks to let
+// a user in, and each subscription's payment status.
+type AccessBody struct {
+	CustomerID    string                        `json:"customerId"`
+	Access        []inbound.Access              `json:"access"`
+	Subscriptions []inbound.SubscriptionPayment `json:"subscriptions"`
+}
+
+func (s *Server) getAccess(c *gin.Context) {
+	id, ok := pathID(c, "")
+	if !ok {
+		return
+	}
+	acc, pay, err := s.opts.Inbound.CustomerAccess(c.Request.Context(), id)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, AccessBody{CustomerID: id, Access: acc, Subscriptions: pay})
 }

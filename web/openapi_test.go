@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/billsync/billsync/engine/connection"
+	"github.com/billsync/billsync/engine/events"
 	"github.com/billsync/billsync/engine/inbound"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/store/storetest"
@@ -89,7 +90,8 @@ func TestOpenAPIServed(t *testing.T) {
 
 	// Every route of a fully wired server is described.
 	full := web.New(web.Options{Store: db, Logger: zerolog.Nop(), APIKey: apiKey, Sync: db, Mappings: mappings.New(db.Gorm),
-		Usage: usage.New(db, nil, usage.Config{}), Inbound: inbound.New(db, nil, nil, inbound.Config{}), Connection: connection.New(connection.Options{Store: db})})
+		Usage: usage.New(db, nil, usage.Config{}), Inbound: inbound.New(db, nil, nil, inbound.Config{}), Connection: connection.New(connection.Options{Store: db}),
+		Events: events.New(db, events.Config{})})
 	for _, r := range full.Gin().Routes() {
 		if !strings.HasPrefix(r.Path, "/api/v1/") {
 			continue

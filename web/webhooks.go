@@ -23,6 +23,7 @@ import (
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/inbound"
+	"github.com/billsync/billsync/engine/store"
 )
 
 // Inbound is what the webhook and inbound API handlers need.
@@ -37,6 +38,8 @@ type Inbound interface {
 	UnlinkAccount(ctx context.Context, customerID, accountKey string) error
 	Links(ctx context.Context, customerID string) ([]inbound.Link, error)
 	Grants(ctx context.Context, customerID string) ([]inbound.Grant, error)
+	Invoices(ctx context.Context, customerID string) ([]store.Invoice, error)
+	CustomerAccess(ctx context.Context, customerID string) ([]inbound.Access, []inbound.SubscriptionPayment, error)
 	CheckTenant(ctx context.Context) (zuora.TenantReport, error)
 }
 
@@ -106,6 +109,12 @@ func (s *Server) registerInbound(g *gin.Engine, api *gin.RouterGroup) {
 	wh.POST("/account-created", s.webhook(inbound.EventAccountCreated))
 	wh.POST("/subscription-created", s.webhook(inbound.EventSubscriptionCreated))
 	wh.POST("/subscription-changed", s.webhook(inbound.EventSubscriptionChanged))
+	wh.POST("/subscription-cancelled", s.webhook(inbound.EventSubscriptionCancelled))
+	wh.POST("/invoice-posted", s.webhook(inbound.EventInvoicePosted))
+	wh.POST("/invoice-paid", s.webhook(inbound.EventInvoicePaid))
+	wh.POST("/payment-failed", s.webhook(inbound.EventPaymentFailed))
+	wh.POST("/scheduled-order-completed", s.webhook(inbound.EventOrderCompleted))
+	wh.POST("/account-updated", s.webhook(inbound.EventAccountUpdated))
 	s.registerInboundAPI(api)
 }
 
@@ -289,9 +298,15 @@ func validKey(v string) bool {
 // calloutObject picks the object the callout is about.
 func calloutObject(event string, p map[string]string) (string, string) {
 	var names []string
+	what := "a SubscriptionNumber or SubscriptionId"
 	switch event {
-	case inbound.EventAccountCreated:
-		names = []string{"accountid", "accountnumber"}
+	case inbound.EventAccountCreated, inbound.EventAccountUpdated, inbound.EventOrderCompleted:
+		// A completed scheduled order is reconciled through its account.
+		names, what = []string{"accountid", "accountnumber"}, "an AccountId or AccountNumber"
+	case inbound.EventInvoicePosted, inbound.EventInvoicePaid:
+		names, what = []string{"invoiceid", "invoicenumber"}, "an InvoiceId or InvoiceNumber"
+	case inbound.EventPaymentFailed:
+		names, what = []string{"paymentid", "paymentnumber"}, "a PaymentId or PaymentNumber"
 	default:
 		names = []string{"subscriptionnumber", "subscriptionid"}
 	}
@@ -303,8 +318,5 @@ func calloutObject(event string, p map[string]string) (string, string) {
 			return v, ""
 		}
 	}
-	if event == inbound.EventAccountCreated {
-		return "", "the callout needs an AccountId or AccountNumber parameter"
-	}
-	return "", "the callout needs a SubscriptionNumber or SubscriptionId parameter"
+	return "", "the callout needs " + what + " parameter"
 }

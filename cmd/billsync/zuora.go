@@ -56,7 +56,7 @@ setup created and deactivates its templates (Zuora cannot delete templates).
 	if sub == "check" {
 		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	}
-	cfg, err := loadConfig(fs, args[1:])
+	cfg, err := loadConfig(fs, args[1:], calloutFlags...)
 	if err != nil {
 		return err
 	}

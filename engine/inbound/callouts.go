@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/billsync/billsync/connectors/zuora"
@@ -19,12 +20,26 @@ const (
 	PathAccountCreated      = "/webhooks/zuora/account-created"
 	PathSubscriptionCreated = "/webhooks/zuora/subscription-created"
 	PathSubscriptionChanged = "/webhooks/zuora/subscription-changed"
+	// Billing events (issue 16): callouts carry ids only; billsync reads
+	// the object from Zuora before acting.
+	PathInvoicePosted          = "/webhooks/zuora/invoice-posted"
+	PathInvoicePaid            = "/webhooks/zuora/invoice-paid"
+	PathPaymentFailed          = "/webhooks/zuora/payment-failed"
+	PathSubscriptionCancelled  = "/webhooks/zuora/subscription-cancelled"
+	PathScheduledOrderComplete = "/webhooks/zuora/scheduled-order-completed"
+	PathAccountUpdated         = "/webhooks/zuora/account-updated"
 )
 
 // Names of what setup creates in the tenant.
 const (
 	TriggerAccountCreated      = "BillsyncAccountCreated"
 	TriggerSubscriptionChanged = "BillsyncSubscriptionChanged"
+	TriggerInvoicePosted       = "BillsyncInvoicePosted"
+	TriggerInvoicePaid         = "BillsyncInvoicePaid"
+	TriggerPaymentFailed       = "BillsyncPaymentFailed"
+	TriggerSubscriptionCancel  = "BillsyncSubscriptionCancelled"
+	TriggerOrderCompleted      = "BillsyncScheduledOrderCompleted"
+	TriggerAccountUpdated      = "BillsyncAccountUpdated"
 	// EventCategorySubscriptionCreated is Zuora's standard "New Subscription Created" event.
 	EventCategorySubscriptionCreated = "1210"
 	definitionPrefix                 = "billsync-"
@@ -39,6 +54,13 @@ var CalloutParams = map[string]map[string]string{
 		"AccountId": "<DataSource.Account.Id>", "AccountNumber": "<DataSource.Account.AccountNumber>"},
 	PathSubscriptionChanged: {"SubscriptionId": "<DataSource.Subscription.Id>", "SubscriptionNumber": "<DataSource.Subscription.Name>",
 		"AccountId": "<DataSource.Account.Id>", "AccountNumber": "<DataSource.Account.AccountNumber>"},
+	PathSubscriptionCancelled: {"SubscriptionId": "<DataSource.Subscription.Id>", "SubscriptionNumber": "<DataSource.Subscription.Name>",
+		"AccountId": "<DataSource.Account.Id>"},
+	PathInvoicePosted:          {"InvoiceId": "<DataSource.Invoice.Id>", "AccountId": "<DataSource.Account.Id>"},
+	PathInvoicePaid:            {"InvoiceId": "<DataSource.Invoice.Id>", "AccountId": "<DataSource.Account.Id>"},
+	PathPaymentFailed:          {"PaymentId": "<DataSource.Payment.Id>", "AccountId": "<DataSource.Account.Id>"},
+	PathScheduledOrderComplete: {"OrderNumber": "<DataSource.Order.OrderNumber>", "AccountId": "<DataSource.Account.Id>"},
+	PathAccountUpdated:         {"AccountId": "<DataSource.Account.Id>", "AccountNumber": "<DataSource.Account.AccountNumber>"},
 }
 
 // CalloutSetup says where Zuora should call and with which credentials.
@@ -62,6 +84,10 @@ type CalloutObjects struct {
 	// TemplateConfig is, per template id, a digest of what setup last
 	// wrote into it (URL, credentials): an unchanged setup writes nothing.
 	TemplateConfig map[string]string `json:"templateConfig,omitempty"`
+	// Generation counts removals: it is part of the creates' idempotency
+	// keys, so a setup after a remove creates again instead of being
+	// answered with the removed objects (Zuora replays a key for 24 h).
+	Generation int `json:"generation,omitempty"`
 }
 
 // templateDigest fingerprints a template's target and credentials (salted
@@ -93,12 +119,31 @@ type definitionSpec struct {
 var triggers = []triggerSpec{
 	{TriggerAccountCreated, "Account", "changeType == 'INSERT'", "billsync: account created", "A Zuora account was created (billsync imports it as a customer)"},
 	{TriggerSubscriptionChanged, "Subscription", "changeType == 'UPDATE'", "billsync: subscription changed", "A Zuora subscription changed through an order or amendment"},
+	{TriggerSubscriptionCancel, "Subscription", "changeType == 'UPDATE' && Subscription.Status == 'Cancelled' && Subscription.Status_old != 'Cancelled'",
+		"billsync: subscription cancelled", "A Zuora subscription was cancelled (through the API or Zuora's UI)"},
+	{TriggerInvoicePosted, "Invoice", "changeType == 'UPDATE' && Invoice.Status == 'Posted' && Invoice.Status_old != 'Posted'",
+		"billsync: invoice posted", "A Zuora invoice was posted"},
+	{TriggerInvoicePaid, "Invoice", "changeType == 'UPDATE' && Invoice.Status == 'Posted' && Invoice.Balance == 0 && Invoice.Balance_old != 0",
+		"billsync: invoice paid", "A payment brought a posted invoice's balance to zero"},
+	{TriggerPaymentFailed, "Payment", "changeType == 'INSERT' && Payment.Status == 'Error'", "billsync: payment failed", "A payment was declined"},
+	{TriggerOrderCompleted, "Order", "changeType == 'UPDATE' && Order.Status == 'Completed' && Order.Status_old == 'Scheduled'",
+		"billsync: scheduled order completed", "A scheduled order ran"},
+	// && binds tighter than || (JEXL): either the default payment method or the status changed.
+	{TriggerAccountUpdated, "Account", "changeType == 'UPDATE' && Account.DefaultPaymentMethodId != Account.DefaultPaymentMethodId_old || " +
+		"changeType == 'UPDATE' && Account.Status != Account.Status_old", "billsync: account updated",
+		"A Zuora account's default payment method or status changed"},
 }
 
 var definitions = []definitionSpec{
 	{definitionPrefix + "account-created", PathAccountCreated, TriggerAccountCreated, "", "Tells billsync about new accounts"},
 	{definitionPrefix + "subscription-created", PathSubscriptionCreated, "", EventCategorySubscriptionCreated, "Tells billsync about new subscriptions"},
 	{definitionPrefix + "subscription-changed", PathSubscriptionChanged, TriggerSubscriptionChanged, "", "Tells billsync about changed subscriptions"},
+	{definitionPrefix + "subscription-cancelled", PathSubscriptionCancelled, TriggerSubscriptionCancel, "", "Tells billsync about cancelled subscriptions"},
+	{definitionPrefix + "invoice-posted", PathInvoicePosted, TriggerInvoicePosted, "", "Tells billsync about posted invoices"},
+	{definitionPrefix + "invoice-paid", PathInvoicePaid, TriggerInvoicePaid, "", "Tells billsync about paid invoices"},
+	{definitionPrefix + "payment-failed", PathPaymentFailed, TriggerPaymentFailed, "", "Tells billsync about declined payments"},
+	{definitionPrefix + "scheduled-order-completed", PathScheduledOrderComplete, TriggerOrderCompleted, "", "Tells billsync about scheduled orders that ran"},
+	{definitionPrefix + "account-updated", PathAccountUpdated, TriggerAccountUpdated, "", "Tells billsync about payment method and status changes of accounts"},
 }
 
 func (s *Service) recorded(ctx context.Context) (CalloutObjects, error) {
@@ -153,7 +198,7 @@ func (s *Service) SetupCallouts(ctx context.Context, in CalloutSetup) (SetupRepo
 			rep.Existed = append(rep.Existed, "event trigger "+t.name)
 			continue
 		}
-		et, err := s.z.CreateEventTrigger(ctx, zuora.IdempotencyKey("billsync-trigger", t.name, t.condition), zuora.EventTrigger{
+		et, err := s.z.CreateEventTrigger(ctx, zuora.IdempotencyKey("billsync-trigger", t.name, t.condition, strconv.Itoa(rec.Generation)), zuora.EventTrigger{
 			Active: true, BaseObject: t.base, Condition: t.condition, Description: t.desc,
 			EventType: zuora.EventType{Name: t.name, DisplayName: t.display, Description: t.desc}})
 		if err != nil {
@@ -235,7 +280,7 @@ func (s *Service) SetupCallouts(ctx context.Context, in CalloutSetup) (SetupRepo
 			nd.EventTypeName = d.trigger
 			nd.EventTypeNamespace = "user.notification"
 		}
-		created, err := s.z.CreateNotificationDefinition(ctx, zuora.IdempotencyKey("billsync-notification", d.name, tplID), nd)
+		created, err := s.z.CreateNotificationDefinition(ctx, zuora.IdempotencyKey("billsync-notification", d.name, tplID, strconv.Itoa(rec.Generation)), nd)
 		if err != nil {
 			return rep, fmt.Errorf("create notification definition %s: %w", d.name, err)
 		}
@@ -256,7 +301,7 @@ func (s *Service) RemoveCallouts(ctx context.Context) (SetupReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	left := CalloutObjects{}
+	left := CalloutObjects{Generation: rec.Generation + 1}
 	var firstErr error
 	for _, id := range rec.Definitions {
 		if err := s.z.DeleteNotificationDefinition(ctx, id); err != nil && !zuora.IsNotFound(err) {

@@ -53,6 +53,12 @@ type Zuora interface {
 	ListCalloutTemplates(ctx context.Context, name string) iter.Seq2[zuora.CalloutTemplate, error]
 	UpdateCalloutTemplate(ctx context.Context, id string, t zuora.CalloutTemplate) error
 	CheckTenant(ctx context.Context, need zuora.TenantNeeds) (zuora.TenantReport, error)
+	GetInvoice(ctx context.Context, key string) (zuora.Invoice, error)
+	GetPayment(ctx context.Context, key string) (zuora.Payment, error)
+	GetAccountPaymentMethods(ctx context.Context, accountKey string) (zuora.AccountPaymentMethods, error)
+	ListInvoicesByAccount(ctx context.Context, accountID string) iter.Seq2[zuora.Invoice, error]
+	ListPaymentsByAccount(ctx context.Context, accountID string) iter.Seq2[zuora.Payment, error]
+	InvoiceURL(id string) string
 	AccountURL(id string) string
 	SubscriptionURL(id string) string
 	ProductURL(id string) string

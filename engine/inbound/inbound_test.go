@@ -669,17 +669,17 @@ func TestSetupCalloutsTwiceThenRemove(t *testing.T) {
 	in := inbound.CalloutSetup{PublicURL: "https://billsync.example.test", Username: hookUser, Password: hookPass}
 	rep, err := h.svc.SetupCallouts(ctx, in)
 	require.NoError(t, err)
-	require.Len(t, rep.Created, 8, "2 event triggers, 3 callout templates, 3 notification definitions")
+	require.Len(t, rep.Created, 26, "8 event triggers, 9 callout templates, 9 notification definitions")
 	require.Empty(t, rep.Existed)
 	before := writes(h.env.Sim.Stats())
 	rep, err = h.svc.SetupCallouts(ctx, in)
 	require.NoError(t, err)
 	require.Empty(t, rep.Created, "a second run creates nothing")
-	require.Len(t, rep.Existed, 8)
+	require.Len(t, rep.Existed, 26)
 	require.Empty(t, diff(writes(h.env.Sim.Stats()), before))
 
 	defs := listDefs(t, h)
-	require.Len(t, defs, 4)
+	require.Len(t, defs, 10)
 	for _, d := range defs {
 		if d.Name == "their-callout" {
 			continue
@@ -690,7 +690,7 @@ func TestSetupCalloutsTwiceThenRemove(t *testing.T) {
 	}
 	rep, err = h.svc.RemoveCallouts(ctx)
 	require.NoError(t, err)
-	require.Len(t, rep.Removed, 8, "3 definitions, 2 triggers, 3 templates deactivated")
+	require.Len(t, rep.Removed, 26, "9 definitions, 8 triggers, 9 templates deactivated")
 	defs = listDefs(t, h)
 	require.Len(t, defs, 1)
 	require.Equal(t, "their-callout", defs[0].Name)
@@ -707,14 +707,14 @@ func TestSetupCalloutsTwiceThenRemove(t *testing.T) {
 	// Setup again with another URL and password: the templates are taken
 	// over and changed in place, none is left behind or duplicated.
 	in2 := inbound.CalloutSetup{PublicURL: "https://billsync2.example.test", Username: hookUser, Password: hookPass + "-rotated"}
-	_, err = h.svc.SetupCallouts(ctx, in2)
+	rep, err = h.svc.SetupCallouts(ctx, in2)
 	require.NoError(t, err)
 	templates := map[string]zuora.CalloutTemplate{}
 	for tpl, err := range h.env.Zuora.ListCalloutTemplates(ctx, "") {
 		require.NoError(t, err)
 		templates[tpl.Name] = tpl
 	}
-	require.Len(t, templates, 4, "billsync's three and theirs: no orphan, no duplicate")
+	require.Len(t, templates, 10, "billsync's nine and theirs: no orphan, no duplicate")
 	for name, tpl := range templates {
 		if name == "theirs" {
 			continue
@@ -722,11 +722,28 @@ func TestSetupCalloutsTwiceThenRemove(t *testing.T) {
 		require.True(t, strings.HasPrefix(tpl.CalloutBaseURL, "https://billsync2.example.test/webhooks/zuora/"), tpl.CalloutBaseURL)
 		require.True(t, *tpl.Active)
 	}
+	defNames := map[string]int{}
 	for _, d := range listDefs(t, h) {
+		defNames[d.Name]++
 		if d.Name != "their-callout" {
 			require.True(t, strings.HasPrefix(d.Callout.CalloutBaseURL, "https://billsync2.example.test/"), d.Callout.CalloutBaseURL)
 		}
 	}
+	// setup → remove → setup: exactly billsync's objects, each once.
+	wantDefs := map[string]int{"their-callout": 1}
+	for _, n := range []string{"account-created", "subscription-created", "subscription-changed", "subscription-cancelled", "invoice-posted",
+		"invoice-paid", "payment-failed", "scheduled-order-completed", "account-updated"} {
+		wantDefs["billsync-"+n] = 1
+	}
+	require.Equal(t, wantDefs, defNames)
+	trigNames := map[string]int{}
+	for tr, err := range h.env.Zuora.ListEventTriggers(ctx, zuora.EventTriggerFilter{}) {
+		require.NoError(t, err)
+		trigNames[tr.EventType.Name]++
+	}
+	require.Equal(t, map[string]int{"BillsyncAccountCreated": 1, "BillsyncSubscriptionChanged": 1, "BillsyncSubscriptionCancelled": 1,
+		"BillsyncInvoicePosted": 1, "BillsyncInvoicePaid": 1, "BillsyncPaymentFailed": 1, "BillsyncScheduledOrderCompleted": 1,
+		"BillsyncAccountUpdated": 1}, trigNames)
 }
 
 func listDefs(t *testing.T, h *harness) []zuora.NotificationDefinition {

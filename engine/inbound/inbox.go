@@ -20,6 +20,13 @@ const (
 	EventAccountCreated      = "account_created"
 	EventSubscriptionCreated = "subscription_created"
 	EventSubscriptionChanged = "subscription_changed"
+	// Billing events (issue 16).
+	EventSubscriptionCancelled = "subscription_cancelled"
+	EventInvoicePosted         = "invoice_posted"
+	EventInvoicePaid           = "invoice_paid"
+	EventPaymentFailed         = "payment_failed"
+	EventOrderCompleted        = "scheduled_order_completed"
+	EventAccountUpdated        = "account_updated"
 )
 
 // Sources of inbox entries.
@@ -145,8 +152,20 @@ func (q inboxQueue) Work(ctx context.Context, job worker.Job) (any, error) {
 	case EventAccountCreated:
 		res, err := q.s.syncAccount(ctx, r.ObjectID)
 		return res.String(), err
-	case EventSubscriptionCreated, EventSubscriptionChanged:
+	case EventSubscriptionCreated, EventSubscriptionChanged, EventSubscriptionCancelled:
 		res, err := q.s.syncSubscription(ctx, r.ObjectID)
+		return res.String(), err
+	case EventInvoicePosted, EventInvoicePaid:
+		res, err := q.s.syncInvoice(ctx, r.ObjectID)
+		return res.String(), err
+	case EventPaymentFailed:
+		res, err := q.s.syncPayment(ctx, r.ObjectID)
+		return res.String(), err
+	case EventAccountUpdated:
+		res, err := q.s.syncAccountUpdate(ctx, r.ObjectID)
+		return res.String(), err
+	case EventOrderCompleted:
+		res, err := q.s.syncOrderCompleted(ctx, r.ObjectID)
 		return res.String(), err
 	}
 	return "", reconcile.Terminal{Err: fmt.Errorf("unknown inbox event %q", r.Event)}

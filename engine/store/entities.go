@@ -460,6 +460,10 @@ func (db *DB) UpsertCustomer(ctx context.Context, c engine.Customer) (engine.Cus
 			if err := tx.Create(&row).Error; err != nil {
 				return err
 			}
+			if _, err := db.emit(tx, NewEvent{Type: EventCustomerCreated, Key: c.ID, CustomerID: c.ID, Subject: c.ID,
+				Data: map[string]any{"customerId": c.ID, "name": c.Name, "email": c.Email, "currency": c.Currency}}); err != nil {
+				return err
+			}
 		}
 		if err := db.recordChange(tx, EntityCustomer, c.ID, row.Revision); err != nil {
 			return err
@@ -597,6 +601,9 @@ func (db *DB) UpsertSubscription(ctx context.Context, s engine.Subscription) (en
 		if err := db.markPending(tx, EntitySubscription, s.ID, row.Revision); err != nil {
 			return err
 		}
+		if err := db.emitSubscription(tx, s, found, existing.Status, row.Revision); err != nil {
+			return err
+		}
 		// The customer's skip rules depend on its subscriptions.
 		return db.markDue(tx, EntityCustomer, s.CustomerID)
 	})
@@ -699,4 +706,20 @@ func (db *DB) chargeInUse(tx *gorm.DB, planID, bpID string) (bool, error) {
 	err := tx.Model(&subscriptionRow{}).
 		Where("(plan_id = ? AND billing_period_id = ?) OR add_ons LIKE ?", planID, bpID, "%\"planId\":\""+planID+"\"%").Count(&n).Error
 	return n > 0, err
+}
+
+// emitSubscription writes the subscription's event for this revision:
+// created, canceled (the status became cancelled) or updated.
+func (db *DB) emitSubscription(tx *gorm.DB, s engine.Subscription, existed bool, oldStatus string, revision int) error {
+	typ := EventSubscriptionUpdated
+	switch {
+	case !existed:
+		typ = EventSubscriptionCreated
+	case s.Status == engine.StatusCancelled && oldStatus != string(engine.StatusCancelled):
+		typ = EventSubscriptionCanceled
+	}
+	_, err := db.emit(tx, NewEvent{Type: typ, Key: fmt.Sprintf("%s:%d", s.ID, revision), CustomerID: s.CustomerID, Subject: s.ID,
+		Data: map[string]any{"subscriptionId": s.ID, "customerId": s.CustomerID, "planId": s.PlanID, "billingPeriodId": s.BillingPeriodID,
+			"status": s.Status, "startDate": s.StartDate, "cancellationDate": s.CancellationDate, "revision": revision}})
+	return err
 }

@@ -47,7 +47,31 @@ func (grantRow) TableName() string { return "access_grants" }
 // through one subscription with the given ones.
 func (db *DB) ReplaceGrants(ctx context.Context, customerID, subscriptionNumber string, grants []Grant) error {
 	return db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var old []grantRow
+		if err := tx.Where("customer_id = ? AND subscription_number = ?", customerID, subscriptionNumber).Find(&old).Error; err != nil {
+			return err
+		}
 		if err := tx.Where("customer_id = ? AND subscription_number = ?", customerID, subscriptionNumber).Delete(&grantRow{}).Error; err != nil {
+			return err
+		}
+		var evs []NewEvent
+		was := map[string]grantRow{}
+		for _, r := range old {
+			was[r.PlanID] = r
+		}
+		is := map[string]bool{}
+		for _, g := range grants {
+			is[g.PlanID] = true
+			if _, ok := was[g.PlanID]; !ok {
+				evs = append(evs, grantEvent(EventAccessGranted, g))
+			}
+		}
+		for _, r := range old {
+			if !is[r.PlanID] {
+				evs = append(evs, grantEvent(EventAccessRevoked, grantFromRow(r)))
+			}
+		}
+		if _, err := db.emit(tx, evs...); err != nil {
 			return err
 		}
 		for _, g := range grants {
@@ -70,12 +94,46 @@ func (db *DB) GrantsOf(ctx context.Context, customerID string) ([]Grant, error) 
 	}
 	out := make([]Grant, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, Grant{CustomerID: r.CustomerID, PlanID: r.PlanID, SubscriptionNumber: r.SubscriptionNumber, SubscriptionID: r.SubscriptionID,
-			ZuoraAccountID: r.ZuoraAccountID, Status: r.Status, StartsOn: r.StartsOn, EndsOn: r.EndsOn, GraceDays: r.GraceDays, Reason: r.Reason,
-			UpdatedAt: r.UpdatedAt.UTC()})
+		out = append(out, grantFromRow(r))
 	}
 	return out, nil
 }
+
+func grantFromRow(r grantRow) Grant {
+	return Grant{CustomerID: r.CustomerID, PlanID: r.PlanID, SubscriptionNumber: r.SubscriptionNumber, SubscriptionID: r.SubscriptionID,
+		ZuoraAccountID: r.ZuoraAccountID, Status: r.Status, StartsOn: r.StartsOn, EndsOn: r.EndsOn, GraceDays: r.GraceDays, Reason: r.Reason,
+		UpdatedAt: r.UpdatedAt.UTC()}
+}
+
+// GrantEventKey names one grant's lifetime: granted and revoked are each
+// told once per (customer, subscription, plan, start).
+func GrantEventKey(g Grant) string {
+	return g.CustomerID + ":" + g.SubscriptionNumber + ":" + g.PlanID + ":" + g.StartsOn
+}
+
+func grantEvent(typ string, g Grant) NewEvent {
+	return NewEvent{Type: typ, Key: GrantEventKey(g), CustomerID: g.CustomerID, Subject: g.SubscriptionNumber,
+		Data: map[string]any{"customerId": g.CustomerID, "planId": g.PlanID, "subscriptionNumber": g.SubscriptionNumber,
+			"subscriptionId": g.SubscriptionID, "from": g.StartsOn, "until": g.EndsOn}}
+}
+
+// GrantsEnded returns grants whose end date is on or before today and after
+// since (the job that tells access.revoked looks back a while).
+func (db *DB) GrantsEnded(ctx context.Context, since, today string) ([]Grant, error) {
+	var rows []grantRow
+	if err := db.Gorm.WithContext(ctx).Where("ends_on <> '' AND ends_on <= ? AND ends_on > ?", today, since).Order("ends_on, customer_id").
+		Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]Grant, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, grantFromRow(r))
+	}
+	return out, nil
+}
+
+// GrantRevokedEvent is the access.revoked event of a grant (Emit it; it is told once).
+func GrantRevokedEvent(g Grant) NewEvent { return grantEvent(EventAccessRevoked, g) }
 
 // DeleteGrantsOfAccount removes the grants a customer has through one Zuora account.
 func (db *DB) DeleteGrantsOfAccount(ctx context.Context, customerID, zuoraAccountID string) error {

@@ -207,6 +207,14 @@ func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outco
 		if err := tx.Model(&syncRecordRow{}).Where("id = ?", rec.ID).Updates(upd).Error; err != nil {
 			return err
 		}
+		if state == StateDead && cur.State != StateDead {
+			// A record needs a person: tell the app (once per attempt that gave up).
+			if _, err := db.emit(tx, NewEvent{Type: EventSyncDead, Key: fmt.Sprintf("%d:%d", rec.ID, now.UnixNano()), Subject: cur.EntityKind + "/" + cur.EntityID,
+				Data: map[string]any{"syncRecordId": rec.ID, "entityKind": cur.EntityKind, "entityId": cur.EntityID,
+					"errorCode": o.ErrorCode, "errorMessage": truncate(o.ErrorMessage, 500), "reason": o.Reason}}); err != nil {
+				return err
+			}
+		}
 		if o.Quiet {
 			return nil
 		}

@@ -277,6 +277,9 @@ func (s *Sim) getAccount(c *call) *resp {
 	if a.ShipTo != nil {
 		out["shipToContact"] = contactView(a.ShipTo, false, false, true)
 	}
+	if a.DefaultPaymentMethodID != "" {
+		out["billingAndPayment"].(map[string]any)["defaultPaymentMethodId"] = a.DefaultPaymentMethodID
+	}
 	return jsonResp(http.StatusOK, out)
 }
 
@@ -410,6 +413,7 @@ func accountFields(a *account) map[string]string {
 		"BillCycleDay": fmt.Sprint(a.BillCycleDay), "PaymentTerm": a.PaymentTerm, "CrmId": str(a.Basic["crmId"]),
 		"Batch": str(a.Basic["batch"]), "Notes": str(a.Basic["notes"]), "SalesRepName": str(a.Basic["salesRep"]),
 		"CreatedDate": a.Created.UTC().Format(time.RFC3339), "UpdatedDate": a.Updated.UTC().Format(time.RFC3339),
+		"DefaultPaymentMethodId": a.DefaultPaymentMethodID,
 	}
 	for k, v := range a.Custom {
 		f[k] = str(v)

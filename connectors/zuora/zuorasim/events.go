@@ -47,6 +47,12 @@ func (s *Sim) subscriptionEvent(sub *subscription, changeType string) *event {
 		f[k] = str(val)
 	}
 	ev := &event{baseObject: "Subscription", changeType: changeType, fields: f, subscription: f}
+	if changeType == "UPDATE" && len(sub.Versions) > 1 {
+		// Subscription.<Field>_old: the version the change replaced.
+		p := sub.Versions[len(sub.Versions)-2]
+		ev.old = map[string]string{"Id": p.ID, "Status": p.Status, "Version": strconv.Itoa(p.Version), "SubscriptionEndDate": p.SubscriptionEndDate,
+			"TermEndDate": p.TermEndDate, "AutoRenew": strconv.FormatBool(p.AutoRenew)}
+	}
 	if a := s.st.accounts[sub.AccountID]; a != nil {
 		ev.account = accountFields(a)
 		f["AccountNumber"] = a.Number
@@ -152,6 +158,8 @@ func (ev *event) mergeValue(path string) string {
 	}
 	var src map[string]string
 	switch obj {
+	case ev.baseObject:
+		src = ev.fields
 	case "Account":
 		src = ev.account
 	case "Subscription":

@@ -40,6 +40,9 @@ func (s *Sim) buildRoutes() []*route {
 		r("POST", "/v1/accounts", famREST, hv, s.postAccount),
 		r("GET", "/v1/accounts/{account-key}", famREST, d, s.getAccount),
 		r("PUT", "/v1/accounts/{account-key}", famREST, d, s.putAccount),
+		r("GET", "/v1/accounts/{account-key}/payment-methods", famREST, d, s.getAccountPaymentMethods),
+		r("GET", "/v1/invoices/{invoiceKey}", famREST, d, s.getInvoice),
+		r("GET", "/v1/payments/{paymentKey}", famREST, d, s.getPayment),
 
 		r("POST", "/v1/orders", famREST, hv, s.postOrder),
 		r("GET", "/v1/subscriptions/{subscription-key}", famREST, d, s.getSubscription),
@@ -69,6 +72,8 @@ func (s *Sim) buildRoutes() []*route {
 
 		r("GET", "/object-query/accounts", famOQ, oq, s.queryAccounts),
 		r("GET", "/object-query/subscriptions", famOQ, oq, s.querySubscriptions),
+		r("GET", "/object-query/invoices", famOQ, oq, s.queryInvoices),
+		r("GET", "/object-query/payments", famOQ, oq, s.queryPayments),
 	}
 }
 

@@ -41,13 +41,13 @@ type prpTier struct {
 	ChargeID       string
 	Tier           int
 	Currency       string
-	Price          json.Number
-	StartingUnit   json.Number
-	EndingUnit     json.Number
+	Price          json.Number `json:",omitempty"`
+	StartingUnit   json.Number `json:",omitempty"`
+	EndingUnit     json.Number `json:",omitempty"`
 	PriceFormat    string
 	IsOveragePrice bool
-	DiscountAmount json.Number
-	DiscountPct    json.Number
+	DiscountAmount json.Number `json:",omitempty"`
+	DiscountPct    json.Number `json:",omitempty"`
 }
 
 type contact struct {
@@ -65,6 +65,7 @@ type account struct {
 	InvoiceDeliveryPrefsPrint          bool
 	BillTo, SoldTo, ShipTo             *contact
 	Custom                             map[string]any
+	DefaultPaymentMethodID             string
 	Created, Updated                   time.Time
 }
 
@@ -75,8 +76,8 @@ type statusSpan struct {
 type segment struct {
 	Segment        int
 	Start, End     string
-	Quantity       json.Number
-	Price          json.Number
+	Quantity       json.Number `json:",omitempty"`
+	Price          json.Number `json:",omitempty"`
 	Tiers          []*prpTier
 	AmendedByOrder string
 }
@@ -167,7 +168,7 @@ type usageRecord struct {
 	ChargeNumber       string
 	ChargeID           string
 	UOM                string
-	Quantity           json.Number
+	Quantity           json.Number `json:",omitempty"`
 	StartDateTime      time.Time
 	EndDateTime        *time.Time
 	Description        string
@@ -227,7 +228,10 @@ type order struct {
 }
 
 type state struct {
-	seq int64
+	// epoch is random per fresh state: ids of a reset or new simulator
+	// never repeat those of an earlier one (billsync maps objects by id).
+	epoch uint32
+	seq   int64
 
 	products     map[string]*product
 	productOrder []string
@@ -263,11 +267,15 @@ type state struct {
 	// run: usage of a day before it that came later is never rated.
 	billedThrough map[string]string
 
+	// bill holds invoices, payments and payment methods (billing.go).
+	bill *billingState
+
 	nAccount, nSub, nCharge, nOrder, nProduct, nPlan, nPRPC, nRatePlan int
 }
 
 func newState() *state {
 	return &state{
+		epoch:           newEpoch(),
 		products:        map[string]*product{},
 		plans:           map[string]*ratePlan{},
 		charges:         map[string]*prpCharge{},
@@ -290,7 +298,7 @@ func newState() *state {
 // newID returns a 32-hex-character Zuora-style id.
 func (st *state) newID() string {
 	st.seq++
-	return fmt.Sprintf("8ad09b%026x", st.seq)
+	return fmt.Sprintf("8ad0%08x%020x", st.epoch, st.seq)
 }
 
 func (st *state) account(key string) *account {

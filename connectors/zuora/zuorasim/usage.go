@@ -311,20 +311,27 @@ type BillRunResult struct {
 	// leaves usage of a billed period Pending).
 	UsageProcessed int `json:"usageProcessed"`
 	UsageLeft      int `json:"usageLeftPending"`
+	// InvoiceNumber is the invoice the run created ("" when there was
+	// nothing to bill).
+	InvoiceNumber string `json:"invoiceNumber,omitempty"`
+	InvoiceID     string `json:"invoiceId,omitempty"`
 }
 
-// BillRun invoices every account up to (not including) targetDate: usage
-// whose day (in the tenant's time zone) is before it and after the account's
-// previous bill run becomes Processed; usage of an already billed day stays
-// Pending for good. Accounts limits the run (nil: all).
+// BillRun invoices every account up to (not including) targetDate and posts
+// the invoices (a bill run with auto-post): usage whose day (in the tenant's
+// time zone) is before it and after the account's previous bill run becomes
+// Processed; usage of an already billed day stays Pending for good; the
+// recurring and one-time charges become one invoice per account (Invoice
+// INSERT as Draft, then UPDATE to Posted). Accounts limits the run (nil: all).
 func (s *Sim) BillRun(targetDate string, accounts ...string) ([]BillRunResult, error) {
 	if _, err := time.Parse(dateLayout, targetDate); err != nil {
 		return nil, fmt.Errorf("targetDate %q is not a yyyy-MM-dd date", targetDate)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	st := s.st
+	now := s.Now()
 	var out []BillRunResult
+	var events []*event
 	for _, id := range st.accountOrder {
 		a := st.accounts[id]
 		if len(accounts) > 0 && !slices.Contains(accounts, a.Number) {
@@ -350,9 +357,18 @@ func (s *Sim) BillRun(targetDate string, accounts ...string) ([]BillRunResult, e
 				res.UsageProcessed++
 			}
 		}
+		if inv := s.invoiceAccount(a, targetDate, now); inv != nil {
+			events = append(events, s.objectEvent("Invoice", "INSERT", invoiceFields(inv), nil, a.ID))
+			old := invoiceFields(inv)
+			inv.Status, inv.PostedDate = "Posted", rfc(now)
+			events = append(events, s.objectEvent("Invoice", "UPDATE", invoiceFields(inv), old, a.ID))
+			res.InvoiceNumber, res.InvoiceID = inv.Number, inv.ID
+		}
 		st.billedThrough[a.ID] = targetDate
 		out = append(out, res)
 	}
+	s.mu.Unlock()
+	s.fire(events...)
 	return out, nil
 }
 
