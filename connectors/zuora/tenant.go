@@ -347,7 +347,8 @@ func (c *Client) describeFresh(ctx context.Context, object string) ([]DescribedF
 // LackingFields returns the fields of need the tenant does not define on
 // their object (GET /v1/describe, cached): billsync checks them before a
 // write carries them. An object whose fields cannot be described (no
-// permission) is not checked: Zuora's answer to the write says what is wrong.
+// permission, or a failed read) is not checked: Zuora's answer to the write
+// says what is wrong.
 //
 // The cache is trusted for fields it has; a field it lacks is looked up
 // afresh once before it is reported (an admin may just have created it).
@@ -364,9 +365,9 @@ func (c *Client) LackingFields(ctx context.Context, need []RequiredField) ([]Req
 			fields, err = c.describeFresh(ctx, f.Object)
 		}
 		if err != nil {
-			if IsRetryable(err) {
-				return nil, err
-			}
+			// Unreadable now (a fault, a missing permission): not checked.
+			// The pre-check is best effort and adds no failure of its own;
+			// Zuora's answer to the write says what is wrong.
 			continue
 		}
 		if !has(fields) {
