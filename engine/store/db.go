@@ -175,7 +175,11 @@ func (db *DB) provider() (*goose.Provider, error) {
 	if db.Dialect == SQLite {
 		d = goose.DialectSQLite3
 	}
-	return goose.NewProvider(d, sqlDB, fsys)
+	// Out of order: migrations written on parallel branches may land with a
+	// lower number than one a database already applied (00011 after 00013);
+	// each is independent of the others' order, and the missing one is
+	// applied rather than refused.
+	return goose.NewProvider(d, sqlDB, fsys, goose.WithAllowOutofOrder(true))
 }
 
 // MigrationState is one migration's version and whether it is applied.
