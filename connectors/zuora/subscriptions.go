@@ -135,6 +135,7 @@ type SubscriptionCharge struct {
 	EffectiveEndDate        string         `json:"effectiveEndDate"`
 	TriggerEvent            string         `json:"triggerEvent"`
 	ChargedThroughDate      string         `json:"chargedThroughDate"`
+	ProcessedThroughDate    string         `json:"processedThroughDate"`
 	Quantity                Number         `json:"quantity"`
 	Price                   Number         `json:"price"`
 	Tiers                   []CatalogTier  `json:"tiers"`

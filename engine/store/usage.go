@@ -479,6 +479,9 @@ type UsageRow struct {
 	WindowUOM, WindowChargeNumber string
 	// The Zuora numbers the row is (or is to be) sent with.
 	AccountNumber, SubscriptionNumber, ChargeNumber, UOM string
+	// SendStart, when set, is the StartDateTime the row is sent with
+	// instead of its window's (a late row for a billed period).
+	SendStart *time.Time
 }
 
 // PendingUsageRows returns pending rows after the cursor, in id order: those
@@ -528,11 +531,30 @@ func (db *DB) CreateUsageBatch(ctx context.Context, b NewUsageBatch, now time.Ti
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		q := db.q().s("UPDATE usage_uploads SET state = ").a(UsageRowSending).s(", batch_id = ").a(b.ID).s(", updated_at = ").a(now)
-		for _, col := range []string{"account_number", "subscription_number", "charge_number", "uom"} {
+		for _, col := range []string{"account_number", "subscription_number", "charge_number", "uom", "description", "sent_start"} {
 			q.s(", " + col + " = CASE id")
 			for _, r := range b.Rows {
-				v := map[string]string{"account_number": r.AccountNumber, "subscription_number": r.SubscriptionNumber, "charge_number": r.ChargeNumber, "uom": r.UOM}[col]
+				var v any
+				switch col {
+				case "account_number":
+					v = r.AccountNumber
+				case "subscription_number":
+					v = r.SubscriptionNumber
+				case "charge_number":
+					v = r.ChargeNumber
+				case "uom":
+					v = r.UOM
+				case "description":
+					v = r.Description
+				case "sent_start":
+					if r.SendStart != nil {
+						v = r.SendStart.UTC()
+					}
+				}
 				q.s(" WHEN ").a(r.ID).s(" THEN ").a(v)
+				if col == "sent_start" && q.pg {
+					q.s("::timestamptz") // a CASE of parameters alone would be text
+				}
 			}
 			q.s(" END")
 		}
@@ -596,7 +618,12 @@ type UsageBatch struct {
 
 // UsageBatchFilter narrows a claim to the batches holding rows of one
 // subscription; those are claimed whatever their retry time (a person asked).
-type UsageBatchFilter struct{ SubscriptionID string }
+type UsageBatchFilter struct {
+	SubscriptionID string
+	// NotTriedSince, when set, leaves out batches attempted at or after it
+	// (a sync tries each batch once).
+	NotTriedSince time.Time
+}
 
 // ClaimUsageBatches claims up to n batches whose outcome is unknown for
 // worker until now+lease, each with a new lease token: those reserved for
@@ -612,7 +639,11 @@ func (db *DB) ClaimUsageBatches(ctx context.Context, worker string, n int, lease
 	} else {
 		q.s(" AND next_attempt_at <= ").a(now)
 	}
-	q.s(")) ORDER BY next_attempt_at, id LIMIT " + strconv.Itoa(n)).skipLocked().s(") RETURNING id, first_sent_at, attempts")
+	q.s("))")
+	if !f.NotTriedSince.IsZero() {
+		q.s(" AND (last_attempt_at IS NULL OR last_attempt_at < ").a(f.NotTriedSince.UTC()).s(")")
+	}
+	q.s(" ORDER BY next_attempt_at, id LIMIT " + strconv.Itoa(n)).skipLocked().s(") RETURNING id, first_sent_at, attempts")
 	rs, err := q.rows(ctx, db.sqlDB())
 	if err != nil {
 		return nil, fmt.Errorf("claim usage batches: %w", err)
@@ -634,19 +665,24 @@ func (db *DB) ClaimUsageBatches(ctx context.Context, worker string, n int, lease
 		byID[b.ID], ids[i] = i, b.ID
 	}
 	rs, err = in(db.q().s(`SELECT u.batch_id, u.id, u.window_id, u.subscription_id, w.plan_id, w.charge_id, w.window_start, u.seq, u.quantity, u.attempts,
-		u.account_number, u.subscription_number, u.charge_number, u.uom, u.description
+		u.account_number, u.subscription_number, u.charge_number, u.uom, u.description, u.sent_start
 		FROM usage_uploads u JOIN usage_windows w ON w.id = u.window_id WHERE u.state = 'sending' AND u.batch_id IN `), ids).s(" ORDER BY u.id").rows(ctx, db.sqlDB())
 	if err != nil {
 		return bs, fmt.Errorf("load usage batch rows: %w", err)
 	}
 	_, err = scanRows(rs, func(rs *sql.Rows) (struct{}, error) {
 		var (
-			bid string
-			r   UsageRow
+			bid  string
+			r    UsageRow
+			sent sql.NullTime
 		)
 		if err := rs.Scan(&bid, &r.ID, &r.WindowID, &r.SubscriptionID, &r.PlanID, &r.ChargeID, &r.WindowStart, &r.Seq, &r.Quantity, &r.Attempts,
-			&r.AccountNumber, &r.SubscriptionNumber, &r.ChargeNumber, &r.UOM, &r.Description); err != nil {
+			&r.AccountNumber, &r.SubscriptionNumber, &r.ChargeNumber, &r.UOM, &r.Description, &sent); err != nil {
 			return struct{}{}, err
+		}
+		if sent.Valid {
+			t := sent.Time.UTC()
+			r.SendStart = &t
 		}
 		r.WindowStart = r.WindowStart.UTC()
 		b := &bs[byID[bid]]
@@ -711,12 +747,12 @@ type UsageBatchOutcome struct {
 func (db *DB) FinishUsageBatch(ctx context.Context, worker string, b UsageBatch, o UsageBatchOutcome, now time.Time) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		q := db.q().s("UPDATE usage_batches SET state = ").a(o.State).s(", claimed_by = '', lease_token = '', claimed_until = NULL, updated_at = ").a(now).
-			s(", last_error = ").a(truncate(o.Error, 500))
+			s(", last_attempt_at = ").a(now).s(", last_error = ").a(truncate(o.Error, 500))
 		if o.Outcome != "" {
 			q.s(", outcome = ").a(truncate(o.Outcome, 500))
 		}
 		if o.CountAttempt {
-			q.s(", attempts = attempts + 1, last_attempt_at = ").a(now)
+			q.s(", attempts = attempts + 1")
 		}
 		if !o.NextAttempt.IsZero() {
 			q.s(", next_attempt_at = ").a(o.NextAttempt.UTC())
@@ -788,6 +824,11 @@ type UsageUpload struct {
 	Attempts     int        `json:"attempts"`
 	LastError    string     `json:"lastError,omitempty"`
 	SentAt       *time.Time `json:"sentAt,omitempty"`
+	// SentFor is the StartDateTime the row went to Zuora with when it is
+	// not the window's: its window's period was billed already, so it went
+	// into the first open day (Description names the window).
+	SentFor     *time.Time `json:"sentFor,omitempty"`
+	Description string     `json:"description,omitempty"`
 }
 
 // UsageWindow is one (subscription, charge, hour) window with its uploads.
@@ -867,19 +908,24 @@ func (db *DB) UsageWindows(ctx context.Context, subID string, f UsageWindowFilte
 		byID[id] = i
 	}
 	if len(ids) > 0 {
-		rs, err := in(db.q().s(`SELECT window_id, seq, quantity, state, zuora_id, charge_number, attempts, last_error, sent_at
+		rs, err := in(db.q().s(`SELECT window_id, seq, quantity, state, zuora_id, charge_number, attempts, last_error, sent_at, sent_start, description
 			FROM usage_uploads WHERE window_id IN `), ids).s(" ORDER BY window_id, seq").rows(ctx, db.sqlDB())
 		if err != nil {
 			return nil, err
 		}
 		_, err = scanRows(rs, func(rs *sql.Rows) (struct{}, error) {
 			var (
-				wid    int64
-				u      UsageUpload
-				sentAt sql.NullTime
+				wid             int64
+				u               UsageUpload
+				sentAt, sentFor sql.NullTime
 			)
-			if err := rs.Scan(&wid, &u.Correction, &u.Quantity, &u.State, &u.ZuoraUsageID, &u.ChargeNumber, &u.Attempts, &u.LastError, &sentAt); err != nil {
+			if err := rs.Scan(&wid, &u.Correction, &u.Quantity, &u.State, &u.ZuoraUsageID, &u.ChargeNumber, &u.Attempts, &u.LastError, &sentAt,
+				&sentFor, &u.Description); err != nil {
 				return struct{}{}, err
+			}
+			if sentFor.Valid {
+				t := sentFor.Time.UTC()
+				u.SentFor = &t
 			}
 			d, err := num(u.Quantity)
 			if err != nil {

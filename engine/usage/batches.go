@@ -22,29 +22,62 @@ type batchQueue struct {
 	rep   *Report
 	subID string           // only batches of this subscription's rows (manual sync)
 	clock func() time.Time // the ledger's clock, or a sync's
+	since time.Time        // a sync's start: each batch is tried once per sync
 
 	mu  sync.Mutex
 	seq int64
 	ids map[int64]string // lease record ids (the pool's) → batch ids
+	// A sync's queue: once nothing more is batched (last), the first claim
+	// that finds nothing while nothing is in flight closes drained.
+	inflight int
+	last     bool
+	drained  chan struct{}
+	claimErr error // set before drained closes
 }
 
-// newPool returns a pool of senders on a batch queue.
-func (l *Ledger) newPool(rep *Report, subID string, clock func() time.Time, id string) *worker.Pool {
-	q := &batchQueue{l: l, rep: rep, subID: subID, clock: clock, ids: map[int64]string{}}
+// newPool returns a pool of senders on a batch queue. A sync's pool
+// (crash) stops as a crash would when its context ends: calls under way are
+// cut off and their claims lapse.
+func (l *Ledger) newPool(rep *Report, subID string, clock func() time.Time, id string, crash bool) (*worker.Pool, *batchQueue) {
+	q := &batchQueue{l: l, rep: rep, subID: subID, clock: clock, ids: map[int64]string{}, drained: make(chan struct{})}
 	return worker.NewQueue(q, worker.Options{Workers: l.cfg.Senders, Lease: l.cfg.ClaimTTL, Timeout: l.cfg.ClaimTTL,
-		StopTimeout: l.cfg.StopTimeout, Logger: l.log, ID: id})
+		StopTimeout: l.cfg.StopTimeout, Logger: l.log, ID: id, KeepClaimsOnStop: crash}), q
+}
+
+// lastBatched says nothing more will be batched for this queue.
+func (q *batchQueue) lastBatched() {
+	q.mu.Lock()
+	q.last = true
+	q.mu.Unlock()
 }
 
 const batchKind = "usage_batch"
 
 func (q *batchQueue) Claim(ctx context.Context, holder string, n int, lease time.Duration) ([]worker.Job, error) {
-	if !q.l.cfg.Enabled(Switch) {
-		return nil, nil
+	q.mu.Lock()
+	last, idle := q.last, q.inflight == 0
+	q.mu.Unlock()
+	var (
+		bs  []store.UsageBatch
+		err error
+	)
+	if q.l.cfg.Enabled(Switch) {
+		bs, err = q.l.db.ClaimUsageBatches(ctx, holder, n, lease, q.clock(), store.UsageBatchFilter{SubscriptionID: q.subID, NotTriedSince: q.since})
 	}
-	bs, err := q.l.db.ClaimUsageBatches(ctx, holder, n, lease, q.clock(), store.UsageBatchFilter{SubscriptionID: q.subID})
 	jobs := make([]worker.Job, len(bs))
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if last && idle && len(bs) == 0 {
+		// Nothing left for this sync (or the database failed: the sync
+		// reports it rather than wait).
+		select {
+		case <-q.drained:
+		default:
+			q.claimErr = err
+			close(q.drained)
+		}
+	}
+	q.inflight += len(bs)
 	for i, b := range bs {
 		q.seq++
 		q.ids[q.seq] = b.ID
@@ -77,7 +110,10 @@ func (q *batchQueue) Release(ctx context.Context, holder string) error {
 
 func (q *batchQueue) forget(job worker.Job) {
 	q.mu.Lock()
-	delete(q.ids, job.Lease.RecordID)
+	if _, ok := q.ids[job.Lease.RecordID]; ok { // once (a refused Finish is followed by LeaseLost)
+		delete(q.ids, job.Lease.RecordID)
+		q.inflight--
+	}
 	q.mu.Unlock()
 }
 

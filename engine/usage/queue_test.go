@@ -61,7 +61,8 @@ func TestHourlyJobOnlyQueues(t *testing.T) {
 
 // TestUsageLeaseLapseRefusesFinish: a sender whose lease lapsed during its
 // call (here: the clock jumps past it, and another process takes the batch
-// over and sends it) cannot record its outcome; the batch is in Zuora once,
+// over, or its own pool claims it again with a new token, and sends it)
+// cannot record its outcome; the batch is in Zuora once,
 // recorded once, by the holder of the lease.
 func TestUsageLeaseLapseRefusesFinish(t *testing.T) {
 	t.Parallel()
@@ -93,8 +94,9 @@ func TestUsageLeaseLapseRefusesFinish(t *testing.T) {
 			}
 			rep1, err := l1.SealAndUpload(ctx, f.clock.Now())
 			require.NoError(t, err)
-			require.Equal(t, 2, rep2.RowsSent, "%+v", rep2)
-			require.Zero(t, rep1.RowsSent, "%+v", rep1)
+			// Whoever claimed the lapsed batch next (l2, or l1's own pool with
+			// a new token) recorded it; the attempt that lost its lease did not.
+			require.Equal(t, 2, rep1.RowsSent+rep2.RowsSent, "%+v %+v", rep1, rep2)
 			mu.Lock()
 			require.Equal(t, map[string]int{"stored": 1, "lease_lost": 1}, outcomes)
 			mu.Unlock()

@@ -147,47 +147,32 @@ func (l *Ledger) Enqueue(ctx context.Context, now time.Time) (*Report, error) {
 
 // upload batches the pending rows (of one subscription when subID is set)
 // and sends them, and the batches whose outcome is unknown, on a pool of the
-// one queue: the batches it makes are reserved for it; it returns when
-// nothing it may send is due.
+// one queue, while it batches: the batches it makes are reserved for its
+// pool. It returns once nothing it may send is due (or ctx ended: then the
+// calls under way are cut off and their claims lapse, as after a crash).
 func (l *Ledger) upload(ctx context.Context, now time.Time, subID string, rep *Report) error {
 	offset := now.Sub(l.now()) // the sync's clock: now, moving on
-	p := l.newPool(rep, subID, func() time.Time { return l.now().Add(offset) }, l.cfg.Owner+"/"+randomID())
-	ready := make(chan struct{}, 1)
-	pctx, stop := context.WithCancel(ctx)
-	defer stop()
-	produced := make(chan error, 1)
-	go func() {
-		produced <- l.produce(pctx, now, subID, rep, p.ID(), func() {
-			select {
-			case ready <- struct{}{}:
-			default:
-			}
-		})
-	}()
-	producing := true
-	var perr error
-	for {
-		n, err := p.Drain(ctx)
-		if err != nil {
-			stop()
-			if producing {
-				<-produced
-			}
-			return err
-		}
-		if n > 0 {
-			continue
-		}
-		if !producing {
-			return perr
-		}
-		select {
-		case perr = <-produced:
-			producing = false
-		case <-ready:
-		case <-ctx.Done():
-		}
+	p, q := l.newPool(rep, subID, func() time.Time { return l.now().Add(offset) }, l.cfg.Owner+"/"+randomID(), true)
+	q.since = now
+	rctx, stop := context.WithCancel(ctx)
+	ran := make(chan struct{})
+	go func() { defer close(ran); _ = p.Run(rctx) }()
+	perr := l.produce(ctx, now, subID, rep, p.ID(), p.Kick)
+	q.lastBatched()
+	p.Kick()
+	var err error
+	select {
+	case <-q.drained:
+		err = q.claimErr
+	case <-ctx.Done():
+		err = ctx.Err()
 	}
+	stop()
+	<-ran
+	if perr != nil {
+		return perr
+	}
+	return err
 }
 
 // produce batches the due pending rows (of subID's, all of them, when set),
@@ -195,7 +180,8 @@ func (l *Ledger) upload(ctx context.Context, now time.Time, subID string, rep *R
 // alone in their own. Batches are reserved for reserveFor (empty: for any
 // sender); made is called after each.
 func (l *Ledger) produce(ctx context.Context, now time.Time, subID string, rep *Report, reserveFor string, made func()) error {
-	res := &resolver{l: l, numbers: map[string]string{}, subs: map[string]*subNumbers{}, fetched: map[string]bool{}, stranded: map[string]bool{}}
+	res := &resolver{l: l, numbers: map[string]string{}, subs: map[string]*subNumbers{}, fetched: map[string]bool{}, stranded: map[string]bool{},
+		reads: map[string]zuoraRead{}}
 	var (
 		cursor int64
 		chunk  []store.UsageRow
@@ -228,6 +214,9 @@ func (l *Ledger) produce(ctx context.Context, now time.Time, subID string, rep *
 			r, reason, err := res.resolve(ctx, r)
 			if err != nil {
 				return err
+			}
+			if reason == "" {
+				r, reason = res.openPeriod(ctx, r)
 			}
 			if reason != "" && res.stranded[mappings.Key(r.SubscriptionID, r.PlanID, r.ChargeID)] {
 				if err := l.db.HoldUsageRow(ctx, r.ID, reason, now); err != nil {
@@ -279,8 +268,12 @@ func record(r store.UsageRow) (zuora.Usage, error) {
 	if err != nil {
 		return zuora.Usage{}, err
 	}
+	start := r.WindowStart
+	if r.SendStart != nil {
+		start = *r.SendStart
+	}
 	return zuora.Usage{AccountNumber: r.AccountNumber, SubscriptionNumber: r.SubscriptionNumber, ChargeNumber: r.ChargeNumber, UOM: r.UOM,
-		Quantity: q, StartDateTime: r.WindowStart, EndDateTime: r.WindowStart.Add(time.Hour), Description: r.Description}, nil
+		Quantity: q, StartDateTime: start, EndDateTime: start.Add(time.Hour), Description: r.Description}, nil
 }
 
 // batchKey derives a batch's id and Idempotency-Key from its sorted row ids
@@ -310,6 +303,61 @@ type resolver struct {
 	// stranded: "sub/plan/charge" keys whose charge is neither in Zuora's
 	// subscription nor in the local subscription any more.
 	stranded map[string]bool
+	reads    map[string]zuoraRead // Zuora's subscriptions read in this sync, by local id
+}
+
+type zuoraRead struct {
+	sub zuora.Subscription
+	err error
+}
+
+// read reads a subscription from Zuora once per sync.
+func (rs *resolver) read(ctx context.Context, subID, number string) (zuora.Subscription, error) {
+	if r, ok := rs.reads[subID]; ok {
+		return r.sub, r.err
+	}
+	zs, err := rs.l.z.GetSubscription(ctx, number)
+	if ctx.Err() == nil {
+		rs.reads[subID] = zuoraRead{zs, err}
+	}
+	return zs, err
+}
+
+// openPeriod applies the closed-period rule (docs/zuora-rules.md, "Closed
+// billing periods"): Zuora does not rate usage whose day it has billed
+// already (it would stay Pending, never invoiced). A row whose window's day
+// is before the charge's first open day (its processedThroughDate, or its
+// chargedThroughDate if later, from the subscription as Zuora has it now)
+// is sent with that day's 00:00 as its StartDateTime and a description that
+// names its own window: billed in the open period, never lost. The reason
+// is set when Zuora could not say (the row waits).
+func (rs *resolver) openPeriod(ctx context.Context, r store.UsageRow) (store.UsageRow, string) {
+	zs, err := rs.read(ctx, r.SubscriptionID, r.SubscriptionNumber)
+	if err != nil {
+		return r, "reading from Zuora whether the window's period is billed failed: " + err.Error()
+	}
+	var open time.Time
+	for _, rp := range zs.RatePlans {
+		for _, c := range rp.RatePlanCharges {
+			if c.Number != r.ChargeNumber {
+				continue
+			}
+			for _, d := range []string{c.ProcessedThroughDate, c.ChargedThroughDate} {
+				if t, err := time.Parse("2006-01-02", d); err == nil && t.After(open) {
+					open = t
+				}
+			}
+		}
+	}
+	// The window's day is its start's wall-clock date: billsync sends
+	// date-times as the window's UTC wall clock and Zuora reads them in the
+	// tenant's time zone.
+	if open.IsZero() || !r.WindowStart.Before(open) {
+		return r, ""
+	}
+	r.SendStart = &open
+	r.Description = engine.Truncate(r.Description+" (late: its period is billed in Zuora; sent on "+open.Format("2006-01-02")+")", 200)
+	return r, ""
 }
 
 func (rs *resolver) resolve(ctx context.Context, r store.UsageRow) (store.UsageRow, string, error) {
@@ -386,7 +434,7 @@ func (rs *resolver) chargeNumber(ctx context.Context, r store.UsageRow, sn *subN
 		// The subscription is in Zuora but its charge numbers were not
 		// recorded: read it and record them.
 		rs.fetched[r.SubscriptionID] = true
-		zs, gerr := l.z.GetSubscription(ctx, sn.subNumber)
+		zs, gerr := rs.read(ctx, r.SubscriptionID, sn.subNumber)
 		if gerr != nil {
 			l.log.Warn().Err(gerr).Str("subscription", r.SubscriptionID).Msg("usage: read subscription for charge numbers")
 			return "", "charge number unknown; reading the subscription from Zuora failed: " + gerr.Error(), nil
@@ -456,7 +504,7 @@ func (rs *resolver) sub(ctx context.Context, subID string) (*subNumbers, error) 
 	default:
 		// Several accounts: the subscription says which one it is on.
 		rs.fetched[subID] = true
-		zs, err := l.z.GetSubscription(ctx, sn.subNumber)
+		zs, err := rs.read(ctx, subID, sn.subNumber)
 		if err != nil {
 			sn.reason = "reading the subscription's account from Zuora failed: " + err.Error()
 			delete(rs.subs, subID)

@@ -180,7 +180,7 @@ func New(db *store.DB, z Zuora, cfg Config) *Ledger {
 	}
 	l := &Ledger{db: db, maps: db.Mappings(), z: z, cfg: cfg, log: cfg.Logger.With().Str("component", "usage").Logger(),
 		views: map[string]*subView{}}
-	l.pool = l.newPool(&Report{}, "", l.now, cfg.Owner+"/usage")
+	l.pool, _ = l.newPool(&Report{}, "", l.now, cfg.Owner+"/usage", false)
 	return l
 }
 
