@@ -163,7 +163,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 	a.web = web.New(web.Options{Store: db, Logger: log, APIKey: cfg.APIKey, MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
 		Sync: db, Mappings: a.outbound.Mappings(), Kick: a.pool.Kick,
 		Inbound: a.inbound, Webhooks: cfg.InboundConfig.webhookAuth(cfg.MaxBodyBytes), Events: a.events, Usage: a.usage, Admin: adm, Connection: a.conn,
-		Metrics: a.metrics.Handler(),
+		Metrics:      a.metrics.Handler(),
 		AllowedHosts: cfg.allowedHosts(cfg.Addr), TrustedOrigins: cfg.trustedOrigins(), TrustedProxies: cfg.TrustedProxies, Paused: a.paused})
 	return a, nil
 }
@@ -198,6 +198,8 @@ func (a *app) newAdmin(zuoraBaseURL string) (*admin.Admin, error) {
 		Connection:    admin.Connection{Environment: env, BaseURL: zuoraBaseURL, LastCall: a.zuora.LastSuccess, Paused: a.paused},
 		Schedule:      a.sched,
 		Tenant:        a.inbound,
+		Events:        a.events,
+		Billing:       a.inbound,
 		Settings:      a.conn,
 		Callouts:      a.inbound,
 		CalloutSetup:  inbound.CalloutSetup{PublicURL: a.cfg.PublicURL, Username: a.cfg.WebhookUsername, Password: a.cfg.WebhookPassword},

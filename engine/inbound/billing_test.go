@@ -15,6 +15,7 @@ import (
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
 	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/inbound"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/store/storetest"
 )
@@ -106,6 +107,13 @@ func TestBillingEventsEndToEnd(t *testing.T) {
 			h.settle()
 			cust = customerOf(t, h)
 			require.True(t, cust.HasPaymentMethod, "the default payment method set in Zuora")
+			updated := 0
+			for _, e := range h.inbox() {
+				if e.Event == inbound.EventAccountUpdated {
+					updated++
+				}
+			}
+			require.Equal(t, 1, updated, "only the payment method: billsync's own write of BillsyncId__c is not an account-updated event")
 			rec, err := h.env.DB.GetSyncRecord(h.ctx, store.EntityCustomer, cust.ID)
 			require.NoError(t, err)
 			require.Equal(t, store.StateSynced, rec.State, "the customer is in sync with its account, nothing to push")

@@ -268,6 +268,7 @@ func (s *Service) subscriptionFrom(ctx context.Context, id string, cust engine.C
 	}
 	return sub, nil
 }
+
 // adoptCancellation applies a cancellation made in Zuora (its UI, another
 // system) to billsync's own subscription: the local subscription becomes
 // cancelled on Zuora's end date and its sync record is settled as what

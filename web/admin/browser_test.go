@@ -360,7 +360,14 @@ func browserWalk(t *testing.T, exe string, dialect store.Dialect) {
 		chromedp.Click(chromedp.ID("setup-callouts")),
 		chromedp.WaitVisible(chromedp.CSS(`#connection-report[data-ok=true]`)),
 	)
-	rep := text("#connection-report")
+	// The report of the previous action is visible until the page is
+	// replaced: wait for this one (setup writes 26 objects).
+	rep := ""
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if rep = text("#connection-report"); strings.Contains(rep, "Set up callouts") {
+			break
+		}
+	}
 	require.Contains(t, rep, "Set up callouts")
 	require.Contains(t, rep, "created")
 	defs := 0
@@ -368,7 +375,7 @@ func browserWalk(t *testing.T, exe string, dialect store.Dialect) {
 		require.NoError(t, err)
 		defs++
 	}
-	require.Equal(t, 3, defs, "the tenant has billsync's three notification definitions")
+	require.Equal(t, 9, defs, "the tenant has billsync's nine notification definitions")
 	run("remove integration asks first",
 		chromedp.Click(chromedp.ID("remove-integration")),
 		chromedp.WaitVisible(chromedp.ID("remove-confirm")),

@@ -539,6 +539,7 @@ type entityData struct {
 	Report        *usage.Report
 	UsageError    string
 	UsageChart    chart
+	Billing       *billingData
 	Back          string
 }
 
@@ -619,6 +620,7 @@ func (a *Admin) entityData(ctx context.Context, kind, id string) (entityData, er
 				return d, lerr
 			}
 			d.Subscriptions = page.Items
+			a.billingOf(ctx, &d)
 		}
 	case store.EntitySubscription:
 		var s engine.Subscription
