@@ -4,6 +4,7 @@
 package engine
 
 import (
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -80,10 +81,12 @@ type Plan struct {
 	TrialDays      int
 	Currency       string
 	BillingPeriods []BillingPeriod
-	Revision       int
-	ArchivedAt     *time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// Metadata: ZUORA__ keys are written to the product's custom fields.
+	Metadata   map[string]string `json:",omitempty"`
+	Revision   int
+	ArchivedAt *time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // BillingPeriod is one way to pay for a plan; it becomes a Zuora product rate plan.
@@ -176,10 +179,35 @@ type Customer struct {
 	Currency         string
 	BillTo           *Contact
 	HasPaymentMethod bool
-	Revision         int
-	ArchivedAt       *time.Time
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// BillingID links the customer to an existing Zuora account (its number
+	// or id): billsync adopts it instead of creating one.
+	BillingID string `json:",omitempty"`
+	// Metadata is stored and shown; keys with the ZuoraFieldPrefix are
+	// written to the Zuora custom field of that name on the account.
+	Metadata   map[string]string `json:",omitempty"`
+	Revision   int
+	ArchivedAt *time.Time
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// ZuoraFieldPrefix marks a metadata key written to a Zuora custom field:
+// "ZUORA__Region__c" writes Region__c.
+const ZuoraFieldPrefix = "ZUORA__"
+
+// ZuoraFields returns the Zuora custom fields metadata asks for (prefix
+// removed), nil when none.
+func ZuoraFields(md map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range md {
+		if f, ok := strings.CutPrefix(k, ZuoraFieldPrefix); ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[f] = v
+		}
+	}
+	return out
 }
 
 // SubscriptionStatus is the local lifecycle state of a subscription.
@@ -228,9 +256,13 @@ type Subscription struct {
 	ResumeDate         Date
 	CancellationPolicy CancellationPolicy
 	CancellationDate   Date
-	Revision           int
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// BillingID links the subscription to an existing Zuora subscription
+	// (its number): billsync adopts it instead of creating one.
+	BillingID string            `json:",omitempty"`
+	Metadata  map[string]string `json:",omitempty"`
+	Revision  int
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 var zeroTime time.Time

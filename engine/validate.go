@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/shopspring/decimal"
@@ -44,6 +45,7 @@ func (v *validator) date(field, s string, required bool) {
 // Validate checks a plan on its own (references are checked by the store).
 func (p Plan) Validate() error {
 	v := &validator{}
+	v.metadata(p.Metadata)
 	if !ValidID(p.ID) {
 		v.add("id", idRule)
 	}
@@ -202,8 +204,43 @@ func validateCharge(v *validator, f string, c Charge, planCurrency string) {
 }
 
 // Validate checks a customer.
+// zuoraFieldName is a Zuora custom field's API name.
+var zuoraFieldName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,60}__c$`)
+
+// metadata checks a metadata map: at most 50 keys of 1..100 characters,
+// values of at most 255; a ZUORA__ key must name a custom field (…__c).
+func (v *validator) metadata(md map[string]string) {
+	if len(md) > 50 {
+		v.add("metadata", "must have at most 50 keys")
+		return
+	}
+	for k, val := range md {
+		if k == "" || utf8.RuneCountInString(k) > 100 {
+			v.add("metadata", "keys must be 1 to 100 characters")
+		}
+		if utf8.RuneCountInString(val) > 255 {
+			v.add("metadata."+k, "must be at most 255 characters")
+		}
+		v.text("metadata."+k, val, "metadata", k)
+		if f, ok := strings.CutPrefix(k, ZuoraFieldPrefix); ok && !zuoraFieldName.MatchString(f) {
+			v.add("metadata."+k, "a %s key names a Zuora custom field by its API name, e.g. %sRegion__c", ZuoraFieldPrefix, ZuoraFieldPrefix)
+		}
+	}
+}
+
+// billingID checks a link to an existing Zuora record (a number or id).
+func (v *validator) billingID(id string) {
+	if id != "" && !zuoraKey.MatchString(id) {
+		v.add("billingId", "must be a Zuora number or id (letters, digits, '-' and '_', at most 64)")
+	}
+}
+
+var zuoraKey = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
 func (c Customer) Validate() error {
 	v := &validator{}
+	v.metadata(c.Metadata)
+	v.billingID(c.BillingID)
 	if !ValidID(c.ID) {
 		v.add("id", idRule)
 	}
@@ -254,6 +291,8 @@ var emailPattern = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 // Validate checks a subscription on its own (references are checked by the store).
 func (s Subscription) Validate() error {
 	v := &validator{}
+	v.metadata(s.Metadata)
+	v.billingID(s.BillingID)
 	if !ValidID(s.ID) {
 		v.add("id", idRule)
 	}

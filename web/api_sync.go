@@ -18,6 +18,7 @@ type SyncService interface {
 	SyncHistory(ctx context.Context, recordID int64, limit int) ([]store.SyncAttempt, error)
 	Retry(ctx context.Context, id int64) (store.SyncRecord, error)
 	RetryAll(ctx context.Context, kind string) (int64, error)
+	RecheckAll(ctx context.Context, kinds []string) (int64, error)
 	EnqueueDriftChecksNow(ctx context.Context) (int64, error)
 }
 
@@ -36,6 +37,7 @@ func (s *Server) registerSync(api *gin.RouterGroup) {
 	api.POST("/sync-records/:rid/retry", s.retrySyncRecord)
 	api.POST("/sync-records/retry", s.retryAllSyncRecords)
 	api.POST("/sync-records/drift-check", s.checkDrift)
+	api.POST("/sync-records/recheck", s.recheckSyncRecords)
 	api.GET("/mappings", s.listMappings)
 }
 
@@ -151,6 +153,47 @@ func (s *Server) checkDrift(c *gin.Context) {
 		s.opts.Kick()
 	}
 	c.JSON(http.StatusAccepted, gin.H{"queued": n})
+}
+
+// recheckSyncRecords is `billsync sync <kinds>` through the service: every
+// record of the kinds is re-checked (reconciled when its payload changed),
+// and the failed and dead ones are retried.
+func (s *Server) recheckSyncRecords(c *gin.Context) {
+	var body struct {
+		Kinds []string `json:"kinds"`
+	}
+	if c.Request.ContentLength != 0 {
+		if !decodeJSON(c, &body) {
+			return
+		}
+	}
+	if len(body.Kinds) == 0 {
+		body.Kinds = []string{store.EntityPlan, store.EntityCustomer, store.EntitySubscription}
+	}
+	for _, k := range body.Kinds {
+		if !syncKinds[k] {
+			badRequest(c, "kinds", "each must be one of plan, customer, subscription")
+			return
+		}
+	}
+	n, err := s.opts.Sync.RecheckAll(c.Request.Context(), body.Kinds)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	var retried int64
+	for _, k := range body.Kinds {
+		m, err := s.opts.Sync.RetryAll(c.Request.Context(), k)
+		if err != nil {
+			writeError(c, err)
+			return
+		}
+		retried += m
+	}
+	if s.opts.Kick != nil {
+		s.opts.Kick()
+	}
+	c.JSON(http.StatusAccepted, gin.H{"rechecked": n, "retried": retried})
 }
 
 func (s *Server) listMappings(c *gin.Context) {

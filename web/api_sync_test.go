@@ -56,6 +56,16 @@ func TestSyncRecordAPI(t *testing.T) {
 		st, body, _ = c.do("POST", "/api/v1/sync-records/retry", `{"kind":"plan"}`)
 		require.Equal(t, 202, st, "%v", body)
 		require.Equal(t, float64(0), body["retried"], "nothing failed")
+		kicked = 0
+		st, body, _ = c.do("POST", "/api/v1/sync-records/recheck", `{"kinds":["subscription"]}`)
+		require.Equal(t, 202, st, "%v", body)
+		require.Equal(t, float64(0), body["rechecked"], "pending records are due already")
+		require.Equal(t, 1, kicked)
+		st, body, _ = c.do("POST", "/api/v1/sync-records/recheck", "")
+		require.Equal(t, 202, st, "%v", body)
+		require.Equal(t, float64(0), body["retried"])
+		st, _, _ = c.do("POST", "/api/v1/sync-records/recheck", `{"kinds":["usage"]}`)
+		require.Equal(t, 400, st)
 
 		st, body, _ = c.do("GET", "/api/v1/mappings?kind=product", "")
 		require.Equal(t, 200, st)

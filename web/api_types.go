@@ -82,6 +82,7 @@ type PlanBody struct {
 	TrialDays      int                 `json:"trialDays"`
 	Currency       string              `json:"currency"`
 	BillingPeriods []BillingPeriodBody `json:"billingPeriods"`
+	Metadata       map[string]string   `json:"metadata,omitempty"`
 	Revision       int                 `json:"revision,omitempty"`
 	ArchivedAt     *time.Time          `json:"archivedAt,omitempty"`
 	CreatedAt      *time.Time          `json:"createdAt,omitempty"`
@@ -133,7 +134,7 @@ type SyncSummary struct {
 func (b PlanBody) toDomain(id string) (engine.Plan, error) {
 	c := &conv{}
 	p := engine.Plan{ID: id, Kind: engine.PlanKind(or(b.Kind, "plan")), Name: b.Name, Description: b.Description,
-		PricingType: engine.PricingType(or(b.PricingType, "paid")), TrialDays: b.TrialDays, Currency: b.Currency}
+		PricingType: engine.PricingType(or(b.PricingType, "paid")), TrialDays: b.TrialDays, Currency: b.Currency, Metadata: b.Metadata}
 	for i, bp := range b.BillingPeriods {
 		dbp := engine.BillingPeriod{ID: bp.ID, Period: engine.Period(bp.Period)}
 		for j, ch := range bp.Charges {
@@ -165,7 +166,7 @@ func (b PlanBody) toDomain(id string) (engine.Plan, error) {
 
 func planBody(p engine.Plan) PlanBody {
 	b := PlanBody{ID: p.ID, Kind: string(p.Kind), Name: p.Name, Description: p.Description, PricingType: string(p.PricingType),
-		TrialDays: p.TrialDays, Currency: p.Currency, Revision: p.Revision, ArchivedAt: p.ArchivedAt,
+		TrialDays: p.TrialDays, Currency: p.Currency, Revision: p.Revision, ArchivedAt: p.ArchivedAt, Metadata: p.Metadata,
 		CreatedAt: timePtr(p.CreatedAt), UpdatedAt: timePtr(p.UpdatedAt), BillingPeriods: []BillingPeriodBody{}}
 	for _, bp := range p.BillingPeriods {
 		bb := BillingPeriodBody{ID: bp.ID, Period: string(bp.Period), ArchivedAt: bp.ArchivedAt, Charges: []ChargeBody{}}
@@ -202,21 +203,24 @@ type ContactBody struct {
 
 // CustomerBody is the JSON form of a customer.
 type CustomerBody struct {
-	ID               string       `json:"id,omitempty"`
-	Name             string       `json:"name"`
-	Email            string       `json:"email,omitempty"`
-	Currency         string       `json:"currency"`
-	BillTo           *ContactBody `json:"billTo,omitempty"`
-	HasPaymentMethod bool         `json:"hasPaymentMethod"`
-	Revision         int          `json:"revision,omitempty"`
-	ArchivedAt       *time.Time   `json:"archivedAt,omitempty"`
-	CreatedAt        *time.Time   `json:"createdAt,omitempty"`
-	UpdatedAt        *time.Time   `json:"updatedAt,omitempty"`
-	Sync             *SyncSummary `json:"sync,omitempty"`
+	ID               string            `json:"id,omitempty"`
+	Name             string            `json:"name"`
+	Email            string            `json:"email,omitempty"`
+	Currency         string            `json:"currency"`
+	BillTo           *ContactBody      `json:"billTo,omitempty"`
+	HasPaymentMethod bool              `json:"hasPaymentMethod"`
+	BillingID        string            `json:"billingId,omitempty"`
+	Metadata         map[string]string `json:"metadata,omitempty"`
+	Revision         int               `json:"revision,omitempty"`
+	ArchivedAt       *time.Time        `json:"archivedAt,omitempty"`
+	CreatedAt        *time.Time        `json:"createdAt,omitempty"`
+	UpdatedAt        *time.Time        `json:"updatedAt,omitempty"`
+	Sync             *SyncSummary      `json:"sync,omitempty"`
 }
 
 func (b CustomerBody) toDomain(id string) (engine.Customer, error) {
-	c := engine.Customer{ID: id, Name: b.Name, Email: b.Email, Currency: b.Currency, HasPaymentMethod: b.HasPaymentMethod}
+	c := engine.Customer{ID: id, Name: b.Name, Email: b.Email, Currency: b.Currency, HasPaymentMethod: b.HasPaymentMethod,
+		BillingID: b.BillingID, Metadata: b.Metadata}
 	if b.BillTo != nil {
 		ct := engine.Contact(*b.BillTo)
 		c.BillTo = &ct
@@ -226,6 +230,7 @@ func (b CustomerBody) toDomain(id string) (engine.Customer, error) {
 
 func customerBody(c engine.Customer) CustomerBody {
 	b := CustomerBody{ID: c.ID, Name: c.Name, Email: c.Email, Currency: c.Currency, HasPaymentMethod: c.HasPaymentMethod,
+		BillingID: c.BillingID, Metadata: c.Metadata,
 		Revision: c.Revision, ArchivedAt: c.ArchivedAt, CreatedAt: timePtr(c.CreatedAt), UpdatedAt: timePtr(c.UpdatedAt)}
 	if c.BillTo != nil {
 		ct := ContactBody(*c.BillTo)
@@ -258,6 +263,8 @@ type SubscriptionBody struct {
 	ResumeDate         string            `json:"resumeDate,omitempty"`
 	CancellationPolicy string            `json:"cancellationPolicy,omitempty"`
 	CancellationDate   string            `json:"cancellationDate,omitempty"`
+	BillingID          string            `json:"billingId,omitempty"`
+	Metadata           map[string]string `json:"metadata,omitempty"`
 	Revision           int               `json:"revision,omitempty"`
 	CreatedAt          *time.Time        `json:"createdAt,omitempty"`
 	UpdatedAt          *time.Time        `json:"updatedAt,omitempty"`
@@ -269,7 +276,8 @@ func (b SubscriptionBody) toDomain(id string) (engine.Subscription, error) {
 	s := engine.Subscription{ID: id, CustomerID: b.CustomerID, PlanID: b.PlanID, BillingPeriodID: b.BillingPeriodID,
 		Status: engine.SubscriptionStatus(or(b.Status, "active")), StartDate: b.StartDate, TermMonths: 12, AutoRenew: true,
 		RenewalCount: b.RenewalCount, SuspendDate: b.SuspendDate, ResumeDate: b.ResumeDate,
-		CancellationPolicy: engine.CancellationPolicy(b.CancellationPolicy), CancellationDate: b.CancellationDate}
+		CancellationPolicy: engine.CancellationPolicy(b.CancellationPolicy), CancellationDate: b.CancellationDate,
+		BillingID: b.BillingID, Metadata: b.Metadata}
 	if b.TermMonths != nil {
 		s.TermMonths = *b.TermMonths
 	}
@@ -298,6 +306,7 @@ func subscriptionBody(s engine.Subscription) SubscriptionBody {
 		AddOns: []AddOnBody{}, ChargeQuantities: map[string]Amount{}, Status: string(s.Status), StartDate: s.StartDate,
 		TermMonths: &tm, AutoRenew: &ar, RenewalCount: s.RenewalCount, SuspendDate: s.SuspendDate, ResumeDate: s.ResumeDate,
 		CancellationPolicy: string(s.CancellationPolicy), CancellationDate: s.CancellationDate, Revision: s.Revision,
+		BillingID: s.BillingID, Metadata: s.Metadata,
 		CreatedAt: timePtr(s.CreatedAt), UpdatedAt: timePtr(s.UpdatedAt)}
 	for _, a := range s.AddOns {
 		b.AddOns = append(b.AddOns, AddOnBody{PlanID: a.PlanID, BillingPeriodID: a.BillingPeriodID, Quantity: amountOf(a.Quantity)})

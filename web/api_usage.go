@@ -25,6 +25,27 @@ func (s *Server) registerUsage(api *gin.RouterGroup) {
 	api.POST("/usage", s.postUsage)
 	api.GET("/subscriptions/:id/usage", s.getSubscriptionUsage)
 	api.POST("/subscriptions/:id/sync-usage", s.syncSubscriptionUsage)
+	api.POST("/usage/sync", s.syncUsage)
+}
+
+// syncUsage is the hourly usage job on demand (`billsync sync usage`):
+// windows sealed after their hour and grace, everything pending uploaded.
+func (s *Server) syncUsage(c *gin.Context) {
+	if c.Request.ContentLength != 0 {
+		var in syncUsageIn // includeCurrentHour means nothing without a subscription
+		if !decodeJSON(c, &in) {
+			return
+		}
+	}
+	rep, err := s.opts.Usage.Sync(c.Request.Context(), usage.SyncOptions{})
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	if rep.Sent == nil {
+		rep.Sent = []usage.SentRow{}
+	}
+	c.JSON(http.StatusOK, rep)
 }
 
 // usageEventIn is one event as sent. Quantity is a JSON number or a numeric

@@ -136,6 +136,13 @@ func TestUsageAPI(t *testing.T) {
 			require.Equal(t, "2", sent["quantity"])
 			require.NotEmpty(t, sent["zuoraUsageId"])
 
+			// The hourly job on demand: nothing left that is due.
+			st, body, _ = c.do(http.MethodPost, "/api/v1/usage/sync", `{"includeCurrentHour":false}`)
+			require.Equal(t, http.StatusOK, st, "%v", body)
+			require.EqualValues(t, 0, body["rowsSent"])
+			st, _, _ = c.do(http.MethodPost, "/api/v1/usage/sync", `{"bogus":1}`)
+			require.Equal(t, http.StatusBadRequest, st)
+
 			st, body, _ = c.do(http.MethodGet, "/api/v1/subscriptions/sub-1/usage?from=2026-11-20T13:00:00Z&to=2026-11-20T14:00:00Z", "")
 			require.Equal(t, http.StatusOK, st, "%v", body)
 			wins = body["windows"].([]any)

@@ -69,6 +69,9 @@ type Options struct {
 	// Metrics serves GET /metrics (Prometheus text format, no API key, like
 	// /healthz: expose it only where scrapers can reach it); nil: route absent.
 	Metrics http.Handler
+	// ZuoraSim is the built-in Zuora simulator, served under ZuoraSimPrefix
+	// (nil: not mounted).
+	ZuoraSim http.Handler
 
 	// AllowedHosts are the Host names served (DNS-rebinding defence; "*":
 	// any); the probes and /metrics answer any Host. Nil: no check.
@@ -165,6 +168,9 @@ func New(opts Options) *Server {
 	if opts.Admin != nil {
 		opts.Admin.Register(g)
 	}
+	if opts.ZuoraSim != nil {
+		s.registerZuoraSim(g)
+	}
 	return s
 }
 
@@ -187,7 +193,11 @@ func (s *Server) requestContext(c *gin.Context) {
 	c.Set(ctxLogger, l)
 	start := time.Now()
 	c.Next()
-	l.Info().Str("method", c.Request.Method).Str("path", c.Request.URL.Path).Int("status", c.Writer.Status()).
+	ev := l.Info()
+	if p := c.Request.URL.Path; p == "/readyz" || p == "/healthz" || strings.HasPrefix(p, ZuoraSimPrefix+"/") {
+		ev = l.Debug() // probes and billsync's own calls to the built-in simulator
+	}
+	ev.Str("method", c.Request.Method).Str("path", c.Request.URL.Path).Int("status", c.Writer.Status()).
 		Int("bytes", c.Writer.Size()).Dur("duration", time.Since(start)).Str("remote", c.ClientIP()).Msg("http request")
 }
 

@@ -2,12 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	stdlog "log"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,30 +33,37 @@ import (
 
 // app is the whole service, wired from the configuration.
 type app struct {
-	cfg      Config
-	log      zerolog.Logger
-	db       *store.DB
-	sim      *zuorasim.Sim // the built-in simulator, when no Zuora is configured
-	simURL   string
-	simSrv   *http.Server
-	zuora    *zuora.Client
-	engineZ  Connector // a.zuora as the engine sees it (connector.go)
-	switches *switches.Switches
-	outbound *outbound.Reconcilers
-	inbound  *inbound.Service
-	events   *events.Service
-	pool     *worker.Pool
-	sched    *schedule.Scheduler
-	usage    *ledger.Ledger
-	web      *web.Server
-	metrics  *metrics.Metrics
-	conn     *connection.Manager
+	cfg    Config
+	log    zerolog.Logger
+	db     *store.DB
+	sim    *zuorasim.Sim // the built-in simulator, when no Zuora is configured
+	simURL string        // its REST base URL (a private loopback port)
+	simUI  string        // where its pages are (serve's listener, web.ZuoraSimPrefix)
+	simSrv *http.Server  // the private listener
+	// webhookPassword is the callouts' password: BILLSYNC_WEBHOOK_PASSWORD,
+	// or on the built-in simulator one generated and kept in the database.
+	webhookPassword string
+	world           worldCheck
+	zuora           *zuora.Client
+	engineZ         Connector // a.zuora as the engine sees it (connector.go)
+	switches        *switches.Switches
+	outbound        *outbound.Reconcilers
+	inbound         *inbound.Service
+	events          *events.Service
+	pool            *worker.Pool
+	sched           *schedule.Scheduler
+	usage           *ledger.Ledger
+	web             *web.Server
+	metrics         *metrics.Metrics
+	conn            *connection.Manager
 }
 
 // newApp opens the database (migrating if configured), connects to Zuora (or
 // starts the built-in simulator) and wires the engine and the HTTP handler.
-func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(store.SyncRecord, store.Outcome)) (*app, error) {
-	a := &app{cfg: cfg, log: log}
+// ln is serve's listener (the built-in simulator is mounted on it); nil for
+// the CLI, which serves the simulator on a private loopback port.
+func newApp(ctx context.Context, cfg Config, log zerolog.Logger, ln net.Listener, onOutcome func(store.SyncRecord, store.Outcome)) (*app, error) {
+	a := &app{cfg: cfg, log: log, webhookPassword: cfg.WebhookPassword}
 	db, err := store.Open(ctx, cfg.DatabaseURL, log)
 	if err != nil {
 		return nil, err
@@ -78,11 +86,11 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 		ClientSecret: cfg.ZuoraClientSecret, Version: cfg.ZuoraVersion, ConcurrencyLimit: cfg.ZuoraConcurrency,
 		RequestsPerMinute: cfg.ZuoraRequestsPerMin}
 	if cfg.ZuoraBaseURL == "" {
-		if err := a.startSimulator(); err != nil {
+		if err := a.startSimulator(ctx, ln); err != nil {
 			a.close()
 			return nil, err
 		}
-		zcfg.BaseURL, zcfg.AllowAnyBaseURL = a.simURL, true
+		zcfg.BaseURL, zcfg.AllowAnyBaseURL, zcfg.UIRoot = a.simURL, true, a.simUI
 		zcfg.ClientID, zcfg.ClientSecret = zuorasim.DefaultClientID, zuorasim.DefaultClientSecret
 	}
 	a.metrics = a.newMetrics(ctx)
@@ -123,7 +131,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 	}
 	units, _ := outbound.ParseUnitMap(cfg.ZuoraUnitMap) // checked by Validate
 	a.outbound = outbound.New(db, a.engineZ, outbound.Config{IDField: cfg.ZuoraIDField, UnitMap: units, AccountNumberPrefix: cfg.ZuoraAccountPrefix,
-		SubscriptionNumberPrefix: cfg.ZuoraSubscriptionPfx, Enabled: a.switches.Enabled})
+		SubscriptionNumberPrefix: cfg.ZuoraSubscriptionPfx, Enabled: a.switches.Enabled, PublicURL: cfg.PublicURL})
 	// A switch turned back on syncs what it held back at once: on this
 	// replica when it (or another) turns it on, and at start for a setting
 	// changed while billsync was stopped.
@@ -155,16 +163,26 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, onOutcome func(
 		a.close()
 		return nil, err
 	}
-	adm, err := a.newAdmin(zcfg.BaseURL)
+	shownURL := zcfg.BaseURL
+	if a.sim != nil {
+		shownURL = a.simUI // the private port is billsync's own
+	}
+	adm, err := a.newAdmin(shownURL)
 	if err != nil {
 		a.close()
 		return nil, err
 	}
+	wh := cfg.InboundConfig
+	wh.WebhookPassword = a.webhookPassword
+	var simHandler http.Handler
+	if a.sim != nil && ln != nil {
+		simHandler = a.sim
+	}
 	a.web = web.New(web.Options{Store: db, Logger: log, APIKey: cfg.APIKey, MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
 		Sync: db, Mappings: a.outbound.Mappings(), Kick: a.pool.Kick,
-		Inbound: a.inbound, Webhooks: cfg.InboundConfig.webhookAuth(cfg.MaxBodyBytes), Events: a.events, Usage: a.usage, Admin: adm, Connection: a.conn,
-		Metrics:      a.metrics.Handler(),
-		AllowedHosts: cfg.allowedHosts(cfg.Addr), TrustedOrigins: cfg.trustedOrigins(), TrustedProxies: cfg.TrustedProxies, Paused: a.paused})
+		Inbound: a.inbound, Webhooks: wh.webhookAuth(cfg.MaxBodyBytes), Events: a.events, Usage: a.usage, Admin: adm, Connection: a.conn, Metrics: a.metrics.Handler(),
+		AllowedHosts: cfg.allowedHosts(cfg.Addr), TrustedOrigins: cfg.trustedOrigins(), TrustedProxies: cfg.TrustedProxies, Paused: a.paused,
+		ZuoraSim: simHandler})
 	return a, nil
 }
 
@@ -187,15 +205,16 @@ func (a *app) newAdmin(zuoraBaseURL string) (*admin.Admin, error) {
 		pw = a.cfg.APIKey
 	}
 	return admin.New(admin.Options{
-		Password:      pw,
-		Secrets:       []string{a.cfg.APIKey, a.cfg.AdminPassword, a.cfg.ZuoraClientSecret, a.cfg.WebhookPassword, a.cfg.WebhookHMACSecret, a.cfg.SecretKey},
-		Store:         a.db,
-		Mappings:      a.outbound.Mappings(),
-		Inbox:         a.inbound,
-		Usage:         a.usage,
-		Switches:      a.switches,
-		Zuora:         a.zuora,
-		Connection:    admin.Connection{Environment: env, BaseURL: zuoraBaseURL, LastCall: a.zuora.LastSuccess, Paused: a.paused},
+		Password: pw,
+		Secrets:  []string{a.cfg.APIKey, a.cfg.AdminPassword, a.cfg.ZuoraClientSecret, a.webhookPassword, a.cfg.WebhookHMACSecret, a.cfg.SecretKey},
+		Store:    a.db,
+		Mappings: a.outbound.Mappings(),
+		Inbox:    a.inbound,
+		Usage:    a.usage,
+		Switches: a.switches,
+		Zuora:    a.zuora,
+		Connection: admin.Connection{Environment: env, BaseURL: zuoraBaseURL, LastCall: a.zuora.LastSuccess, Paused: a.paused,
+			SimulatorURL: a.simPagesURL(), World: a.world.get},
 		Schedule:      a.sched,
 		Tenant:        a.inbound,
 		Events:        a.events,
@@ -213,22 +232,100 @@ func (a *app) newAdmin(zuoraBaseURL string) (*admin.Admin, error) {
 // tenant beyond a fresh tenant's: those of the README's first session.
 var builtinSimUnits = []string{"seat", "call"}
 
-func (a *app) startSimulator() error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// simStore keeps the built-in simulator's objects in billsync's database
+// (table zuora_sim_state), so both sides survive a restart together.
+type simStore struct{ db *store.DB }
+
+func (s simStore) Load() ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return s.db.SimState(ctx)
+}
+
+func (s simStore) Save(b []byte) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return s.db.SaveSimState(ctx, b)
+}
+
+// webhookPasswordSecret names the generated password of the built-in
+// simulator's callouts (table secrets; never logged or shown).
+const webhookPasswordSecret = "builtin-sim-webhook-password"
+
+// startSimulator opens the built-in simulator on its saved state. billsync's
+// own calls reach it on a private loopback port (they take none of serve's
+// connection slots), whose /_sim/ control endpoints answer 404. People and
+// the callouts' setup see it on serve's listener under web.ZuoraSimPrefix
+// (the CLI has no listener: its links still name serve's address).
+func (a *app) startSimulator(ctx context.Context, ln net.Listener) error {
+	// The built-in simulator's tenant is set up as the README tells an
+	// admin to set up a real one, with the units of the README's example.
+	tenant := zuora.SimTenant(a.cfg.ZuoraIDField, builtinSimUnits...)
+	opts := zuorasim.Options{Tenant: &tenant, Logger: a.log.With().Str("component", "zuorasim").Logger(), Store: simStore{a.db}}
+	if a.cfg.WebhookPassword == "" {
+		pw, err := a.db.Secret(ctx, webhookPasswordSecret, 24)
+		if err != nil {
+			return err
+		}
+		a.webhookPassword = hex.EncodeToString(pw)
+	}
+	a.simUI = a.serviceURL(ln) + web.ZuoraSimPrefix
+	sim, err := zuorasim.Open(opts)
 	if err != nil {
 		return fmt.Errorf("start the built-in Zuora simulator: %w", err)
 	}
-	// The built-in simulator's tenant is set up as the README tells an
-	// admin to set up a real one, with the units of the README's example.
-	// Its control endpoints (/_sim/reset, faults, state) need a random token
-	// nobody else knows: another local user cannot drive or read them.
-	tenant := zuora.SimTenant(a.cfg.ZuoraIDField, builtinSimUnits...)
-	a.sim = zuorasim.New(zuorasim.Options{Tenant: &tenant, Logger: a.log.With().Str("component", "zuorasim").Logger(), ControlToken: rand.Text()})
-	a.simURL = "http://" + ln.Addr().String()
-	a.simSrv = &http.Server{Handler: a.sim, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = a.simSrv.Serve(ln) }()
-	a.log.Warn().Str("url", a.simURL).Msg("no BILLSYNC_ZUORA_BASE_URL: using the built-in Zuora simulator (nothing reaches a real Zuora)")
+	a.sim = sim
+	pln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("start the built-in Zuora simulator: %w", err)
+	}
+	a.simURL = "http://" + pln.Addr().String()
+	private := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/_sim/") {
+			http.NotFound(w, r)
+			return
+		}
+		a.sim.ServeHTTP(w, r)
+	})
+	a.simSrv = &http.Server{Handler: private, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = a.simSrv.Serve(pln) }()
+	a.log.Warn().Str("url", a.simUI+"/").Msg("no BILLSYNC_ZUORA_BASE_URL: using the built-in Zuora simulator (nothing reaches a real Zuora; its objects are kept in the database)")
 	return nil
+}
+
+// serviceURL is billsync's own base URL: BILLSYNC_PUBLIC_URL, else the
+// listener's (or, for the CLI, the configured) address, with a loopback host
+// for an unspecified one.
+func (a *app) serviceURL(ln net.Listener) string {
+	if a.cfg.PublicURL != "" {
+		return strings.TrimSuffix(a.cfg.PublicURL, "/")
+	}
+	if ln != nil {
+		return "http://" + loopbackAddr(ln.Addr())
+	}
+	return "http://" + loopbackHostPort(a.cfg.Addr)
+}
+
+func loopbackAddr(addr net.Addr) string { return loopbackHostPort(addr.String()) }
+
+// loopbackHostPort replaces an unspecified host (":8080", "0.0.0.0:8080") by 127.0.0.1.
+func loopbackHostPort(hp string) string {
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		return hp
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// simPagesURL is the built-in simulator's index page ("" without one).
+func (a *app) simPagesURL() string {
+	if a.sim == nil {
+		return ""
+	}
+	return a.simUI + "/"
 }
 
 // addJobs registers the scheduled jobs. They only enqueue or do bounded work.
@@ -287,15 +384,26 @@ func (a *app) addJobs() error {
 func (a *app) run(ctx context.Context, ln net.Listener) error {
 	wctx, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Add(5)
+	wg.Add(6)
 	go func() { defer wg.Done(); a.conn.Run(wctx, connectionRefresh) }()
 	go func() { defer wg.Done(); _ = a.pool.Run(wctx) }()
 	go func() { defer wg.Done(); _ = a.inbound.Run(wctx) }()
 	go func() { defer wg.Done(); _ = a.events.Run(wctx) }()
+	go func() { defer wg.Done(); _ = a.usage.Run(wctx) }()
 	go func() { defer wg.Done(); a.sched.Run(wctx) }()
 	hs := a.httpServer()
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(netutil.LimitListener(ln, a.cfg.MaxConnections)) }()
+	// With HTTP up (the built-in simulator is on it): callouts of the
+	// built-in simulator, then whether Zuora holds what the mappings name.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if a.sim != nil {
+			a.setupBuiltinCallouts(wctx, ln)
+		}
+		a.checkWorld(wctx)
+	}()
 	var serveErr error
 	select {
 	case serveErr = <-errc:

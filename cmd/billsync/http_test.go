@@ -2,13 +2,11 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -95,33 +93,31 @@ func TestServeAllowsOnlyItsHostNames(t *testing.T) {
 	}
 }
 
-// TestBuiltInSimulatorControlIsClosed: the built-in simulator's /_sim/
-// endpoints need a token only serve knows; the standalone simulator refuses
-// to listen off loopback without one.
+// TestBuiltInSimulatorControlIsClosed: with an API key, the built-in
+// simulator's /_sim/ endpoints and pages on serve's listener need it (its
+// Zuora API needs Zuora's OAuth); the private port billsync itself calls
+// has no control endpoints; the standalone simulator refuses to listen off
+// loopback without a token.
 func TestBuiltInSimulatorControlIsClosed(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--database-url", storetest.URL(t, store.SQLite), "--log-level", "warn"}, pw, io.Discard)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	require.NoError(t, err)
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	m := regexp.MustCompile(`built-in simulator at (http://[0-9.:]+)`).FindStringSubmatch(line)
-	require.NotNil(t, m, line)
-	for _, p := range []string{"/_sim/state", "/_sim/faults"} {
-		resp, err := http.Get(m[1] + p)
+	const key = "0123456789abcdef-key"
+	base, stop := serveOnce(t, storetest.URL(t, store.SQLite), "--api-key", key)
+	for _, p := range []string{"/zuora-sim/_sim/state", "/zuora-sim/_sim/faults", "/zuora-sim/"} {
+		st, _ := client{t: t, base: base}.do("GET", p, "")
+		require.Equal(t, http.StatusUnauthorized, st, p)
+		st, b := client{t: t, base: base, key: key}.do("GET", p, "")
+		require.Equal(t, http.StatusOK, st, "%s: %s", p, b)
+		req, _ := http.NewRequest("GET", base+p, nil)
+		req.SetBasicAuth("admin", key) // a browser
+		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		resp.Body.Close()
-		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, p)
+		require.Equal(t, http.StatusOK, resp.StatusCode, p)
 	}
-	cancel()
-	require.NoError(t, <-done)
+	st, _ := client{t: t, base: base}.do("GET", "/zuora-sim/v1/accounts/x", "")
+	require.Equal(t, http.StatusUnauthorized, st, "Zuora's API: OAuth")
+	stop()
 
-	err = run(t.Context(), []string{"zuora-sim", "--addr", "0.0.0.0:0"}, io.Discard, io.Discard)
+	err := run(t.Context(), []string{"zuora-sim", "--addr", "0.0.0.0:0"}, io.Discard, io.Discard)
 	require.ErrorContains(t, err, "--control-token")
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 )
 
@@ -101,17 +102,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // loadConfig builds the configuration from defaults, environment and flags.
-func loadConfig(fs *flag.FlagSet, args []string) (Config, error) {
+// With flags named, only those settings are flags of the command (its -h
+// lists them, not serve's forty); every setting still comes from its
+// BILLSYNC_* variable.
+func loadConfig(fs *flag.FlagSet, args []string, flags ...string) (Config, error) {
 	cfg := DefaultConfig()
 	if err := cfg.LoadEnv(os.Getenv); err != nil {
 		return cfg, err
 	}
-	cfg.BindFlags(fs)
+	if flags == nil {
+		cfg.BindFlags(fs)
+	} else {
+		for _, s := range cfg.settings() {
+			if slices.Contains(flags, s.flag) {
+				s.bind(fs)
+			}
+		}
+	}
 	if err := parseInterspersed(fs, args); err != nil {
 		return cfg, err
 	}
 	return cfg, cfg.Validate()
 }
+
+// The flags of the commands besides serve (the rest from the environment).
+var (
+	dbFlags    = []string{"database-url", "migrate", "log-level", "log-format"}
+	zuoraFlags = []string{"zuora-base-url", "zuora-allow-any-url", "zuora-client-id", "zuora-client-secret", "zuora-version"}
+	// The CLI acting on live data: the service's address and key, or the
+	// same database and Zuora when no service runs.
+	liveFlags = slices.Concat([]string{"addr", "api-key"}, dbFlags, zuoraFlags)
+	// zuora setup-callouts and its siblings.
+	calloutFlags = slices.Concat(dbFlags, zuoraFlags, []string{"public-url", "webhook-username", "webhook-password", "zuora-id-field", "inbound-identity-field"})
+)
 
 // parseInterspersed parses flags wherever they stand among the positional
 // arguments ("sync all --dry-run" as well as "sync --dry-run all"); fs.Args()

@@ -141,38 +141,6 @@ func serveOnce(t *testing.T, dbURL string, extra ...string) (string, func()) {
 	}
 }
 
-func TestServeSurvivesRestart(t *testing.T) {
-	t.Parallel()
-	for _, d := range storetest.Dialects {
-		t.Run(string(d), func(t *testing.T) {
-			t.Parallel()
-			dbURL := storetest.URL(t, d)
-			put := func(base, path, body string) {
-				req, _ := http.NewRequest("PUT", base+path, strings.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := http.DefaultClient.Do(req)
-				require.NoError(t, err)
-				resp.Body.Close()
-				require.Equal(t, 201, resp.StatusCode, path)
-			}
-			base, stop := serveOnce(t, dbURL)
-			put(base, "/api/v1/plans/basic", `{"name":"Basic","currency":"EUR","billingPeriods":[{"id":"m","period":"month","charges":[{"id":"fee","name":"Fee","type":"recurring","model":"flat_fee","price":"9"}]}]}`)
-			put(base, "/api/v1/customers/c1", `{"name":"C1","currency":"EUR"}`)
-			put(base, "/api/v1/subscriptions/s1", `{"customerId":"c1","planId":"basic","billingPeriodId":"m","startDate":"2026-02-01"}`)
-			stop()
-
-			base, stop = serveOnce(t, dbURL)
-			defer stop()
-			for _, path := range []string{"/api/v1/plans/basic", "/api/v1/customers/c1", "/api/v1/subscriptions/s1", "/readyz"} {
-				resp, err := http.Get(base + path)
-				require.NoError(t, err)
-				resp.Body.Close()
-				require.Equal(t, 200, resp.StatusCode, path)
-			}
-		})
-	}
-}
-
 func TestMigrateCommand(t *testing.T) {
 	t.Parallel()
 	path := storetest.URL(t, store.SQLite)

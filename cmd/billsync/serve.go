@@ -20,18 +20,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := newLogger(cfg)
-	a, err := newApp(ctx, cfg, log, nil)
-	if err != nil {
-		return err
-	}
-	defer a.close()
+	// Listen first: the built-in simulator is served on the same listener.
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	a, err := newApp(ctx, cfg, log, ln, nil)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer a.close()
 	zuoraTarget := cfg.ZuoraBaseURL
 	if zuoraTarget == "" {
-		zuoraTarget = "built-in simulator at " + a.simURL
+		zuoraTarget = "built-in simulator at " + a.simUI + "/"
 	}
 	log.Info().Str("addr", ln.Addr().String()).Str("database", string(a.db.Dialect)).Str("zuora", zuoraTarget).Str("version", version).Msg("billsync serving")
 	fmt.Fprintf(stdout, "billsync listening on http://%s (database: %s; Zuora: %s)\n", ln.Addr(), a.db.Dialect, zuoraTarget)
@@ -44,7 +46,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("migrate up|down|status [flags]", "up applies every pending migration; down rolls back the latest one;\nstatus lists migrations and whether each is applied.", stderr)
-	cfg, err := loadConfig(fs, args)
+	cfg, err := loadConfig(fs, args, "database-url", "log-level", "log-format")
 	if err != nil {
 		return err
 	}

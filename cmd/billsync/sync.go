@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
 	"github.com/billsync/billsync/engine/store"
@@ -29,7 +30,9 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("sync all|catalog|customers|subscriptions|drift [--dry-run] [flags]",
 		"Reconciles now: re-checks every record of the kind (no Zuora call when nothing changed),\nretries failed ones, and prints what it did. 'drift' reads every synced record back from\nZuora and repairs what differs. With --dry-run it prints what it would do and calls nothing.", stderr)
 	dry := fs.Bool("dry-run", false, "print what would be done; change nothing and call no Zuora API")
-	cfg, err := loadConfig(fs, args)
+	svcURL := bindServiceURL(fs)
+	wait := fs.Duration("wait", 2*time.Minute, "through the service: how long to wait for the records' outcomes (e.g. 30s, 5m)")
+	cfg, err := loadConfig(fs, args, liveFlags...)
 	if err != nil {
 		return err
 	}
@@ -44,9 +47,18 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return usageError{fmt.Sprintf("unknown sync target %q; use all, catalog, customers, subscriptions or drift", fs.Arg(0))}
 	}
+	if !*dry { // a dry run reads the database only: no service needed
+		rc, err := remoteService(ctx, cfg, *svcURL)
+		if err != nil {
+			return err
+		}
+		if rc != nil {
+			return syncViaService(ctx, rc, fs.Arg(0), kinds, *wait, stdout)
+		}
+	}
 	log := newLogger(cfg)
 	var mu sync.Mutex
-	a, err := newApp(ctx, cfg, log, func(rec store.SyncRecord, o store.Outcome) {
+	a, err := newApp(ctx, cfg, log, nil, func(rec store.SyncRecord, o store.Outcome) {
 		mu.Lock()
 		defer mu.Unlock()
 		what := o.Detail
@@ -62,8 +74,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer a.close()
-	if a.sim != nil {
-		fmt.Fprintf(stderr, "note: no BILLSYNC_ZUORA_BASE_URL; syncing to a throwaway built-in simulator (set BILLSYNC_ZUORA_* to reach Zuora)\n")
+	if !*dry {
+		fmt.Fprintf(stderr, "note: no billsync answers at %s (--url, BILLSYNC_URL): syncing here, on the same database%s\n", localServiceURL(cfg, *svcURL), simNote(a))
 	}
 	if *dry {
 		return explainAll(ctx, a, kinds, stdout)
@@ -144,6 +156,7 @@ func runZuoraSim(ctx context.Context, args []string, _, stderr io.Writer) error 
 	addr := fs.String("addr", "127.0.0.1:9090", "listen address")
 	logLevel := fs.String("log-level", "info", "trace, debug, info, warn or error")
 	tenantFile := fs.String("tenant", "", "tenant configuration file (JSON: unitsOfMeasure, currencies, timeZone, customFields, features; default: a fresh tenant)")
+	stateFile := fs.String("state", "", "keep the simulator's objects in this file across restarts (saved before each change is answered; default: in memory)")
 	var opts zuorasim.Options
 	opts.BindFlags(fs)
 	fs.Usage = func() {
@@ -174,7 +187,13 @@ func runZuoraSim(ctx context.Context, args []string, _, stderr io.Writer) error 
 	}
 	log := newLogger(cfg)
 	opts.Logger = log
-	sim := zuorasim.New(opts)
+	if *stateFile != "" {
+		opts.Store = zuorasim.FileStore(*stateFile)
+	}
+	sim, err := zuorasim.Open(opts)
+	if err != nil {
+		return fmt.Errorf("zuora-sim --state %s: %w", *stateFile, err)
+	}
 	defer sim.Close()
 	return zuorasim.ListenAndServe(ctx, *addr, sim, log)
 }

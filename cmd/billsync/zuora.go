@@ -56,7 +56,7 @@ setup created and deactivates its templates (Zuora cannot delete templates).
 	if sub == "check" {
 		fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	}
-	cfg, err := loadConfig(fs, args[1:])
+	cfg, err := loadConfig(fs, args[1:], calloutFlags...)
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ setup created and deactivates its templates (Zuora cannot delete templates).
 		return err
 	}
 	units, _ := outbound.ParseUnitMap(cfg.ZuoraUnitMap) // checked by Validate
-	svc := inbound.New(db, zc, outbound.New(db, zc, outbound.Config{IDField: cfg.ZuoraIDField, UnitMap: units}), inbound.Config{IDField: cfg.ZuoraIDField,
+	svc := inbound.New(db, zc, outbound.New(db, zc, outbound.Config{IDField: cfg.ZuoraIDField, UnitMap: units, PublicURL: cfg.PublicURL}), inbound.Config{IDField: cfg.ZuoraIDField,
 		IdentityField: cfg.InboundIdentityField, Logger: log})
 	if sub == "check" {
 		return printTenantCheck(ctx, svc, asJSON, stdout)

@@ -68,6 +68,10 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the exponential backoff between attempts.
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
+	// UIRoot, when set, is where UI deep links point (the built-in
+	// simulator's pages on billsync's own listener); empty: the
+	// environment's UI root, or the base URL itself.
+	UIRoot string
 }
 
 // String renders the configuration with the client secret redacted, so a

@@ -1,6 +1,9 @@
 package zuora
 
-import "net/url"
+import (
+	"net/url"
+	"strings"
+)
 
 // UI deep links (§1). Zuora's classic UI addresses objects as
 // <UI root>/apps/<Page>.do?method=view&id=<id>. The UI root comes from
@@ -10,6 +13,9 @@ import "net/url"
 // UIRoot returns the web UI root matching the client's base URL.
 func (c *Client) UIRoot() string {
 	base := c.ep.Load().base
+	if c.cfg.UIRoot != "" && base == c.cfg.BaseURL { // the built-in simulator's pages
+		return strings.TrimSuffix(c.cfg.UIRoot, "/")
+	}
 	if env, ok := EnvironmentFor(base); ok {
 		return env.UIRoot
 	}

@@ -11,6 +11,10 @@ func SimTenant(idField string, units ...string) zuorasim.Tenant {
 	for _, f := range RequiredCustomFields(idField) {
 		t.Define(f.Object, zuorasim.CustomField{Name: f.Name, Type: f.Type, Length: f.Length})
 	}
+	// The back-link field, as the README says to create it with BILLSYNC_PUBLIC_URL.
+	for _, o := range URLFieldObjects {
+		t.Define(o, zuorasim.CustomField{Name: URLField, Type: "text", Length: IDFieldLength})
+	}
 	t.AddUnits(units...)
 	return t
 }

@@ -194,3 +194,15 @@ func (c *Client) ListSubscriptionsByAccount(ctx context.Context, accountKey stri
 			return page.Subscriptions, page.NextPage, err
 		})
 }
+
+// UpdateSubscriptionCustomFields changes the custom fields of a
+// subscription's latest version in place (PUT
+// /v1/subscriptions/{subscriptionNumber}/customFields, no new version).
+func (c *Client) UpdateSubscriptionCustomFields(ctx context.Context, number string, fields map[string]any) error {
+	if number == "" {
+		return fmt.Errorf("zuora PUT /v1/subscriptions/{subscriptionNumber}/customFields: number is required")
+	}
+	_, err := c.doJSON(ctx, call{op: "PUT /v1/subscriptions/{subscriptionNumber}/customFields", method: http.MethodPut,
+		path: "/v1/subscriptions/" + seg(number) + "/customFields", body: map[string]any{"customFields": fields}}, nil)
+	return err
+}

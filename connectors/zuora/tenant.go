@@ -16,6 +16,14 @@ import (
 // Objects billsync writes its id custom field on (README, "In Zuora").
 var IDFieldObjects = []string{"Product", "ProductRatePlan", "ProductRatePlanCharge", "Account", "Subscription", "RatePlan"}
 
+// URLField is the text custom field holding the link to a synced object's
+// page on billsync's admin (written when BILLSYNC_PUBLIC_URL is set) on
+// Product, Account and Subscription.
+const URLField = "BillsyncUrl__c"
+
+// URLFieldObjects are the objects billsync writes URLField on.
+var URLFieldObjects = []string{"Product", "Account", "Subscription"}
+
 // IDFieldLength is the length of the text custom field billsync asks for:
 // Zuora's maximum for text custom fields.
 const IDFieldLength = 255
@@ -340,17 +348,28 @@ func (c *Client) describeFresh(ctx context.Context, object string) ([]DescribedF
 // their object (GET /v1/describe, cached): billsync checks them before a
 // write carries them. An object whose fields cannot be described (no
 // permission) is not checked: Zuora's answer to the write says what is wrong.
+//
+// The cache is trusted for fields it has; a field it lacks is looked up
+// afresh once before it is reported (an admin may just have created it).
 func (c *Client) LackingFields(ctx context.Context, need []RequiredField) ([]RequiredField, error) {
 	var out []RequiredField
+	fresh := map[string]bool{}
 	for _, f := range need {
+		has := func(fields []DescribedField) bool {
+			return slices.ContainsFunc(fields, func(d DescribedField) bool { return d.Name == f.Name })
+		}
 		fields, err := c.CachedDescribe(ctx, f.Object)
+		if err == nil && !has(fields) && !fresh[f.Object] {
+			fresh[f.Object] = true
+			fields, err = c.describeFresh(ctx, f.Object)
+		}
 		if err != nil {
 			if IsRetryable(err) {
 				return nil, err
 			}
 			continue
 		}
-		if !slices.ContainsFunc(fields, func(d DescribedField) bool { return d.Name == f.Name }) {
+		if !has(fields) {
 			out = append(out, f)
 		}
 	}

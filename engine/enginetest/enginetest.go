@@ -37,11 +37,13 @@ type Env struct {
 
 // Options adjusts an Env.
 type Options struct {
-	Sim      zuorasim.Options
-	Workers  int
-	Logger   zerolog.Logger
-	DBURL    string // reuse an existing database (restart tests)
-	SimReuse *zuorasim.Sim
+	Sim zuorasim.Options
+	// PublicURL is outbound's BILLSYNC_PUBLIC_URL (back-link custom fields).
+	PublicURL string
+	Workers   int
+	Logger    zerolog.Logger
+	DBURL     string // reuse an existing database (restart tests)
+	SimReuse  *zuorasim.Sim
 	// ClientTimeout bounds one Zuora HTTP attempt (default 5s).
 	ClientTimeout time.Duration
 	// Lease is the claim lifetime of the pool (default 5m).
@@ -109,6 +111,7 @@ func New(t testing.TB, d store.Dialect, o Options) *Env {
 	e.Outbound = outbound.New(e.DB, cl, outbound.Config{
 		Enabled:        func(name string) bool { v, ok := e.Switches[name]; return !ok || v },
 		DependencyWait: 5 * time.Millisecond,
+		PublicURL:      o.PublicURL,
 	})
 	workers := o.Workers
 	if workers == 0 {

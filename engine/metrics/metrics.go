@@ -58,6 +58,8 @@ type Metrics struct {
 	zuoraCalls *prometheus.CounterVec
 	jobRuns    *prometheus.CounterVec
 	jobTime    *prometheus.HistogramVec
+	usageBatch *prometheus.CounterVec
+	usageRows  *prometheus.CounterVec
 }
 
 // New registers the collectors (and Go runtime and process metrics). ctx is
@@ -89,8 +91,12 @@ func New(ctx context.Context, src Sources) *Metrics {
 			Help: "Scheduled job runs on this replica by job and outcome (ok, failed)."}, []string{"job", "outcome"}),
 		jobTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Subsystem: "scheduler", Name: "job_duration_seconds",
 			Help: "Duration of scheduled job runs on this replica.", Buckets: prometheus.ExponentialBuckets(0.01, 4, 9)}, []string{"job"}),
+		usageBatch: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "usage", Name: "batch_attempts_total",
+			Help: "Attempts at usage upload batches on this replica by outcome (stored, refused, unknown, looked_up, lease_lost)."}, []string{"outcome"}),
+		usageRows: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "usage", Name: "batch_rows_total",
+			Help: "Rows in the usage upload batches attempted on this replica, by the attempt's outcome."}, []string{"outcome"}),
 	}
-	m.reg.MustRegister(m.calls, m.latency, m.retries, m.throttled, m.reconciles, m.zuoraCalls, m.jobRuns, m.jobTime,
+	m.reg.MustRegister(m.calls, m.latency, m.retries, m.throttled, m.reconciles, m.zuoraCalls, m.jobRuns, m.jobTime, m.usageBatch, m.usageRows,
 		&dbCollector{ctx: ctx, src: src},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -140,6 +146,13 @@ func (m *Metrics) ObserveOutcome(rec store.SyncRecord, o store.Outcome) {
 	if o.Calls > 0 {
 		m.zuoraCalls.WithLabelValues(rec.EntityKind).Add(float64(o.Calls))
 	}
+}
+
+// ObserveUsageBatch records one attempt at a usage upload batch; assign it
+// to the usage ledger's OnBatch.
+func (m *Metrics) ObserveUsageBatch(outcome string, rows int) {
+	m.usageBatch.WithLabelValues(outcome).Inc()
+	m.usageRows.WithLabelValues(outcome).Add(float64(rows))
 }
 
 // ObserveJobRun records a scheduled job run; assign it to the scheduler's OnRun.

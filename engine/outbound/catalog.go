@@ -68,7 +68,7 @@ func (r *Reconcilers) CatalogPayloads(p engine.Plan) catalogPayloads {
 	}
 	out := catalogPayloads{Product: zuora.Product{
 		Name: engine.Truncate(p.Name, 100), SKU: number("", p.ID, 50), Category: category, Description: engine.Truncate(p.Description, 500),
-		EffectiveStartDate: catalogDay, EffectiveEndDate: end, CustomFields: map[string]any{r.cfg.IDField: p.ID},
+		EffectiveStartDate: catalogDay, EffectiveEndDate: end, CustomFields: r.customFields(store.EntityPlan, p.ID, p.Metadata),
 	}}
 	for _, bp := range p.BillingPeriods {
 		key := mappings.Key(p.ID, bp.ID)
@@ -166,7 +166,7 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 	} else if lacks != "" {
 		return worker.Result{Skipped: lacks}, nil
 	}
-	if lacks, err := r.lackingFields(ctx, "Product", "ProductRatePlan", "ProductRatePlanCharge"); err != nil {
+	if lacks, err := r.lackingFields(ctx, append(fieldNeeds("Product", want.Product.CustomFields), r.idNeeds("ProductRatePlan", "ProductRatePlanCharge")...)...); err != nil {
 		return worker.Result{}, err
 	} else if lacks != "" {
 		return worker.Result{Skipped: lacks}, nil
@@ -391,29 +391,42 @@ type fieldChecker interface {
 	LackingFields(ctx context.Context, need []zuora.RequiredField) ([]zuora.RequiredField, error)
 }
 
-// lackingFields reports, as a skip reason, the objects among objects on
-// which the tenant does not define billsync's id custom field: a write that
-// carried it would be refused (or, on CRUD, the field silently dropped), so
-// nothing is written until an admin creates it.
-func (r *Reconcilers) lackingFields(ctx context.Context, objects ...string) (string, error) {
-	fc, ok := r.z.(fieldChecker)
-	if !ok {
-		return "", nil
-	}
+// idNeeds is billsync's id field on each of objects.
+func (r *Reconcilers) idNeeds(objects ...string) []zuora.RequiredField {
 	need := make([]zuora.RequiredField, 0, len(objects))
 	for _, o := range objects {
 		need = append(need, zuora.RequiredField{Object: o, Name: r.cfg.IDField, Type: "text", Length: zuora.IDFieldLength})
+	}
+	return need
+}
+
+// lackingFields reports, as a skip reason, the fields of need the tenant
+// does not define on their object: a write that carried one would be
+// refused (or, on CRUD, the field silently dropped), so nothing is written
+// until an admin creates it.
+func (r *Reconcilers) lackingFields(ctx context.Context, need ...zuora.RequiredField) (string, error) {
+	fc, ok := r.z.(fieldChecker)
+	if !ok {
+		return "", nil
 	}
 	lack, err := fc.LackingFields(ctx, need)
 	if err != nil || len(lack) == 0 {
 		return "", err
 	}
-	names := make([]string, 0, len(lack))
+	byField := map[string][]string{}
+	var names []string
 	for _, f := range lack {
-		names = append(names, f.Object)
+		if _, ok := byField[f.Name]; !ok {
+			names = append(names, f.Name)
+		}
+		byField[f.Name] = append(byField[f.Name], f.Object)
 	}
-	return fmt.Sprintf("the Zuora tenant lacks the custom field %s (text, %d) on %s: create it in Zuora (Object Manager, or Settings > Billing > Manage Custom Fields; `billsync zuora check` lists what is missing); the hourly re-check then syncs it",
-		r.cfg.IDField, zuora.IDFieldLength, strings.Join(names, ", ")), nil
+	parts := make([]string, 0, len(names))
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("the custom field %s (text, %d) on %s", n, zuora.IDFieldLength, strings.Join(byField[n], ", ")))
+	}
+	return "the Zuora tenant lacks " + strings.Join(parts, " and ") +
+		": create it in Zuora (Object Manager, or Settings > Billing > Manage Custom Fields; `billsync zuora check` lists what is missing); the hourly re-check then syncs it", nil
 }
 
 // payloadNeeds returns the units of measure and currencies a plan's Zuora
@@ -489,6 +502,11 @@ func (r *Reconcilers) fitTenant(ctx context.Context, want *catalogPayloads) (str
 // of the local catalog (each with the plans using it).
 func (r *Reconcilers) TenantNeeds(ctx context.Context) (zuora.TenantNeeds, error) {
 	need := zuora.TenantNeeds{Fields: zuora.RequiredCustomFields(r.cfg.IDField), Units: map[string][]string{}, Currencies: map[string][]string{}}
+	if r.cfg.PublicURL != "" {
+		for _, o := range zuora.URLFieldObjects {
+			need.Fields = append(need.Fields, zuora.RequiredField{Object: o, Name: zuora.URLField, Type: "text", Length: zuora.IDFieldLength})
+		}
+	}
 	after := ""
 	for {
 		page, err := r.db.ListPlans(ctx, store.ListOptions{After: after, Limit: 500})

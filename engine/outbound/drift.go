@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/billsync/billsync/connectors/zuora"
@@ -192,6 +193,16 @@ func accountDiff(want zuora.AccountUpdate, got zuora.Account) []string {
 			if !strings.EqualFold(strings.TrimSpace(f.want), strings.TrimSpace(f.got)) {
 				diff = append(diff, c.name+"."+f.field)
 			}
+		}
+	}
+	keys := make([]string, 0, len(want.CustomFields))
+	for k := range want.CustomFields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if fmt.Sprint(want.CustomFields[k]) != fmt.Sprint(got.BasicInfo.CustomFields[k]) {
+			diff = append(diff, k)
 		}
 	}
 	return diff

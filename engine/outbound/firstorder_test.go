@@ -186,8 +186,7 @@ func TestCutOffCreateSettlesTheCustomer(t *testing.T) {
 			"UPDATE sync_records SET state = 'pending', payload_hash = '', zuora_id = '', zuora_number = '', attempts = 1, next_attempt_at = CURRENT_TIMESTAMP WHERE entity_kind = 'subscription'",
 			"UPDATE sync_records SET state = 'pending', payload_hash = '', zuora_id = '', zuora_number = '', next_attempt_at = CURRENT_TIMESTAMP WHERE entity_kind = 'customer'",
 		} {
-			_, err := e.DB.SQL().ExecContext(ctx, q)
-			require.NoError(t, err, q)
+			require.NoError(t, e.DB.Gorm.WithContext(ctx).Exec(q).Error, q)
 		}
 		e.Sim.ResetStats()
 		start := time.Now()

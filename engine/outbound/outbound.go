@@ -12,11 +12,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"iter"
+	"net/url"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/billsync/billsync/connectors/zuora"
+	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/reconcile"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/worker"
@@ -38,6 +42,7 @@ type Zuora interface {
 	UpdateAccount(ctx context.Context, key string, u zuora.AccountUpdate) error
 	CreateOrder(ctx context.Context, idempotencyKey string, o zuora.Order) (zuora.OrderResult, error)
 	GetSubscription(ctx context.Context, key string) (zuora.Subscription, error)
+	UpdateSubscriptionCustomFields(ctx context.Context, number string, fields map[string]any) error
 	AccountURL(id string) string
 	SubscriptionURL(id string) string
 	ProductURL(id string) string
@@ -70,6 +75,10 @@ type Config struct {
 	Now func() time.Time
 	// DependencyWait is how long a record waits for a dependency (default 2s).
 	DependencyWait time.Duration
+	// PublicURL (BILLSYNC_PUBLIC_URL), when set, makes every synced
+	// product, account and subscription carry zuora.URLField: a link to its
+	// page on billsync's admin, as Stigg writes stiggEntityUrl.
+	PublicURL string
 }
 
 // Reconcilers are the reconcile.Reconcilers of plans, customers and subscriptions.
@@ -100,7 +109,33 @@ func New(db *store.DB, z Zuora, cfg Config) *Reconcilers {
 	if cfg.DependencyWait <= 0 {
 		cfg.DependencyWait = 2 * time.Second
 	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	return &Reconcilers{db: db, maps: db.Mappings(), z: z, cfg: cfg}
+}
+
+// customFields are the custom fields billsync writes on the Zuora object of
+// a local record: its id field, the back-link (with PublicURL) and the
+// ZUORA__ metadata keys (prefix removed).
+func (r *Reconcilers) customFields(kind, id string, md map[string]string) map[string]any {
+	out := map[string]any{}
+	for k, v := range engine.ZuoraFields(md) {
+		out[k] = v
+	}
+	out[r.cfg.IDField] = id
+	if r.cfg.PublicURL != "" {
+		out[zuora.URLField] = r.cfg.PublicURL + "/admin/entities/" + kind + "/" + url.PathEscape(id)
+	}
+	return out
+}
+
+// fieldNeeds lists the custom fields of m as fields the tenant must define on object.
+func fieldNeeds(object string, m map[string]any) []zuora.RequiredField {
+	out := make([]zuora.RequiredField, 0, len(m))
+	for k := range m {
+		out = append(out, zuora.RequiredField{Object: object, Name: k, Type: "text", Length: zuora.IDFieldLength})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // Kinds maps entity kinds to their reconcilers, for worker.New.

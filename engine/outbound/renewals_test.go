@@ -61,13 +61,12 @@ func TestRenewalsFollowZuora(t *testing.T) {
 			rec, err := e.DB.GetSyncRecord(ctx, store.EntitySubscription, "s1")
 			require.NoError(t, err)
 			var hash, pushed string
-			require.NoError(t, e.DB.SQL().QueryRowContext(ctx, "SELECT payload_hash, pushed_state FROM sync_records WHERE id = "+strconv.FormatInt(rec.ID, 10)).Scan(&hash, &pushed))
+			require.NoError(t, e.DB.Gorm.WithContext(ctx).Raw("SELECT payload_hash, pushed_state FROM sync_records WHERE id = "+strconv.FormatInt(rec.ID, 10)).Row().Scan(&hash, &pushed))
 			sub.RenewalCount = 1
 			sub = must[engine.Subscription](t)(e.DB.UpsertSubscription(ctx, sub))
 			e.Converge(30 * time.Second)
 			require.Equal(t, 1, done(), "one renewal in Zuora")
-			_, err = e.DB.SQL().ExecContext(ctx, "UPDATE sync_records SET payload_hash = '"+hash+"', pushed_state = '"+pushed+"' WHERE id = "+strconv.FormatInt(rec.ID, 10))
-			require.NoError(t, err)
+			require.NoError(t, e.DB.Gorm.WithContext(ctx).Exec("UPDATE sync_records SET payload_hash = ?, pushed_state = ? WHERE id = ?", hash, pushed, rec.ID).Error)
 			require.NoError(t, e.DB.MarkPending(ctx, store.EntitySubscription, "s1"))
 			e.Sim.ResetStats()
 			e.Converge(30 * time.Second)

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -78,7 +80,8 @@ func (r *Reconcilers) accountUpdate(c engine.Customer) zuora.AccountUpdate {
 	// billsync has one contact per customer: it is both bill-to and sold-to
 	// (the sold-to contact drives tax), on create and on every edit.
 	bt, st := contact(c), contact(c)
-	return zuora.AccountUpdate{Name: engine.Truncate(c.Name, 255), BillToContact: &bt, SoldToContact: &st, CustomFields: map[string]any{r.cfg.IDField: c.ID}}
+	return zuora.AccountUpdate{Name: engine.Truncate(c.Name, 255), BillToContact: &bt, SoldToContact: &st,
+		CustomFields: r.customFields(store.EntityCustomer, c.ID, c.Metadata)}
 }
 
 // AccountHash is the hash of the account update billsync would push for c. A
@@ -204,6 +207,31 @@ func (r *Reconcilers) adoptAccount(ctx context.Context, cust engine.Customer, za
 	return r.db.MarkPending(ctx, store.EntityCustomer, cust.ID)
 }
 
+// linkAccount adopts the Zuora account a customer's billingId names.
+func (r *Reconcilers) linkAccount(ctx context.Context, c engine.Customer, s *session) (mappings.Mapping, error) {
+	s.calls++
+	za, err := r.z.GetAccount(ctx, c.BillingID)
+	if zuora.IsNotFound(err) {
+		return mappings.Mapping{}, worker.Terminal{Err: fmt.Errorf("billingId: Zuora has no account %s", c.BillingID)}
+	}
+	if err != nil {
+		return mappings.Mapping{}, err
+	}
+	if m, err := r.maps.ByZuoraID(ctx, mappings.Account, za.BasicInfo.ID); err == nil && m.ParentID != c.ID {
+		return mappings.Mapping{}, worker.Terminal{Err: fmt.Errorf("billingId: Zuora's account %s is already mapped to customer %q", za.BasicInfo.AccountNumber, m.ParentID)}
+	} else if err != nil && !errors.Is(err, mappings.ErrNotFound) {
+		return mappings.Mapping{}, err
+	}
+	if cur := za.BillingAndPayment.Currency; cur != "" && cur != c.Currency {
+		return mappings.Mapping{}, worker.Terminal{Err: fmt.Errorf("billingId: Zuora's account %s bills in %s, the customer in %s", za.BasicInfo.AccountNumber, cur, c.Currency)}
+	}
+	if err := r.putAccount(ctx, c.ID, za.BasicInfo.ID, za.BasicInfo.AccountNumber, ""); err != nil {
+		return mappings.Mapping{}, err
+	}
+	m, _, err := r.billingAccount(ctx, c.ID)
+	return m, err
+}
+
 func (r *Reconcilers) putAccount(ctx context.Context, customerID, id, number, hash string) error {
 	return r.maps.Put(ctx, mappings.Mapping{Kind: mappings.Account, LocalID: mappings.Key(customerID, id), ZuoraID: id,
 		ZuoraNumber: number, ParentID: customerID, PayloadHash: hash})
@@ -226,13 +254,22 @@ func (r *Reconcilers) reconcileCustomer(ctx context.Context, rec store.SyncRecor
 	if err != nil {
 		return worker.Result{}, err
 	}
+	if !ok && c.BillingID != "" {
+		// Linked to an existing Zuora account: adopt it (mapping; the update
+		// below writes the id field, metadata and back-link) instead of
+		// creating one, whatever the will-not-be-synced rules say.
+		if acct, err = r.linkAccount(ctx, c, s); err != nil {
+			return worker.Result{}, err
+		}
+		ok = true
+	}
 	if ok {
 		res := worker.Result{PayloadHash: h, ZuoraID: acct.ZuoraID, ZuoraNumber: acct.ZuoraNumber, ZuoraURL: r.z.AccountURL(acct.ZuoraID)}
 		if acct.PayloadHash == h {
 			res.Detail = "unchanged"
 			return res, nil
 		}
-		if lacks, err := r.lackingFields(ctx, "Account"); err != nil {
+		if lacks, err := r.lackingFields(ctx, fieldNeeds("Account", upd.CustomFields)...); err != nil {
 			return worker.Result{}, err
 		} else if lacks != "" {
 			return worker.Result{Skipped: lacks}, nil
@@ -534,6 +571,28 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 	if err != nil {
 		return worker.Result{}, err
 	}
+	if !mapped && sub.BillingID != "" {
+		// Linked to an existing Zuora subscription: adopt it (and its
+		// account), then converge it like one billsync made.
+		s.calls++
+		zs, err := r.z.GetSubscription(ctx, sub.BillingID)
+		if zuora.IsNotFound(err) {
+			return worker.Result{}, worker.Terminal{Err: fmt.Errorf("billingId: Zuora has no subscription %s", sub.BillingID)}
+		}
+		if err != nil {
+			return worker.Result{}, err
+		}
+		if acct, have, err := r.billingAccount(ctx, sub.CustomerID); err != nil {
+			return worker.Result{}, err
+		} else if have && acct.ZuoraID != zs.AccountID {
+			return worker.Result{}, worker.Terminal{Err: fmt.Errorf("billingId: Zuora's subscription %s belongs to account %s, not to the customer's account %s",
+				zs.SubscriptionNumber, zs.AccountNumber, acct.ZuoraNumber)}
+		}
+		if err := r.adoptSubscription(ctx, sub, zs); err != nil {
+			return worker.Result{}, err
+		}
+		sm, mapped = mappings.Mapping{ZuoraID: zs.ID, ZuoraNumber: zs.SubscriptionNumber}, true
+	}
 	number := r.SubscriptionNumber(sub.ID)
 	if !mapped && s.lookup {
 		// An earlier attempt may have created it although its answer was lost;
@@ -619,11 +678,12 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 	// Before any write: the tenant must define billsync's id field on every
 	// object the order writes it on (the subscription, its rate plans, a
 	// new account).
-	objects := []string{"Subscription", "RatePlan"}
+	subFields := r.customFields(store.EntitySubscription, sub.ID, sub.Metadata)
+	need := append(fieldNeeds("Subscription", subFields), r.idNeeds("RatePlan")...)
 	if !mapped && !haveAcct {
-		objects = append(objects, "Account")
+		need = append(need, fieldNeeds("Account", r.accountUpdate(cust).CustomFields)...)
 	}
-	if lacks, err := r.lackingFields(ctx, objects...); err != nil {
+	if lacks, err := r.lackingFields(ctx, need...); err != nil {
 		return worker.Result{}, err
 	} else if lacks != "" {
 		return worker.Result{Skipped: lacks}, nil
@@ -637,7 +697,7 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 			cs.SubscribeToRatePlans = append(cs.SubscribeToRatePlans, r.ratePlanOverride(sub.ID, d))
 		}
 		order.Subscriptions = []zuora.OrderSubscription{{
-			CustomFields: map[string]any{r.cfg.IDField: sub.ID},
+			CustomFields: subFields,
 			OrderActions: []zuora.OrderAction{{Type: "CreateSubscription", TriggerDates: triggers(sub.StartDate), CreateSubscription: cs}},
 		}}
 		accountHash := ""
@@ -648,7 +708,7 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 			accountHash = r.AccountHash(cust)
 			bt := contact(cust)
 			order.NewAccount = &zuora.OrderNewAccount{AccountNumber: r.AccountNumber(cust.ID), Name: upd.Name, Currency: cust.Currency,
-				BillCycleDay: 0, BillToContact: bt, AutoPay: ptr(false), CustomFields: map[string]any{r.cfg.IDField: cust.ID}}
+				BillCycleDay: 0, BillToContact: bt, AutoPay: ptr(false), CustomFields: upd.CustomFields}
 		}
 		s.calls++
 		res, err := r.z.CreateOrder(ctx, zuora.IdempotencyKey("create-subscription", sub.ID, desiredHash, order.ExistingAccountNumber), order)
@@ -804,12 +864,32 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 			return worker.Result{Wait: time.Millisecond, WaitReason: fmt.Sprintf("%s; the change needs more than %d order actions: the rest follow in the next order",
 				strings.Join(detail, "; "), engine.MaxOrderActions)}, nil
 		}
-	} else {
+	}
+	// Custom fields (id, back-link, ZUORA__ metadata) change in place, no order.
+	if cf := changedFields(subFields, actual.CustomFields); len(cf) > 0 {
+		s.calls++
+		if err := r.z.UpdateSubscriptionCustomFields(ctx, actual.SubscriptionNumber, cf); err != nil {
+			return worker.Result{}, err
+		}
+		detail = append(detail, "custom fields "+strings.Join(slices.Sorted(maps.Keys(cf)), ", "))
+	}
+	if len(detail) == 0 {
 		detail = append(detail, "Zuora already matches")
 	}
 	pushedJSON, _ := json.Marshal(pushed)
 	return worker.Result{PayloadHash: desiredHash, PushedState: string(pushedJSON), ZuoraID: zuoraID, ZuoraNumber: actual.SubscriptionNumber,
 		ZuoraURL: r.z.SubscriptionURL(zuoraID), Detail: strings.Join(detail, "; ")}, nil
+}
+
+// changedFields returns the fields of want whose value differs in got.
+func changedFields(want, got map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range want {
+		if fmt.Sprint(v) != fmt.Sprint(got[k]) {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // splitActions cuts an order's actions into changes that can go alone, in

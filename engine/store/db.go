@@ -5,7 +5,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
@@ -259,12 +258,6 @@ func (db *DB) Ready(ctx context.Context) error {
 		return errors.New("database has pending migrations; run `billsync migrate up`")
 	}
 	return nil
-}
-
-// SQL returns the underlying *sql.DB.
-func (db *DB) SQL() *sql.DB {
-	s, _ := db.Gorm.DB()
-	return s
 }
 
 // gormLogger routes gorm's logs through zerolog.

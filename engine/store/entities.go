@@ -125,14 +125,14 @@ func (db *DB) UpsertPlan(ctx context.Context, p engine.Plan) (engine.Plan, bool,
 		}
 		row := planRow{
 			ID: p.ID, Kind: string(p.Kind), Name: p.Name, Description: p.Description, PricingType: string(p.PricingType),
-			TrialDays: p.TrialDays, Currency: p.Currency, Revision: 1, ContentHash: hash, CreatedAt: now, UpdatedAt: now,
+			TrialDays: p.TrialDays, Currency: p.Currency, Metadata: metadataTo(p.Metadata), Revision: 1, ContentHash: hash, CreatedAt: now, UpdatedAt: now,
 		}
 		if found {
 			row.Revision = existing.Revision + 1
 			row.CreatedAt = existing.CreatedAt
 			if err := tx.Model(&planRow{}).Where("id = ?", p.ID).Updates(map[string]any{
 				"kind": row.Kind, "name": row.Name, "description": row.Description, "pricing_type": row.PricingType,
-				"trial_days": row.TrialDays, "currency": row.Currency, "revision": row.Revision,
+				"trial_days": row.TrialDays, "currency": row.Currency, "metadata": row.Metadata, "revision": row.Revision,
 				"content_hash": hash, "archived_at": nil, "updated_at": now,
 			}).Error; err != nil {
 				return err
@@ -379,6 +379,40 @@ func (db *DB) ArchivePlan(ctx context.Context, id string) (engine.Plan, error) {
 	return db.GetPlan(ctx, id)
 }
 
+// linkConflict refuses a link (billingId) to a Zuora record that another
+// local record links to or is mapped to, or a change of the link of a
+// record already mapped to another Zuora record (409).
+func linkConflict(tx *gorm.DB, kind mappings.Kind, table, id, billingID string) error {
+	if billingID == "" {
+		return nil
+	}
+	var other []string
+	if err := tx.Table(table).Where("billing_id = ? AND id <> ?", billingID, id).Limit(1).Pluck("id", &other).Error; err != nil {
+		return err
+	}
+	if len(other) > 0 {
+		return &engine.ConflictError{Field: "billingId", Message: fmt.Sprintf("%s is already linked to %q", billingID, other[0])}
+	}
+	owner := "parent_id"
+	if kind == mappings.Subscription {
+		owner = "local_id"
+	}
+	var rows []struct{ Owner, ZuoraID, ZuoraNumber string }
+	if err := tx.Table("id_mappings").Select(owner+" AS owner, zuora_id, zuora_number").
+		Where("kind = ? AND (zuora_id = ? OR zuora_number = ? OR "+owner+" = ?)", string(kind), billingID, billingID, id).Scan(&rows).Error; err != nil {
+		return err
+	}
+	for _, r := range rows {
+		switch {
+		case r.Owner != id && (r.ZuoraID == billingID || r.ZuoraNumber == billingID):
+			return &engine.ConflictError{Field: "billingId", Message: fmt.Sprintf("Zuora's %s is already mapped to %q", billingID, r.Owner)}
+		case r.Owner == id && r.ZuoraID != billingID && r.ZuoraNumber != billingID:
+			return &engine.ConflictError{Field: "billingId", Message: fmt.Sprintf("already synced to Zuora's %s; a link cannot move it", r.ZuoraNumber)}
+		}
+	}
+	return nil
+}
+
 // UpsertCustomer stores a customer; unchanged content is a no-op.
 func (db *DB) UpsertCustomer(ctx context.Context, c engine.Customer) (engine.Customer, bool, error) {
 	if err := c.Validate(); err != nil {
@@ -406,6 +440,9 @@ func (db *DB) UpsertCustomer(ctx context.Context, c engine.Customer) (engine.Cus
 			if n > 0 {
 				return &engine.ConflictError{Field: "currency", Message: fmt.Sprintf("the customer's Zuora account bills in %s; its currency cannot change", existing.Currency)}
 			}
+		}
+		if err := linkConflict(tx, mappings.Account, "customers", c.ID, c.BillingID); err != nil {
+			return err
 		}
 		row := customerToRow(c)
 		row.ContentHash = hash
@@ -537,6 +574,9 @@ func (db *DB) UpsertSubscription(ctx context.Context, s engine.Subscription) (en
 			return &engine.ConflictError{Field: "customerId", Message: "a subscription cannot move to another customer; cancel it and create a new one"}
 		}
 		if err := db.checkSubscriptionRefs(tx, s, found); err != nil {
+			return err
+		}
+		if err := linkConflict(tx, mappings.Subscription, "subscriptions", s.ID, s.BillingID); err != nil {
 			return err
 		}
 		row := subscriptionToRow(s)

@@ -17,6 +17,7 @@ type planRow struct {
 	PricingType string
 	TrialDays   int
 	Currency    string
+	Metadata    string
 	Revision    int
 	ContentHash string
 	ArchivedAt  *time.Time
@@ -69,6 +70,8 @@ type customerRow struct {
 	Currency         string
 	BillTo           *string
 	HasPaymentMethod bool
+	BillingID        string
+	Metadata         string
 	Revision         int
 	ContentHash      string
 	ArchivedAt       *time.Time
@@ -94,6 +97,8 @@ type subscriptionRow struct {
 	ResumeDate         string
 	CancellationPolicy string
 	CancellationDate   string
+	BillingID          string
+	Metadata           string
 	Revision           int
 	ContentHash        string
 	CreatedAt          time.Time
@@ -113,6 +118,7 @@ func planFromRows(p planRow, bps []billingPeriodRow, charges []chargeRow) engine
 		ID: p.ID, Kind: engine.PlanKind(p.Kind), Name: p.Name, Description: p.Description,
 		PricingType: engine.PricingType(p.PricingType), TrialDays: p.TrialDays, Currency: p.Currency,
 		Revision: p.Revision, ArchivedAt: utcPtr(p.ArchivedAt), CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
+		Metadata: metadataFrom(p.Metadata),
 	}
 	byBP := map[string][]engine.Charge{}
 	for _, c := range charges {
@@ -159,6 +165,7 @@ func customerFromRow(r customerRow) engine.Customer {
 	c := engine.Customer{
 		ID: r.ID, Name: r.Name, Email: r.Email, Currency: r.Currency, HasPaymentMethod: r.HasPaymentMethod,
 		Revision: r.Revision, ArchivedAt: utcPtr(r.ArchivedAt), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		BillingID: r.BillingID, Metadata: metadataFrom(r.Metadata),
 	}
 	if r.BillTo != nil {
 		var b engine.Contact
@@ -173,6 +180,7 @@ func customerToRow(c engine.Customer) customerRow {
 	r := customerRow{
 		ID: c.ID, Name: c.Name, Email: c.Email, Currency: c.Currency, HasPaymentMethod: c.HasPaymentMethod,
 		Revision: c.Revision, ArchivedAt: c.ArchivedAt, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		BillingID: c.BillingID, Metadata: metadataTo(c.Metadata),
 	}
 	if c.BillTo != nil {
 		b, _ := json.Marshal(c.BillTo)
@@ -189,6 +197,7 @@ func subscriptionFromRow(r subscriptionRow) engine.Subscription {
 		AutoRenew: r.AutoRenew, RenewalCount: r.RenewalCount, SuspendDate: r.SuspendDate, ResumeDate: r.ResumeDate,
 		CancellationPolicy: engine.CancellationPolicy(r.CancellationPolicy), CancellationDate: r.CancellationDate,
 		Revision: r.Revision, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		BillingID: r.BillingID, Metadata: metadataFrom(r.Metadata),
 	}
 	var addOns []addOnJSON
 	_ = json.Unmarshal([]byte(r.AddOns), &addOns)
@@ -216,7 +225,26 @@ func subscriptionToRow(s engine.Subscription) subscriptionRow {
 		TermMonths: s.TermMonths, AutoRenew: s.AutoRenew, RenewalCount: s.RenewalCount, SuspendDate: s.SuspendDate,
 		ResumeDate: s.ResumeDate, CancellationPolicy: string(s.CancellationPolicy), CancellationDate: s.CancellationDate,
 		Revision: s.Revision, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+		BillingID: s.BillingID, Metadata: metadataTo(s.Metadata),
 	}
+}
+
+// metadataFrom reads a metadata column (a JSON object), nil when empty.
+func metadataFrom(s string) map[string]string {
+	var m map[string]string
+	_ = json.Unmarshal([]byte(s), &m)
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+func metadataTo(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
 }
 
 func mustDecimal(s string) decimal.Decimal {

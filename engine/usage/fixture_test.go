@@ -126,9 +126,17 @@ type lossyZuora struct {
 	rate float64 // and this fraction of the others
 	rng  *rand.Rand
 	lost int
+	// before, if set, runs before each create call.
+	before func()
 }
 
 func (z *lossyZuora) CreateUsage(ctx context.Context, key string, recs []zuora.Usage) ([]zuora.ActionResult, error) {
+	z.mu.Lock()
+	before := z.before
+	z.mu.Unlock()
+	if before != nil {
+		before()
+	}
 	res, err := z.Client.CreateUsage(ctx, key, recs)
 	if err != nil {
 		return res, err

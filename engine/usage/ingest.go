@@ -2,16 +2,15 @@ package usage
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/mappings"
 )
 
@@ -159,39 +158,19 @@ func (l *Ledger) refreshViews(ctx context.Context, events []Event) (map[string]b
 		}
 	}
 	l.viewMu.Unlock()
-	for len(ids) > 0 {
-		chunk := ids[:min(len(ids), 500)]
-		ids = ids[len(chunk):]
-		rs, err := inList(l.q().s("SELECT s.id, s.revision, p.revision FROM subscriptions s JOIN plans p ON p.id = s.plan_id WHERE s.id IN "), chunk).
-			rows(ctx, l.db.SQL())
-		if err != nil {
-			return nil, err
-		}
-		current := map[string]string{}
-		for rs.Next() {
-			var (
-				id     string
-				sr, pr int
-			)
-			if err := rs.Scan(&id, &sr, &pr); err != nil {
-				_ = rs.Close()
+	current, err := l.db.SubscriptionRevisions(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		l.viewMu.Lock()
+		v := l.views[id]
+		l.viewMu.Unlock()
+		if v != nil && v.revision != current[id] {
+			if _, err := l.view(ctx, id, true); err != nil {
 				return nil, err
 			}
-			current[id] = fmt.Sprintf("%d/%d", sr, pr)
-		}
-		if err := rs.Close(); err != nil {
-			return nil, err
-		}
-		for _, id := range chunk {
-			l.viewMu.Lock()
-			v := l.views[id]
-			l.viewMu.Unlock()
-			if v != nil && v.revision != current[id] {
-				if _, err := l.view(ctx, id, true); err != nil {
-					return nil, err
-				}
-				reloaded[id] = true
-			}
+			reloaded[id] = true
 		}
 	}
 	return reloaded, nil
@@ -290,20 +269,6 @@ type candidate struct {
 	window time.Time
 }
 
-type windowKey struct {
-	sub, plan, charge string
-	start             int64
-}
-
-type windowAgg struct {
-	key    windowKey
-	start  time.Time
-	qty    decimal.Decimal
-	events int64
-	uom    string
-	number string
-}
-
 // Ingest validates and stores a batch of at most MaxBatch events. Every
 // event gets its own result; the accepted ones are durable when Ingest
 // returns. The error is non-nil only when nothing could be stored (the
@@ -375,30 +340,7 @@ func (l *Ledger) existingKeys(ctx context.Context, events []Event) (map[string]b
 			keys = append(keys, e.IdempotencyKey)
 		}
 	}
-	found := map[string]bool{}
-	for len(keys) > 0 {
-		chunk := keys[:min(len(keys), 500)]
-		keys = keys[len(chunk):]
-		rs, err := inList(l.q().s("SELECT idempotency_key FROM usage_events WHERE idempotency_key IN "), chunk).rows(ctx, l.db.SQL())
-		if err != nil {
-			return nil, fmt.Errorf("look up usage keys: %w", err)
-		}
-		for rs.Next() {
-			var k string
-			if err := rs.Scan(&k); err != nil {
-				_ = rs.Close()
-				return nil, err
-			}
-			found[k] = true
-		}
-		if err := rs.Close(); err != nil {
-			return nil, err
-		}
-		if err := rs.Err(); err != nil {
-			return nil, err
-		}
-	}
-	return found, nil
+	return l.db.UsageKeysStored(ctx, keys)
 }
 
 // validate checks one event against the subscription's cached view; a view
@@ -456,120 +398,10 @@ func (l *Ledger) validate(ctx context.Context, e Event, now time.Time, reloaded 
 // store inserts the candidates and adds the new ones to their windows, in
 // one transaction. It returns the keys that were new.
 func (l *Ledger) store(ctx context.Context, cands []candidate, now time.Time) (map[string]bool, error) {
-	// A fixed lock order (keys, then windows, sorted) keeps concurrent
-	// batches from deadlocking.
-	sort.Slice(cands, func(i, j int) bool { return cands[i].key < cands[j].key })
-	inserted := make(map[string]bool, len(cands))
-	err := l.inTx(ctx, func(tx *sql.Tx) error {
-		clear(inserted)
-		q := l.q().s("INSERT INTO usage_events (idempotency_key, subscription_id, plan_id, charge_id, quantity, occurred_at, window_start, ingested_at) VALUES ")
-		for i, c := range cands {
-			if i > 0 {
-				q.s(",")
-			}
-			q.s("(").a(c.key).s(",").a(c.sub).s(",").a(c.ref.planID).s(",").a(c.ref.chargeID).s(",").a(c.qty.String()).s(",").
-				a(c.at).s(",").a(c.window).s(",").a(now).s(")")
-		}
-		q.s(" ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key")
-		rows, err := q.rows(ctx, tx)
-		if err != nil {
-			return fmt.Errorf("insert usage events: %w", err)
-		}
-		for rows.Next() {
-			var k string
-			if err := rows.Scan(&k); err != nil {
-				_ = rows.Close()
-				return err
-			}
-			inserted[k] = true
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		aggs := map[windowKey]*windowAgg{}
-		for _, c := range cands {
-			if !inserted[c.key] {
-				continue
-			}
-			k := windowKey{c.sub, c.ref.planID, c.ref.chargeID, c.window.Unix()}
-			a := aggs[k]
-			if a == nil {
-				a = &windowAgg{key: k, start: c.window, uom: c.ref.uom, number: c.number}
-				aggs[k] = a
-			}
-			a.qty = a.qty.Add(c.qty)
-			a.events++
-		}
-		if len(aggs) == 0 {
-			return nil
-		}
-		list := make([]*windowAgg, 0, len(aggs))
-		for _, a := range aggs {
-			list = append(list, a)
-		}
-		sort.Slice(list, func(i, j int) bool {
-			a, b := list[i].key, list[j].key
-			if a.sub != b.sub {
-				return a.sub < b.sub
-			}
-			if a.plan != b.plan {
-				return a.plan < b.plan
-			}
-			if a.charge != b.charge {
-				return a.charge < b.charge
-			}
-			return a.start < b.start
-		})
-		return l.addToWindows(ctx, tx, list, now)
-	})
-	return inserted, err
-}
-
-// addToWindows adds the aggregates to their windows and marks them dirty.
-func (l *Ledger) addToWindows(ctx context.Context, tx *sql.Tx, list []*windowAgg, now time.Time) error {
-	pg := l.q().pg
-	if !pg {
-		// SQLite stores exact decimal text: add in Go. The transaction holds
-		// SQLite's single write lock, so nothing changes in between.
-		for _, a := range list {
-			var cur string
-			err := tx.QueryRowContext(ctx, "SELECT quantity FROM usage_windows WHERE subscription_id = ? AND plan_id = ? AND charge_id = ? AND window_start = ?",
-				a.key.sub, a.key.plan, a.key.charge, a.start).Scan(&cur)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-			case err != nil:
-				return err
-			default:
-				d, err := num(cur)
-				if err != nil {
-					return err
-				}
-				a.qty = a.qty.Add(d)
-			}
-		}
+	evs := make([]store.UsageEvent, len(cands))
+	for i, c := range cands {
+		evs[i] = store.UsageEvent{Key: c.key, SubscriptionID: c.sub, PlanID: c.ref.planID, ChargeID: c.ref.chargeID, Quantity: c.qty,
+			OccurredAt: c.at, WindowStart: c.window, UOM: c.ref.uom, ChargeNumber: c.number}
 	}
-	q := l.q().s("INSERT INTO usage_windows (subscription_id, plan_id, charge_id, window_start, quantity, event_count, dirty, uom, charge_number, created_at, updated_at) VALUES ")
-	for i, a := range list {
-		if i > 0 {
-			q.s(",")
-		}
-		q.s("(").a(a.key.sub).s(",").a(a.key.plan).s(",").a(a.key.charge).s(",").a(a.start).s(",").a(a.qty.String()).s(",").
-			a(a.events).s(", TRUE,").a(a.uom).s(",").a(a.number).s(",").a(now).s(",").a(now).s(")")
-	}
-	q.s(" ON CONFLICT (subscription_id, plan_id, charge_id, window_start) DO UPDATE SET ")
-	if pg {
-		q.s("quantity = usage_windows.quantity + excluded.quantity, ")
-	} else {
-		q.s("quantity = excluded.quantity, ")
-	}
-	q.s(`event_count = usage_windows.event_count + excluded.event_count, dirty = TRUE, updated_at = excluded.updated_at,
-		uom = CASE WHEN usage_windows.uom = '' THEN excluded.uom ELSE usage_windows.uom END,
-		charge_number = CASE WHEN usage_windows.charge_number = '' THEN excluded.charge_number ELSE usage_windows.charge_number END`)
-	if _, err := q.exec(ctx, tx); err != nil {
-		return fmt.Errorf("update usage windows: %w", err)
-	}
-	return nil
+	return l.db.InsertUsageEvents(ctx, evs, now)
 }

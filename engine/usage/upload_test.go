@@ -112,8 +112,7 @@ func TestPartialSuccessRetriedAlone(t *testing.T) {
 			h := T0.Add(5 * time.Hour)
 			ingest(t, l, event("p1", "s000", "api", "1", h), event("p2", "s000", "api", "2", h.Add(time.Hour)), event("p3", "s000", "api", "3", h.Add(2*time.Hour)))
 			// Zuora will not know this unit of measure: its row fails, the others succeed.
-			_, err := f.e.DB.SQL().ExecContext(ctx, "UPDATE usage_windows SET uom = 'Bogus' WHERE window_start = "+ph(f, 1), h.Add(time.Hour))
-			require.NoError(t, err)
+			require.NoError(t, f.e.DB.Gorm.WithContext(ctx).Exec("UPDATE usage_windows SET uom = 'Bogus' WHERE window_start = ?", h.Add(time.Hour)).Error)
 			rep, err := l.SealAndUpload(ctx, f.clock.Now())
 			require.NoError(t, err)
 			require.Equal(t, 1, rep.Calls)
@@ -130,8 +129,7 @@ func TestPartialSuccessRetriedAlone(t *testing.T) {
 			require.Len(t, f.e.Sim.State().Usage, 2)
 
 			// Fixed, it goes through; everything is in Zuora once.
-			_, err = f.e.DB.SQL().ExecContext(ctx, "UPDATE usage_windows SET uom = 'Each'")
-			require.NoError(t, err)
+			require.NoError(t, f.e.DB.Gorm.WithContext(ctx).Exec("UPDATE usage_windows SET uom = 'Each'").Error)
 			rep, err = l.Sync(ctx, usage.SyncOptions{SubscriptionID: "s000"}) // the manual action does not wait for the backoff
 			require.NoError(t, err)
 			require.Equal(t, 1, rep.RowsSent)
@@ -141,14 +139,6 @@ func TestPartialSuccessRetriedAlone(t *testing.T) {
 			require.Equal(t, "6", f.simTotals()[f.chargeNumber("s000", "pro", "api")].String())
 		})
 	}
-}
-
-// ph is the dialect's n-th placeholder.
-func ph(f *fixture, n int) string {
-	if f.e.DB.Dialect == "postgres" {
-		return fmt.Sprintf("$%d", n)
-	}
-	return "?"
 }
 
 func TestWindowStraddlingPlanChange(t *testing.T) {
@@ -184,11 +174,9 @@ func TestWindowStraddlingPlanChange(t *testing.T) {
 
 			// A window of the old plan whose charge number was not known at
 			// ingest still uploads to the old charge number.
-			_, err = f.e.DB.SQL().ExecContext(ctx, "UPDATE usage_windows SET charge_number = '' WHERE plan_id = 'pro'")
-			require.NoError(t, err)
-			_, err = f.e.DB.SQL().ExecContext(ctx, "INSERT INTO usage_windows (subscription_id, plan_id, charge_id, window_start, quantity, event_count, dirty, uom, created_at, updated_at) VALUES ('s000', 'pro', 'api', "+ph(f, 1)+", '2', 1, TRUE, 'Each', "+ph(f, 2)+", "+ph(f, 3)+")",
-				h.Add(-time.Hour), h, h)
-			require.NoError(t, err)
+			require.NoError(t, f.e.DB.Gorm.WithContext(ctx).Exec("UPDATE usage_windows SET charge_number = '' WHERE plan_id = 'pro'").Error)
+			require.NoError(t, f.e.DB.Gorm.WithContext(ctx).Exec("INSERT INTO usage_windows (subscription_id, plan_id, charge_id, window_start, quantity, event_count, dirty, uom, created_at, updated_at) VALUES ('s000', 'pro', 'api', ?, '2', 1, TRUE, 'Each', ?, ?)",
+				h.Add(-time.Hour), h, h).Error)
 			rep, err = l.Sync(ctx, usage.SyncOptions{SubscriptionID: "s000"})
 			require.NoError(t, err)
 			require.Equal(t, 1, rep.RowsSent)

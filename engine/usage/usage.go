@@ -22,10 +22,20 @@
 //     stays unknown for longer than Zuora keeps idempotency keys (24 h), the
 //     rows are looked up in Zuora (by their description, which names the
 //     window) before anything is sent again.
+//
+// Upload batches are work on the one queue (engine/worker): a sender claims
+// a batch with a lease (a new token per claim), the pool extends the lease
+// while the call runs and ends the attempt before the lease could lapse, and
+// the outcome is recorded only by the holder of an unlapsed lease. Retries
+// wait by engine/retry's policy; engine/reconcile.Classify decides what is
+// retryable; a row Zuora refuses MaxAttempts times is held for a person.
+// All SQL is in engine/store (usage.go).
 package usage
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"iter"
 	"sync"
@@ -36,6 +46,7 @@ import (
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/engine/retry"
 	"github.com/billsync/billsync/engine/store"
+	"github.com/billsync/billsync/engine/worker"
 	"github.com/billsync/billsync/mappings"
 )
 
@@ -70,16 +81,28 @@ type Config struct {
 	// batch whose outcome is unknown for longer is looked up in Zuora before
 	// anything is sent again.
 	KeyLifetime time.Duration
-	// ClaimTTL is how long an uploader owns a batch it is sending (default
-	// 10 min, longer than the client's attempts take); after a crash another
-	// uploader resends the batch once the claim expires.
+	// ClaimTTL is the lease of a batch being sent (default 10 min): the pool
+	// extends it while the call runs (every third of it) and cuts the attempt
+	// off before it could lapse; after a crash another sender resends the
+	// batch once the lease lapsed.
 	ClaimTTL time.Duration
+	// MaxAttempts is how often Zuora may refuse a row before it is held for
+	// a person (default 8). Batches whose outcome is unknown are never given
+	// up: they are resent with the same key, then looked up (KeyLifetime).
+	MaxAttempts int
+	// OnBatch, if set, observes every attempt at a batch: its outcome
+	// ("stored", "refused", "unknown", "looked_up", "lease_lost") and rows.
+	OnBatch func(outcome string, rows int)
 	// RetryBase and RetryMax are the unit and maximum of the retry policy of
 	// failed rows and batches (engine/retry: attempt⁴ × unit with jitter, at
 	// least Zuora's Retry-After; defaults 1 s and 1 h, as for sync records).
 	RetryBase time.Duration
 	RetryMax  time.Duration
-	// Senders is the number of batches sent concurrently (default 4).
+	// StopTimeout is how long Run lets the calls under way finish after its
+	// context ends (default 10s).
+	StopTimeout time.Duration
+	// Senders is the number of batches sent concurrently (the pool's
+	// workers; default 4).
 	Senders int
 	// ViewTTL is how long a subscription's cached validation view lives
 	// (default 30 s). A charge missing from the view reloads it once.
@@ -110,6 +133,8 @@ type Ledger struct {
 
 	viewMu sync.Mutex
 	views  map[string]*subView
+
+	pool *worker.Pool // Run's: sends the batches the hourly job queues
 }
 
 // New returns a ledger on db that uploads with z.
@@ -147,13 +172,34 @@ func New(db *store.DB, z Zuora, cfg Config) *Ledger {
 	if cfg.Owner == "" {
 		cfg.Owner = "usage-" + randomID()
 	}
-	return &Ledger{db: db, maps: db.Mappings(), z: z, cfg: cfg, log: cfg.Logger.With().Str("component", "usage").Logger(),
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 8
+	}
+	if cfg.OnBatch == nil {
+		cfg.OnBatch = func(string, int) {}
+	}
+	l := &Ledger{db: db, maps: db.Mappings(), z: z, cfg: cfg, log: cfg.Logger.With().Str("component", "usage").Logger(),
 		views: map[string]*subView{}}
+	l.pool = l.newPool(&Report{}, "", l.now, cfg.Owner+"/usage")
+	return l
+}
+
+// Run sends due upload batches until ctx ends (serve runs it): those the
+// hourly job queued, and those whose outcome is unknown once their retry is
+// due. Then it lets the calls under way finish and hands back its claims.
+func (l *Ledger) Run(ctx context.Context) error { return l.pool.Run(ctx) }
+
+// Kick wakes Run to claim now.
+func (l *Ledger) Kick() { l.pool.Kick() }
+
+func randomID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func (l *Ledger) now() time.Time { return l.cfg.Now().UTC() }
 
-// backoff is base·2^attempts, capped.
 // backoff is the wait after the attempts-th failed attempt (the shared retry
 // policy), at least retryAfter.
 func (l *Ledger) backoff(attempts int, retryAfter time.Duration) time.Duration {
@@ -165,19 +211,13 @@ var ErrUnknownSubscription = errors.New("unknown subscription")
 
 // Upload row states.
 const (
-	RowPending = "pending" // waiting to be sent (or to be retried)
-	RowSending = "sending" // in a batch whose outcome is not known yet
-	RowSent    = "sent"    // Zuora stored it; ZuoraID is set
+	RowPending = store.UsageRowPending // waiting to be sent (or to be retried)
+	RowSending = store.UsageRowSending // in a batch whose outcome is not known yet
+	RowSent    = store.UsageRowSent    // Zuora stored it; ZuoraID is set
 	// RowHeld needs a person: the charge it was recorded against can never
 	// get a Zuora charge number as things are (it left the subscription
-	// before reaching Zuora). LastError says so; the subscription's manual
-	// "Sync usage to Zuora" puts its held rows back in line.
-	RowHeld = "held"
-)
-
-// Batch states.
-const (
-	batchSending = "sending"
-	batchDone    = "done"
-	batchFailed  = "failed"
+	// before reaching Zuora), or Zuora refused the row MaxAttempts times.
+	// LastError says so; the subscription's manual "Sync usage to Zuora"
+	// puts its held rows back in line.
+	RowHeld = store.UsageRowHeld
 )

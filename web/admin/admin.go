@@ -129,6 +129,11 @@ type Connection struct {
 	// Paused reports that work is paused because Zuora refused billsync's
 	// credentials, with Zuora's message (nil: never).
 	Paused func() (bool, string)
+	// SimulatorURL is the built-in simulator's index page ("" without one).
+	SimulatorURL string
+	// World reports what billsync found at start about the tenant (mapped
+	// objects missing: reset or replaced); "" when all is well.
+	World func() string
 }
 
 // Options configures the admin page. Store and Mappings are required; the

@@ -701,7 +701,7 @@ func TestPages(t *testing.T) {
 				f.e.Converge(30 * time.Second)
 				rec, err = db.SyncRecordByID(ctx, bad.ID)
 				require.NoError(t, err)
-				require.Equal(t, store.StateDead, rec.State, "still refused: the data is wrong")
+				require.Equal(t, store.StateDead, rec.State, "still refused: the data is wrong: %s %s", rec.Reason, rec.LastErrorMessage)
 
 				resp, _ = c.post("/admin/sync-records/retry-all", url.Values{"csrf": {tok}, "kind": {"subscription"}, "back": {"/admin"}})
 				require.Equal(t, http.StatusSeeOther, resp.StatusCode)
@@ -915,6 +915,57 @@ func TestDashboardShowsLapsedClaims(t *testing.T) {
 			txt := text(body)
 			require.Contains(t, txt, "1 claim lapsed unfinished", txt)
 			require.Contains(t, txt, "Oldest claim in flight: taken")
+		})
+	}
+}
+
+// TestDeadPlanWithItsProduct: a plan whose product reached Zuora but whose
+// rate plans did not is dead, and its page shows the product (from the
+// mapping, with its link), not "not in Zuora yet"; its timeline has the
+// change, the pushes and Zuora's answers.
+func TestDeadPlanWithItsProduct(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, d, fixtureOptions{subs: 1})
+			ctx, db := f.ctx, f.e.DB
+			f.e.Sim.SetFaults(zuorasim.Fault{Operation: "POST /v1/object/product-rate-plan", Kind: zuorasim.FaultHTTP500})
+			half := proPlan()
+			half.ID, half.Name = "half", "Half"
+			half.BillingPeriods[0].ID = "half-monthly"
+			_, _, err := db.UpsertPlan(ctx, half)
+			require.NoError(t, err)
+			f.e.Converge(30 * time.Second)
+			f.e.Sim.SetFaults()
+			rec, err := db.GetSyncRecord(ctx, store.EntityPlan, "half")
+			require.NoError(t, err)
+			require.Equal(t, store.StateDead, rec.State)
+			require.Empty(t, rec.ZuoraID)
+			pm, err := f.e.Outbound.Mappings().Get(ctx, mappings.Product, "half")
+			require.NoError(t, err, "the product is in Zuora")
+
+			c := f.client()
+			resp, body := c.get("/admin/entities/plan/half")
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			txt := text(body)
+			require.NotContains(t, txt, "not in Zuora yet")
+			require.Contains(t, body, `id="record-from-mapping"`)
+			require.Contains(t, body, html.EscapeString(f.e.Zuora.ProductURL(pm.ZuoraID)))
+			require.Contains(t, body, `data-kind="change" data-outcome="created"`)
+			require.Contains(t, body, `data-kind="answer" data-outcome="dead"`)
+			require.Contains(t, body, `data-kind="push"`)
+
+			// A subscription to it says the plan is only partly in Zuora.
+			sub := subscription("s-half", "c00")
+			sub.PlanID, sub.BillingPeriodID = "half", "half-monthly"
+			_, _, err = db.UpsertSubscription(ctx, sub)
+			require.NoError(t, err)
+			f.e.Converge(30 * time.Second)
+			srec, err := db.GetSyncRecord(ctx, store.EntitySubscription, "s-half")
+			require.NoError(t, err)
+			require.Equal(t, store.StateDead, srec.State)
+			require.Contains(t, srec.LastErrorMessage, `plan "half" is only partly in Zuora (product half exists`)
 		})
 	}
 }

@@ -410,7 +410,8 @@ func browserWalk(t *testing.T, exe string, dialect store.Dialect) {
 	require.Contains(t, text("header nav"), "Sync records")
 
 	// A phone, 390 px wide: nothing wider than the screen, screenshots kept.
-	for name, page := range map[string]string{"dashboard": "/admin", "records": "/admin/sync-records", "entity": "/admin/entities/subscription/s00"} {
+	for name, page := range map[string]string{"dashboard": "/admin", "records": "/admin/sync-records", "entity": "/admin/entities/subscription/s00",
+		"settings": "/admin/settings"} {
 		run(name+" at 390 px", chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+page), chromedp.WaitVisible(chromedp.CSS("main h1")))
 		c, cancel := context.WithTimeout(bctx, 20*time.Second)
 		w, err := chromedp.Run(c, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))

@@ -54,6 +54,10 @@ func (a *Admin) currentConn(ctx context.Context) (connView, *connection.Status, 
 	if c.Paused != nil {
 		v.Paused, v.PauseCause = c.Paused()
 	}
+	v.SimulatorURL = c.SimulatorURL
+	if c.World != nil {
+		v.World = c.World()
+	}
 	if a.opts.Settings == nil {
 		return v, nil, nil
 	}
@@ -61,8 +65,11 @@ func (a *Admin) currentConn(ctx context.Context) (connView, *connection.Status, 
 	if err != nil {
 		return v, nil, err
 	}
-	v.BaseURL = st.BaseURL
+	if v.SimulatorURL == "" || st.Source == connection.SourceSettings {
+		v.BaseURL = st.BaseURL // the built-in simulator shows where people reach it
+	}
 	if st.Source == connection.SourceSettings {
+		v.SimulatorURL = "" // a connection entered on the settings page replaced it
 		v.Environment = "custom base URL"
 		if e, ok := zuora.EnvironmentFor(st.BaseURL); ok {
 			v.Environment = e.Name

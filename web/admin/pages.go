@@ -89,6 +89,10 @@ type connView struct {
 	LastOp      string
 	Paused      bool
 	PauseCause  string
+	// SimulatorURL: the built-in simulator's pages; World: mapped objects
+	// missing in Zuora at start (reset or replaced).
+	SimulatorURL string
+	World        string
 }
 
 type testResult struct {

@@ -51,20 +51,20 @@ type paymentMethod struct {
 
 // billingState holds the billing objects (part of state: reset with it).
 type billingState struct {
-	invoices      map[string]*invoice
-	invoiceOrder  []string
-	payments      map[string]*payment
-	paymentOrder  []string
-	methods       map[string]*paymentMethod
-	defaultMethod map[string]string // account id → payment method id
-	billedOnce    map[string]bool   // one-time charge ids already invoiced
-	nInvoice      int
-	nPayment      int
+	Invoices      map[string]*invoice
+	InvoiceOrder  []string
+	Payments      map[string]*payment
+	PaymentOrder  []string
+	Methods       map[string]*paymentMethod
+	DefaultMethod map[string]string // account id → payment method id
+	BilledOnce    map[string]bool   // one-time charge ids already invoiced
+	NInvoice      int
+	NPayment      int
 }
 
 func newBillingState() *billingState {
-	return &billingState{invoices: map[string]*invoice{}, payments: map[string]*payment{}, methods: map[string]*paymentMethod{},
-		defaultMethod: map[string]string{}, billedOnce: map[string]bool{}}
+	return &billingState{Invoices: map[string]*invoice{}, Payments: map[string]*payment{}, Methods: map[string]*paymentMethod{},
+		DefaultMethod: map[string]string{}, BilledOnce: map[string]bool{}}
 }
 
 func (st *state) billing() *billingState {
@@ -75,24 +75,24 @@ func (st *state) billing() *billingState {
 }
 
 func (b *billingState) invoice(key string) *invoice {
-	if inv := b.invoices[key]; inv != nil {
+	if inv := b.Invoices[key]; inv != nil {
 		return inv
 	}
-	for _, id := range b.invoiceOrder {
-		if b.invoices[id].Number == key {
-			return b.invoices[id]
+	for _, id := range b.InvoiceOrder {
+		if b.Invoices[id].Number == key {
+			return b.Invoices[id]
 		}
 	}
 	return nil
 }
 
 func (b *billingState) payment(key string) *payment {
-	if p := b.payments[key]; p != nil {
+	if p := b.Payments[key]; p != nil {
 		return p
 	}
-	for _, id := range b.paymentOrder {
-		if b.payments[id].Number == key {
-			return b.payments[id]
+	for _, id := range b.PaymentOrder {
+		if b.Payments[id].Number == key {
+			return b.Payments[id]
 		}
 	}
 	return nil
@@ -166,10 +166,10 @@ func (s *Sim) invoiceAccount(a *account, target string, now time.Time) *invoice 
 				switch ch.Type {
 				case "Recurring":
 				case "OneTime":
-					if b.billedOnce[ch.ID] {
+					if b.BilledOnce[ch.ID] {
 						continue
 					}
-					b.billedOnce[ch.ID] = true
+					b.BilledOnce[ch.ID] = true
 				default:
 					continue
 				}
@@ -186,15 +186,15 @@ func (s *Sim) invoiceAccount(a *account, target string, now time.Time) *invoice 
 	if !total.IsPositive() {
 		return nil
 	}
-	b.nInvoice++
+	b.NInvoice++
 	due := target
 	if t, err := time.Parse(dateLayout, target); err == nil {
 		due = t.AddDate(0, 0, paymentTermDays(a.PaymentTerm)).Format(dateLayout)
 	}
-	inv := &invoice{ID: s.st.newID(), Number: fmt.Sprintf("INV%08d", b.nInvoice), AccountID: a.ID, Date: target, DueDate: due,
+	inv := &invoice{ID: s.st.newID(), Number: fmt.Sprintf("INV%08d", b.NInvoice), AccountID: a.ID, Date: target, DueDate: due,
 		TargetDate: target, Amount: total, Balance: total, Status: "Draft", Subscriptions: subs, Created: now, Updated: now}
-	b.invoices[inv.ID] = inv
-	b.invoiceOrder = append(b.invoiceOrder, inv.ID)
+	b.Invoices[inv.ID] = inv
+	b.InvoiceOrder = append(b.InvoiceOrder, inv.ID)
 	return inv
 }
 
@@ -235,7 +235,7 @@ func (s *Sim) Pay(req PaymentRequest) (PaymentResult, error) {
 		s.mu.Unlock()
 		return PaymentResult{}, fmt.Errorf("invoice %s is %s: only posted invoices can be paid", inv.Number, inv.Status)
 	}
-	pm := b.defaultMethod[inv.AccountID]
+	pm := b.DefaultMethod[inv.AccountID]
 	if pm == "" {
 		s.mu.Unlock()
 		return PaymentResult{}, errors.New("the account has no default payment method: an electronic payment needs one")
@@ -254,15 +254,15 @@ func (s *Sim) Pay(req PaymentRequest) (PaymentResult, error) {
 		return PaymentResult{}, fmt.Errorf("the amount %s exceeds the invoice balance %s", amount, inv.Balance)
 	}
 	now := s.Now()
-	b.nPayment++
-	p := &payment{ID: s.st.newID(), Number: fmt.Sprintf("P-%08d", b.nPayment), AccountID: inv.AccountID, InvoiceID: inv.ID,
+	b.NPayment++
+	p := &payment{ID: s.st.newID(), Number: fmt.Sprintf("P-%08d", b.NPayment), AccountID: inv.AccountID, InvoiceID: inv.ID,
 		PaymentMethodID: pm, Amount: amount, Status: "Processed", GatewayResponse: "Approved", EffectiveDate: now.In(s.tenant.loc).Format(dateLayout),
 		Created: now, Updated: now}
 	if req.Failed {
 		p.Status, p.GatewayResponse = "Error", firstNonEmpty(req.Reason, "Declined")
 	}
-	b.payments[p.ID] = p
-	b.paymentOrder = append(b.paymentOrder, p.ID)
+	b.Payments[p.ID] = p
+	b.PaymentOrder = append(b.PaymentOrder, p.ID)
 	events := []*event{s.objectEvent("Payment", "INSERT", paymentFields(p), nil, p.AccountID)}
 	if !req.Failed {
 		old := invoiceFields(inv)
@@ -273,6 +273,7 @@ func (s *Sim) Pay(req PaymentRequest) (PaymentResult, error) {
 	res := PaymentResult{PaymentID: p.ID, PaymentNumber: p.Number, Status: p.Status, InvoiceNumber: inv.Number, Balance: inv.Balance.String()}
 	s.mu.Unlock()
 	s.fire(events...)
+	s.persist()
 	return res, nil
 }
 
@@ -327,13 +328,14 @@ func (s *Sim) AddPaymentMethod(accountKey string, req PaymentMethodRequest) (str
 	old := accountFields(a)
 	pm := &paymentMethod{ID: s.st.newID(), AccountID: a.ID, Type: "CreditCard", CardType: card, Mask: "************" + last4,
 		ExpMonth: req.ExpMonth, ExpYear: req.ExpYear, Created: now}
-	b.methods[pm.ID] = pm
-	b.defaultMethod[a.ID] = pm.ID
+	b.Methods[pm.ID] = pm
+	b.DefaultMethod[a.ID] = pm.ID
 	a.DefaultPaymentMethodID = pm.ID
 	a.Updated = now
 	ev := s.accountEvent(a, "UPDATE", old)
 	s.mu.Unlock()
 	s.fire(ev)
+	s.persist()
 	return pm.ID, nil
 }
 
@@ -427,15 +429,15 @@ func (s *Sim) getAccountPaymentMethods(c *call) *resp {
 	b := s.st.billing()
 	onlyDefault := c.r.URL.Query().Get("isDefaultOnly") == "true"
 	list := []map[string]any{}
-	for _, pm := range b.methods {
-		if pm.AccountID != a.ID || (onlyDefault && pm.ID != b.defaultMethod[a.ID]) {
+	for _, pm := range b.Methods {
+		if pm.AccountID != a.ID || (onlyDefault && pm.ID != b.DefaultMethod[a.ID]) {
 			continue
 		}
-		list = append(list, methodView(pm, pm.ID == b.defaultMethod[a.ID]))
+		list = append(list, methodView(pm, pm.ID == b.DefaultMethod[a.ID]))
 	}
 	slices.SortFunc(list, func(x, y map[string]any) int { return strings.Compare(x["id"].(string), y["id"].(string)) })
 	out := map[string]any{"success": true, "returnedPaymentMethodType": list}
-	if d := b.defaultMethod[a.ID]; d != "" {
+	if d := b.DefaultMethod[a.ID]; d != "" {
 		out["defaultPaymentMethodId"] = d
 	}
 	return jsonResp(http.StatusOK, out)
@@ -445,9 +447,9 @@ func (s *Sim) getAccountPaymentMethods(c *call) *resp {
 func (s *Sim) queryInvoices(c *call) *resp {
 	s.mu.Lock()
 	b := s.st.billing()
-	rows := make([]oqRow, 0, len(b.invoiceOrder))
-	for _, id := range b.invoiceOrder {
-		inv := b.invoices[id]
+	rows := make([]oqRow, 0, len(b.InvoiceOrder))
+	for _, id := range b.InvoiceOrder {
+		inv := b.Invoices[id]
 		d := s.invoiceView(inv)
 		if inv.PostedDate != "" {
 			d["postedDate"] = inv.PostedDate
@@ -462,9 +464,9 @@ func (s *Sim) queryInvoices(c *call) *resp {
 func (s *Sim) queryPayments(c *call) *resp {
 	s.mu.Lock()
 	b := s.st.billing()
-	rows := make([]oqRow, 0, len(b.paymentOrder))
-	for _, id := range b.paymentOrder {
-		p := b.payments[id]
+	rows := make([]oqRow, 0, len(b.PaymentOrder))
+	for _, id := range b.PaymentOrder {
+		p := b.Payments[id]
 		d := paymentView(p)
 		delete(d, "number")
 		d["paymentNumber"] = p.Number
@@ -494,8 +496,8 @@ func (s *Sim) Invoices() []InvoiceSnapshot {
 	defer s.mu.Unlock()
 	b := s.st.billing()
 	out := []InvoiceSnapshot{}
-	for _, id := range b.invoiceOrder {
-		inv := b.invoices[id]
+	for _, id := range b.InvoiceOrder {
+		inv := b.Invoices[id]
 		out = append(out, InvoiceSnapshot{ID: inv.ID, Number: inv.Number, AccountID: inv.AccountID, Date: inv.Date, DueDate: inv.DueDate,
 			Amount: inv.Amount.String(), Balance: inv.Balance.String(), Status: inv.Status, Subscriptions: slices.Clone(inv.Subscriptions)})
 	}

@@ -83,6 +83,12 @@ func TestContract(t *testing.T) {
 	ok(h.do("GET", "/v1/subscriptions/"+subNum+"?charge-detail=all-segments", nil, "Zuora-Version", latest))
 	ok(h.do("GET", "/v1/subscriptions/"+subNum+"/versions/1", nil, "Zuora-Version", latest))
 	ok(h.do("GET", "/v1/subscriptions/accounts/"+acct2, nil, "Zuora-Version", latest))
+	before := h.subscription(subNum)["version"]
+	ok(h.do("PUT", "/v1/subscriptions/"+subNum+"/customFields", map[string]any{"customFields": map[string]any{"BillsyncId__c": "s-1"}}, "Zuora-Version", latest))
+	require.Equal(t, "s-1", h.subscription(subNum)["BillsyncId__c"], "changed in place")
+	require.EqualValues(t, before, h.subscription(subNum)["version"], "no new version")
+	undefined := h.do("PUT", "/v1/subscriptions/"+subNum+"/customFields", map[string]any{"customFields": map[string]any{"Nope__c": "x"}}, "Zuora-Version", latest)
+	require.NotEqual(t, 200, undefined.status, "a field the tenant does not define on Subscription is refused: %s", undefined.raw)
 	ok(h.do("POST", "/v1/action/create", map[string]any{"type": "Usage", "objects": []any{map[string]any{"AccountNumber": acct2,
 		"SubscriptionNumber": subNum, "ChargeNumber": chargeByName(sub, "API calls")["number"], "UOM": "Call", "Quantity": 5,
 		"StartDateTime": "2025-01-02T00:00:00Z"}}}))

@@ -20,13 +20,8 @@ const ControlTokenHeader = "X-Sim-Control-Token"
 // serveControl serves /_sim/*: endpoints that exist only in the simulator.
 // POST /_sim/accounts and /_sim/subscriptions stand for Zuora's UI.
 func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
-	if t := s.opts.ControlToken; t != "" {
-		got := sha256.Sum256([]byte(r.Header.Get(ControlTokenHeader)))
-		want := sha256.Sum256([]byte(t))
-		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			s.write(w, r, jsonResp(http.StatusUnauthorized, map[string]any{"error": "control endpoints need the " + ControlTokenHeader + " header"}), classNone)
-			return
-		}
+	if !s.controlAuthorized(w, r) {
+		return
 	}
 	body, err := readBody(r)
 	if err != nil {
@@ -80,6 +75,9 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 		return jsonResp(http.StatusNotFound, map[string]any{"error": "no such control endpoint " + r.Method + " " + r.URL.Path})
 	}()
+	if r.Method != http.MethodGet && r.URL.Path != "/_sim/reset" { // Reset saves itself
+		s.persist()
+	}
 	s.write(w, r, res, classNone)
 }
 
@@ -179,6 +177,22 @@ func (s *Sim) controlSubscription(body []byte, now time.Time) *resp {
 	s.mu.Unlock()
 	s.fire(events...)
 	return jsonResp(http.StatusOK, out)
+}
+
+// controlAuthorized checks Options.ControlToken (control endpoints and
+// pages), answering 401 when it is missing or wrong.
+func (s *Sim) controlAuthorized(w http.ResponseWriter, r *http.Request) bool {
+	t := s.opts.ControlToken
+	if t == "" {
+		return true
+	}
+	got := sha256.Sum256([]byte(r.Header.Get(ControlTokenHeader)))
+	want := sha256.Sum256([]byte(t))
+	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		s.write(w, r, jsonResp(http.StatusUnauthorized, map[string]any{"error": "control endpoints and pages need the " + ControlTokenHeader + " header"}), classNone)
+		return false
+	}
+	return true
 }
 
 // ListenAndServe serves s on addr until ctx is cancelled, then shuts down

@@ -61,7 +61,8 @@ func newHarness(t *testing.T, opts zuorasim.Options) *harness {
 		tn := testTenant()
 		opts.Tenant = &tn
 	}
-	sim := zuorasim.New(opts)
+	sim, err := zuorasim.Open(opts)
+	require.NoError(t, err)
 	srv := httptest.NewServer(sim)
 	rt := v.Transport(t, http.DefaultTransport.(*http.Transport).Clone())
 	h := &harness{t: t, sim: sim, srv: srv, rt: rt, client: &http.Client{Transport: rt, Timeout: 20 * time.Second}}

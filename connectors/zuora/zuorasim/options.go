@@ -69,6 +69,11 @@ type Options struct {
 	// of every /_sim/ control request (billsync's built-in simulator sets a
 	// random one, so no other local user can reset or read it).
 	ControlToken string
+
+	// Store, when set, keeps the objects across restarts (use Open, which
+	// loads them): a file for `billsync zuora-sim --state`, a table of
+	// billsync's database for the built-in simulator.
+	Store Store
 }
 
 // BindFlags registers command-line flags for the options on fs.

@@ -48,6 +48,7 @@ func (s *Sim) buildRoutes() []*route {
 		r("GET", "/v1/subscriptions/{subscription-key}", famREST, d, s.getSubscription),
 		r("GET", "/v1/subscriptions/{subscription-key}/versions/{version}", famREST, d, s.getSubscriptionVersion),
 		r("GET", "/v1/subscriptions/accounts/{account-key}", famREST, d, s.getSubscriptionsByAccount),
+		r("PUT", "/v1/subscriptions/{subscriptionNumber}/customFields", famREST, d, s.putSubscriptionCustomFields),
 
 		r("POST", "/v1/action/create", famAction, d, s.postActionCreate),
 		r("GET", "/v1/usage/accounts/{account-key}", famREST, d, s.getUsageByAccount),

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -70,6 +71,12 @@ type Sim struct {
 	calloutWG  sync.WaitGroup
 	ctx        context.Context
 	cancel     context.CancelFunc
+
+	// persistence (Options.Store): changes counts changes, saved the last
+	// one a finished save includes.
+	changes atomic.Uint64
+	saveMu  sync.Mutex
+	saved   uint64
 }
 
 // Stats are counters of what the simulator served.
@@ -180,6 +187,7 @@ func (s *Sim) Reset() {
 	s.limMu.Lock()
 	s.rateCount, s.authCount = 0, 0
 	s.limMu.Unlock()
+	s.persist()
 }
 
 func (s *Sim) countStatus(status int) {
@@ -316,6 +324,12 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveControl(w, r)
 		return
 	}
+	if isPage(r.URL.Path) {
+		if s.controlAuthorized(w, r) {
+			s.servePage(w, r)
+		}
+		return
+	}
 	rt, params, pathMatched := s.match(r.Method, r.URL.Path)
 	if rt == nil {
 		status := http.StatusNotFound
@@ -403,6 +417,9 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	out := rt.h(c)
+	if r.Method != http.MethodGet {
+		s.persist()
+	}
 	if idemKey != "" {
 		s.idemFinish(idemKey, out)
 	}

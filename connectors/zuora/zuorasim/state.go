@@ -41,13 +41,13 @@ type prpTier struct {
 	ChargeID       string
 	Tier           int
 	Currency       string
-	Price          json.Number
-	StartingUnit   json.Number
-	EndingUnit     json.Number
+	Price          json.Number `json:",omitempty"`
+	StartingUnit   json.Number `json:",omitempty"`
+	EndingUnit     json.Number `json:",omitempty"`
 	PriceFormat    string
 	IsOveragePrice bool
-	DiscountAmount json.Number
-	DiscountPct    json.Number
+	DiscountAmount json.Number `json:",omitempty"`
+	DiscountPct    json.Number `json:",omitempty"`
 }
 
 type contact struct {
@@ -76,8 +76,8 @@ type statusSpan struct {
 type segment struct {
 	Segment        int
 	Start, End     string
-	Quantity       json.Number
-	Price          json.Number
+	Quantity       json.Number `json:",omitempty"`
+	Price          json.Number `json:",omitempty"`
 	Tiers          []*prpTier
 	AmendedByOrder string
 }
@@ -168,7 +168,7 @@ type usageRecord struct {
 	ChargeNumber       string
 	ChargeID           string
 	UOM                string
-	Quantity           json.Number
+	Quantity           json.Number `json:",omitempty"`
 	StartDateTime      time.Time
 	EndDateTime        *time.Time
 	Description        string
@@ -228,7 +228,10 @@ type order struct {
 }
 
 type state struct {
-	seq int64
+	// epoch is random per fresh state: ids of a reset or new simulator
+	// never repeat those of an earlier one (billsync maps objects by id).
+	epoch uint32
+	seq   int64
 
 	products     map[string]*product
 	productOrder []string
@@ -272,6 +275,7 @@ type state struct {
 
 func newState() *state {
 	return &state{
+		epoch:           newEpoch(),
 		products:        map[string]*product{},
 		plans:           map[string]*ratePlan{},
 		charges:         map[string]*prpCharge{},
@@ -294,7 +298,7 @@ func newState() *state {
 // newID returns a 32-hex-character Zuora-style id.
 func (st *state) newID() string {
 	st.seq++
-	return fmt.Sprintf("8ad09b%026x", st.seq)
+	return fmt.Sprintf("8ad0%08x%020x", st.epoch, st.seq)
 }
 
 func (st *state) account(key string) *account {

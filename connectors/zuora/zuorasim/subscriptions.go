@@ -285,3 +285,41 @@ func (s *Sim) getSubscriptionsByAccount(c *call) *resp {
 	}
 	return jsonResp(http.StatusOK, out)
 }
+
+// putSubscriptionCustomFields is PUT /v1/subscriptions/{subscriptionNumber}/customFields
+// (PUT_UpdateSubscriptionCustomFields): it changes the custom fields of the
+// latest version in place (no new version, no order), each checked against
+// the tenant's definitions for Subscription (and RatePlan for ratePlans[]).
+func (s *Sim) putSubscriptionCustomFields(c *call) *resp {
+	m, err := decodeObject(c.body)
+	if err != nil {
+		return c.restErr(catMalformed, "Malformed JSON: "+err.Error())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub := s.st.subscription(c.param("subscriptionNumber"))
+	if sub == nil || sub.Number != c.param("subscriptionNumber") {
+		return c.restErr(catNotFound, "The subscription number "+c.param("subscriptionNumber")+" does not exist")
+	}
+	cf, fe := objField(m, "customFields")
+	if fe != nil {
+		return c.restErr(fe.cat, fe.msg)
+	}
+	if fe := s.tenant.custom("Subscription", cf); fe != nil {
+		return c.restErr(fe.cat, fe.msg)
+	}
+	for k := range m {
+		if k != "customFields" {
+			// ratePlans[] is in the spec; billsync does not use it and the
+			// simulator does not model it: refused rather than ignored.
+			return c.restErr(catInvalidValue, "'"+k+"' is not supported by this simulator's PUT /v1/subscriptions/{subscriptionNumber}/customFields")
+		}
+	}
+	v := sub.latest()
+	if v.Custom == nil {
+		v.Custom = map[string]any{}
+	}
+	maps.Copy(v.Custom, customFields(cf))
+	v.Updated = c.now
+	return jsonResp(http.StatusOK, map[string]any{"success": true})
+}
