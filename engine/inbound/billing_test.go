@@ -80,8 +80,9 @@ func customerOf(t *testing.T, h *harness) engine.Customer {
 // local subscription (subscription.canceled) with nothing sent back. Every
 // callout is delivered three times (Zuora retries lost answers), then all of
 // them again newest first: one effect and one event each.
+//
+// Not parallel with the package's timing-sensitive lease tests (it is heavy).
 func TestBillingEventsEndToEnd(t *testing.T) {
-	t.Parallel()
 	for _, d := range storetest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
@@ -213,7 +214,6 @@ func TestBillingEventsEndToEnd(t *testing.T) {
 // TestGraceRunsOut: with no grace days, a declined payment revokes the grant
 // at once; the expiry job tells access.revoked once.
 func TestGraceRunsOut(t *testing.T) {
-	t.Parallel()
 	h := newHarness(t, store.SQLite, hopts{})
 	h.setupCallouts(false)
 	sim := h.env.Sim
