@@ -50,13 +50,13 @@ type app struct {
 	switches        *switches.Switches
 	outbound        *outbound.Reconcilers
 	inbound         *inbound.Service
+	events          *events.Service
 	pool            *worker.Pool
 	sched           *schedule.Scheduler
 	usage           *ledger.Ledger
 	web             *web.Server
 	metrics         *metrics.Metrics
 	conn            *connection.Manager
-	events          *events.Service
 }
 
 // newApp opens the database (migrating if configured), connects to Zuora (or
@@ -218,6 +218,8 @@ func (a *app) newAdmin(zuoraBaseURL string) (*admin.Admin, error) {
 			SimulatorURL: a.simPagesURL(), World: a.world.get},
 		Schedule:      a.sched,
 		Tenant:        a.inbound,
+		Events:        a.events,
+		Billing:       a.inbound,
 		Settings:      a.conn,
 		Callouts:      a.inbound,
 		CalloutSetup:  inbound.CalloutSetup{PublicURL: a.cfg.PublicURL, Username: a.cfg.WebhookUsername, Password: a.cfg.WebhookPassword},

@@ -143,21 +143,8 @@ func (s *Service) refreshPayments(ctx context.Context, custID, accountID string,
 		if err != nil {
 			return err
 		}
-		memo := map[string]int{}
-		for _, g := range grants {
-			if g.ZuoraAccountID != accountID {
-				continue
-			}
-			days := 0
-			if m, err := s.maps.Get(ctx, mappings.Product, g.PlanID); err == nil {
-				if days, err = s.graceDays(ctx, m.ZuoraID, memo); err != nil {
-					return err
-				}
-			} else if !errors.Is(err, mappings.ErrNotFound) {
-				return err
-			}
-			grace = append(grace, store.GrantGrace{CustomerID: custID, SubscriptionNumber: g.SubscriptionNumber, PlanID: g.PlanID,
-				ZuoraAccountID: accountID, PastDueSince: since, GraceDays: days, GraceUntil: addDays(since, days)})
+		if grace, err = s.graceFor(ctx, ps, grants); err != nil {
+			return err
 		}
 	}
 	changed, err := s.db.SetPaymentStatus(ctx, ps, grace, evs...)
@@ -170,6 +157,53 @@ func (s *Service) refreshPayments(ctx context.Context, custID, accountID string,
 		} else {
 			res.add("account %s paid", accountID)
 		}
+	}
+	return nil
+}
+
+// graceFor is the grace of the account's grants while it is past due: the
+// product's grace days from the day it became past due.
+func (s *Service) graceFor(ctx context.Context, ps store.PaymentStatus, grants []store.Grant) ([]store.GrantGrace, error) {
+	var out []store.GrantGrace
+	memo := map[string]int{}
+	for _, g := range grants {
+		if g.ZuoraAccountID != ps.ZuoraAccountID {
+			continue
+		}
+		days := 0
+		if m, err := s.maps.Get(ctx, mappings.Product, g.PlanID); err == nil {
+			if days, err = s.graceDays(ctx, m.ZuoraID, memo); err != nil {
+				return nil, err
+			}
+		} else if !errors.Is(err, mappings.ErrNotFound) {
+			return nil, err
+		}
+		out = append(out, store.GrantGrace{CustomerID: ps.CustomerID, SubscriptionNumber: g.SubscriptionNumber, PlanID: g.PlanID,
+			ZuoraAccountID: ps.ZuoraAccountID, PastDueSince: ps.PastDueSince, GraceDays: days, GraceUntil: addDays(ps.PastDueSince, days)})
+	}
+	return out, nil
+}
+
+// graceForNewGrants puts the grants of a subscription read after its
+// account became past due on grace too (callouts come in any order).
+func (s *Service) graceForNewGrants(ctx context.Context, custID, accountID string, grants []store.Grant) error {
+	if len(grants) == 0 {
+		return nil
+	}
+	sts, err := s.db.PaymentStatusOf(ctx, custID)
+	if err != nil {
+		return err
+	}
+	for _, ps := range sts {
+		if ps.ZuoraAccountID != accountID || ps.Status != store.PaymentPastDue {
+			continue
+		}
+		grace, err := s.graceFor(ctx, ps, grants)
+		if err != nil {
+			return err
+		}
+		_, err = s.db.SetPaymentStatus(ctx, ps, grace)
+		return err
 	}
 	return nil
 }

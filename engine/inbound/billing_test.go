@@ -15,6 +15,7 @@ import (
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
 	"github.com/billsync/billsync/engine"
+	"github.com/billsync/billsync/engine/inbound"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/store/storetest"
 )
@@ -79,8 +80,9 @@ func customerOf(t *testing.T, h *harness) engine.Customer {
 // local subscription (subscription.canceled) with nothing sent back. Every
 // callout is delivered three times (Zuora retries lost answers), then all of
 // them again newest first: one effect and one event each.
+//
+// Not parallel with the package's timing-sensitive lease tests (it is heavy).
 func TestBillingEventsEndToEnd(t *testing.T) {
-	t.Parallel()
 	for _, d := range storetest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
@@ -106,6 +108,13 @@ func TestBillingEventsEndToEnd(t *testing.T) {
 			h.settle()
 			cust = customerOf(t, h)
 			require.True(t, cust.HasPaymentMethod, "the default payment method set in Zuora")
+			updated := 0
+			for _, e := range h.inbox() {
+				if e.Event == inbound.EventAccountUpdated {
+					updated++
+				}
+			}
+			require.Equal(t, 1, updated, "only the payment method: billsync's own write of BillsyncId__c is not an account-updated event")
 			rec, err := h.env.DB.GetSyncRecord(h.ctx, store.EntityCustomer, cust.ID)
 			require.NoError(t, err)
 			require.Equal(t, store.StateSynced, rec.State, "the customer is in sync with its account, nothing to push")
@@ -205,7 +214,6 @@ func TestBillingEventsEndToEnd(t *testing.T) {
 // TestGraceRunsOut: with no grace days, a declined payment revokes the grant
 // at once; the expiry job tells access.revoked once.
 func TestGraceRunsOut(t *testing.T) {
-	t.Parallel()
 	h := newHarness(t, store.SQLite, hopts{})
 	h.setupCallouts(false)
 	sim := h.env.Sim

@@ -107,7 +107,10 @@ func (s *Service) updateGrants(ctx context.Context, custID string, zs zuora.Subs
 	if err == nil && len(rows) > 0 {
 		res.add("%d access grants from %s", len(rows), zs.SubscriptionNumber)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return s.graceForNewGrants(ctx, custID, zs.AccountID, rows)
 }
 
 // Grants returns a customer's access grants, active ones marked as of today.

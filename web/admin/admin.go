@@ -164,6 +164,10 @@ type Options struct {
 	// configuration; the page may give the public URL).
 	Callouts     Callouts
 	CalloutSetup inbound.CalloutSetup
+	// Events serves the webhooks page (endpoints, delivery log, resend); nil hides it.
+	Events Events
+	// Billing adds invoices, payment status and access to the customer page; nil hides them.
+	Billing Billing
 	// Kick wakes the sync workers after a retry.
 	Kick   func()
 	Logger zerolog.Logger
@@ -255,6 +259,8 @@ func (a *Admin) Register(r gin.IRouter) {
 	p.GET("/mappings", a.mappingsPage)
 	p.GET("/inbox", a.inboxPage)
 	p.GET("/settings", a.settingsPage)
+	p.GET("/webhooks", a.webhooksPage)
+	p.GET("/webhooks/:id", a.webhooksPage)
 
 	post := p.Group("", a.limitForm, a.checkCSRF)
 	post.POST("/logout", a.logout)
@@ -269,6 +275,9 @@ func (a *Admin) Register(r gin.IRouter) {
 	post.POST("/subscriptions/:id/sync-usage", a.syncUsage)
 	post.POST("/inbox/:id/retry", a.retryInbox)
 	post.POST("/settings", a.saveSettings)
+	post.POST("/webhooks", a.createEndpoint)
+	post.POST("/webhooks/:id/delete", a.deleteEndpoint)
+	post.POST("/webhooks/:id/deliveries/:did/resend", a.resendDelivery)
 }
 
 // headers sets the security headers of every admin response.

@@ -357,11 +357,20 @@ func browserWalk(t *testing.T, exe string, dialect store.Dialect) {
 	)
 	require.Contains(t, text("#check-result"), "ime zone")
 	run("set up callouts",
+		// The page before has a report too (Save and connect's): take it
+		// away, so the wait is for this action's report.
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#connection-report')?.remove()`),
 		chromedp.Click(chromedp.ID("setup-callouts")),
-		// The page before has a report too (Save and connect): wait for this one's.
-		chromedp.Poll(`(document.querySelector('#connection-report[data-ok=true]')?.textContent ?? '').includes('Set up callouts')`, nil),
+		chromedp.WaitVisible(chromedp.CSS(`#connection-report[data-ok=true]`)),
 	)
-	rep := text("#connection-report")
+	// The report of the previous action is visible until the page is
+	// replaced: wait for this one (setup writes 26 objects).
+	rep := ""
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if rep = text("#connection-report"); strings.Contains(rep, "Set up callouts") {
+			break
+		}
+	}
 	require.Contains(t, rep, "Set up callouts")
 	require.Contains(t, rep, "created")
 	defs := 0

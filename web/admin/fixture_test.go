@@ -21,6 +21,7 @@ import (
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/connection"
 	"github.com/billsync/billsync/engine/enginetest"
+	"github.com/billsync/billsync/engine/events"
 	"github.com/billsync/billsync/engine/inbound"
 	"github.com/billsync/billsync/engine/schedule"
 	"github.com/billsync/billsync/engine/store"
@@ -42,6 +43,7 @@ type fixture struct {
 	sched  *schedule.Scheduler
 	adm    *admin.Admin
 	conn   *connection.Manager
+	ev     *events.Service
 	srv    *httptest.Server
 	ctx    context.Context
 }
@@ -82,6 +84,7 @@ func newFixture(t *testing.T, d store.Dialect, o fixtureOptions) *fixture {
 	}
 	db := f.e.DB
 	f.in = inbound.New(db, f.e.Zuora, f.e.Outbound, inbound.Config{Logger: zerolog.Nop(), MaxAttempts: 1, BackoffUnit: time.Millisecond})
+	f.ev = events.New(db, events.Config{Logger: zerolog.Nop(), BackoffUnit: time.Millisecond, MaxBackoff: time.Millisecond})
 	f.ledger = usage.New(db, f.e.Zuora, usage.Config{Charges: f.e.Outbound, Logger: zerolog.Nop()})
 	f.sw = switches.New(db, nil)
 	f.sched = schedule.New(db, zerolog.Nop(), "test", 0)
@@ -107,7 +110,7 @@ func newFixture(t *testing.T, d store.Dialect, o fixtureOptions) *fixture {
 		Connection: admin.Connection{Environment: "built-in simulator", BaseURL: f.e.Server.URL, LastCall: f.e.Zuora.LastSuccess},
 		Settings:   f.conn, Callouts: f.in,
 		CalloutSetup: inbound.CalloutSetup{PublicURL: "https://billsync.example.test", Username: "zuora", Password: "webhook-password-0123"},
-		Schedule:     f.sched, Tenant: f.in, Kick: f.e.Pool.Kick, Logger: zerolog.Nop(), Now: o.now, SecureCookies: o.secureCookies})
+		Schedule:     f.sched, Tenant: f.in, Events: f.ev, Billing: f.in, Kick: f.e.Pool.Kick, Logger: zerolog.Nop(), Now: o.now, SecureCookies: o.secureCookies})
 	require.NoError(t, err)
 	// The test clients stand behind a trusted proxy on loopback, so
 	// X-Forwarded-For names them (login throttling is per client).

@@ -553,6 +553,7 @@ type entityData struct {
 	Report        *usage.Report
 	UsageError    string
 	UsageChart    chart
+	Billing       *billingData
 	Back          string
 }
 
@@ -633,6 +634,7 @@ func (a *Admin) entityData(ctx context.Context, kind, id string) (entityData, er
 				return d, lerr
 			}
 			d.Subscriptions = page.Items
+			a.billingOf(ctx, &d)
 		}
 	case store.EntitySubscription:
 		var s engine.Subscription

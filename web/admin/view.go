@@ -30,7 +30,7 @@ type page struct {
 	Data    any
 }
 
-var pageNames = []string{"login", "error", "dashboard", "records", "entity", "mappings", "inbox", "settings", "search"}
+var pageNames = []string{"login", "error", "dashboard", "records", "entity", "mappings", "inbox", "settings", "search", "webhooks"}
 
 func (a *Admin) parseTemplates() error {
 	a.pages = map[string]*template.Template{}
@@ -126,6 +126,10 @@ func flash(c *gin.Context) string {
 		return fmt.Sprintf("Drift check queued for %s synced records: what differs in Zuora shows as drifted, then is repaired.", c.Query("n"))
 	case "inbox-retried":
 		return "Callout queued for processing again."
+	case "resent":
+		return "Delivery queued again: the same event, with the same webhook-id."
+	case "endpoint-deleted":
+		return "Webhook endpoint removed, with its delivery log."
 	case "saved":
 		return "Settings saved; they apply at once."
 	}
@@ -224,9 +228,9 @@ func query(kv ...string) template.URL {
 
 func stateClass(s string) string {
 	switch s {
-	case "synced", "done", "sent", "ok", "on":
+	case "synced", "done", "sent", "ok", "on", "delivered", "paid":
 		return "st-ok"
-	case "failed", "drifted", "error":
+	case "failed", "drifted", "error", "past_due":
 		return "st-warn"
 	case "dead":
 		return "st-bad"

@@ -273,6 +273,7 @@ func (s *Sim) Pay(req PaymentRequest) (PaymentResult, error) {
 	res := PaymentResult{PaymentID: p.ID, PaymentNumber: p.Number, Status: p.Status, InvoiceNumber: inv.Number, Balance: inv.Balance.String()}
 	s.mu.Unlock()
 	s.fire(events...)
+	s.persist()
 	return res, nil
 }
 
@@ -334,6 +335,7 @@ func (s *Sim) AddPaymentMethod(accountKey string, req PaymentMethodRequest) (str
 	ev := s.accountEvent(a, "UPDATE", old)
 	s.mu.Unlock()
 	s.fire(ev)
+	s.persist()
 	return pm.ID, nil
 }
 

@@ -369,6 +369,7 @@ func (s *Sim) BillRun(targetDate string, accounts ...string) ([]BillRunResult, e
 	}
 	s.mu.Unlock()
 	s.fire(events...)
+	s.persist()
 	return out, nil
 }
 
