@@ -76,6 +76,16 @@ func (s *Store) Put(ctx context.Context, m Mapping) error {
 		DoUpdates: clause.AssignmentColumns([]string{"zuora_id", "zuora_number", "parent_id", "payload_hash", "updated_at"}),
 	}).Create(&r).Error
 	if err != nil && isUniqueViolation(err) {
+		// Two Puts of the same new mapping at once (two first subscriptions
+		// adopting one account): the loser's insert trips the Zuora id's
+		// index, not the upsert's. The same local id is no conflict: its
+		// update applies. (Inside a Postgres transaction the re-read fails
+		// and the conflict stands; the reconcile is retried.)
+		var cur row
+		if e := s.db.WithContext(ctx).Where("kind = ? AND zuora_id = ?", r.Kind, r.ZuoraID).Take(&cur).Error; e == nil && cur.LocalID == r.LocalID {
+			return s.db.WithContext(ctx).Model(&row{}).Where("kind = ? AND local_id = ?", r.Kind, r.LocalID).
+				Updates(map[string]any{"zuora_number": r.ZuoraNumber, "parent_id": r.ParentID, "payload_hash": r.PayloadHash, "updated_at": now}).Error
+		}
 		return fmt.Errorf("%w: %s %s", ErrConflict, m.Kind, m.ZuoraID)
 	}
 	return err

@@ -2,6 +2,7 @@ package mappings_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -39,5 +40,31 @@ func TestByParentsAndMapped(t *testing.T) {
 		none, err := m.Mapped(ctx, mappings.Account, nil)
 		require.NoError(t, err)
 		require.Empty(t, none)
+	})
+}
+
+// TestConcurrentPutOfOneMapping: two reconciles writing the same new mapping
+// at once (two first subscriptions adopting one account) both succeed; a
+// different local id for the same Zuora object is still a conflict.
+func TestConcurrentPutOfOneMapping(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		m := mappings.New(db.Gorm)
+		for round := range 20 {
+			want := mappings.Mapping{Kind: mappings.Account, LocalID: fmt.Sprintf("c%d|z%d", round, round), ZuoraID: fmt.Sprintf("z%d", round), ParentID: fmt.Sprintf("c%d", round)}
+			errs := make(chan error, 4)
+			for range 4 {
+				go func() { errs <- m.Put(ctx, want) }()
+			}
+			for range 4 {
+				require.NoError(t, <-errs, "round %d", round)
+			}
+			got, err := m.Get(ctx, mappings.Account, want.LocalID)
+			require.NoError(t, err)
+			require.Equal(t, want.ZuoraID, got.ZuoraID)
+		}
+		err := m.Put(ctx, mappings.Mapping{Kind: mappings.Account, LocalID: "other|z0", ZuoraID: "z0", ParentID: "other"})
+		require.ErrorIs(t, err, mappings.ErrConflict)
 	})
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Objects billsync writes its id custom field on (README, "In Zuora").
@@ -307,6 +309,9 @@ func (c *Client) CheckTenant(ctx context.Context, need TenantNeeds) (TenantRepor
 type fieldCache struct {
 	mu   sync.Mutex
 	byOb map[string]fieldCacheEntry
+	// flight joins concurrent reads of one object: forty workers missing
+	// the cache at once make one describe call, not forty.
+	flight singleflight.Group
 }
 
 type fieldCacheEntry struct {
@@ -331,16 +336,20 @@ func (c *Client) CachedDescribe(ctx context.Context, object string) ([]Described
 // describeFresh is Describe, refreshing CachedDescribe's cache (the tenant
 // check does: after an admin created a field, the next write sees it).
 func (c *Client) describeFresh(ctx context.Context, object string) ([]DescribedField, error) {
-	fields, err := c.Describe(ctx, object)
-	if err != nil && IsRetryable(err) {
-		return nil, err
-	}
-	c.fields.mu.Lock()
-	if c.fields.byOb == nil {
-		c.fields.byOb = map[string]fieldCacheEntry{}
-	}
-	c.fields.byOb[object] = fieldCacheEntry{at: c.now(), fields: fields, err: err}
-	c.fields.mu.Unlock()
+	v, err, _ := c.fields.flight.Do(object, func() (any, error) {
+		fields, err := c.Describe(ctx, object)
+		if err != nil && IsRetryable(err) {
+			return nil, err
+		}
+		c.fields.mu.Lock()
+		if c.fields.byOb == nil {
+			c.fields.byOb = map[string]fieldCacheEntry{}
+		}
+		c.fields.byOb[object] = fieldCacheEntry{at: c.now(), fields: fields, err: err}
+		c.fields.mu.Unlock()
+		return fields, err
+	})
+	fields, _ := v.([]DescribedField)
 	return fields, err
 }
 
