@@ -368,23 +368,12 @@ func (db *DB) FinishDelivery(ctx context.Context, d Delivery, holder string, o D
 	if !o.NextAttempt.IsZero() {
 		upd["next_attempt_at"] = o.NextAttempt
 	}
-	res := db.Gorm.WithContext(ctx).Model(&deliveryRow{}).
-		Where("id = ? AND state = ? AND claimed_by = ? AND lease_token = ? AND claimed_until >= ?", d.ID, StateInFlight, holder, d.LeaseToken, now).
-		Updates(upd)
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected == 0 {
-		return ErrLeaseLost
-	}
-	return nil
+	return db.finishHeld(ctx, &deliveryRow{}, d.ID, holder, d.LeaseToken, now, upd)
 }
 
 // ReleaseDeliveries hands back the deliveries holder still holds.
 func (db *DB) ReleaseDeliveries(ctx context.Context, holder string) error {
-	now := db.Now()
-	return db.Gorm.WithContext(ctx).Model(&deliveryRow{}).Where("state = ? AND claimed_by = ?", StateInFlight, holder).
-		Updates(map[string]any{"state": StatePending, "claimed_by": "", "lease_token": "", "claimed_until": nil, "next_attempt_at": now, "updated_at": now}).Error
+	return db.releaseHeld(ctx, &deliveryRow{}, holder)
 }
 
 // ListDeliveries returns an endpoint's newest deliveries first.

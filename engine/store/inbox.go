@@ -154,23 +154,12 @@ func (db *DB) FinishInbox(ctx context.Context, e InboxEntry, holder string, o In
 			upd["next_attempt_at"] = o.NextAttempt
 		}
 	}
-	res := db.Gorm.WithContext(ctx).Model(&inboxRow{}).
-		Where("id = ? AND state = ? AND claimed_by = ? AND lease_token = ? AND claimed_until >= ?", e.ID, StateInFlight, holder, e.LeaseToken, now).
-		Updates(upd)
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected == 0 {
-		return ErrLeaseLost
-	}
-	return nil
+	return db.finishHeld(ctx, &inboxRow{}, e.ID, holder, e.LeaseToken, now, upd)
 }
 
 // ReleaseInbox hands back the entries holder still holds (soft stop).
 func (db *DB) ReleaseInbox(ctx context.Context, holder string) error {
-	now := db.Now()
-	return db.Gorm.WithContext(ctx).Model(&inboxRow{}).Where("state = ? AND claimed_by = ?", StateInFlight, holder).
-		Updates(map[string]any{"state": StatePending, "claimed_by": "", "lease_token": "", "claimed_until": nil, "next_attempt_at": now, "updated_at": now}).Error
+	return db.releaseHeld(ctx, &inboxRow{}, holder)
 }
 
 // InboxFilter selects inbox entries: by id ascending after AfterID, or, with

@@ -276,10 +276,7 @@ func (db *DB) ReleaseExpired(ctx context.Context) (int64, error) {
 
 // ReleaseWorker returns every record claimed by worker to pending (soft stop).
 func (db *DB) ReleaseWorker(ctx context.Context, worker string) error {
-	now := db.Now()
-	return db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).
-		Where("state = ? AND claimed_by = ?", StateInFlight, worker).
-		Updates(map[string]any{"state": StatePending, "claimed_by": "", "lease_token": "", "claimed_until": nil, "next_attempt_at": now, "updated_at": now}).Error
+	return db.releaseHeld(ctx, &syncRecordRow{}, worker)
 }
 
 // MarkPending makes an entity's outbound record due now without changing its
