@@ -48,15 +48,19 @@ const (
 // Order is the body of POST /v1/orders (§6a). Set exactly one of
 // ExistingAccountNumber and NewAccount.
 type Order struct {
-	OrderDate             string              `json:"orderDate"` // YYYY-MM-DD
-	OrderNumber           string              `json:"orderNumber,omitempty"`
-	ExistingAccountNumber string              `json:"existingAccountNumber,omitempty"`
-	NewAccount            *OrderNewAccount    `json:"newAccount,omitempty"`
-	Description           string              `json:"description,omitempty"`
-	Category              string              `json:"category,omitempty"`
-	CustomFields          map[string]any      `json:"customFields,omitempty"`
-	ProcessingOptions     *ProcessingOptions  `json:"processingOptions,omitempty"`
-	Subscriptions         []OrderSubscription `json:"subscriptions,omitempty"`
+	OrderDate             string             `json:"orderDate"` // YYYY-MM-DD
+	OrderNumber           string             `json:"orderNumber,omitempty"`
+	ExistingAccountNumber string             `json:"existingAccountNumber,omitempty"`
+	NewAccount            *OrderNewAccount   `json:"newAccount,omitempty"`
+	Description           string             `json:"description,omitempty"`
+	Category              string             `json:"category,omitempty"`
+	CustomFields          map[string]any     `json:"customFields,omitempty"`
+	ProcessingOptions     *ProcessingOptions `json:"processingOptions,omitempty"`
+	// Status "Scheduled" with SchedulingOptions saves the order to run on
+	// a date (scheduled.go); empty runs it now.
+	Status            string              `json:"status,omitempty"`
+	SchedulingOptions *SchedulingOptions  `json:"schedulingOptions,omitempty"`
+	Subscriptions     []OrderSubscription `json:"subscriptions,omitempty"`
 }
 
 // OrderNewAccount creates the account in the same call as its first

@@ -91,6 +91,9 @@ func (s *Sim) postOrder(c *call) *resp {
 	if d := s.opts.OrderProcessingTime; d > 0 && !sleepCtx(c.r.Context(), d) {
 		return c.restErr(catTemporary, "the request was cancelled")
 	}
+	if str(m["status"]) == orderScheduled {
+		return s.postScheduledOrder(c, m)
+	}
 	s.mu.Lock()
 	o := s.newOrderRun(c.now)
 	fe := o.run(m)
@@ -155,6 +158,11 @@ func (o *orderRun) run(m map[string]any) *fieldErr {
 	}
 	if status != "" && status != "Completed" {
 		return business("The simulator only processes orders with status Completed (got %s)", status)
+	}
+	if _, ok := m["schedulingOptions"]; ok {
+		// Stricter reading (docs/zuora-rules.md): schedulingOptions belong to
+		// an order with status Scheduled.
+		return invalid("schedulingOptions is only valid with status Scheduled")
 	}
 	num, fe := optString(m, "orderNumber", 100)
 	if fe != nil {

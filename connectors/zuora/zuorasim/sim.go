@@ -139,6 +139,7 @@ func (s *Sim) AdvanceClock(d time.Duration) {
 	s.clockMu.Lock()
 	s.offset += d
 	s.clockMu.Unlock()
+	s.RunDueOrders()
 }
 
 // Stats returns a copy of the counters.
@@ -346,6 +347,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.statsMu.Unlock()
 
 	c := &call{s: s, r: r, rt: rt, params: params, reqID: reqID, version: r.Header.Get("Zuora-Version"), now: s.Now()}
+	s.RunDueOrders() // scheduled orders whose date came run before anything reads
 
 	if rt.fam == famAuth {
 		if res := s.checkAuthRate(c); res != nil {

@@ -225,6 +225,15 @@ type order struct {
 	Date                  string
 	Subscriptions         []string
 	Created               time.Time
+	// Scheduled orders (scheduled.go): Status is "" for an order that ran
+	// when placed (Completed), else Scheduled, Completed, Cancelled or
+	// Failed; Body is the order as placed, run on ScheduledDate.
+	Status        string          `json:",omitempty"`
+	ScheduledDate string          `json:",omitempty"`
+	Body          json.RawMessage `json:",omitempty"`
+	CancelReason  string          `json:",omitempty"`
+	FailureReason string          `json:",omitempty"`
+	Updated       time.Time
 }
 
 type state struct {
@@ -262,6 +271,8 @@ type state struct {
 	templateOrder []string
 
 	orders map[string]*order
+	// scheduledOrders are the numbers of the orders still Scheduled.
+	scheduledOrders []string
 
 	// billedThrough is, per account id, the target date of its last bill
 	// run: usage of a day before it that came later is never rated.
