@@ -260,6 +260,8 @@ type Subscription struct {
 	// (its number): billsync adopts it instead of creating one.
 	BillingID string            `json:",omitempty"`
 	Metadata  map[string]string `json:",omitempty"`
+	// Scheduled is the pending future change, nil when none (scheduled.go).
+	Scheduled *ScheduledChange `json:",omitempty"`
 	Revision  int
 	CreatedAt time.Time
 	UpdatedAt time.Time

@@ -556,16 +556,31 @@ func (db *DB) UpsertSubscription(ctx context.Context, s engine.Subscription) (en
 	if err := s.Validate(); err != nil {
 		return engine.Subscription{}, false, err
 	}
-	hash := s.ContentHash()
+	return db.upsertSubscription(ctx, s.ID, func(found bool, existing engine.Subscription) (engine.Subscription, bool, error) {
+		if found && s.Scheduled == nil {
+			s.Scheduled = keptChange(existing.Scheduled, s)
+		}
+		return s, false, nil
+	})
+}
+
+// upsertSubscription writes the subscription next returns, given the stored
+// one (found false: none), in one transaction; skip leaves everything as is.
+func (db *DB) upsertSubscription(ctx context.Context, id string, next func(found bool, existing engine.Subscription) (s engine.Subscription, skip bool, err error)) (engine.Subscription, bool, error) {
 	changed := false
 	err := db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		now := db.Now()
 		var existing subscriptionRow
-		err := tx.Where("id = ?", s.ID).Take(&existing).Error
+		err := tx.Where("id = ?", id).Take(&existing).Error
 		found := err == nil
 		if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
 			return err
 		}
+		s, skip, err := next(found, subscriptionFromRow(existing))
+		if err != nil || skip {
+			return err
+		}
+		hash := s.ContentHash()
 		if found && existing.ContentHash == hash {
 			return nil
 		}
@@ -610,7 +625,7 @@ func (db *DB) UpsertSubscription(ctx context.Context, s engine.Subscription) (en
 	if err != nil {
 		return engine.Subscription{}, false, err
 	}
-	out, err := db.GetSubscription(ctx, s.ID)
+	out, err := db.GetSubscription(ctx, id)
 	return out, changed, err
 }
 

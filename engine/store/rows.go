@@ -99,6 +99,7 @@ type subscriptionRow struct {
 	CancellationDate   string
 	BillingID          string
 	Metadata           string
+	ScheduledChange    string
 	Revision           int
 	ContentHash        string
 	CreatedAt          time.Time
@@ -205,6 +206,12 @@ func subscriptionFromRow(r subscriptionRow) engine.Subscription {
 		s.AddOns = append(s.AddOns, engine.AddOn{PlanID: a.PlanID, BillingPeriodID: a.BillingPeriodID, Quantity: a.Quantity})
 	}
 	_ = json.Unmarshal([]byte(r.ChargeQuantities), &s.ChargeQuantities)
+	if r.ScheduledChange != "" {
+		var c engine.ScheduledChange
+		if json.Unmarshal([]byte(r.ScheduledChange), &c) == nil {
+			s.Scheduled = &c
+		}
+	}
 	return s
 }
 
@@ -225,8 +232,17 @@ func subscriptionToRow(s engine.Subscription) subscriptionRow {
 		TermMonths: s.TermMonths, AutoRenew: s.AutoRenew, RenewalCount: s.RenewalCount, SuspendDate: s.SuspendDate,
 		ResumeDate: s.ResumeDate, CancellationPolicy: string(s.CancellationPolicy), CancellationDate: s.CancellationDate,
 		Revision: s.Revision, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
-		BillingID: s.BillingID, Metadata: metadataTo(s.Metadata),
+		BillingID: s.BillingID, Metadata: metadataTo(s.Metadata), ScheduledChange: scheduledTo(s.Scheduled),
 	}
+}
+
+// scheduledTo is the scheduled_change column: the change as JSON, '' for none.
+func scheduledTo(c *engine.ScheduledChange) string {
+	if c == nil {
+		return ""
+	}
+	b, _ := json.Marshal(c)
+	return string(b)
 }
 
 // metadataFrom reads a metadata column (a JSON object), nil when empty.
