@@ -165,9 +165,10 @@ func (s Subscription) ValidateChange(c ScheduledChange) error {
 
 // SameShape tells whether two shapes are the same state (add-on order and
 // an empty quantity map do not count).
-func SameShape(a, b Shape) bool { return HashJSON(normShape(a)) == HashJSON(normShape(b)) }
+func SameShape(a, b Shape) bool { return HashJSON(a.Normalized()) == HashJSON(b.Normalized()) }
 
-func normShape(sh Shape) Shape {
+// Normalized sorts the add-ons and drops empty collections.
+func (sh Shape) Normalized() Shape {
 	sh.AddOns = append([]AddOn(nil), sh.AddOns...)
 	sort.Slice(sh.AddOns, func(i, j int) bool { return sh.AddOns[i].PlanID < sh.AddOns[j].PlanID })
 	if len(sh.AddOns) == 0 {

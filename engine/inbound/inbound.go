@@ -38,6 +38,7 @@ type Zuora interface {
 	GetAccount(ctx context.Context, key string) (zuora.Account, error)
 	UpdateAccount(ctx context.Context, key string, u zuora.AccountUpdate) error
 	GetSubscription(ctx context.Context, key string) (zuora.Subscription, error)
+	GetOrder(ctx context.Context, number string) (zuora.OrderInfo, error)
 	ListSubscriptionsByAccount(ctx context.Context, accountKey string) iter.Seq2[zuora.Subscription, error]
 	GetCatalogProduct(ctx context.Context, key string) (zuora.CatalogProduct, error)
 	RatePlansOf(ctx context.Context, p zuora.CatalogProduct) iter.Seq2[zuora.CatalogRatePlan, error]

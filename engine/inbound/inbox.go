@@ -165,7 +165,7 @@ func (q inboxQueue) Work(ctx context.Context, job worker.Job) (any, error) {
 		res, err := q.s.syncAccountUpdate(ctx, r.ObjectID)
 		return res.String(), err
 	case EventOrderCompleted:
-		res, err := q.s.syncOrderCompleted(ctx, r.ObjectID)
+		res, err := q.s.syncScheduledOrder(ctx, r.ObjectID, r.Payload)
 		return res.String(), err
 	}
 	return "", reconcile.Terminal{Err: fmt.Errorf("unknown inbox event %q", r.Event)}

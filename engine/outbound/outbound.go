@@ -43,6 +43,7 @@ type Zuora interface {
 	CreateOrder(ctx context.Context, idempotencyKey string, o zuora.Order) (zuora.OrderResult, error)
 	GetSubscription(ctx context.Context, key string) (zuora.Subscription, error)
 	UpdateSubscriptionCustomFields(ctx context.Context, number string, fields map[string]any) error
+	ScheduledOrders
 	AccountURL(id string) string
 	SubscriptionURL(id string) string
 	ProductURL(id string) string

@@ -360,10 +360,13 @@ func (r *Reconcilers) allSubscriptions(ctx context.Context, customerID string) (
 }
 
 // pushedSubscription is what billsync scheduled in Zuora that Zuora's
-// subscription does not show. Nothing today: renewals are counted from
-// Zuora's own terms (RenewalsDone) and a pending suspension shows in the
-// status and statusHistory (zuora.Subscription.Suspension).
-type pushedSubscription struct{}
+// subscription does not show: the scheduled order of the pending change
+// (scheduled.go). Renewals are counted from Zuora's own terms
+// (RenewalsDone) and a pending suspension shows in the status and
+// statusHistory (zuora.Subscription.Suspension).
+type pushedSubscription struct {
+	ScheduledOrder string `json:",omitempty"`
+}
 
 // desiredRatePlan is one product rate plan the subscription should have.
 type desiredRatePlan struct {
@@ -766,7 +769,7 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 		}
 		detail = append(detail, "created subscription "+subNumber+" in order "+res.OrderNumber)
 		sm = mappings.Mapping{ZuoraID: subID, ZuoraNumber: subNumber}
-		if sub.Status == engine.StatusActive && sub.RenewalCount == 0 {
+		if sub.Status == engine.StatusActive && sub.RenewalCount == 0 && sub.Scheduled == nil {
 			return worker.Result{PayloadHash: desiredHash, ZuoraID: subID, ZuoraNumber: subNumber,
 				ZuoraURL: r.z.SubscriptionURL(subID), Detail: strings.Join(detail, "; ")}, nil
 		}
@@ -785,6 +788,12 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 	var pushed pushedSubscription
 	if rec.PushedState != "" {
 		_ = json.Unmarshal([]byte(rec.PushedState), &pushed)
+	}
+	// A scheduled order that ran (or was cancelled) in Zuora is taken in
+	// first: its change is then the local state, never undone below.
+	listed, ran, err := r.scheduledFate(ctx, sub, actual, pushed, s)
+	if err != nil || ran != nil {
+		return ran.orZero(), err
 	}
 	actions, notes, err := r.diff(ctx, sub, desired, actual, &pushed)
 	if err != nil {
@@ -872,6 +881,14 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 			return worker.Result{}, err
 		}
 		detail = append(detail, "custom fields "+strings.Join(slices.Sorted(maps.Keys(cf)), ", "))
+	}
+	if notes, err := r.convergeScheduled(ctx, sub, &actual, listed, len(actions) > 0, &pushed, s); err != nil {
+		if res, ok := r.asWait(err); ok {
+			return res, nil
+		}
+		return worker.Result{}, err
+	} else {
+		detail = append(detail, notes...)
 	}
 	if len(detail) == 0 {
 		detail = append(detail, "Zuora already matches")
@@ -992,7 +1009,12 @@ func (r *Reconcilers) RecordCharges(ctx context.Context, subID string, zs zuora.
 // diff computes the order actions that make Zuora's subscription match sub;
 // it records in pushed what billsync schedules that Zuora does not show.
 func (r *Reconcilers) diff(ctx context.Context, sub engine.Subscription, desired []desiredRatePlan, actual zuora.Subscription, pushed *pushedSubscription) ([]zuora.OrderAction, []string, error) {
-	today := r.today()
+	return r.diffOn(ctx, sub, desired, actual, pushed, r.today())
+}
+
+// diffOn is diff with the changes taking effect on today (a scheduled
+// change's date for its scheduled order).
+func (r *Reconcilers) diffOn(ctx context.Context, sub engine.Subscription, desired []desiredRatePlan, actual zuora.Subscription, _ *pushedSubscription, today string) ([]zuora.OrderAction, []string, error) {
 	var notes []string
 	if actual.Status == "Cancelled" {
 		if sub.Status != engine.StatusCancelled {

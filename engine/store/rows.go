@@ -236,7 +236,7 @@ func subscriptionToRow(s engine.Subscription) subscriptionRow {
 	}
 }
 
-// scheduledTo is the scheduled_change column: the change as JSON, '' for none.
+// scheduledTo is the scheduled_change column: the change as JSON, ” for none.
 func scheduledTo(c *engine.ScheduledChange) string {
 	if c == nil {
 		return ""
