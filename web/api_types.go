@@ -265,10 +265,13 @@ type SubscriptionBody struct {
 	CancellationDate   string            `json:"cancellationDate,omitempty"`
 	BillingID          string            `json:"billingId,omitempty"`
 	Metadata           map[string]string `json:"metadata,omitempty"`
-	Revision           int               `json:"revision,omitempty"`
-	CreatedAt          *time.Time        `json:"createdAt,omitempty"`
-	UpdatedAt          *time.Time        `json:"updatedAt,omitempty"`
-	Sync               *SyncSummary      `json:"sync,omitempty"`
+	// ScheduledChange is the pending future change (read-only here; set
+	// with PUT /subscriptions/{id}/scheduled-change).
+	ScheduledChange *ScheduledChangeView `json:"scheduledChange,omitempty"`
+	Revision        int                  `json:"revision,omitempty"`
+	CreatedAt       *time.Time           `json:"createdAt,omitempty"`
+	UpdatedAt       *time.Time           `json:"updatedAt,omitempty"`
+	Sync            *SyncSummary         `json:"sync,omitempty"`
 }
 
 func (b SubscriptionBody) toDomain(id string) (engine.Subscription, error) {
@@ -306,7 +309,7 @@ func subscriptionBody(s engine.Subscription) SubscriptionBody {
 		AddOns: []AddOnBody{}, ChargeQuantities: map[string]Amount{}, Status: string(s.Status), StartDate: s.StartDate,
 		TermMonths: &tm, AutoRenew: &ar, RenewalCount: s.RenewalCount, SuspendDate: s.SuspendDate, ResumeDate: s.ResumeDate,
 		CancellationPolicy: string(s.CancellationPolicy), CancellationDate: s.CancellationDate, Revision: s.Revision,
-		BillingID: s.BillingID, Metadata: s.Metadata,
+		BillingID: s.BillingID, Metadata: s.Metadata, ScheduledChange: scheduledView(s),
 		CreatedAt: timePtr(s.CreatedAt), UpdatedAt: timePtr(s.UpdatedAt)}
 	for _, a := range s.AddOns {
 		b.AddOns = append(b.AddOns, AddOnBody{PlanID: a.PlanID, BillingPeriodID: a.BillingPeriodID, Quantity: amountOf(a.Quantity)})

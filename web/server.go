@@ -35,6 +35,8 @@ type Store interface {
 	GetSubscription(ctx context.Context, id string) (engine.Subscription, error)
 	ListSubscriptions(ctx context.Context, o store.ListOptions) (store.Page[engine.Subscription], error)
 	GetSyncRecord(ctx context.Context, kind, id string) (store.SyncRecord, error)
+	SetScheduledChange(ctx context.Context, id string, c *engine.ScheduledChange) (engine.Subscription, bool, error)
+	Now() time.Time
 	Ready(ctx context.Context) error
 }
 
@@ -155,6 +157,8 @@ func New(opts Options) *Server {
 	api.DELETE("/customers/:id", s.archiveCustomer)
 	api.PUT("/subscriptions/:id", s.putSubscription)
 	api.GET("/subscriptions/:id", s.getSubscription)
+	api.PUT("/subscriptions/:id/scheduled-change", s.putScheduledChange)
+	api.DELETE("/subscriptions/:id/scheduled-change", s.deleteScheduledChange)
 	api.GET("/subscriptions", s.listSubscriptions)
 	if opts.Sync != nil && opts.Mappings != nil {
 		s.registerSync(api)
