@@ -147,7 +147,12 @@ func (r *Reconcilers) convergeScheduled(ctx context.Context, sub engine.Subscrip
 		case strings.HasPrefix(o.OrderNumber, ScheduledOrderPrefix):
 			s.calls++
 			if err := r.z.CancelOrder(ctx, o.OrderNumber, "replaced or cancelled in billsync"); err != nil {
-				return nil, err
+				// A cancel repeated after its answer was lost is refused (the
+				// order is Cancelled already): read the order before failing.
+				s.calls++
+				if got, gerr := r.z.GetOrder(ctx, o.OrderNumber); gerr != nil || got.Status != zuora.OrderStatusCancelled {
+					return nil, err
+				}
 			}
 			notes = append(notes, "cancelled scheduled order "+o.OrderNumber)
 		default:
