@@ -1,20 +1,26 @@
 package inbound_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/require"
 
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/inbound"
+	"github.com/billsync/billsync/engine/outbound"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/store/storetest"
+	"github.com/billsync/billsync/engine/worker"
 )
 
 const (
@@ -150,12 +156,20 @@ func TestScheduledChangesEndToEnd(t *testing.T) {
 			require.Empty(t, orders[zuora.OrderStatusScheduled])
 			require.Len(t, orders[zuora.OrderStatusCancelled], 2)
 
-			// 4. Another, on a date.
+			// 4. Another, on a date; the process "crashes" right after Zuora
+			// placed the scheduled order (the reconcile never hears of it).
+			crash := &crashAfterWrite{Client: h.env.Zuora, armed: true}
+			pool := h.env.Pool
+			h.env.Pool = worker.New(h.env.DB, outbound.New(h.env.DB, crash, outbound.Config{DependencyWait: 5 * time.Millisecond}).Kinds(),
+				worker.Options{Workers: 2, Logger: zerolog.Nop(), BackoffUnit: time.Millisecond, MaxBackoff: 20 * time.Millisecond, PollInterval: 5 * time.Millisecond})
 			on := addDays(today, 5)
 			out = put("/api/v1/subscriptions/s1/scheduled-change",
 				fmt.Sprintf(`{"timing":"specific_date","date":%q,"planId":"lite","billingPeriodId":"lite-monthly","chargeQuantities":{"lite-seats":"3"}}`, on), http.StatusOK)
 			third := out["scheduledChange"].(map[string]any)["zuoraOrderNumber"].(string)
 			h.env.Converge(20 * time.Second)
+			h.env.Pool = pool
+			require.False(t, crash.armed, "the crash happened")
+			require.Equal(t, 1, crash.orders, "the order placed before the crash is found, not placed again")
 			orders = zuoraOrders(t, h, subNumber)
 			require.Len(t, orders[zuora.OrderStatusScheduled], 1)
 			require.Equal(t, third, orders[zuora.OrderStatusScheduled][0].OrderNumber)
@@ -222,4 +236,25 @@ func TestScheduledChangesEndToEnd(t *testing.T) {
 			require.Nil(t, body["scheduledChange"])
 		})
 	}
+}
+
+// crashAfterWrite is Zuora seen by a process that dies right after Zuora
+// placed a scheduled order: the write is made, its answer never arrives.
+type crashAfterWrite struct {
+	*zuora.Client
+	mu     sync.Mutex
+	armed  bool
+	orders int
+}
+
+func (c *crashAfterWrite) CreateOrder(ctx context.Context, key string, o zuora.Order) (zuora.OrderResult, error) {
+	res, err := c.Client.CreateOrder(ctx, key, o)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.orders++
+	if err == nil && c.armed && o.Status == zuora.OrderStatusScheduled {
+		c.armed = false
+		return zuora.OrderResult{}, errors.New("the process stopped before the answer was recorded")
+	}
+	return res, err
 }
