@@ -81,6 +81,11 @@ func TestContract(t *testing.T) {
 		"chargeUpdates": []any{map[string]any{"chargeNumber": chargeByName(sub, "Seats")["number"],
 			"pricing": map[string]any{"recurringPerUnit": map[string]any{"quantity": 3}}}}}})))
 	ok(h.do("GET", "/v1/subscriptions/"+subNum+"?charge-detail=all-segments", nil, "Zuora-Version", latest))
+	ok(h.order(scheduled(existing(acct2, subNum, map[string]any{"type": "RemoveProduct", "removeProduct": map[string]any{"ratePlanId": ratePlans(sub)[0]["id"]}}), "2099-01-01")))
+	so := ok(h.do("GET", "/v1/orders/subscription/"+subNum+"?status=scheduled", nil, "Zuora-Version", latest)).obj(t)["orders"].([]any)
+	soNum := so[0].(map[string]any)["orderNumber"].(string)
+	ok(h.do("GET", "/v1/orders/"+soNum, nil, "Zuora-Version", latest))
+	ok(h.do("PUT", "/v1/orders/"+soNum+"/cancel", map[string]any{"cancelReason": "contract"}, "Zuora-Version", latest))
 	ok(h.do("GET", "/v1/subscriptions/"+subNum+"/versions/1", nil, "Zuora-Version", latest))
 	ok(h.do("GET", "/v1/subscriptions/accounts/"+acct2, nil, "Zuora-Version", latest))
 	before := h.subscription(subNum)["version"]
