@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/billsync/billsync/connectors/zuora"
@@ -25,6 +26,7 @@ import (
 	"github.com/billsync/billsync/engine/connection"
 	"github.com/billsync/billsync/engine/enginetest"
 	"github.com/billsync/billsync/engine/inbound"
+	"github.com/billsync/billsync/engine/outbound"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/store/storetest"
 	"github.com/billsync/billsync/engine/switches"
@@ -865,6 +867,16 @@ func TestPages(t *testing.T) {
 				require.Equal(t, http.StatusOK, resp.StatusCode)
 				require.NotContains(t, body, `id="usage"`)
 				require.NotContains(t, body, "Sync usage to Zuora")
+			})
+
+			t.Run("pending change shown", func(t *testing.T) {
+				sub, _, err := db.SetScheduledChange(ctx, "s02", &engine.ScheduledChange{Timing: engine.ChangeAtPeriodEnd, Date: "2026-12-01",
+					PlanID: "pro", BillingPeriodID: "pro-monthly", ChargeQuantities: map[string]decimal.Decimal{"base": dec("2")}})
+				require.NoError(t, err)
+				_, body := c.get("/admin/entities/subscription/s02")
+				require.Contains(t, body, `id="scheduled-change"`)
+				require.Contains(t, body, "on 2026-12-01")
+				require.Contains(t, body, outbound.ScheduledOrderNumber(sub))
 			})
 
 			t.Run("secrets are never rendered", func(t *testing.T) {

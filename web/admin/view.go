@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/billsync/billsync/engine/inbound"
+	"github.com/billsync/billsync/engine/outbound"
 	"github.com/billsync/billsync/mappings"
 )
 
@@ -49,6 +50,8 @@ func (a *Admin) parseTemplates() error {
 		"plural":   plural,
 		"dur":      duration,
 		"whose":    func(code, msg string) string { return explain(code, msg, "").Label },
+		// scheduledOrder names the Zuora order of a pending change.
+		"scheduledOrder": outbound.ScheduledOrderNumber,
 	}
 	for _, name := range pageNames {
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+name+".html")
