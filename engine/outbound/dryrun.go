@@ -114,7 +114,11 @@ func (r *Reconcilers) Explain(ctx context.Context, rec store.SyncRecord) (string
 		if rec.State == store.StateSynced && rec.PayloadHash != "" {
 			return "unchanged: no Zuora call", nil
 		}
-		return "would read subscription " + sm.ZuoraNumber + " and apply the differences as one order", nil
+		out := "would read subscription " + sm.ZuoraNumber + " and apply the differences as one order"
+		if sub.Scheduled != nil {
+			out += fmt.Sprintf(", and keep the pending change (%s) as scheduled order %s", sub.Scheduled.Date, ScheduledOrderNumber(sub))
+		}
+		return out, nil
 	}
 	return "", fmt.Errorf("unknown entity kind %q", rec.EntityKind)
 }

@@ -580,6 +580,14 @@ func (db *DB) upsertSubscription(ctx context.Context, id string, next func(found
 		if err != nil || skip {
 			return err
 		}
+		if c := s.Scheduled; c != nil {
+			// The state the pending change leads to must be one the
+			// subscription could have (plans known, currency, periods on sale).
+			same := c.PlanID == existing.PlanID && c.BillingPeriodID == existing.BillingPeriodID
+			if err := db.checkSubscriptionRefs(tx, s.Applied(), found && same); err != nil {
+				return err
+			}
+		}
 		hash := s.ContentHash()
 		if found && existing.ContentHash == hash {
 			return nil
