@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/billsync/billsync/connectors/zuora"
@@ -870,8 +869,13 @@ func TestPages(t *testing.T) {
 			})
 
 			t.Run("pending change shown", func(t *testing.T) {
+				basic := engine.Plan{ID: "basic", Kind: engine.KindPlan, Name: "Basic", PricingType: engine.PricingPaid, Currency: "USD",
+					BillingPeriods: []engine.BillingPeriod{{ID: "basic-monthly", Period: engine.PeriodMonth, Charges: []engine.Charge{
+						{ID: "fee", Name: "Fee", Type: engine.ChargeRecurring, Model: engine.ModelFlatFee, Price: dec("9")}}}}}
+				_, _, err := db.UpsertPlan(ctx, basic)
+				require.NoError(t, err)
 				sub, _, err := db.SetScheduledChange(ctx, "s02", &engine.ScheduledChange{Timing: engine.ChangeAtPeriodEnd, Date: "2026-12-01",
-					PlanID: "pro", BillingPeriodID: "pro-monthly", ChargeQuantities: map[string]decimal.Decimal{"base": dec("2")}})
+					PlanID: "basic", BillingPeriodID: "basic-monthly"})
 				require.NoError(t, err)
 				_, body := c.get("/admin/entities/subscription/s02")
 				require.Contains(t, body, `id="scheduled-change"`)
