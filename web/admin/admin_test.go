@@ -874,12 +874,12 @@ func TestPages(t *testing.T) {
 						{ID: "fee", Name: "Fee", Type: engine.ChargeRecurring, Model: engine.ModelFlatFee, Price: dec("9")}}}}}
 				_, _, err := db.UpsertPlan(ctx, basic)
 				require.NoError(t, err)
-				sub, _, err := db.SetScheduledChange(ctx, "s02", &engine.ScheduledChange{Timing: engine.ChangeAtPeriodEnd, Date: "2026-12-01",
+				sub, _, err := db.SetScheduledChange(ctx, "s02", &engine.ScheduledChange{Timing: engine.ChangeAtTermEnd, Date: "2027-01-01",
 					PlanID: "basic", BillingPeriodID: "basic-monthly"})
 				require.NoError(t, err)
 				_, body := c.get("/admin/entities/subscription/s02")
 				require.Contains(t, body, `id="scheduled-change"`)
-				require.Contains(t, body, "on 2026-12-01")
+				require.Contains(t, body, "on 2027-01-01")
 				require.Contains(t, body, outbound.ScheduledOrderNumber(sub))
 			})
 

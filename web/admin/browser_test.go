@@ -306,10 +306,10 @@ func browserWalk(t *testing.T, exe string, dialect store.Dialect) {
 			{ID: "lite-fee", Name: "Fee", Type: engine.ChargeRecurring, Model: engine.ModelFlatFee, Price: dec("9")}}}}}
 	_, _, err = db.UpsertPlan(ctx, lite)
 	require.NoError(t, err)
-	_, _, err = db.SetScheduledChange(ctx, "s00", &engine.ScheduledChange{Timing: engine.ChangeOnDate, Date: "2026-12-01", PlanID: "lite", BillingPeriodID: "lite-monthly"})
+	_, _, err = db.SetScheduledChange(ctx, "s00", &engine.ScheduledChange{Timing: engine.ChangeAtTermEnd, Date: "2027-01-01", PlanID: "lite", BillingPeriodID: "lite-monthly"})
 	require.NoError(t, err)
 	run("pending change", chromedp.Navigate(base+"/admin/entities/subscription/s00"), chromedp.WaitVisible(chromedp.ID("scheduled-change")))
-	require.Contains(t, text("#scheduled-change"), "on 2026-12-01")
+	require.Contains(t, text("#scheduled-change"), "on 2027-01-01")
 	require.Contains(t, text("#scheduled-change"), "Zuora scheduled order BSO-")
 	// The connection settings, as an operator sets up a tenant: the page
 	// starts on the built-in simulator; a wrong secret is refused by Zuora
