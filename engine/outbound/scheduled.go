@@ -36,6 +36,10 @@ type ScheduledOrders interface {
 	CancelOrder(ctx context.Context, number, reason string) error
 }
 
+// scheduledCallErr starts the error of a failed scheduled-order write; a
+// retry after one looks for orders it may have placed.
+const scheduledCallErr = "scheduled order"
+
 // ScheduledOrderPrefix starts the numbers of billsync's scheduled orders.
 const ScheduledOrderPrefix = "BSO-"
 
@@ -72,9 +76,13 @@ func (r *scheduledRan) orZero() worker.Result {
 // change's order: ran (the change becomes the local state), cancelled in
 // Zuora (the change is dropped locally, as a cancellation made in Zuora is
 // adopted), failed (terminal, with Zuora's status).
-func (r *Reconcilers) scheduledFate(ctx context.Context, sub engine.Subscription, actual zuora.Subscription, pushed pushedSubscription, s *session) ([]zuora.OrderInfo, *scheduledRan, error) {
+func (r *Reconcilers) scheduledFate(ctx context.Context, sub engine.Subscription, rec store.SyncRecord, actual zuora.Subscription, pushed pushedSubscription, s *session) ([]zuora.OrderInfo, *scheduledRan, error) {
 	want := ScheduledOrderNumber(sub)
-	if want == "" && pushed.ScheduledOrder == "" && !s.lookup {
+	// A retry after a scheduled-order call failed looks too: the change may
+	// have been cancelled since, and the order placed all the same. Other
+	// retries of a subscription with nothing scheduled make no extra call.
+	cutOff := s.lookup && strings.Contains(rec.LastErrorMessage, scheduledCallErr)
+	if want == "" && pushed.ScheduledOrder == "" && !cutOff {
 		return nil, nil, nil
 	}
 	var listed []zuora.OrderInfo
@@ -151,7 +159,7 @@ func (r *Reconcilers) convergeScheduled(ctx context.Context, sub engine.Subscrip
 				// order is Cancelled already): read the order before failing.
 				s.calls++
 				if got, gerr := r.z.GetOrder(ctx, o.OrderNumber); gerr != nil || got.Status != zuora.OrderStatusCancelled {
-					return nil, err
+					return nil, fmt.Errorf("%s %s (cancel): %w", scheduledCallErr, o.OrderNumber, err)
 				}
 			}
 			notes = append(notes, "cancelled scheduled order "+o.OrderNumber)
@@ -211,7 +219,7 @@ func (r *Reconcilers) convergeScheduled(ctx context.Context, sub engine.Subscrip
 		Subscriptions:     []zuora.OrderSubscription{{SubscriptionNumber: actual.SubscriptionNumber, OrderActions: actions}}}
 	s.calls++
 	if _, err := r.z.CreateOrder(ctx, zuora.IdempotencyKey("scheduled-order", want), order); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s %s: %w", scheduledCallErr, want, err)
 	}
 	var types []string
 	for _, a := range actions {

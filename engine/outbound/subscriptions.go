@@ -791,7 +791,7 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 	}
 	// A scheduled order that ran (or was cancelled) in Zuora is taken in
 	// first: its change is then the local state, never undone below.
-	listed, ran, err := r.scheduledFate(ctx, sub, actual, pushed, s)
+	listed, ran, err := r.scheduledFate(ctx, sub, rec, actual, pushed, s)
 	if err != nil || ran != nil {
 		return ran.orZero(), err
 	}
