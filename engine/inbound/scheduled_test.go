@@ -179,7 +179,8 @@ func TestScheduledChangesEndToEnd(t *testing.T) {
 			// 5. Zuora's clock passes the date: the order runs there, the
 			// callout tells billsync (three deliveries of one notification).
 			before := writes(sim.Stats())
-			h.simPost("/_sim/clock", map[string]any{"advance": "144h"})
+			moved := h.simPost("/_sim/clock", map[string]any{"advance": "144h"})
+			require.EqualValues(t, 1, moved["scheduledOrdersRun"])
 			h.settle()
 			orders = zuoraOrders(t, h, subNumber)
 			require.Empty(t, orders[zuora.OrderStatusScheduled])

@@ -59,8 +59,8 @@ func (s *Sim) serveControl(w http.ResponseWriter, r *http.Request) {
 			if err != nil || d < 0 {
 				return jsonResp(http.StatusBadRequest, map[string]any{"error": "advance must be a non-negative duration such as \"25h\""})
 			}
-			s.AdvanceClock(d)
-			return jsonResp(http.StatusOK, map[string]any{"now": s.Now().UTC().Format(time.RFC3339)})
+			ran := s.AdvanceClock(d)
+			return jsonResp(http.StatusOK, map[string]any{"now": s.Now().UTC().Format(time.RFC3339), "scheduledOrdersRun": ran})
 		case "POST /_sim/accounts":
 			return s.controlAccount(body, now)
 		case "POST /_sim/subscriptions":

@@ -135,11 +135,12 @@ func (s *Sim) Now() time.Time {
 
 // AdvanceClock moves the simulator's clock forward (token expiry,
 // idempotency-key lifetime, rate windows, "today" for order actions).
-func (s *Sim) AdvanceClock(d time.Duration) {
+// It then runs the scheduled orders whose date came, and reports how many.
+func (s *Sim) AdvanceClock(d time.Duration) int {
 	s.clockMu.Lock()
 	s.offset += d
 	s.clockMu.Unlock()
-	s.RunDueOrders()
+	return s.RunDueOrders()
 }
 
 // Stats returns a copy of the counters.
