@@ -156,9 +156,27 @@ func TestScheduledChangesEndToEnd(t *testing.T) {
 			require.Empty(t, orders[zuora.OrderStatusScheduled])
 			require.Len(t, orders[zuora.OrderStatusCancelled], 2)
 
+			// 3b. A change whose order Zuora placed while the process died is
+			// cancelled before the retry: the retry finds the order and
+			// cancels it, nothing is left scheduled.
+			crash := &crashAfterWrite{Client: h.env.Zuora, armed: true}
+			slow := worker.New(h.env.DB, outbound.New(h.env.DB, crash, outbound.Config{DependencyWait: 5 * time.Millisecond}).Kinds(),
+				worker.Options{Workers: 1, Logger: zerolog.Nop(), BackoffUnit: time.Hour, MaxBackoff: time.Hour, PollInterval: 5 * time.Millisecond})
+			put("/api/v1/subscriptions/s1/scheduled-change", `{"timing":"end_of_billing_period","chargeQuantities":{"seats":"4"}}`, http.StatusOK)
+			_, err = slow.Drain(h.ctx)
+			require.NoError(t, err)
+			require.False(t, crash.armed, "the crash happened")
+			require.Len(t, zuoraOrders(t, h, subNumber)[zuora.OrderStatusScheduled], 1, "placed before the crash")
+			st, body = h.apiDo("DELETE", "/api/v1/subscriptions/s1/scheduled-change", "")
+			require.Equal(t, http.StatusOK, st, "%v", body)
+			h.env.Converge(20 * time.Second)
+			orders = zuoraOrders(t, h, subNumber)
+			require.Empty(t, orders[zuora.OrderStatusScheduled], "the orphan is cancelled")
+			require.Len(t, orders[zuora.OrderStatusCancelled], 3)
+
 			// 4. Another, on a date; the process "crashes" right after Zuora
 			// placed the scheduled order (the reconcile never hears of it).
-			crash := &crashAfterWrite{Client: h.env.Zuora, armed: true}
+			crash = &crashAfterWrite{Client: h.env.Zuora, armed: true}
 			pool := h.env.Pool
 			h.env.Pool = worker.New(h.env.DB, outbound.New(h.env.DB, crash, outbound.Config{DependencyWait: 5 * time.Millisecond}).Kinds(),
 				worker.Options{Workers: 2, Logger: zerolog.Nop(), BackoffUnit: time.Millisecond, MaxBackoff: 20 * time.Millisecond, PollInterval: 5 * time.Millisecond})

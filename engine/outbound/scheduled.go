@@ -78,10 +78,12 @@ func (r *scheduledRan) orZero() worker.Result {
 // adopted), failed (terminal, with Zuora's status).
 func (r *Reconcilers) scheduledFate(ctx context.Context, sub engine.Subscription, rec store.SyncRecord, actual zuora.Subscription, pushed pushedSubscription, s *session) ([]zuora.OrderInfo, *scheduledRan, error) {
 	want := ScheduledOrderNumber(sub)
-	// A retry after a scheduled-order call failed looks too: the change may
-	// have been cancelled since, and the order placed all the same. Other
-	// retries of a subscription with nothing scheduled make no extra call.
-	cutOff := s.lookup && strings.Contains(rec.LastErrorMessage, scheduledCallErr)
+	// A retry after a scheduled-order call failed, or after an attempt that
+	// never finished (a crash: a claim without an attempt counted), looks
+	// too: the change may have been cancelled since, and the order placed
+	// all the same. Retries after ordinary failures of a subscription with
+	// nothing scheduled make no extra call.
+	cutOff := s.lookup && (strings.Contains(rec.LastErrorMessage, scheduledCallErr) || rec.Claims > rec.Attempts+1)
 	if want == "" && pushed.ScheduledOrder == "" && !cutOff {
 		return nil, nil, nil
 	}
