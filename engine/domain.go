@@ -260,6 +260,8 @@ type Subscription struct {
 	// (its number): billsync adopts it instead of creating one.
 	BillingID string            `json:",omitempty"`
 	Metadata  map[string]string `json:",omitempty"`
+	// Coupons are the ids of the coupons applied (Zuora discount rate plans).
+	Coupons   []string `json:",omitempty"`
 	Revision  int
 	CreatedAt time.Time
 	UpdatedAt time.Time

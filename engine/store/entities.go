@@ -576,6 +576,9 @@ func (db *DB) UpsertSubscription(ctx context.Context, s engine.Subscription) (en
 		if err := db.checkSubscriptionRefs(tx, s, found); err != nil {
 			return err
 		}
+		if err := db.checkSubscriptionCoupons(tx, s, subscriptionFromRow(existing).Coupons); err != nil {
+			return err
+		}
 		if err := linkConflict(tx, mappings.Subscription, "subscriptions", s.ID, s.BillingID); err != nil {
 			return err
 		}

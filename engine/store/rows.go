@@ -99,6 +99,7 @@ type subscriptionRow struct {
 	CancellationDate   string
 	BillingID          string
 	Metadata           string
+	Coupons            string
 	Revision           int
 	ContentHash        string
 	CreatedAt          time.Time
@@ -205,6 +206,7 @@ func subscriptionFromRow(r subscriptionRow) engine.Subscription {
 		s.AddOns = append(s.AddOns, engine.AddOn{PlanID: a.PlanID, BillingPeriodID: a.BillingPeriodID, Quantity: a.Quantity})
 	}
 	_ = json.Unmarshal([]byte(r.ChargeQuantities), &s.ChargeQuantities)
+	_ = json.Unmarshal([]byte(r.Coupons), &s.Coupons)
 	return s
 }
 
@@ -219,7 +221,8 @@ func subscriptionToRow(s engine.Subscription) subscriptionRow {
 		q = map[string]decimal.Decimal{}
 	}
 	qb, _ := json.Marshal(q)
-	return subscriptionRow{
+	cb, _ := json.Marshal(append([]string{}, s.Coupons...))
+	return subscriptionRow{Coupons: string(cb),
 		ID: s.ID, CustomerID: s.CustomerID, PlanID: s.PlanID, BillingPeriodID: s.BillingPeriodID,
 		AddOns: string(ab), ChargeQuantities: string(qb), Status: string(s.Status), StartDate: s.StartDate,
 		TermMonths: s.TermMonths, AutoRenew: s.AutoRenew, RenewalCount: s.RenewalCount, SuspendDate: s.SuspendDate,

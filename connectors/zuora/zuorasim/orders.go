@@ -766,6 +766,9 @@ func (o *orderRun) subscribe(v *subVersion, item map[string]any, ce, sa, ca, cha
 		LastChangeType: changeType, UniqueToken: token, Custom: customFields(rpCustom)}
 	for _, cid := range rp.Charges {
 		pc := st.charges[cid]
+		if fe := checkOrderDiscount(pc); fe != nil {
+			return fe
+		}
 		model := str(pc.Fields["ChargeModel"])
 		var tiers []*prpTier
 		for _, t := range pc.Tiers {
