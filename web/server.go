@@ -156,6 +156,9 @@ func New(opts Options) *Server {
 	api.PUT("/subscriptions/:id", s.putSubscription)
 	api.GET("/subscriptions/:id", s.getSubscription)
 	api.GET("/subscriptions", s.listSubscriptions)
+	if cs, ok := opts.Store.(CouponStore); ok {
+		s.registerCoupons(api, cs)
+	}
 	if opts.Sync != nil && opts.Mappings != nil {
 		s.registerSync(api)
 	}

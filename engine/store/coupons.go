@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -49,6 +50,12 @@ func couponFromRow(r couponRow) engine.Coupon {
 		Revision: r.Revision, ArchivedAt: utcPtr(r.ArchivedAt), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
 	_ = json.Unmarshal([]byte(r.PlanIDs), &c.PlanIDs)
 	_ = json.Unmarshal([]byte(r.ChargeTypes), &c.ChargeTypes)
+	if len(c.PlanIDs) == 0 {
+		c.PlanIDs = nil
+	}
+	if len(c.ChargeTypes) == 0 {
+		c.ChargeTypes = nil
+	}
 	return c
 }
 
@@ -129,11 +136,7 @@ func (db *DB) UpsertCoupon(ctx context.Context, c engine.Coupon) (engine.Coupon,
 	return out, changed, err
 }
 
-func sameTypes(a, b []engine.ChargeType) bool {
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return string(x) == string(y)
-}
+func sameTypes(a, b []engine.ChargeType) bool { return slices.Equal(a, b) }
 
 // GetCoupon returns one coupon, archived or not.
 func (db *DB) GetCoupon(ctx context.Context, id string) (engine.Coupon, error) {
