@@ -113,7 +113,7 @@ func TestCouponsEndToEnd(t *testing.T) {
 			}
 			require.Equal(t, "Discount-Percentage", welcome.Fields["ChargeModel"])
 			require.Equal(t, "subscription", welcome.Fields["DiscountLevel"])
-			require.Equal(t, "RECURRING", welcome.Fields["ApplyDiscountTo"])
+			require.Equal(t, "RECURRING (2)", welcome.Fields["ApplyDiscountTo"])
 			require.Equal(t, "FixedPeriod", welcome.Fields["EndDateCondition"])
 			require.EqualValues(t, "3", welcome.Fields["UpToPeriods"].(interface{ String() string }).String())
 			require.Len(t, zs.Subscriptions, 1, "one subscription, though the order's answer was lost")

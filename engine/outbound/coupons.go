@@ -37,20 +37,24 @@ var applyDiscountOrder = []struct {
 	name string
 }{{engine.ChargeOneTime, "ONETIME"}, {engine.ChargeRecurring, "RECURRING"}, {engine.ChargeUsage, "USAGE"}}
 
-// applyDiscountTo spells a coupon's charge types as Zuora's ApplyDiscountTo
-// (ONETIME, RECURRING, USAGE, or their concatenation in that order).
+// applyDiscountTo spells a coupon's charge types as Zuora's ApplyDiscountTo,
+// as the OpenAPI file's enum has it: ONETIME, RECURRING, USAGE or their
+// concatenation in that order, with the bit sum ("RECURRING (2)",
+// "ONETIMERECURRINGUSAGE (7)").
 func applyDiscountTo(c engine.Coupon) string {
 	var b strings.Builder
+	bits := 0
 	types := c.DiscountedTypes()
-	for _, x := range applyDiscountOrder {
+	for i, x := range applyDiscountOrder {
 		for _, t := range types {
 			if t == x.t {
 				b.WriteString(x.name)
+				bits |= 1 << i
 				break
 			}
 		}
 	}
-	return b.String()
+	return fmt.Sprintf("%s (%d)", b.String(), bits)
 }
 
 // CouponPayloads builds the Zuora discount product, rate plan and charge of a coupon.

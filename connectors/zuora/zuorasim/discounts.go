@@ -25,17 +25,10 @@ import (
 
 func discountModel(m string) bool { return m == "Discount-Fixed Amount" || m == "Discount-Percentage" }
 
-// applyDiscountToValues are ApplyDiscountTo's values: the OpenAPI file
-// spells them "RECURRING (2)" and so on, the SOAP examples send the bare
-// names; both are accepted.
-var applyDiscountToValues = func() map[string]bool {
-	out := map[string]bool{}
-	for _, v := range []string{"ONETIME (1)", "RECURRING (2)", "ONETIMERECURRING (3)", "USAGE (4)", "ONETIMEUSAGE (5)", "RECURRINGUSAGE (6)", "ONETIMERECURRINGUSAGE (7)"} {
-		out[v] = true
-		out[strings.Fields(v)[0]] = true
-	}
-	return out
-}()
+// applyDiscountToValues are ApplyDiscountTo's values as the OpenAPI file
+// spells them ("RECURRING (2)"); the SOAP examples' bare names are refused
+// (stricter reading: the REST contract is the spec's enum).
+var applyDiscountToValues = set("ONETIME (1)", "RECURRING (2)", "ONETIMERECURRING (3)", "USAGE (4)", "ONETIMEUSAGE (5)", "RECURRINGUSAGE (6)", "ONETIMERECURRINGUSAGE (7)")
 
 // discountTypes reads ApplyDiscountTo as the charge types it names.
 func discountTypes(v string) map[string]bool {
@@ -75,7 +68,7 @@ func validateDiscount(m map[string]any, tiers []*prpTier) *fieldErr {
 		return e
 	}
 	if !applyDiscountToValues[a] {
-		return invalid("ApplyDiscountTo %q is not one of ONETIME, RECURRING, USAGE, ONETIMERECURRING, ONETIMEUSAGE, RECURRINGUSAGE, ONETIMERECURRINGUSAGE", a)
+		return invalid("ApplyDiscountTo %q is not one of ONETIME (1), RECURRING (2), ONETIMERECURRING (3), USAGE (4), ONETIMEUSAGE (5), RECURRINGUSAGE (6), ONETIMERECURRINGUSAGE (7)", a)
 	}
 	if len(tiers) == 0 {
 		return missing("ProductRatePlanChargeTier")
