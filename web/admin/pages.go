@@ -24,7 +24,7 @@ import (
 )
 
 var (
-	entityKinds = []string{store.EntityPlan, store.EntityCustomer, store.EntitySubscription}
+	entityKinds = []string{store.EntityPlan, store.EntityCoupon, store.EntityCustomer, store.EntitySubscription}
 	syncStates  = []string{store.StatePending, store.StateInFlight, store.StateSynced, store.StateFailed, store.StateDead,
 		store.StateSkipped, store.StateDrifted}
 	inboxStates = []string{inbound.StatePending, inbound.StateInFlight, inbound.StateDone, inbound.StateFailed, inbound.StateDead}

@@ -45,6 +45,8 @@ func (s *Sim) buildRoutes() []*route {
 		r("GET", "/v1/payments/{paymentKey}", famREST, d, s.getPayment),
 
 		r("POST", "/v1/orders", famREST, hv, s.postOrder),
+		r("POST", "/v1/orders/preview", famREST, hv, s.postOrderPreview),
+		r("POST", "/v1/subscriptions/{subscription-key}/preview", famREST, hv, s.postSubscriptionPreview),
 		r("GET", "/v1/subscriptions/{subscription-key}", famREST, d, s.getSubscription),
 		r("GET", "/v1/subscriptions/{subscription-key}/versions/{version}", famREST, d, s.getSubscriptionVersion),
 		r("GET", "/v1/subscriptions/accounts/{account-key}", famREST, d, s.getSubscriptionsByAccount),
