@@ -60,6 +60,11 @@ type PreviewInvoiceItem struct {
 	AdditionalInfo          *struct {
 		Quantity Number `json:"quantity"`
 	} `json:"additionalInfo"`
+	// DiscountDetails (subscription previews) names the discounts applied
+	// to a charge item.
+	DiscountDetails []struct {
+		DiscountChargeNumber string `json:"discountChargeNumber"`
+	} `json:"discountDetails"`
 }
 
 // ItemQuantity is the item's quantity wherever the answer put it.

@@ -198,7 +198,8 @@ func dayBefore(date string) string {
 func (r *Reconcilers) previewItems(ctx context.Context, out engine.Preview, invoices []zuora.PreviewInvoice, plans map[string]engine.Plan) (engine.Preview, error) {
 	out.Total = decimal.Zero
 	out.Items = []engine.PreviewItem{}
-	prorated := map[string]bool{} // chargeNumber/start -> prorated
+	prorated := map[string]bool{}       // chargeNumber/start -> prorated
+	discounted := map[string][]string{} // discount chargeNumber/start -> charge numbers it applies to
 	var discounts []int
 	for _, inv := range invoices {
 		for _, it := range inv.InvoiceItems {
@@ -226,12 +227,27 @@ func (r *Reconcilers) previewItems(ctx context.Context, out engine.Preview, invo
 				}
 				prorated[it.ChargeNumber+"/"+it.ServiceStartDate] = item.Prorated
 			}
+			if item.Type == "charge" {
+				for _, dd := range it.DiscountDetails {
+					k := dd.DiscountChargeNumber + "/" + it.ServiceStartDate
+					discounted[k] = append(discounted[k], it.ChargeNumber)
+				}
+			}
 			out.Total = out.Total.Add(amt)
 			out.Items = append(out.Items, item)
 		}
 	}
 	for _, i := range discounts {
 		it := &out.Items[i]
+		if it.AppliedToChargeNumber == "" {
+			// A subscription preview names the discount on the charge
+			// item (discountDetails) instead: the first such item of the
+			// period not matched yet.
+			key := it.ChargeNumber + "/" + it.PeriodStart
+			if q := discounted[key]; len(q) > 0 {
+				it.AppliedToChargeNumber, discounted[key] = q[0], q[1:]
+			}
+		}
 		it.Prorated = prorated[it.AppliedToChargeNumber+"/"+it.PeriodStart]
 	}
 	return out, nil

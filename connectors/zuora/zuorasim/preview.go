@@ -49,7 +49,9 @@ type previewItem struct {
 	ProductName  string
 	Discount     bool
 	AppliedTo    string
-	DiscountedBy bool
+	// DiscountedBy lists the discounts applied to a charge item (the
+	// existing-subscription preview's discountDetails).
+	DiscountedBy []map[string]any
 }
 
 func (s *Sim) postOrderPreview(c *call) *resp {
@@ -332,6 +334,12 @@ func (s *Sim) previewSubscription(acct *account, sub *subscription, v *subVersio
 					if !off.IsPositive() {
 						continue
 					}
+					rate := 0.0
+					if pct, err := decimal.NewFromString(string(tier.DiscountPct)); err == nil {
+						rate, _ = pct.Float64()
+					}
+					it.DiscountedBy = append(it.DiscountedBy, map[string]any{"discountChargeName": ch.Name, "discountChargeNumber": ch.Number,
+						"discountRate": rate, "serviceStartDate": it.Start, "serviceEndDate": addDate(it.End, -1, "Day")})
 					discounts = append(discounts, previewItem{Start: it.Start, End: it.End, Amount: off.Neg(), Factor: it.Factor, Charge: ch, RatePlan: rp,
 						Sub: sub, ProductName: rp.ProductName, Discount: true, AppliedTo: it.Charge.Number})
 				}
@@ -529,6 +537,9 @@ func previewInvoice(items []previewItem, target string, existing bool) map[strin
 				x["quantity"] = q
 				if it.Charge.UOM != "" {
 					x["unitOfMeasure"] = it.Charge.UOM
+				}
+				if len(it.DiscountedBy) > 0 {
+					x["discountDetails"] = it.DiscountedBy
 				}
 			}
 		} else {
