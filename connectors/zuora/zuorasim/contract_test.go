@@ -85,7 +85,7 @@ func TestContract(t *testing.T) {
 	// Previews (preview.go): an order preview and a subscription preview.
 	ok(h.do("POST", "/v1/orders/preview", map[string]any{"orderDate": "2025-01-01", "existingAccountNumber": acct2,
 		"previewOptions": map[string]any{"previewThruType": "SpecificDate", "previewTypes": []any{"BillingDocs"}, "specificPreviewThruDate": "2025-02-28"},
-		"subscriptions": []any{map[string]any{"orderActions": []any{createSubscriptionAction(c.planID)}}}}, "Zuora-Version", latest))
+		"subscriptions":  []any{map[string]any{"orderActions": []any{createSubscriptionAction(c.planID)}}}}, "Zuora-Version", latest))
 	ok(h.do("POST", "/v1/subscriptions/"+subNum+"/preview", map[string]any{
 		"previewStartDate":   map[string]any{"previewStartDatePolicy": "specificDate", "specificDate": "2025-01-01"},
 		"previewThroughDate": map[string]any{"previewThruDatePolicy": "specificDate", "specificDate": "2025-02-28"}}, "Zuora-Version", latest))

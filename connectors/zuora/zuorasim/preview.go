@@ -38,17 +38,17 @@ import (
 //     day, and billing period alignments other than AlignToCharge.
 
 type previewItem struct {
-	Start, End   string // service period, End exclusive
-	Amount       decimal.Decimal
-	Quantity     decimal.Decimal
-	UnitPrice    decimal.Decimal
-	Factor       decimal.Decimal // share of a full period (1 = full)
-	Charge       *subCharge
-	RatePlan     *subRatePlan
-	Sub          *subscription
-	ProductName  string
-	Discount     bool
-	AppliedTo    string
+	Start, End  string // service period, End exclusive
+	Amount      decimal.Decimal
+	Quantity    decimal.Decimal
+	UnitPrice   decimal.Decimal
+	Factor      decimal.Decimal // share of a full period (1 = full)
+	Charge      *subCharge
+	RatePlan    *subRatePlan
+	Sub         *subscription
+	ProductName string
+	Discount    bool
+	AppliedTo   string
 	// DiscountedBy lists the discounts applied to a charge item (the
 	// existing-subscription preview's discountDetails).
 	DiscountedBy []map[string]any
