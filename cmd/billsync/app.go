@@ -209,6 +209,7 @@ func (a *app) newAdmin(zuoraBaseURL string) (*admin.Admin, error) {
 		Password: pw,
 		Secrets:  []string{a.cfg.APIKey, a.cfg.AdminPassword, a.cfg.ZuoraClientSecret, a.webhookPassword, a.cfg.WebhookHMACSecret, a.cfg.SecretKey},
 		Store:    a.db,
+		Preview:  a.outbound,
 		Mappings: a.outbound.Mappings(),
 		Inbox:    a.inbound,
 		Usage:    a.usage,

@@ -538,11 +538,14 @@ type usageTotals struct {
 }
 
 type entityData struct {
-	Kind, ID      string
-	Found         bool
-	Plan          *engine.Plan
-	Customer      *engine.Customer
-	Subscription  *engine.Subscription
+	Kind, ID     string
+	Found        bool
+	Plan         *engine.Plan
+	Customer     *engine.Customer
+	Subscription *engine.Subscription
+	// Preview is Zuora's next invoice of a synced subscription (or why not).
+	Preview       *engine.Preview
+	PreviewError  string
 	Subscriptions []engine.Subscription
 	Record        *recordRow
 	Timeline      []timelineRow
@@ -684,6 +687,13 @@ func (a *Admin) entityData(ctx context.Context, kind, id string) (entityData, er
 			if !w.Pending.IsZero() {
 				d.Totals.PendingWindows++
 			}
+		}
+	}
+	if kind == store.EntitySubscription && a.opts.Preview != nil && d.Found && d.Record != nil && d.Record.ZuoraID != "" {
+		if p, err := a.opts.Preview.Preview(ctx, id, nil, ""); err != nil {
+			d.PreviewError = err.Error()
+		} else {
+			d.Preview = &p
 		}
 	}
 	if err := a.timeline(ctx, &d); err != nil {
