@@ -140,6 +140,22 @@ func TestCouponsEndToEnd(t *testing.T) {
 			require.NoError(t, err)
 			e.Converge(30 * time.Second)
 			require.Zero(t, e.Sim.Stats().Calls["POST /v1/orders"], "nothing left to send: %v", e.Sim.Stats().Calls)
+			// The hourly re-check and drift check find nothing to do either
+			// (the coupon's rate plan is billsync's, not drift).
+			rep, err := e.Outbound.Recheck(ctx)
+			require.NoError(t, err)
+			require.Zero(t, rep.Due, "%+v", rep)
+			rec := synced(store.EntitySubscription, "s1")
+			hist, err := e.DB.SyncHistory(ctx, rec.ID, 100)
+			require.NoError(t, err)
+			_, err = e.DB.EnqueueDriftChecksNow(ctx)
+			require.NoError(t, err)
+			e.Converge(30 * time.Second)
+			synced(store.EntitySubscription, "s1")
+			after, err := e.DB.SyncHistory(ctx, rec.ID, 100)
+			require.NoError(t, err)
+			require.Len(t, after, len(hist), "a drift check that finds Zuora matching writes no history: %+v", after)
+			require.Zero(t, e.Sim.Stats().Calls["POST /v1/orders"], "%v", e.Sim.Stats().Calls)
 
 			// Once in Zuora a coupon's discount cannot change; its name can.
 			put("/api/v1/coupons/ten-off", `{"name":"Ten off","type":"fixed_amount","amount":"12","currency":"USD","duration":"once","appliesTo":{"planIds":["pro"]}}`, 409)
@@ -151,7 +167,7 @@ func TestCouponsEndToEnd(t *testing.T) {
 			require.Equal(t, 200, st, "%v", b)
 			require.NotEmpty(t, b["archivedAt"])
 			e.Converge(30 * time.Second)
-			rec := synced(store.EntityCoupon, "ten-off")
+			rec = synced(store.EntityCoupon, "ten-off")
 			require.NotEmpty(t, rec.ZuoraURL)
 			for _, rp := range e.Sim.State().RatePlans {
 				if rp.Name == "Ten dollars off (coupon ten-off)" {
