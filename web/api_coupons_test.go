@@ -78,6 +78,8 @@ func TestCouponsEndToEnd(t *testing.T) {
 			put("/api/v1/coupons/ten-off", `{"name":"Ten off","type":"fixed_amount","amount":"10","currency":"USD","duration":"once",
 			 "appliesTo":{"planIds":["pro"]}}`, 201)
 			put("/api/v1/coupons/euro", `{"name":"Euro","type":"fixed_amount","amount":"5","currency":"EUR","duration":"forever"}`, 201)
+			// Will not be synced, as for plans: a currency the tenant lacks.
+			put("/api/v1/coupons/yen", `{"name":"Yen","type":"fixed_amount","amount":"500","currency":"JPY","duration":"forever"}`, 201)
 
 			// Bad applications: refused.
 			sub := func(coupons string) string {
@@ -96,6 +98,10 @@ func TestCouponsEndToEnd(t *testing.T) {
 			e.Converge(60 * time.Second)
 			e.Sim.SetFaults()
 			synced(store.EntityCoupon, "welcome")
+			yen, err := e.DB.GetSyncRecord(ctx, store.EntityCoupon, "yen")
+			require.NoError(t, err)
+			require.Equal(t, store.StateSkipped, yen.State)
+			require.Contains(t, yen.Reason, "the currency JPY")
 			synced(store.EntitySubscription, "s1")
 			zs := e.Sim.State()
 			var discounts []zuorasim.ChargeSnapshot
@@ -136,7 +142,7 @@ func TestCouponsEndToEnd(t *testing.T) {
 			synced(store.EntitySubscription, "s1")
 			require.ElementsMatch(t, []string{"Pro Monthly (pro-monthly)", "Ten off (coupon ten-off)"}, active(), "each rate plan once")
 			e.Sim.ResetStats()
-			_, err := e.DB.RecheckAll(ctx, []string{store.EntitySubscription, store.EntityCoupon})
+			_, err = e.DB.RecheckAll(ctx, []string{store.EntitySubscription, store.EntityCoupon})
 			require.NoError(t, err)
 			e.Converge(30 * time.Second)
 			require.Zero(t, e.Sim.Stats().Calls["POST /v1/orders"], "nothing left to send: %v", e.Sim.Stats().Calls)
@@ -144,7 +150,7 @@ func TestCouponsEndToEnd(t *testing.T) {
 			// (the coupon's rate plan is billsync's, not drift).
 			rep, err := e.Outbound.Recheck(ctx)
 			require.NoError(t, err)
-			require.Zero(t, rep.Due, "%+v", rep)
+			require.Equal(t, 1, rep.Due, "only the skipped yen coupon is due (re-evaluated): %+v", rep)
 			rec := synced(store.EntitySubscription, "s1")
 			hist, err := e.DB.SyncHistory(ctx, rec.ID, 100)
 			require.NoError(t, err)
@@ -177,7 +183,9 @@ func TestCouponsEndToEnd(t *testing.T) {
 			put("/api/v1/subscriptions/s1", `{"customerId":"acme","planId":"pro","billingPeriodId":"pro-monthly","status":"active","startDate":"2026-01-01","coupons":["ten-off"],"metadata":{"k":"v"}}`, 200)
 			put("/api/v1/subscriptions/s2", `{"customerId":"acme","planId":"pro","billingPeriodId":"pro-monthly","status":"active","startDate":"2026-01-01","coupons":["ten-off"]}`, 422)
 			_, b, _ = c.do(http.MethodGet, "/api/v1/coupons?includeArchived=true", "")
-			require.Len(t, b["data"], 3)
+			require.Len(t, b["data"], 4)
+			_, b, _ = c.do(http.MethodGet, "/api/v1/coupons", "")
+			require.Len(t, b["data"], 3, "the archived one is left out")
 		})
 	}
 }
