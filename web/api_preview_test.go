@@ -152,6 +152,8 @@ func TestPreviewEndToEnd(t *testing.T) {
 			call("POST", "/api/v1/subscriptions/s9/preview", `{}`, 404)
 			call("POST", "/api/v1/subscriptions/s1/preview", `{"subscription":{"customerId":"acme","planId":"nope","billingPeriodId":"x","startDate":"2026-02-01"}}`, 422)
 			call("POST", "/api/v1/subscriptions/s1/preview", `{"through":"soon"}`, 400)
+			call("POST", "/api/v1/subscriptions/s1/preview", `{"subscription":{"customerId":"newco","planId":"pro","billingPeriodId":"pro-monthly","startDate":"2026-01-15"}}`, 409)
+			call("POST", "/api/v1/subscriptions/s1/preview", `{"subscription":`+s1+`,"id":"other"}}`, 400)
 
 			// Nothing changed in Zuora, and nothing was written.
 			require.Zero(t, e.Sim.Stats().Calls["POST /v1/orders"], "%v", e.Sim.Stats().Calls)

@@ -90,6 +90,9 @@ func (r *Reconcilers) Preview(ctx context.Context, subID string, proposed *engin
 		return r.previewItems(ctx, out, invoices, plans)
 	}
 
+	if err := r.checkOwner(ctx, *proposed); err != nil {
+		return out, err
+	}
 	if err := r.checkProposed(ctx, *proposed, cust, plans, mapped); err != nil {
 		return out, err
 	}
@@ -182,6 +185,22 @@ func (r *Reconcilers) checkProposed(ctx context.Context, s engine.Subscription, 
 		before = cur.Coupons
 	}
 	return engine.CheckCoupons(s, cust, found, before)
+}
+
+// checkOwner refuses a proposed state that moves the subscription to
+// another customer (the store refuses the write too).
+func (r *Reconcilers) checkOwner(ctx context.Context, s engine.Subscription) error {
+	cur, err := r.db.GetSubscription(ctx, s.ID)
+	if errors.Is(err, engine.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cur.CustomerID != s.CustomerID {
+		return &engine.ConflictError{Field: "customerId", Message: "a subscription cannot move to another customer; cancel it and create a new one"}
+	}
+	return nil
 }
 
 func dayBefore(date string) string {
