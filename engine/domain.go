@@ -262,6 +262,8 @@ type Subscription struct {
 	Metadata  map[string]string `json:",omitempty"`
 	// Scheduled is the pending future change, nil when none (scheduled.go).
 	Scheduled *ScheduledChange `json:",omitempty"`
+	// Coupons are the ids of the coupons applied (Zuora discount rate plans).
+	Coupons   []string `json:",omitempty"`
 	Revision  int
 	CreatedAt time.Time
 	UpdatedAt time.Time

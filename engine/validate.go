@@ -384,6 +384,11 @@ func (s Subscription) Validate() error {
 		}
 		v.amount(f+".quantity", a.Quantity)
 	}
+	for i, id := range s.Coupons {
+		if !ValidID(id) {
+			v.add(fmt.Sprintf("coupons[%d]", i), idRule)
+		}
+	}
 	for id, q := range s.ChargeQuantities {
 		if !ValidID(id) {
 			v.add("chargeQuantities", "key %q: %s", id, idRule)

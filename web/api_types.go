@@ -265,6 +265,7 @@ type SubscriptionBody struct {
 	CancellationDate   string            `json:"cancellationDate,omitempty"`
 	BillingID          string            `json:"billingId,omitempty"`
 	Metadata           map[string]string `json:"metadata,omitempty"`
+	Coupons            []string          `json:"coupons,omitempty"`
 	// ScheduledChange is the pending future change (read-only here; set
 	// with PUT /subscriptions/{id}/scheduled-change).
 	ScheduledChange *ScheduledChangeView `json:"scheduledChange,omitempty"`
@@ -280,7 +281,7 @@ func (b SubscriptionBody) toDomain(id string) (engine.Subscription, error) {
 		Status: engine.SubscriptionStatus(or(b.Status, "active")), StartDate: b.StartDate, TermMonths: 12, AutoRenew: true,
 		RenewalCount: b.RenewalCount, SuspendDate: b.SuspendDate, ResumeDate: b.ResumeDate,
 		CancellationPolicy: engine.CancellationPolicy(b.CancellationPolicy), CancellationDate: b.CancellationDate,
-		BillingID: b.BillingID, Metadata: b.Metadata}
+		BillingID: b.BillingID, Metadata: b.Metadata, Coupons: b.Coupons}
 	if b.TermMonths != nil {
 		s.TermMonths = *b.TermMonths
 	}
@@ -309,7 +310,7 @@ func subscriptionBody(s engine.Subscription) SubscriptionBody {
 		AddOns: []AddOnBody{}, ChargeQuantities: map[string]Amount{}, Status: string(s.Status), StartDate: s.StartDate,
 		TermMonths: &tm, AutoRenew: &ar, RenewalCount: s.RenewalCount, SuspendDate: s.SuspendDate, ResumeDate: s.ResumeDate,
 		CancellationPolicy: string(s.CancellationPolicy), CancellationDate: s.CancellationDate, Revision: s.Revision,
-		BillingID: s.BillingID, Metadata: s.Metadata, ScheduledChange: scheduledView(s),
+		BillingID: s.BillingID, Metadata: s.Metadata, ScheduledChange: scheduledView(s), Coupons: s.Coupons,
 		CreatedAt: timePtr(s.CreatedAt), UpdatedAt: timePtr(s.UpdatedAt)}
 	for _, a := range s.AddOns {
 		b.AddOns = append(b.AddOns, AddOnBody{PlanID: a.PlanID, BillingPeriodID: a.BillingPeriodID, Quantity: amountOf(a.Quantity)})

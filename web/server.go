@@ -61,6 +61,9 @@ type Options struct {
 	// Paused, when it reports true, makes /readyz answer 503: Zuora refuses
 	// billsync's credentials and sync work is paused.
 	Paused func() (bool, string)
+	// Preview enables POST /api/v1/subscriptions/{id}/preview (Zuora's
+	// invoice previews); nil: route absent.
+	Preview Previewer
 	// Usage enables the usage API (POST /usage, GET and sync-usage per subscription); nil: routes absent.
 	Usage UsageService
 	// Admin serves the /admin pages (package web/admin); nil: routes absent.
@@ -160,6 +163,12 @@ func New(opts Options) *Server {
 	api.PUT("/subscriptions/:id/scheduled-change", s.putScheduledChange)
 	api.DELETE("/subscriptions/:id/scheduled-change", s.deleteScheduledChange)
 	api.GET("/subscriptions", s.listSubscriptions)
+	if cs, ok := opts.Store.(CouponStore); ok {
+		s.registerCoupons(api, cs)
+	}
+	if opts.Preview != nil {
+		api.POST("/subscriptions/:id/preview", s.previewSubscription)
+	}
 	if opts.Sync != nil && opts.Mappings != nil {
 		s.registerSync(api)
 	}

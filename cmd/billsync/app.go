@@ -180,7 +180,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, ln net.Listener
 		simHandler = a.sim
 	}
 	a.web = web.New(web.Options{Store: db, Logger: log, APIKey: cfg.APIKey, MaxBodyBytes: cfg.MaxBodyBytes, Version: version,
-		Sync: db, Mappings: a.outbound.Mappings(), Kick: a.pool.Kick,
+		Sync: db, Mappings: a.outbound.Mappings(), Kick: a.pool.Kick, Preview: a.outbound,
 		Inbound: a.inbound, Webhooks: wh.webhookAuth(cfg.MaxBodyBytes), Events: a.events, Usage: a.usage, Admin: adm, Connection: a.conn, Metrics: a.metrics.Handler(),
 		AllowedHosts: cfg.allowedHosts(cfg.Addr), TrustedOrigins: cfg.trustedOrigins(), TrustedProxies: cfg.TrustedProxies, Paused: a.paused,
 		ZuoraSim: simHandler})
@@ -209,6 +209,7 @@ func (a *app) newAdmin(zuoraBaseURL string) (*admin.Admin, error) {
 		Password: pw,
 		Secrets:  []string{a.cfg.APIKey, a.cfg.AdminPassword, a.cfg.ZuoraClientSecret, a.webhookPassword, a.cfg.WebhookHMACSecret, a.cfg.SecretKey},
 		Store:    a.db,
+		Preview:  a.outbound,
 		Mappings: a.outbound.Mappings(),
 		Inbox:    a.inbound,
 		Usage:    a.usage,

@@ -16,9 +16,9 @@ import (
 )
 
 var syncTargets = map[string][]string{
-	"all":           {store.EntityPlan, store.EntityCustomer, store.EntitySubscription},
+	"all":           {store.EntityPlan, store.EntityCoupon, store.EntityCustomer, store.EntitySubscription},
 	"drift":         {store.EntityPlan, store.EntityCustomer, store.EntitySubscription},
-	"catalog":       {store.EntityPlan},
+	"catalog":       {store.EntityPlan, store.EntityCoupon},
 	"customers":     {store.EntityCustomer},
 	"subscriptions": {store.EntitySubscription},
 }

@@ -129,40 +129,45 @@ const (
 // Create and update both send the full definition: Zuora's PUT requires the
 // same core fields as the POST (§4a), tier data included.
 type ProductRatePlanCharge struct {
-	ID                                string          `json:"Id,omitempty"`
-	ProductRatePlanID                 string          `json:"ProductRatePlanId,omitempty"`
-	Name                              string          `json:"Name,omitempty"`
-	Description                       string          `json:"Description,omitempty"`
-	ChargeType                        string          `json:"ChargeType,omitempty"`
-	ChargeModel                       string          `json:"ChargeModel,omitempty"`
-	BillCycleType                     string          `json:"BillCycleType,omitempty"`
-	BillCycleDay                      *int            `json:"BillCycleDay,omitempty"`
-	BillingPeriod                     string          `json:"BillingPeriod,omitempty"`
-	SpecificBillingPeriod             *int            `json:"SpecificBillingPeriod,omitempty"`
-	BillingPeriodAlignment            string          `json:"BillingPeriodAlignment,omitempty"`
-	BillingTiming                     string          `json:"BillingTiming,omitempty"`
-	TriggerEvent                      string          `json:"TriggerEvent,omitempty"`
-	EndDateCondition                  string          `json:"EndDateCondition,omitempty"`
-	UpToPeriods                       *int            `json:"UpToPeriods,omitempty"`
-	UpToPeriodsType                   string          `json:"UpToPeriodsType,omitempty"`
-	ListPriceBase                     string          `json:"ListPriceBase,omitempty"`
-	UOM                               string          `json:"UOM,omitempty"`
-	DefaultQuantity                   Number          `json:"DefaultQuantity,omitempty"`
-	IncludedUnits                     Number          `json:"IncludedUnits,omitempty"`
-	MinQuantity                       Number          `json:"MinQuantity,omitempty"`
-	MaxQuantity                       Number          `json:"MaxQuantity,omitempty"`
-	Taxable                           *bool           `json:"Taxable,omitempty"`
-	TaxCode                           string          `json:"TaxCode,omitempty"`
-	TaxMode                           string          `json:"TaxMode,omitempty"`
-	AccountingCode                    string          `json:"AccountingCode,omitempty"`
-	DeferredRevenueAccount            string          `json:"DeferredRevenueAccount,omitempty"`
-	RecognizedRevenueAccount          string          `json:"RecognizedRevenueAccount,omitempty"`
-	ProductRatePlanChargeNumber       string          `json:"ProductRatePlanChargeNumber,omitempty"`
-	UseDiscountSpecificAccountingCode bool            `json:"UseDiscountSpecificAccountingCode"`
-	ProductRatePlanChargeTierData     *ChargeTierData `json:"ProductRatePlanChargeTierData,omitempty"`
-	CreatedDate                       string          `json:"CreatedDate,omitempty"`
-	UpdatedDate                       string          `json:"UpdatedDate,omitempty"`
-	CustomFields                      map[string]any  `json:"-"`
+	ID                                string `json:"Id,omitempty"`
+	ProductRatePlanID                 string `json:"ProductRatePlanId,omitempty"`
+	Name                              string `json:"Name,omitempty"`
+	Description                       string `json:"Description,omitempty"`
+	ChargeType                        string `json:"ChargeType,omitempty"`
+	ChargeModel                       string `json:"ChargeModel,omitempty"`
+	BillCycleType                     string `json:"BillCycleType,omitempty"`
+	BillCycleDay                      *int   `json:"BillCycleDay,omitempty"`
+	BillingPeriod                     string `json:"BillingPeriod,omitempty"`
+	SpecificBillingPeriod             *int   `json:"SpecificBillingPeriod,omitempty"`
+	BillingPeriodAlignment            string `json:"BillingPeriodAlignment,omitempty"`
+	BillingTiming                     string `json:"BillingTiming,omitempty"`
+	TriggerEvent                      string `json:"TriggerEvent,omitempty"`
+	EndDateCondition                  string `json:"EndDateCondition,omitempty"`
+	UpToPeriods                       *int   `json:"UpToPeriods,omitempty"`
+	UpToPeriodsType                   string `json:"UpToPeriodsType,omitempty"`
+	ListPriceBase                     string `json:"ListPriceBase,omitempty"`
+	UOM                               string `json:"UOM,omitempty"`
+	DefaultQuantity                   Number `json:"DefaultQuantity,omitempty"`
+	IncludedUnits                     Number `json:"IncludedUnits,omitempty"`
+	MinQuantity                       Number `json:"MinQuantity,omitempty"`
+	MaxQuantity                       Number `json:"MaxQuantity,omitempty"`
+	Taxable                           *bool  `json:"Taxable,omitempty"`
+	TaxCode                           string `json:"TaxCode,omitempty"`
+	TaxMode                           string `json:"TaxMode,omitempty"`
+	AccountingCode                    string `json:"AccountingCode,omitempty"`
+	DeferredRevenueAccount            string `json:"DeferredRevenueAccount,omitempty"`
+	RecognizedRevenueAccount          string `json:"RecognizedRevenueAccount,omitempty"`
+	ProductRatePlanChargeNumber       string `json:"ProductRatePlanChargeNumber,omitempty"`
+	UseDiscountSpecificAccountingCode bool   `json:"UseDiscountSpecificAccountingCode"`
+	// DiscountLevel (rateplan, subscription, account) and ApplyDiscountTo
+	// (ONETIME, RECURRING, USAGE and their sums such as RECURRINGUSAGE) are
+	// the scope of a discount charge.
+	DiscountLevel                 string          `json:"DiscountLevel,omitempty"`
+	ApplyDiscountTo               string          `json:"ApplyDiscountTo,omitempty"`
+	ProductRatePlanChargeTierData *ChargeTierData `json:"ProductRatePlanChargeTierData,omitempty"`
+	CreatedDate                   string          `json:"CreatedDate,omitempty"`
+	UpdatedDate                   string          `json:"UpdatedDate,omitempty"`
+	CustomFields                  map[string]any  `json:"-"`
 }
 
 // ChargeTierData wraps a charge's prices: one tier per currency for flat

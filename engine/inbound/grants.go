@@ -61,6 +61,9 @@ func (s *Service) updateGrants(ctx context.Context, custID string, zs zuora.Subs
 		if err != nil {
 			continue // not a billsync plan: no grant to give
 		}
+		if strings.HasPrefix(m.ParentID, store.CouponMappingID("")) {
+			continue // a coupon grants nothing
+		}
 		if seen[m.ParentID] {
 			continue
 		}

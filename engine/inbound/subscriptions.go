@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/shopspring/decimal"
 
@@ -212,6 +213,10 @@ func (s *Service) subscriptionFrom(ctx context.Context, id string, cust engine.C
 		ref, err := s.resolveRatePlan(ctx, rp.ProductID, rp.ProductRatePlanID, cust.Currency, res)
 		if err != nil {
 			return sub, err
+		}
+		if id, ok := strings.CutPrefix(ref.PlanID, store.CouponMappingID("")); ok {
+			sub.Coupons = append(sub.Coupons, id) // a coupon's discount rate plan
+			continue
 		}
 		p, err := s.db.GetPlan(ctx, ref.PlanID)
 		if err != nil {

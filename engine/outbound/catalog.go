@@ -172,9 +172,23 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 		return worker.Result{Skipped: lacks}, nil
 	}
 
+	res, err := r.pushCatalog(ctx, s, p.ID, want)
+	if err != nil {
+		return worker.Result{}, err
+	}
+	res.PayloadHash = fullHash
+	return res, nil
+}
+
+// pushCatalog writes a product, its rate plans and charges (want) to
+// Zuora, object by object with per-object hashes in the mappings: creates
+// what is missing (looked up first after a failed attempt), updates what
+// changed. ownerID is the product mapping's local id (a plan id, or
+// store.CouponMappingID for a coupon's discount product).
+func (r *Reconcilers) pushCatalog(ctx context.Context, s *session, ownerID string, want catalogPayloads) (worker.Result, error) {
 	// Product.
 	prodHash := engine.HashJSON(want.Product)
-	pm, err := r.maps.Get(ctx, mappings.Product, p.ID)
+	pm, err := r.maps.Get(ctx, mappings.Product, ownerID)
 	if err != nil && !errors.Is(err, mappings.ErrNotFound) {
 		return worker.Result{}, err
 	}
@@ -186,7 +200,7 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 		switch {
 		case err == nil && cp.ID != "":
 			productID = cp.ID
-			if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.Product, LocalID: p.ID, ZuoraID: cp.ID, ZuoraNumber: want.Product.SKU}); err != nil {
+			if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.Product, LocalID: ownerID, ZuoraID: cp.ID, ZuoraNumber: want.Product.SKU}); err != nil {
 				return worker.Result{}, err
 			}
 			pm.PayloadHash = "" // push our definition over what was found
@@ -196,13 +210,13 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 	}
 	if productID == "" {
 		s.calls++
-		id, err := r.z.CreateProduct(ctx, zuora.IdempotencyKey("product", p.ID, prodHash), want.Product)
+		id, err := r.z.CreateProduct(ctx, zuora.IdempotencyKey("product", ownerID, prodHash), want.Product)
 		if err != nil {
 			return worker.Result{}, err
 		}
 		productID = id
 		created++
-		if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.Product, LocalID: p.ID, ZuoraID: id, ZuoraNumber: want.Product.SKU, PayloadHash: prodHash}); err != nil {
+		if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.Product, LocalID: ownerID, ZuoraID: id, ZuoraNumber: want.Product.SKU, PayloadHash: prodHash}); err != nil {
 			return worker.Result{}, err
 		}
 	} else if pm.PayloadHash != prodHash {
@@ -211,7 +225,7 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 			return worker.Result{}, err
 		}
 		updated++
-		if err := r.maps.SetHash(ctx, mappings.Product, p.ID, prodHash); err != nil {
+		if err := r.maps.SetHash(ctx, mappings.Product, ownerID, prodHash); err != nil {
 			return worker.Result{}, err
 		}
 	}
@@ -260,7 +274,7 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 			}
 			if fid := f["rp:"+rp.Key]; fid != "" {
 				id = fid
-				if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.RatePlan, LocalID: rp.Key, ZuoraID: id, ParentID: p.ID}); err != nil {
+				if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.RatePlan, LocalID: rp.Key, ZuoraID: id, ParentID: ownerID}); err != nil {
 					return worker.Result{}, err
 				}
 				m.PayloadHash = ""
@@ -274,7 +288,7 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 			}
 			id = nid
 			created++
-			if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.RatePlan, LocalID: rp.Key, ZuoraID: id, ParentID: p.ID, PayloadHash: h}); err != nil {
+			if err := r.maps.Put(ctx, mappings.Mapping{Kind: mappings.RatePlan, LocalID: rp.Key, ZuoraID: id, ParentID: ownerID, PayloadHash: h}); err != nil {
 				return worker.Result{}, err
 			}
 		} else if m.PayloadHash != h {
@@ -310,7 +324,7 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 				kept++
 				continue
 			}
-			used, err := r.db.ChargeInUse(ctx, p.ID, ch.RatePlanKey)
+			used, err := r.db.ChargeInUse(ctx, ownerID, ch.RatePlanKey)
 			if err != nil {
 				return worker.Result{}, err
 			}
@@ -377,7 +391,7 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 	if kept > 0 {
 		detail += fmt.Sprintf("; %d charges of ended rate plans stay in Zuora (history is kept)", kept)
 	}
-	return worker.Result{PayloadHash: fullHash, ZuoraID: productID, ZuoraNumber: want.Product.SKU,
+	return worker.Result{ZuoraID: productID, ZuoraNumber: want.Product.SKU,
 		ZuoraURL: r.z.ProductURL(productID), Detail: detail}, nil
 }
 

@@ -63,6 +63,11 @@ func (r *Reconcilers) driftOf(ctx context.Context, rec store.SyncRecord) (string
 		if err != nil || len(missing) > 0 {
 			return "", 1, err
 		}
+		cds, wait, err := r.desiredCoupons(ctx, sub)
+		if err != nil || wait != nil {
+			return "", 1, err
+		}
+		desired = append(desired, cds...)
 		var pushed pushedSubscription
 		if rec.PushedState != "" {
 			_ = json.Unmarshal([]byte(rec.PushedState), &pushed)

@@ -59,6 +59,18 @@ func (r *Reconcilers) Explain(ctx context.Context, rec store.SyncRecord) (string
 			}
 		}
 		return fmt.Sprintf("would create %d and update up to %d catalog objects (product, rate plans, charges)", creates, updates), nil
+	case store.EntityCoupon:
+		if !r.cfg.Enabled(SwitchCatalog) {
+			return "skip: " + ReasonSwitchedOffCatalog, nil
+		}
+		c, err := r.db.GetCoupon(ctx, rec.EntityID)
+		if err != nil {
+			return "", err
+		}
+		if rec.PayloadHash == engine.HashJSON(r.CouponPayloads(c)) && rec.ZuoraID != "" {
+			return "unchanged: no Zuora call", nil
+		}
+		return "would write the coupon's discount product, rate plan and charge (create what is missing, update what changed)", nil
 	case store.EntityCustomer:
 		if !r.cfg.Enabled(SwitchCustomers) {
 			return "skip: " + ReasonSwitchedOffCustomers, nil

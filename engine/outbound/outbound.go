@@ -159,6 +159,7 @@ func (r *Reconcilers) Kinds() map[string]reconcile.Reconciler {
 		store.EntityPlan:         kindReconciler{r, r.reconcilePlan},
 		store.EntityCustomer:     kindReconciler{r, r.reconcileCustomer},
 		store.EntitySubscription: kindReconciler{r, r.reconcileSubscription},
+		store.EntityCoupon:       kindReconciler{r, r.reconcileCoupon},
 	}
 }
 

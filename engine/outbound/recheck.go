@@ -35,7 +35,7 @@ func (r *Reconcilers) Recheck(ctx context.Context) (RecheckReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	for _, kind := range []string{store.EntityPlan, store.EntityCustomer, store.EntitySubscription} {
+	for _, kind := range []string{store.EntityPlan, store.EntityCoupon, store.EntityCustomer, store.EntitySubscription} {
 		var after int64
 		for {
 			recs, err := r.db.RecheckPage(ctx, kind, after, recheckPage)
@@ -113,6 +113,20 @@ func (r *Reconcilers) unchanged(ctx context.Context, kind string, recs []store.S
 		for _, rec := range synced {
 			p, ok := plans[rec.EntityID]
 			if ok && rec.ZuoraID != "" && engine.HashJSON(r.CatalogPayloads(p)) == rec.PayloadHash {
+				out[rec.ID] = true
+			}
+		}
+	case store.EntityCoupon:
+		if !r.cfg.Enabled(SwitchCatalog) {
+			return out, nil
+		}
+		coupons, err := r.db.CouponsByID(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range synced {
+			c, ok := coupons[rec.EntityID]
+			if ok && rec.ZuoraID != "" && engine.HashJSON(r.CouponPayloads(c)) == rec.PayloadHash {
 				out[rec.ID] = true
 			}
 		}

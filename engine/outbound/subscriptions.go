@@ -659,6 +659,15 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 		}
 		return worker.Result{Wait: r.cfg.DependencyWait, WaitReason: "waiting for plan " + strings.Join(uniq(missing), ", ") + " to be synced to Zuora"}, nil
 	}
+	// Coupons are discount rate plans of their own (coupons.go).
+	cds, wait, err := r.desiredCoupons(ctx, sub)
+	if err != nil {
+		return worker.Result{}, err
+	}
+	if wait != nil {
+		return *wait, nil
+	}
+	desired = append(desired, cds...)
 	if !mapped && s.lookup {
 		if !haveAcct {
 			s.calls++

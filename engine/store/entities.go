@@ -599,6 +599,9 @@ func (db *DB) upsertSubscription(ctx context.Context, id string, next func(found
 		if err := db.checkSubscriptionRefs(tx, s, found); err != nil {
 			return err
 		}
+		if err := db.checkSubscriptionCoupons(tx, s, subscriptionFromRow(existing).Coupons); err != nil {
+			return err
+		}
 		if err := linkConflict(tx, mappings.Subscription, "subscriptions", s.ID, s.BillingID); err != nil {
 			return err
 		}

@@ -100,6 +100,7 @@ type subscriptionRow struct {
 	BillingID          string
 	Metadata           string
 	ScheduledChange    string
+	Coupons            string
 	Revision           int
 	ContentHash        string
 	CreatedAt          time.Time
@@ -212,6 +213,7 @@ func subscriptionFromRow(r subscriptionRow) engine.Subscription {
 			s.Scheduled = &c
 		}
 	}
+	_ = json.Unmarshal([]byte(r.Coupons), &s.Coupons)
 	return s
 }
 
@@ -226,7 +228,8 @@ func subscriptionToRow(s engine.Subscription) subscriptionRow {
 		q = map[string]decimal.Decimal{}
 	}
 	qb, _ := json.Marshal(q)
-	return subscriptionRow{
+	cb, _ := json.Marshal(append([]string{}, s.Coupons...))
+	return subscriptionRow{Coupons: string(cb),
 		ID: s.ID, CustomerID: s.CustomerID, PlanID: s.PlanID, BillingPeriodID: s.BillingPeriodID,
 		AddOns: string(ab), ChargeQuantities: string(qb), Status: string(s.Status), StartDate: s.StartDate,
 		TermMonths: s.TermMonths, AutoRenew: s.AutoRenew, RenewalCount: s.RenewalCount, SuspendDate: s.SuspendDate,

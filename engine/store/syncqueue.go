@@ -50,7 +50,7 @@ func (db *DB) Claim(ctx context.Context, worker string, kinds []string, limit in
 			WHERE direction = ? AND next_attempt_at <= ? AND entity_kind IN ?
 				AND (state IN (?, ?, ?) OR (state = ? AND drift_check <> ''))
 			ORDER BY ` + minute + `, CASE WHEN state = ? THEN 1 ELSE 0 END,
-				CASE entity_kind WHEN 'plan' THEN 0 WHEN 'subscription' THEN 1 ELSE 2 END, next_attempt_at, id
+				CASE entity_kind WHEN 'plan' THEN 0 WHEN 'coupon' THEN 0 WHEN 'subscription' THEN 1 ELSE 2 END, next_attempt_at, id
 			LIMIT ?` + lock + `)
 		RETURNING *`
 	var rows []syncRecordRow
@@ -83,7 +83,7 @@ func checkRank(r SyncRecord) int {
 // CASE in Claim's ORDER BY).
 func kindRank(kind string) int {
 	switch kind {
-	case EntityPlan:
+	case EntityPlan, EntityCoupon:
 		return 0
 	case EntitySubscription:
 		return 1

@@ -136,6 +136,11 @@ type Connection struct {
 	World func() string
 }
 
+// Previewer asks Zuora for a subscription's next invoice (outbound.Reconcilers.Preview).
+type Previewer interface {
+	Preview(ctx context.Context, subID string, proposed *engine.Subscription, through string) (engine.Preview, error)
+}
+
 // Options configures the admin page. Store and Mappings are required; the
 // other sources are optional and their sections say "not configured" when nil.
 type Options struct {
@@ -168,6 +173,8 @@ type Options struct {
 	Events Events
 	// Billing adds invoices, payment status and access to the customer page; nil hides them.
 	Billing Billing
+	// Preview adds Zuora's next-invoice preview to the subscription page; nil hides it.
+	Preview Previewer
 	// Kick wakes the sync workers after a retry.
 	Kick   func()
 	Logger zerolog.Logger

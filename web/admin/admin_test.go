@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/billsync/billsync/connectors/zuora"
@@ -1043,6 +1044,31 @@ func TestConnectionSettingsPage(t *testing.T) {
 			require.Equal(t, http.StatusConflict, resp.StatusCode)
 			require.Contains(t, text(body), "comes from the environment")
 			require.NotContains(t, body, zuorasim.DefaultClientSecret)
+		})
+	}
+}
+
+// TestCouponPage: a coupon has its page like a plan (sync record, local
+// data, its Zuora mappings linking back to it) and its row on the dashboard.
+func TestCouponPage(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, d, fixtureOptions{})
+			_, _, err := f.e.DB.UpsertCoupon(f.ctx, engine.Coupon{ID: "c10", Name: "Ten percent", Type: engine.DiscountPercentage,
+				Percentage: decimal.NewFromInt(10), Currency: "USD", Duration: engine.DurationOnce})
+			require.NoError(t, err)
+			f.e.Converge(30 * time.Second)
+			c := f.client()
+			resp, body := c.get("/admin/entities/coupon/c10")
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			require.Contains(t, body, `id="coupon"`)
+			require.Contains(t, text(body), "10 % · in USD")
+			require.Contains(t, body, `href="/admin/entities/coupon/c10"`, "its mappings link back to it")
+			require.Contains(t, body, "coupon-c10", "the discount product's SKU")
+			_, body = c.get("/admin")
+			require.Contains(t, body, `data-kind="coupon"`)
 		})
 	}
 }

@@ -177,7 +177,7 @@ func browserWalk(t *testing.T, exe string, dialect store.Dialect) {
 	require.NoError(t, err)
 	counts, err := db.SyncCounts(ctx)
 	require.NoError(t, err)
-	require.Len(t, shown, 3)
+	require.Len(t, shown, 4, "plans, coupons, customers, subscriptions")
 	for kind, states := range shown {
 		for state, n := range states {
 			require.Equal(t, strconv.FormatInt(counts[kind][state], 10), n, "%s/%s", kind, state)
@@ -289,6 +289,8 @@ func browserWalk(t *testing.T, exe string, dialect store.Dialect) {
 		chromedp.WaitVisible(chromedp.ID("usage-report")),
 	)
 	require.Equal(t, "12.5", text("#usage-report .sent-qty"))
+	// The subscription page shows Zuora's next-invoice preview.
+	require.Contains(t, text("#next-invoice-total"), "USD")
 	require.Equal(t, "12.5", text("#windows .uploaded"))
 	require.Contains(t, text("#usage-report"), "Sent to Zuora: 1 row in 1 call")
 	ws, err := f.ledger.Windows(ctx, "s00", usageFilter())

@@ -106,7 +106,7 @@ func newFixture(t *testing.T, d store.Dialect, o fixtureOptions) *fixture {
 	f.conn = connection.New(connection.Options{Store: db, Client: f.e.Zuora, Sealer: sealer, AllowAny: true, Logger: zerolog.Nop(),
 		Fallback: connection.Endpoint{BaseURL: f.e.Server.URL, ClientID: zuorasim.DefaultClientID, ClientSecret: zuorasim.DefaultClientSecret}})
 	f.adm, err = admin.New(admin.Options{Password: o.password, Secrets: []string{zuorasim.DefaultClientSecret},
-		Store: db, Mappings: f.e.Outbound.Mappings(), Inbox: f.in, Usage: f.ledger, Switches: f.sw, Zuora: f.e.Zuora,
+		Store: db, Preview: f.e.Outbound, Mappings: f.e.Outbound.Mappings(), Inbox: f.in, Usage: f.ledger, Switches: f.sw, Zuora: f.e.Zuora,
 		Connection: admin.Connection{Environment: "built-in simulator", BaseURL: f.e.Server.URL, LastCall: f.e.Zuora.LastSuccess},
 		Settings:   f.conn, Callouts: f.in,
 		CalloutSetup: inbound.CalloutSetup{PublicURL: "https://billsync.example.test", Username: "zuora", Password: "webhook-password-0123"},

@@ -24,7 +24,7 @@ import (
 )
 
 var (
-	entityKinds = []string{store.EntityPlan, store.EntityCustomer, store.EntitySubscription}
+	entityKinds = []string{store.EntityPlan, store.EntityCoupon, store.EntityCustomer, store.EntitySubscription}
 	syncStates  = []string{store.StatePending, store.StateInFlight, store.StateSynced, store.StateFailed, store.StateDead,
 		store.StateSkipped, store.StateDrifted}
 	inboxStates = []string{inbound.StatePending, inbound.StateInFlight, inbound.StateDone, inbound.StateFailed, inbound.StateDead}
@@ -538,11 +538,15 @@ type usageTotals struct {
 }
 
 type entityData struct {
-	Kind, ID      string
-	Found         bool
-	Plan          *engine.Plan
-	Customer      *engine.Customer
-	Subscription  *engine.Subscription
+	Kind, ID     string
+	Found        bool
+	Plan         *engine.Plan
+	Customer     *engine.Customer
+	Subscription *engine.Subscription
+	Coupon       *engine.Coupon
+	// Preview is Zuora's next invoice of a synced subscription (or why not).
+	Preview       *engine.Preview
+	PreviewError  string
 	Subscriptions []engine.Subscription
 	Record        *recordRow
 	Timeline      []timelineRow
@@ -559,6 +563,7 @@ type entityData struct {
 
 var mappingKindsOf = map[string][]mappings.Kind{
 	store.EntityPlan:         {mappings.Product, mappings.RatePlan, mappings.Charge},
+	store.EntityCoupon:       {mappings.Product, mappings.RatePlan, mappings.Charge},
 	store.EntityCustomer:     {mappings.Account},
 	store.EntitySubscription: {mappings.Subscription, mappings.SubscriptionRatePlan, mappings.SubscriptionCharge},
 }
@@ -583,7 +588,11 @@ func (a *Admin) mappingRow(m mappings.Mapping) mappingRow {
 		}
 		row.EntityURL = entityURL(store.EntityCustomer, first)
 	case mappings.Product, mappings.RatePlan, mappings.Charge:
-		row.EntityURL = entityURL(store.EntityPlan, first)
+		if id, ok := strings.CutPrefix(first, store.CouponMappingID("")); ok {
+			row.EntityURL = entityURL(store.EntityCoupon, id)
+		} else {
+			row.EntityURL = entityURL(store.EntityPlan, first)
+		}
 	default:
 		row.EntityURL = entityURL(store.EntitySubscription, first)
 	}
@@ -625,6 +634,15 @@ func (a *Admin) entityData(ctx context.Context, kind, id string) (entityData, er
 		if p, err = a.opts.Store.GetPlan(ctx, id); err == nil {
 			d.Plan = &p
 		}
+	case store.EntityCoupon:
+		if cs, ok := a.opts.Store.(interface {
+			GetCoupon(ctx context.Context, id string) (engine.Coupon, error)
+		}); ok {
+			var cp engine.Coupon
+			if cp, err = cs.GetCoupon(ctx, id); err == nil {
+				d.Coupon = &cp
+			}
+		}
 	case store.EntityCustomer:
 		var cu engine.Customer
 		if cu, err = a.opts.Store.GetCustomer(ctx, id); err == nil {
@@ -654,7 +672,11 @@ func (a *Admin) entityData(ctx context.Context, kind, id string) (entityData, er
 	case !notFound(err):
 		return d, err
 	}
-	ms, _, err := a.opts.Mappings.List(ctx, mappings.ListOptions{LocalID: id, Limit: 500})
+	mappingID := id
+	if kind == store.EntityCoupon {
+		mappingID = store.CouponMappingID(id)
+	}
+	ms, _, err := a.opts.Mappings.List(ctx, mappings.ListOptions{LocalID: mappingID, Limit: 500})
 	if err != nil {
 		return d, err
 	}
@@ -684,6 +706,13 @@ func (a *Admin) entityData(ctx context.Context, kind, id string) (entityData, er
 			if !w.Pending.IsZero() {
 				d.Totals.PendingWindows++
 			}
+		}
+	}
+	if kind == store.EntitySubscription && a.opts.Preview != nil && d.Found && d.Record != nil && d.Record.ZuoraID != "" {
+		if p, err := a.opts.Preview.Preview(ctx, id, nil, ""); err != nil {
+			d.PreviewError = err.Error()
+		} else {
+			d.Preview = &p
 		}
 	}
 	if err := a.timeline(ctx, &d); err != nil {

@@ -741,6 +741,9 @@ func (s *Sim) writeCharge(c *call, create bool) *resp {
 	if e := checkTierRanges(tiers, str(m["ChargeModel"])); e != nil {
 		return crudFieldErr(e)
 	}
+	if e := validateDiscount(m, tiers); e != nil {
+		return crudFieldErr(e)
+	}
 	if e := s.chargeTenant(m); e != nil {
 		return crudFieldErr(e)
 	}

@@ -87,6 +87,13 @@ func TestContract(t *testing.T) {
 	ok(h.do("GET", "/v1/orders/"+soNum, nil, "Zuora-Version", latest))
 	ok(h.do("PUT", "/v1/orders/"+soNum+"/cancel", map[string]any{"cancelReason": "contract"}, "Zuora-Version", latest))
 	ok(h.do("GET", "/v1/subscriptions/"+subNum+"/versions/1", nil, "Zuora-Version", latest))
+	// Previews (preview.go): an order preview and a subscription preview.
+	ok(h.do("POST", "/v1/orders/preview", map[string]any{"orderDate": "2025-01-01", "existingAccountNumber": acct2,
+		"previewOptions": map[string]any{"previewThruType": "SpecificDate", "previewTypes": []any{"BillingDocs"}, "specificPreviewThruDate": "2025-02-28"},
+		"subscriptions":  []any{map[string]any{"orderActions": []any{createSubscriptionAction(c.planID)}}}}, "Zuora-Version", latest))
+	ok(h.do("POST", "/v1/subscriptions/"+subNum+"/preview", map[string]any{
+		"previewStartDate":   map[string]any{"previewStartDatePolicy": "specificDate", "specificDate": "2025-01-01"},
+		"previewThroughDate": map[string]any{"previewThruDatePolicy": "specificDate", "specificDate": "2025-02-28"}}, "Zuora-Version", latest))
 	ok(h.do("GET", "/v1/subscriptions/accounts/"+acct2, nil, "Zuora-Version", latest))
 	before := h.subscription(subNum)["version"]
 	ok(h.do("PUT", "/v1/subscriptions/"+subNum+"/customFields", map[string]any{"customFields": map[string]any{"BillsyncId__c": "s-1"}}, "Zuora-Version", latest))

@@ -33,6 +33,9 @@ type orderRun struct {
 	events    []*event
 	numbers   map[string]bool // charge numbers taken in this order
 	savedCtrs state
+	// preview is the account of an order preview's previewAccountInfo
+	// (preview.go): the order runs on it and is rolled back.
+	preview *account
 }
 
 func (s *Sim) newOrderRun(now time.Time) *orderRun {
@@ -52,6 +55,9 @@ func (o *orderRun) rollback() {
 	}
 	for sub, n := range o.touched {
 		sub.Versions = sub.Versions[:n]
+	}
+	if o.orderNumber != "" && o.st.orders[o.orderNumber] != nil && o.st.orders[o.orderNumber].Created.Equal(o.now) {
+		delete(o.st.orders, o.orderNumber)
 	}
 }
 
@@ -219,6 +225,8 @@ func (o *orderRun) run(m map[string]any) *fieldErr {
 		if o.acct.Status != "Active" {
 			return business("The account %s is not active", o.acct.Number)
 		}
+	case o.preview != nil:
+		o.acct = o.preview
 	default:
 		return missing("existingAccountNumber or newAccount")
 	}
@@ -774,6 +782,9 @@ func (o *orderRun) subscribe(v *subVersion, item map[string]any, ce, sa, ca, cha
 		LastChangeType: changeType, UniqueToken: token, Custom: customFields(rpCustom)}
 	for _, cid := range rp.Charges {
 		pc := st.charges[cid]
+		if fe := checkOrderDiscount(pc); fe != nil {
+			return fe
+		}
 		model := str(pc.Fields["ChargeModel"])
 		var tiers []*prpTier
 		for _, t := range pc.Tiers {

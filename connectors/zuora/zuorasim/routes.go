@@ -48,6 +48,8 @@ func (s *Sim) buildRoutes() []*route {
 		r("GET", "/v1/orders/{orderNumber}", famREST, d, s.getOrder),
 		r("GET", "/v1/orders/subscription/{subscriptionNumber}", famREST, d, s.getOrdersBySubscription),
 		r("PUT", "/v1/orders/{orderNumber}/cancel", famREST, d, s.cancelOrder),
+		r("POST", "/v1/orders/preview", famREST, hv, s.postOrderPreview),
+		r("POST", "/v1/subscriptions/{subscription-key}/preview", famREST, hv, s.postSubscriptionPreview),
 		r("GET", "/v1/subscriptions/{subscription-key}", famREST, d, s.getSubscription),
 		r("GET", "/v1/subscriptions/{subscription-key}/versions/{version}", famREST, d, s.getSubscriptionVersion),
 		r("GET", "/v1/subscriptions/accounts/{account-key}", famREST, d, s.getSubscriptionsByAccount),
