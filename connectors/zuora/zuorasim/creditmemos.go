@@ -486,3 +486,20 @@ func (s *Sim) CreditMemos() []MemoSnapshot {
 	}
 	return out
 }
+
+// memoPage is the credit memo's page in the simulator's UI.
+func (s *Sim) memoPage(id string) (pageData, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.st.billing().memo(id)
+	if m == nil {
+		return pageData{Title: id, Kind: "CreditMemo", Index: "../"}, false
+	}
+	acct := ""
+	if a := s.st.accounts[m.AccountID]; a != nil {
+		acct = a.Number
+	}
+	return pageData{Title: m.Number, Kind: "CreditMemo", Index: "../", Fields: []pageField{{"Id", m.ID}, {"Number", m.Number},
+		{"Account", acct}, {"Amount", m.Amount.String() + " " + m.Currency}, {"AppliedAmount", m.Applied.String()}, {"Status", m.Status},
+		{"ReasonCode", m.ReasonCode}, {"Comment", m.Comment}, {"CreditMemoDate", m.Date}, {"ReferredInvoiceId", m.ReferredInvoiceID}}}, true
+}

@@ -31,7 +31,7 @@ type orderRun struct {
 	created   []*subscription
 	results   []*subscription
 	events    []*event
-	numbers   map[string]bool // charge numbers taken in this order
+	numbers   map[string]bool  // charge numbers taken in this order
 	writeOff  []map[string]any // processingOptions.writeOff results (creditmemos.go)
 	savedCtrs state
 }
