@@ -43,6 +43,9 @@ type Zuora interface {
 	CreateOrder(ctx context.Context, idempotencyKey string, o zuora.Order) (zuora.OrderResult, error)
 	GetSubscription(ctx context.Context, key string) (zuora.Subscription, error)
 	UpdateSubscriptionCustomFields(ctx context.Context, number string, fields map[string]any) error
+	CreateCreditMemo(ctx context.Context, idempotencyKey string, req zuora.CreditMemoRequest) (zuora.CreditMemo, error)
+	ListCreditMemos(ctx context.Context, accountID string) iter.Seq2[zuora.CreditMemo, error]
+	CreditMemoURL(id string) string
 	AccountURL(id string) string
 	SubscriptionURL(id string) string
 	ProductURL(id string) string
@@ -79,6 +82,10 @@ type Config struct {
 	// product, account and subscription carry zuora.URLField: a link to its
 	// page on billsync's admin, as Stigg writes stiggEntityUrl.
 	PublicURL string
+	// CreditChargeID (BILLSYNC_ZUORA_CREDIT_CHARGE_ID) is the product rate
+	// plan charge credit memos are made from; empty: billsync creates one
+	// (credits.go).
+	CreditChargeID string
 }
 
 // Reconcilers are the reconcile.Reconcilers of plans, customers and subscriptions.
@@ -158,6 +165,7 @@ func (r *Reconcilers) Kinds() map[string]reconcile.Reconciler {
 		store.EntityPlan:         kindReconciler{r, r.reconcilePlan},
 		store.EntityCustomer:     kindReconciler{r, r.reconcileCustomer},
 		store.EntitySubscription: kindReconciler{r, r.reconcileSubscription},
+		store.EntityCredit:       kindReconciler{r, r.reconcileCredit},
 	}
 }
 
