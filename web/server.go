@@ -35,6 +35,8 @@ type Store interface {
 	GetSubscription(ctx context.Context, id string) (engine.Subscription, error)
 	ListSubscriptions(ctx context.Context, o store.ListOptions) (store.Page[engine.Subscription], error)
 	GetSyncRecord(ctx context.Context, kind, id string) (store.SyncRecord, error)
+	GrantCredit(ctx context.Context, c engine.Credit) (engine.Credit, bool, error)
+	ListCredits(ctx context.Context, customerID string) ([]engine.Credit, error)
 	Ready(ctx context.Context) error
 }
 
@@ -153,6 +155,8 @@ func New(opts Options) *Server {
 	api.GET("/customers/:id", s.getCustomer)
 	api.GET("/customers", s.listCustomers)
 	api.DELETE("/customers/:id", s.archiveCustomer)
+	api.POST("/customers/:id/credits", s.postCredit)
+	api.GET("/customers/:id/credits", s.listCredits)
 	api.PUT("/subscriptions/:id", s.putSubscription)
 	api.GET("/subscriptions/:id", s.getSubscription)
 	api.GET("/subscriptions", s.listSubscriptions)

@@ -5,6 +5,7 @@ package enginetest
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -53,6 +54,11 @@ type Options struct {
 	// ClientAttempts is the Zuora client's tries per call (default 4); 1
 	// makes a lost answer reach the reconcile, as a crash would.
 	ClientAttempts int
+	// NoKeepAlive gives the client a fresh connection per request: Go's
+	// transport silently resends a request carrying an Idempotency-Key
+	// whose reused connection closed without an answer, so with keep-alive
+	// a lost answer never reaches the client (Zuora replays the key).
+	NoKeepAlive bool
 	// Exclusivity, if set, watches every reconcile of the Env's pools.
 	Exclusivity *Exclusivity
 }
@@ -103,7 +109,7 @@ func New(t testing.TB, d store.Dialect, o Options) *Env {
 		BaseURL: e.Server.URL, AllowAnyBaseURL: true, ClientID: zuorasim.DefaultClientID, ClientSecret: zuorasim.DefaultClientSecret,
 		Timeout: timeout, MaxAttempts: attempts, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
 		RequestsPerMinute: 1000000,
-	}, o.Logger)
+	}, o.Logger, clientOptions(o)...)
 	if err != nil {
 		t.Fatalf("zuora client: %v", err)
 	}
@@ -252,4 +258,11 @@ func (x *Exclusivity) Runs() map[reconcile.Key]int {
 		out[k] = n
 	}
 	return out
+}
+
+func clientOptions(o Options) []zuora.Option {
+	if o.NoKeepAlive {
+		return []zuora.Option{zuora.WithTransport(&http.Transport{DisableKeepAlives: true})}
+	}
+	return nil
 }
