@@ -155,7 +155,7 @@ func (r *Reconcilers) creditCharge(ctx context.Context, s *session, currency str
 	chID, err := r.z.CreateProductRatePlanCharge(ctx, zuora.IdempotencyKey("credit-charge", rpID), zuora.ProductRatePlanCharge{ProductRatePlanID: rpID,
 		Name: "Credit", ChargeType: zuora.ChargeTypeOneTime, ChargeModel: zuora.ChargeModelFlatFee, BillCycleType: zuora.BillCycleDefaultFromCustomer,
 		BillingPeriod: "Month",
-		TriggerEvent: zuora.TriggerContractEffective, CustomFields: map[string]any{r.cfg.IDField: CreditChargeSKU},
+		TriggerEvent:  zuora.TriggerContractEffective, CustomFields: map[string]any{r.cfg.IDField: CreditChargeSKU},
 		ProductRatePlanChargeTierData: &zuora.ChargeTierData{ProductRatePlanChargeTier: []zuora.ChargeTier{{Currency: currency, Price: "0"}}}})
 	if err != nil {
 		return "", err
