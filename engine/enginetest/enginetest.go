@@ -59,6 +59,9 @@ type Options struct {
 	// whose reused connection closed without an answer, so with keep-alive
 	// a lost answer never reaches the client (Zuora replays the key).
 	NoKeepAlive bool
+	// AdoptZuoraChanges is outbound's (serve turns it on): drift in a
+	// subscription version billsync did not write goes to the inbox.
+	AdoptZuoraChanges bool
 	// Exclusivity, if set, watches every reconcile of the Env's pools.
 	Exclusivity *Exclusivity
 }
@@ -115,9 +118,10 @@ func New(t testing.TB, d store.Dialect, o Options) *Env {
 	}
 	e.Zuora = cl
 	e.Outbound = outbound.New(e.DB, cl, outbound.Config{
-		Enabled:        func(name string) bool { v, ok := e.Switches[name]; return !ok || v },
-		DependencyWait: 5 * time.Millisecond,
-		PublicURL:      o.PublicURL,
+		Enabled:           func(name string) bool { v, ok := e.Switches[name]; return !ok || v },
+		DependencyWait:    5 * time.Millisecond,
+		PublicURL:         o.PublicURL,
+		AdoptZuoraChanges: o.AdoptZuoraChanges,
 	})
 	workers := o.Workers
 	if workers == 0 {

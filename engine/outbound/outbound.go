@@ -86,6 +86,10 @@ type Config struct {
 	// plan charge credit memos are made from; empty: billsync creates one
 	// (credits.go).
 	CreditChargeID string
+	// AdoptZuoraChanges (on when inbound processing runs): a drift check
+	// that finds a subscription version billsync did not write queues it
+	// for adoption in the inbox instead of repairing it back.
+	AdoptZuoraChanges bool
 }
 
 // Reconcilers are the reconcile.Reconcilers of plans, customers and subscriptions.

@@ -553,6 +553,20 @@ func (db *DB) ArchiveCustomer(ctx context.Context, id string) (engine.Customer, 
 // UpsertSubscription stores a subscription after checking its references;
 // unchanged content is a no-op.
 func (db *DB) UpsertSubscription(ctx context.Context, s engine.Subscription) (engine.Subscription, bool, error) {
+	return db.upsertSubscription(ctx, s, 0)
+}
+
+// ErrStaleRevision: the subscription changed since the revision the caller read.
+var ErrStaleRevision = errors.New("the subscription changed since it was read")
+
+// AdoptSubscription stores a subscription read from Zuora over the local one
+// only while the local one is still at revision expected (ErrStaleRevision
+// otherwise: a local change made meanwhile wins).
+func (db *DB) AdoptSubscription(ctx context.Context, s engine.Subscription, expected int) (engine.Subscription, bool, error) {
+	return db.upsertSubscription(ctx, s, expected)
+}
+
+func (db *DB) upsertSubscription(ctx context.Context, s engine.Subscription, expected int) (engine.Subscription, bool, error) {
 	if err := s.Validate(); err != nil {
 		return engine.Subscription{}, false, err
 	}
@@ -565,6 +579,9 @@ func (db *DB) UpsertSubscription(ctx context.Context, s engine.Subscription) (en
 		found := err == nil
 		if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
 			return err
+		}
+		if expected > 0 && (!found || existing.Revision != expected) {
+			return ErrStaleRevision
 		}
 		if found && existing.ContentHash == hash {
 			return nil
