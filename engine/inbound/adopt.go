@@ -56,7 +56,7 @@ func (s *Service) adoptChange(ctx context.Context, subID, custID string, zs zuor
 	}
 	cancelled := zs.Status == "Cancelled" && local.Status != engine.StatusCancelled
 	if rec.DesiredRevision > rec.SyncedRevision && !cancelled {
-		res.add("subscription %s changed in Zuora (version %s) while local revision %d is not in Zuora yet: the local change wins and is pushed over it",
+		res.add("subscription %s has a Zuora version (%s) billsync's record does not name while local revision %d is not settled (billsync's own push in flight, or a local change pending): the local state wins and is pushed over any change made in Zuora",
 			subID, zs.ID, rec.DesiredRevision)
 		return nil
 	}
