@@ -22,9 +22,13 @@ import (
 // creditEnv is a customer with a synced subscription (so a Zuora account)
 // behind billsync's API; attempts of 1 make a lost answer reach the
 // reconcile, as a crash between the call and its record would.
-func creditEnv(t *testing.T, d store.Dialect) (*enginetest.Env, client) {
+func creditEnv(t *testing.T, d store.Dialect, opts ...enginetest.Options) (*enginetest.Env, client) {
 	t.Helper()
-	e := enginetest.New(t, d, enginetest.Options{ClientAttempts: 1, NoKeepAlive: true})
+	o := enginetest.Options{ClientAttempts: 1, NoKeepAlive: true}
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	e := enginetest.New(t, d, o)
 	srv := httptest.NewServer(web.New(web.Options{Store: e.DB, Logger: zerolog.Nop(), APIKey: apiKey, Sync: e.DB,
 		Mappings: e.Outbound.Mappings(), Kick: e.Pool.Kick}))
 	t.Cleanup(srv.Close)
@@ -201,4 +205,38 @@ func TestCancelWritesOffOpenBalance(t *testing.T) {
 func mustString(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestCreditSurvivesACrash: billsync dies (its claims kept, as a killed
+// process leaves them) while the credit memo call is on its way; the memo
+// was not made, and once the lease lapses another worker makes it, once.
+func TestCreditSurvivesACrash(t *testing.T) {
+	t.Parallel()
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			t.Parallel()
+			e, c := creditEnv(t, d, enginetest.Options{ClientAttempts: 1, NoKeepAlive: true, Lease: 3 * time.Second, KeepClaimsOnStop: true})
+			e.Sim.SetFaults(zuorasim.Fault{Operation: "POST /v1/credit-memos", Kind: zuorasim.FaultLatency, Latency: 5 * time.Second, Count: 1})
+			cr := c.want(http.MethodPost, "/api/v1/customers/acme/credits", `{"idempotencyKey":"crash-1","amount":"3"}`, http.StatusCreated)
+			stop := enginetest.Start(e.Pool)
+			deadline := time.Now().Add(20 * time.Second)
+			for e.Sim.Stats().Calls["POST /v1/credit-memos"] == 0 {
+				require.True(t, time.Now().Before(deadline), "the memo call never started")
+				time.Sleep(5 * time.Millisecond)
+			}
+			stop() // the crash: the call is cut off, the claim stays
+			rec, err := e.DB.GetSyncRecord(t.Context(), store.EntityCredit, cr["id"].(string))
+			require.NoError(t, err)
+			require.Equal(t, store.StateInFlight, rec.State, "the dead process still holds the claim")
+			require.Empty(t, e.Sim.CreditMemos(), "nothing reached Zuora")
+			e.Converge(30 * time.Second) // the lease lapses; the sweeper and a new worker take over
+			memos := e.Sim.CreditMemos()
+			require.Len(t, memos, 1, "nothing lost, nothing twice")
+			require.Equal(t, "3", memos[0].Amount)
+			rec, err = e.DB.GetSyncRecord(t.Context(), store.EntityCredit, cr["id"].(string))
+			require.NoError(t, err)
+			require.Equal(t, store.StateSynced, rec.State)
+			require.Equal(t, memos[0].Number, rec.ZuoraNumber)
+		})
+	}
 }
