@@ -16,6 +16,7 @@ import (
 	"github.com/billsync/billsync/engine/enginetest"
 	"github.com/billsync/billsync/engine/store"
 	"github.com/billsync/billsync/engine/store/storetest"
+	"github.com/billsync/billsync/engine/worker"
 	"github.com/billsync/billsync/web"
 )
 
@@ -88,21 +89,27 @@ func TestCreditsEndToEnd(t *testing.T) {
 			require.Contains(t, mustString(b), "different credit")
 
 			ctx := t.Context()
+			// A pool whose retries wait an hour: the failed attempt stays failed.
+			slow := worker.New(e.DB, e.Outbound.Kinds(), worker.Options{Workers: 1, Logger: zerolog.Nop(), Lease: time.Minute,
+				BackoffUnit: time.Hour, MaxBackoff: 2 * time.Hour, PollInterval: 5 * time.Millisecond})
+			stop := enginetest.Start(slow)
 			deadline := time.Now().Add(20 * time.Second)
-			stop := enginetest.Start(e.Pool)
+			var rec store.SyncRecord
 			for {
-				rec, err := e.DB.GetSyncRecord(ctx, store.EntityCredit, id)
+				var err error
+				rec, err = e.DB.GetSyncRecord(ctx, store.EntityCredit, id)
 				require.NoError(t, err)
-				if rec.LastErrorMessage != "" || rec.Attempts > 0 {
+				if rec.State == store.StateFailed {
 					break
 				}
 				require.True(t, time.Now().Before(deadline), "the lost answer was never seen: %+v", rec)
 				time.Sleep(5 * time.Millisecond)
 			}
 			stop()
-			rec0, _ := e.DB.GetSyncRecord(ctx, store.EntityCredit, id)
-			require.Len(t, e.Sim.CreditMemos(), 1, "Zuora made the memo whose answer was lost: %+v", rec0)
+			require.Len(t, e.Sim.CreditMemos(), 1, "Zuora made the memo whose answer was lost: %+v", rec)
 			e.Sim.AdvanceClock(25 * time.Hour) // the idempotency key is forgotten
+			_, err := e.DB.Retry(ctx, rec.ID)  // the operator's "Retry now"
+			require.NoError(t, err)
 			e.Converge(30 * time.Second)
 
 			memos := e.Sim.CreditMemos()
@@ -133,8 +140,6 @@ func TestCreditsEndToEnd(t *testing.T) {
 			require.Equal(t, store.StateSynced, sync["state"])
 			require.Equal(t, m.Number, sync["zuoraNumber"])
 			require.Contains(t, sync["zuoraUrl"], m.ID)
-			rec, err := e.DB.GetSyncRecord(ctx, store.EntityCredit, id)
-			require.NoError(t, err)
 			hist, err := e.DB.SyncHistory(ctx, rec.ID, 10)
 			require.NoError(t, err)
 			found := false
