@@ -256,6 +256,10 @@ type Subscription struct {
 	ResumeDate         Date
 	CancellationPolicy CancellationPolicy
 	CancellationDate   Date
+	// WriteOff asks the cancellation to write off the open balance of the
+	// subscription's unpaid invoices (the cancel order's
+	// processingOptions.writeOff), as Stigg's cancel does.
+	WriteOff bool `json:",omitempty"`
 	// BillingID links the subscription to an existing Zuora subscription
 	// (its number): billsync adopts it instead of creating one.
 	BillingID string            `json:",omitempty"`

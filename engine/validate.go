@@ -338,6 +338,9 @@ func (s Subscription) Validate() error {
 	if s.Status == StatusSuspended && s.SuspendDate == "" {
 		v.add("suspendDate", "is required when status is suspended")
 	}
+	if s.WriteOff && s.Status != StatusCancelled {
+		v.add("writeOff", "writes off the open invoices of a cancellation: only with status cancelled")
+	}
 	switch s.CancellationPolicy {
 	case "", CancelEndOfCurrentTerm, CancelEndOfLastInvoicePeriod, CancelSpecificDate:
 	default:

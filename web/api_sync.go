@@ -27,7 +27,7 @@ type MappingService interface {
 	List(ctx context.Context, o mappings.ListOptions) ([]mappings.Mapping, string, error)
 }
 
-var syncKinds = map[string]bool{store.EntityPlan: true, store.EntityCoupon: true, store.EntityCustomer: true, store.EntitySubscription: true}
+var syncKinds = map[string]bool{store.EntityPlan: true, store.EntityCoupon: true, store.EntityCustomer: true, store.EntitySubscription: true, store.EntityCredit: true}
 var syncStates = map[string]bool{store.StatePending: true, store.StateInFlight: true, store.StateSynced: true, store.StateFailed: true,
 	store.StateDead: true, store.StateSkipped: true, store.StateDrifted: true}
 
@@ -44,7 +44,7 @@ func (s *Server) registerSync(api *gin.RouterGroup) {
 func (s *Server) listSyncRecords(c *gin.Context) {
 	f := store.SyncFilter{Kind: c.Query("kind"), State: c.Query("state"), EntityID: c.Query("entityId")}
 	if f.Kind != "" && !syncKinds[f.Kind] {
-		badRequest(c, "kind", "must be one of plan, coupon, customer, subscription")
+		badRequest(c, "kind", "must be one of plan, coupon, customer, subscription, credit")
 		return
 	}
 	if f.State != "" && !syncStates[f.State] {
@@ -126,7 +126,7 @@ func (s *Server) retryAllSyncRecords(c *gin.Context) {
 		body.Kind = k
 	}
 	if body.Kind != "" && !syncKinds[body.Kind] {
-		badRequest(c, "kind", "must be one of plan, coupon, customer, subscription")
+		badRequest(c, "kind", "must be one of plan, coupon, customer, subscription, credit")
 		return
 	}
 	n, err := s.opts.Sync.RetryAll(c.Request.Context(), body.Kind)
@@ -172,7 +172,7 @@ func (s *Server) recheckSyncRecords(c *gin.Context) {
 	}
 	for _, k := range body.Kinds {
 		if !syncKinds[k] {
-			badRequest(c, "kinds", "each must be one of plan, coupon, customer, subscription")
+			badRequest(c, "kinds", "each must be one of plan, coupon, customer, subscription, credit")
 			return
 		}
 	}

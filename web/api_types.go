@@ -263,6 +263,7 @@ type SubscriptionBody struct {
 	ResumeDate         string            `json:"resumeDate,omitempty"`
 	CancellationPolicy string            `json:"cancellationPolicy,omitempty"`
 	CancellationDate   string            `json:"cancellationDate,omitempty"`
+	WriteOff           bool              `json:"writeOff,omitempty"`
 	BillingID          string            `json:"billingId,omitempty"`
 	Metadata           map[string]string `json:"metadata,omitempty"`
 	Coupons            []string          `json:"coupons,omitempty"`
@@ -281,7 +282,7 @@ func (b SubscriptionBody) toDomain(id string) (engine.Subscription, error) {
 		Status: engine.SubscriptionStatus(or(b.Status, "active")), StartDate: b.StartDate, TermMonths: 12, AutoRenew: true,
 		RenewalCount: b.RenewalCount, SuspendDate: b.SuspendDate, ResumeDate: b.ResumeDate,
 		CancellationPolicy: engine.CancellationPolicy(b.CancellationPolicy), CancellationDate: b.CancellationDate,
-		BillingID: b.BillingID, Metadata: b.Metadata, Coupons: b.Coupons}
+		BillingID: b.BillingID, Metadata: b.Metadata, Coupons: b.Coupons, WriteOff: b.WriteOff}
 	if b.TermMonths != nil {
 		s.TermMonths = *b.TermMonths
 	}
@@ -310,7 +311,7 @@ func subscriptionBody(s engine.Subscription) SubscriptionBody {
 		AddOns: []AddOnBody{}, ChargeQuantities: map[string]Amount{}, Status: string(s.Status), StartDate: s.StartDate,
 		TermMonths: &tm, AutoRenew: &ar, RenewalCount: s.RenewalCount, SuspendDate: s.SuspendDate, ResumeDate: s.ResumeDate,
 		CancellationPolicy: string(s.CancellationPolicy), CancellationDate: s.CancellationDate, Revision: s.Revision,
-		BillingID: s.BillingID, Metadata: s.Metadata, ScheduledChange: scheduledView(s), Coupons: s.Coupons,
+		BillingID: s.BillingID, Metadata: s.Metadata, ScheduledChange: scheduledView(s), Coupons: s.Coupons, WriteOff: s.WriteOff,
 		CreatedAt: timePtr(s.CreatedAt), UpdatedAt: timePtr(s.UpdatedAt)}
 	for _, a := range s.AddOns {
 		b.AddOns = append(b.AddOns, AddOnBody{PlanID: a.PlanID, BillingPeriodID: a.BillingPeriodID, Quantity: amountOf(a.Quantity)})

@@ -37,6 +37,8 @@ type Store interface {
 	GetSyncRecord(ctx context.Context, kind, id string) (store.SyncRecord, error)
 	SetScheduledChange(ctx context.Context, id string, c *engine.ScheduledChange) (engine.Subscription, bool, error)
 	Now() time.Time
+	GrantCredit(ctx context.Context, c engine.Credit) (engine.Credit, bool, error)
+	ListCredits(ctx context.Context, customerID string) ([]engine.Credit, error)
 	Ready(ctx context.Context) error
 }
 
@@ -158,6 +160,8 @@ func New(opts Options) *Server {
 	api.GET("/customers/:id", s.getCustomer)
 	api.GET("/customers", s.listCustomers)
 	api.DELETE("/customers/:id", s.archiveCustomer)
+	api.POST("/customers/:id/credits", s.postCredit)
+	api.GET("/customers/:id/credits", s.listCredits)
 	api.PUT("/subscriptions/:id", s.putSubscription)
 	api.GET("/subscriptions/:id", s.getSubscription)
 	api.PUT("/subscriptions/:id/scheduled-change", s.putScheduledChange)

@@ -132,7 +132,8 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, ln net.Listener
 	}
 	units, _ := outbound.ParseUnitMap(cfg.ZuoraUnitMap) // checked by Validate
 	a.outbound = outbound.New(db, a.engineZ, outbound.Config{IDField: cfg.ZuoraIDField, UnitMap: units, AccountNumberPrefix: cfg.ZuoraAccountPrefix,
-		SubscriptionNumberPrefix: cfg.ZuoraSubscriptionPfx, Enabled: a.switches.Enabled, PublicURL: cfg.PublicURL})
+		SubscriptionNumberPrefix: cfg.ZuoraSubscriptionPfx, Enabled: a.switches.Enabled, PublicURL: cfg.PublicURL,
+		CreditChargeID: cfg.ZuoraCreditChargeID, AdoptZuoraChanges: true})
 	// A switch turned back on syncs what it held back at once: on this
 	// replica when it (or another) turns it on, and at start for a setting
 	// changed while billsync was stopped.

@@ -47,6 +47,7 @@ type Config struct {
 	ZuoraUnitMap         string
 	ZuoraAccountPrefix   string
 	ZuoraSubscriptionPfx string
+	ZuoraCreditChargeID  string
 
 	// Sync engine.
 	SyncWorkers       int
@@ -88,6 +89,7 @@ func (c *Config) settings() []setting {
 		{"BILLSYNC_ZUORA_UNIT_MAP", "zuora-unit-map", "plan unit of measure → Zuora unit, e.g. seat=License,call=Each (default: as written)", &c.ZuoraUnitMap},
 		{"BILLSYNC_ZUORA_ACCOUNT_PREFIX", "zuora-account-prefix", "prefix of the account numbers billsync creates", &c.ZuoraAccountPrefix},
 		{"BILLSYNC_ZUORA_SUBSCRIPTION_PREFIX", "zuora-subscription-prefix", "prefix of the subscription numbers billsync creates", &c.ZuoraSubscriptionPfx},
+		{"BILLSYNC_ZUORA_CREDIT_CHARGE_ID", "zuora-credit-charge-id", "product rate plan charge credit memos are made from (default: billsync creates one)", &c.ZuoraCreditChargeID},
 		{"BILLSYNC_SYNC_WORKERS", "sync-workers", "concurrent reconciles (and callout processors); at least BILLSYNC_ZUORA_CONCURRENCY to sync at Zuora's pace", &c.SyncWorkers},
 		{"BILLSYNC_SYNC_MAX_ATTEMPTS", "sync-max-attempts", "failed attempts before a record is dead", &c.SyncMaxAttempts},
 		{"BILLSYNC_SYNC_CATALOG", "sync-catalog", "sync plans and add-ons (initial value; the admin page can change it)", &c.SyncCatalog},

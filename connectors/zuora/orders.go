@@ -85,6 +85,28 @@ type OrderNewAccount struct {
 type ProcessingOptions struct {
 	RunBilling     *bool `json:"runBilling,omitempty"`
 	CollectPayment *bool `json:"collectPayment,omitempty"`
+	// WriteOff writes off the unpaid invoices of the subscription the
+	// order cancels (credit memos with reason code Write-off). Zuora's
+	// tutorial sets runBilling and collectPayment with it (WriteOffOptions).
+	WriteOff *bool `json:"writeOff,omitempty"`
+}
+
+// WriteOffOptions are the processing options of a cancellation that writes
+// off the unpaid invoices: no final invoice, no payment, write off
+// (docs.zuora.com "Cancel a subscription and write off all unpaid invoices
+// using the REST API").
+func WriteOffOptions() *ProcessingOptions {
+	f, t := false, true
+	return &ProcessingOptions{RunBilling: &f, CollectPayment: &f, WriteOff: &t}
+}
+
+// WriteOffResult is one invoice an order wrote off.
+type WriteOffResult struct {
+	InvoiceNumber            string  `json:"invoiceNumber"`
+	Amount                   float64 `json:"amount"`
+	Status                   string  `json:"status"` // Success, Failed
+	FailedReason             string  `json:"failedReason"`
+	WriteOffCreditMemoNumber string  `json:"writeOffCreditMemoNumber"`
 }
 
 // OrderSubscription groups the actions on one subscription. Leave
@@ -342,9 +364,10 @@ type OrderResult struct {
 	Subscriptions []OrderSubscriptionResult `json:"subscriptions"`
 	// SubscriptionNumbers is the pre-223.0 shape; CreateOrder copies it into
 	// Subscriptions when that is empty.
-	SubscriptionNumbers []string `json:"subscriptionNumbers"`
-	SubscriptionIDs     []string `json:"subscriptionIds"`
-	InvoiceNumbers      []string `json:"invoiceNumbers"`
+	SubscriptionNumbers []string         `json:"subscriptionNumbers"`
+	SubscriptionIDs     []string         `json:"subscriptionIds"`
+	InvoiceNumbers      []string         `json:"invoiceNumbers"`
+	WriteOff            []WriteOffResult `json:"writeOff"`
 }
 
 // OrderSubscriptionResult is one subscription touched by an order.

@@ -5,6 +5,7 @@ package enginetest
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -53,6 +54,14 @@ type Options struct {
 	// ClientAttempts is the Zuora client's tries per call (default 4); 1
 	// makes a lost answer reach the reconcile, as a crash would.
 	ClientAttempts int
+	// NoKeepAlive gives the client a fresh connection per request: Go's
+	// transport silently resends a request carrying an Idempotency-Key
+	// whose reused connection closed without an answer, so with keep-alive
+	// a lost answer never reaches the client (Zuora replays the key).
+	NoKeepAlive bool
+	// AdoptZuoraChanges is outbound's (serve turns it on): drift in a
+	// subscription version billsync did not write goes to the inbox.
+	AdoptZuoraChanges bool
 	// Exclusivity, if set, watches every reconcile of the Env's pools.
 	Exclusivity *Exclusivity
 }
@@ -103,15 +112,16 @@ func New(t testing.TB, d store.Dialect, o Options) *Env {
 		BaseURL: e.Server.URL, AllowAnyBaseURL: true, ClientID: zuorasim.DefaultClientID, ClientSecret: zuorasim.DefaultClientSecret,
 		Timeout: timeout, MaxAttempts: attempts, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
 		RequestsPerMinute: 1000000,
-	}, o.Logger)
+	}, o.Logger, clientOptions(o)...)
 	if err != nil {
 		t.Fatalf("zuora client: %v", err)
 	}
 	e.Zuora = cl
 	e.Outbound = outbound.New(e.DB, cl, outbound.Config{
-		Enabled:        func(name string) bool { v, ok := e.Switches[name]; return !ok || v },
-		DependencyWait: 5 * time.Millisecond,
-		PublicURL:      o.PublicURL,
+		Enabled:           func(name string) bool { v, ok := e.Switches[name]; return !ok || v },
+		DependencyWait:    5 * time.Millisecond,
+		PublicURL:         o.PublicURL,
+		AdoptZuoraChanges: o.AdoptZuoraChanges,
 	})
 	workers := o.Workers
 	if workers == 0 {
@@ -252,4 +262,11 @@ func (x *Exclusivity) Runs() map[reconcile.Key]int {
 		out[k] = n
 	}
 	return out
+}
+
+func clientOptions(o Options) []zuora.Option {
+	if o.NoKeepAlive {
+		return []zuora.Option{zuora.WithTransport(&http.Transport{DisableKeepAlives: true})}
+	}
+	return nil
 }

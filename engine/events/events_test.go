@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -108,79 +107,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestReceiverSeesEveryEventOnce: events written while the endpoint is down
-// are retried with backoff, survive a restart of billsync (a new process
-// takes the deliveries over), and once the endpoint is back the receiver,
-// verifying every signature with the Standard Webhooks library, has each
-// event exactly once by webhook-id; the feed has the same ids, in order.
-func TestReceiverSeesEveryEventOnce(t *testing.T) {
-	t.Parallel()
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		rc := newReceiver(t)
-		first := service(db, "first")
-		ep, err := first.CreateEndpoint(ctx, events.EndpointInput{URL: rc.srv.URL + "/hooks", Description: "the app"})
-		require.NoError(t, err)
-		require.True(t, strings.HasPrefix(ep.Secret, events.SecretPrefix), "the secret is shown once, at creation")
-		rc.secret = ep.Secret
-		got, err := first.Endpoint(ctx, ep.ID)
-		require.NoError(t, err)
-		require.Empty(t, got.Secret, "never shown again")
-		list, err := first.Endpoints(ctx)
-		require.NoError(t, err)
-		require.Len(t, list, 1)
-		require.Empty(t, list[0].Secret)
-
-		rc.down.Store(true)
-		stop := start(first)
-		for i := range 12 {
-			_, _, err := db.UpsertCustomer(ctx, customer(i))
-			require.NoError(t, err)
-		}
-		waitFor(t, "failed attempts while the endpoint is down", func() bool { _, refused, _ := rc.snapshot(); return refused >= 24 })
-		stop() // billsync stops (restart) …
-		for i := 12; i < 20; i++ {
-			_, _, err := db.UpsertCustomer(ctx, customer(i)) // … and changes are made meanwhile
-			require.NoError(t, err)
-		}
-		second := service(db, "second")
-		rc.down.Store(false)
-		stop = start(second)
-		defer stop()
-		waitFor(t, "every event delivered", func() bool { a, _, _ := rc.snapshot(); return len(a) == 20 })
-		time.Sleep(50 * time.Millisecond)
-		accepted, refused, bad := rc.snapshot()
-		require.Empty(t, bad, "every signature verifies")
-		require.Greater(t, refused, 0)
-		evs, next, err := second.ListEvents(ctx, 0, 100, nil, "")
-		require.NoError(t, err)
-		require.Len(t, evs, 20)
-		require.Equal(t, evs[19].ID, next)
-		for i, e := range evs {
-			require.Equal(t, store.EventCustomerCreated, e.Type)
-			require.Equal(t, 1, accepted[e.WebhookID()], "event %s exactly once", e.WebhookID())
-			if i > 0 {
-				require.Greater(t, e.ID, evs[i-1].ID)
-			}
-		}
-		more, after, err := second.ListEvents(ctx, next, 100, nil, "")
-		require.NoError(t, err)
-		require.Empty(t, more)
-		require.Equal(t, next, after, "a poller keeps its place")
-
-		ds, err := second.Deliveries(ctx, ep.ID, 100)
-		require.NoError(t, err)
-		require.Len(t, ds, 20)
-		for _, d := range ds {
-			require.Equal(t, store.DeliveryDelivered, d.State)
-			require.Equal(t, http.StatusNoContent, d.LastStatus)
-		}
-		// Resend: the same event again, with the same webhook-id (the
-		// receiver's de-duplication key).
-		require.NoError(t, second.Resend(ctx, ep.ID, ds[0].ID))
-		waitFor(t, "the resend", func() bool { a, _, _ := rc.snapshot(); return a[fmt.Sprintf("evt_%d", ds[0].EventID)] == 2 })
-	})
-}
+// TestReceiverSeesEveryEventOnce (cmd/billsync/receiver_test.go) runs the
+// delivery end to end across real restarts of `billsync serve`.
 
 // TestEndpointRules: bad input is refused and changes nothing; type filters
 // decide which events an endpoint gets; a wrong secret does not verify.

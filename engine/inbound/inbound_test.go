@@ -107,6 +107,7 @@ type hopts struct {
 	// clientAttempts is the Zuora client's tries per call (1: a lost
 	// answer reaches the reconcile, as a crash would).
 	clientAttempts int
+	adopt          bool // outbound's AdoptZuoraChanges (serve's setting)
 }
 
 func newHarness(t *testing.T, d store.Dialect, o hopts) *harness {
@@ -118,8 +119,8 @@ func newHarness(t *testing.T, d store.Dialect, o hopts) *harness {
 		o.retries = 3
 	}
 	url := storetest.URL(t, d)
-	env := enginetest.New(t, d, enginetest.Options{DBURL: url, Sim: zuorasim.Options{CalloutRetries: o.retries, CalloutRetryInterval: o.retryInterval},
-		ClientAttempts: o.clientAttempts})
+	env := enginetest.New(t, d, enginetest.Options{DBURL: url, AdoptZuoraChanges: o.adopt,
+		Sim: zuorasim.Options{CalloutRetries: o.retries, CalloutRetryInterval: o.retryInterval}, ClientAttempts: o.clientAttempts})
 	h := &harness{t: t, ctx: context.Background(), env: env, dbURL: url}
 	h.svc = h.newService(env.DB, o.lease, "")
 	srv := httptest.NewServer(web.New(web.Options{Store: env.DB, Logger: zerolog.Nop(), APIKey: apiKey, MaxBodyBytes: 1 << 20,

@@ -56,7 +56,7 @@ func (s *Service) applySubscription(ctx context.Context, zs zuora.Subscription) 
 			res.SubscriptionID = sm.LocalID
 		}
 		res.add("subscription %s was created by billsync; not imported", zs.SubscriptionNumber)
-		if err := s.adoptCancellation(ctx, res.SubscriptionID, custID, zs, &res); err != nil {
+		if err := s.adoptChange(ctx, res.SubscriptionID, custID, zs, &res); err != nil {
 			return res, err
 		}
 		return res, s.updateGrants(ctx, custID, zs, &res)
@@ -272,41 +272,4 @@ func (s *Service) subscriptionFrom(ctx context.Context, id string, cust engine.C
 		return sub, reconcile.Terminal{Err: fmt.Errorf("subscription %s cannot become a billsync subscription: %w", zs.SubscriptionNumber, err)}
 	}
 	return sub, nil
-}
-
-// adoptCancellation applies a cancellation made in Zuora (its UI, another
-// system) to billsync's own subscription: the local subscription becomes
-// cancelled on Zuora's end date and its sync record is settled as what
-// Zuora has, so nothing is sent back.
-func (s *Service) adoptCancellation(ctx context.Context, subID, custID string, zs zuora.Subscription, res *Result) error {
-	if zs.Status != "Cancelled" || subID == "" {
-		return nil
-	}
-	local, err := s.db.GetSubscription(ctx, subID)
-	if errors.Is(err, engine.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if local.Status == engine.StatusCancelled {
-		return nil
-	}
-	local.Status = engine.StatusCancelled
-	local.CancellationPolicy = engine.CancelSpecificDate
-	local.CancellationDate = firstNonEmpty(zs.SubscriptionEndDate, zs.TermEndDate, s.today())
-	local.SuspendDate, local.ResumeDate = "", ""
-	stored, _, err := s.db.UpsertSubscription(ctx, local)
-	if err != nil {
-		return err
-	}
-	cust, err := s.db.GetCustomer(ctx, custID)
-	if err != nil {
-		return err
-	}
-	if err := s.settleSubscription(ctx, stored, cust, zs); err != nil {
-		return err
-	}
-	res.add("subscription %s was cancelled in Zuora (ends %s): cancelled locally, nothing sent back", subID, local.CancellationDate)
-	return nil
 }

@@ -2,7 +2,6 @@ package outbound
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -55,33 +54,16 @@ func (r *Reconcilers) driftOf(ctx context.Context, rec store.SyncRecord) (string
 		if err != nil {
 			return "", 1, err
 		}
-		plans, err := r.SubscriptionPlans(ctx, sub)
-		if err != nil {
+		what, ok, err := r.ZuoraDiffers(ctx, sub, rec, actual)
+		if err != nil || !ok || len(what) == 0 {
 			return "", 1, err
 		}
-		desired, missing, err := r.desiredRatePlans(ctx, sub, plans)
-		if err != nil || len(missing) > 0 {
-			return "", 1, err
-		}
-		cds, wait, err := r.desiredCoupons(ctx, sub)
-		if err != nil || wait != nil {
-			return "", 1, err
-		}
-		desired = append(desired, cds...)
-		var pushed pushedSubscription
-		if rec.PushedState != "" {
-			_ = json.Unmarshal([]byte(rec.PushedState), &pushed)
-		}
-		actions, _, err := r.diff(ctx, sub, desired, actual, &pushed)
-		if err != nil {
-			return err.Error(), 1, nil
-		}
-		if len(actions) == 0 {
-			return "", 1, nil
-		}
-		var what []string
-		for _, a := range actions {
-			what = append(what, a.Type)
+		if rec.ZuoraID != "" && actual.ID != rec.ZuoraID {
+			// A version billsync did not write: a change made in Zuora,
+			// adopted through the inbox (docs/DESIGN.md §2a), not undone.
+			if queued, err := r.queueAdoption(ctx, actual); err != nil || queued {
+				return "", 1, err
+			}
 		}
 		return fmt.Sprintf("Zuora's subscription %s (status %s) differs; repair needs %s", actual.SubscriptionNumber, actual.Status, strings.Join(what, ", ")), 1, nil
 	case store.EntityCustomer:

@@ -44,6 +44,9 @@ type Zuora interface {
 	GetSubscription(ctx context.Context, key string) (zuora.Subscription, error)
 	UpdateSubscriptionCustomFields(ctx context.Context, number string, fields map[string]any) error
 	ScheduledOrders
+	CreateCreditMemo(ctx context.Context, idempotencyKey string, req zuora.CreditMemoRequest) (zuora.CreditMemo, error)
+	ListCreditMemos(ctx context.Context, accountID string) iter.Seq2[zuora.CreditMemo, error]
+	CreditMemoURL(id string) string
 	AccountURL(id string) string
 	SubscriptionURL(id string) string
 	ProductURL(id string) string
@@ -80,6 +83,14 @@ type Config struct {
 	// product, account and subscription carry zuora.URLField: a link to its
 	// page on billsync's admin, as Stigg writes stiggEntityUrl.
 	PublicURL string
+	// CreditChargeID (BILLSYNC_ZUORA_CREDIT_CHARGE_ID) is the product rate
+	// plan charge credit memos are made from; empty: billsync creates one
+	// (credits.go).
+	CreditChargeID string
+	// AdoptZuoraChanges (on when inbound processing runs): a drift check
+	// that finds a subscription version billsync did not write queues it
+	// for adoption in the inbox instead of repairing it back.
+	AdoptZuoraChanges bool
 }
 
 // Reconcilers are the reconcile.Reconcilers of plans, customers and subscriptions.
@@ -160,6 +171,7 @@ func (r *Reconcilers) Kinds() map[string]reconcile.Reconciler {
 		store.EntityCustomer:     kindReconciler{r, r.reconcileCustomer},
 		store.EntitySubscription: kindReconciler{r, r.reconcileSubscription},
 		store.EntityCoupon:       kindReconciler{r, r.reconcileCoupon},
+		store.EntityCredit:       kindReconciler{r, r.reconcileCredit},
 	}
 }
 

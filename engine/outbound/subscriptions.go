@@ -819,7 +819,7 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 	zuoraID := actual.ID
 	if len(actions) > 0 {
 		order := zuora.Order{OrderDate: r.today(), ExistingAccountNumber: actual.AccountNumber,
-			ProcessingOptions: &zuora.ProcessingOptions{RunBilling: ptr(false)},
+			ProcessingOptions: processingFor(sub, actions),
 			Subscriptions:     []zuora.OrderSubscription{{SubscriptionNumber: actual.SubscriptionNumber, OrderActions: actions}}}
 		s.calls++
 		res, err := r.z.CreateOrder(ctx, zuora.IdempotencyKey("order", sub.ID, desiredHash, actual.ID), order)
@@ -828,7 +828,7 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 			for _, a := range acts {
 				types = append(types, a.Type)
 			}
-			detail = append(detail, "order "+res.OrderNumber+": "+strings.Join(types, ", "))
+			detail = append(detail, "order "+res.OrderNumber+": "+strings.Join(types, ", ")+writeOffDetail(res))
 			// The order made a new version: the record and the mapping point at
 			// it, not at the version read before the order.
 			for _, rs := range res.Subscriptions {
@@ -856,6 +856,7 @@ func (r *Reconcilers) reconcileSubscription(ctx context.Context, rec store.SyncR
 			var held []string
 			for i, part := range parts {
 				order.Subscriptions[0].OrderActions = part
+				order.ProcessingOptions = processingFor(sub, part)
 				s.calls++
 				pres, perr := r.z.CreateOrder(ctx, zuora.IdempotencyKey("order-part", sub.ID, desiredHash, actual.ID, strconv.Itoa(i)), order)
 				if perr != nil {

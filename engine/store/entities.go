@@ -553,10 +553,25 @@ func (db *DB) ArchiveCustomer(ctx context.Context, id string) (engine.Customer, 
 // UpsertSubscription stores a subscription after checking its references;
 // unchanged content is a no-op.
 func (db *DB) UpsertSubscription(ctx context.Context, s engine.Subscription) (engine.Subscription, bool, error) {
+	return db.AdoptSubscription(ctx, s, 0)
+}
+
+// ErrStaleRevision: the subscription changed since the revision the caller read.
+var ErrStaleRevision = errors.New("the subscription changed since it was read")
+
+// AdoptSubscription stores a subscription read from Zuora over the local one
+// only while the local one is still at revision expected (ErrStaleRevision
+// otherwise: a local change made meanwhile wins); expected 0 stores it
+// whatever the revision (UpsertSubscription). A pending scheduled change is
+// kept as an ordinary write keeps it.
+func (db *DB) AdoptSubscription(ctx context.Context, s engine.Subscription, expected int) (engine.Subscription, bool, error) {
 	if err := s.Validate(); err != nil {
 		return engine.Subscription{}, false, err
 	}
 	return db.upsertSubscription(ctx, s.ID, func(found bool, existing engine.Subscription) (engine.Subscription, bool, error) {
+		if expected > 0 && (!found || existing.Revision != expected) {
+			return s, false, ErrStaleRevision
+		}
 		if found && s.Scheduled == nil {
 			s.Scheduled = keptChange(existing.Scheduled, s)
 		}

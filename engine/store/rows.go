@@ -97,6 +97,7 @@ type subscriptionRow struct {
 	ResumeDate         string
 	CancellationPolicy string
 	CancellationDate   string
+	WriteOff           bool
 	BillingID          string
 	Metadata           string
 	ScheduledChange    string
@@ -199,7 +200,7 @@ func subscriptionFromRow(r subscriptionRow) engine.Subscription {
 		AutoRenew: r.AutoRenew, RenewalCount: r.RenewalCount, SuspendDate: r.SuspendDate, ResumeDate: r.ResumeDate,
 		CancellationPolicy: engine.CancellationPolicy(r.CancellationPolicy), CancellationDate: r.CancellationDate,
 		Revision: r.Revision, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
-		BillingID: r.BillingID, Metadata: metadataFrom(r.Metadata),
+		BillingID: r.BillingID, Metadata: metadataFrom(r.Metadata), WriteOff: r.WriteOff,
 	}
 	var addOns []addOnJSON
 	_ = json.Unmarshal([]byte(r.AddOns), &addOns)
@@ -235,7 +236,7 @@ func subscriptionToRow(s engine.Subscription) subscriptionRow {
 		TermMonths: s.TermMonths, AutoRenew: s.AutoRenew, RenewalCount: s.RenewalCount, SuspendDate: s.SuspendDate,
 		ResumeDate: s.ResumeDate, CancellationPolicy: string(s.CancellationPolicy), CancellationDate: s.CancellationDate,
 		Revision: s.Revision, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
-		BillingID: s.BillingID, Metadata: metadataTo(s.Metadata), ScheduledChange: scheduledTo(s.Scheduled),
+		BillingID: s.BillingID, Metadata: metadataTo(s.Metadata), ScheduledChange: scheduledTo(s.Scheduled), WriteOff: s.WriteOff,
 	}
 }
 

@@ -66,6 +66,8 @@ type Store interface {
 	GetCustomer(ctx context.Context, id string) (engine.Customer, error)
 	GetSubscription(ctx context.Context, id string) (engine.Subscription, error)
 	ListSubscriptions(ctx context.Context, o store.ListOptions) (store.Page[engine.Subscription], error)
+	ListCredits(ctx context.Context, customerID string) ([]engine.Credit, error)
+	GetCredit(ctx context.Context, id string) (engine.Credit, error)
 
 	// Sessions: the signing key and the server-side session table.
 	Secret(ctx context.Context, name string, n int) ([]byte, error)

@@ -177,7 +177,7 @@ func browserWalk(t *testing.T, exe string, dialect store.Dialect) {
 	require.NoError(t, err)
 	counts, err := db.SyncCounts(ctx)
 	require.NoError(t, err)
-	require.Len(t, shown, 4, "plans, coupons, customers, subscriptions")
+	require.Len(t, shown, 5, "plans, coupons, customers, subscriptions, credits")
 	for kind, states := range shown {
 		for state, n := range states {
 			require.Equal(t, strconv.FormatInt(counts[kind][state], 10), n, "%s/%s", kind, state)

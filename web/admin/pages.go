@@ -24,7 +24,7 @@ import (
 )
 
 var (
-	entityKinds = []string{store.EntityPlan, store.EntityCoupon, store.EntityCustomer, store.EntitySubscription}
+	entityKinds = []string{store.EntityPlan, store.EntityCoupon, store.EntityCustomer, store.EntitySubscription, store.EntityCredit}
 	syncStates  = []string{store.StatePending, store.StateInFlight, store.StateSynced, store.StateFailed, store.StateDead,
 		store.StateSkipped, store.StateDrifted}
 	inboxStates = []string{inbound.StatePending, inbound.StateInFlight, inbound.StateDone, inbound.StateFailed, inbound.StateDead}
@@ -558,6 +558,8 @@ type entityData struct {
 	UsageError    string
 	UsageChart    chart
 	Billing       *billingData
+	Credits       []creditRow
+	Credit        *engine.Credit
 	Back          string
 }
 
@@ -653,6 +655,14 @@ func (a *Admin) entityData(ctx context.Context, kind, id string) (entityData, er
 			}
 			d.Subscriptions = page.Items
 			a.billingOf(ctx, &d)
+			if err := a.creditsOf(ctx, &d); err != nil {
+				return d, err
+			}
+		}
+	case store.EntityCredit:
+		var cr engine.Credit
+		if cr, err = a.opts.Store.GetCredit(ctx, id); err == nil {
+			d.Credit = &cr
 		}
 	case store.EntitySubscription:
 		var s engine.Subscription

@@ -245,7 +245,7 @@ func stateClass(s string) string {
 }
 
 var labels = map[string]string{
-	"plan": "Plans & add-ons", "coupon": "Coupons", "customer": "Customers", "subscription": "Subscriptions",
+	"plan": "Plans & add-ons", "coupon": "Coupons", "customer": "Customers", "subscription": "Subscriptions", "credit": "Credits",
 	"in_flight": "in flight", "catalog": "Catalog (plans, add-ons)", "customers": "Customers (accounts)",
 	"subscriptions": "Subscriptions", "usage": "Usage upload", "inbound": "Inbound (callouts, pull, poll)",
 	"account_created": "account created", "subscription_created": "subscription created", "subscription_changed": "subscription changed",

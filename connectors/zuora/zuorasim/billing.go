@@ -60,11 +60,14 @@ type billingState struct {
 	BilledOnce    map[string]bool   // one-time charge ids already invoiced
 	NInvoice      int
 	NPayment      int
+	Memos         map[string]*creditMemo // credit memos (creditmemos.go)
+	MemoOrder     []string
+	NMemo         int
 }
 
 func newBillingState() *billingState {
 	return &billingState{Invoices: map[string]*invoice{}, Payments: map[string]*payment{}, Methods: map[string]*paymentMethod{},
-		DefaultMethod: map[string]string{}, BilledOnce: map[string]bool{}}
+		DefaultMethod: map[string]string{}, BilledOnce: map[string]bool{}, Memos: map[string]*creditMemo{}}
 }
 
 func (st *state) billing() *billingState {

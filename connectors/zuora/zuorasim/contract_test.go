@@ -118,6 +118,16 @@ func TestContract(t *testing.T) {
 	ok(h.do("GET", "/v1/payments/"+pay.PaymentID, nil, "Zuora-Version", latest))
 	ok(h.do("GET", "/v1/accounts/"+acct2+"/payment-methods", nil, "Zuora-Version", latest))
 	ok(h.do("GET", "/object-query/invoices?filter[]=status.EQ:Posted", nil))
+	memo := ok(h.do("POST", "/v1/credit-memos", map[string]any{"accountNumber": acct2, "autoPost": true, "comment": "c",
+		"charges": []any{map[string]any{"productRatePlanChargeId": c.flatID, "amount": 5}}}, "Zuora-Version", latest)).obj(t)
+	ok(h.do("GET", "/v1/credit-memos/"+memo["number"].(string), nil, "Zuora-Version", latest))
+	ok(h.do("GET", "/v1/credit-memos?accountNumber="+acct2, nil, "Zuora-Version", latest))
+	wo := ok(h.order(map[string]any{"orderDate": "2025-02-01", "existingAccountNumber": acct2,
+		"processingOptions": map[string]any{"runBilling": false, "collectPayment": false, "writeOff": true},
+		"subscriptions": []any{map[string]any{"subscriptionNumber": subNum, "orderActions": []any{map[string]any{"type": "CancelSubscription",
+			"triggerDates":       []any{map[string]any{"name": "ContractEffective", "triggerDate": "2025-02-01"}},
+			"cancelSubscription": map[string]any{"cancellationPolicy": "SpecificDate", "cancellationEffectiveDate": "2025-02-01"}}}}}})).obj(t)
+	require.Len(t, wo["writeOff"], 1, "the unpaid invoice is written off: %v", wo)
 	ok(h.do("GET", "/object-query/payments?filter[]=status.EQ:Error", nil))
 	ok(h.do("DELETE", "/notifications/notification-definitions/"+d["id"].(string), nil))
 	ok(h.do("DELETE", "/events/event-triggers/"+trID, nil))

@@ -31,7 +31,8 @@ type orderRun struct {
 	created   []*subscription
 	results   []*subscription
 	events    []*event
-	numbers   map[string]bool // charge numbers taken in this order
+	numbers   map[string]bool  // charge numbers taken in this order
+	writeOff  []map[string]any // processingOptions.writeOff results (creditmemos.go)
 	savedCtrs state
 	// preview is the account of an order preview's previewAccountInfo
 	// (preview.go): the order runs on it and is rolled back.
@@ -119,6 +120,14 @@ func (s *Sim) postOrder(c *call) *resp {
 func (o *orderRun) response(c *call) map[string]any {
 	returnIDs := c.r.URL.Query().Get("returnIds") == "true"
 	out := map[string]any{"success": true, "orderNumber": o.orderNumber, "accountNumber": o.acct.Number, "status": "Completed"}
+	if o.writeOff != nil {
+		out["writeOff"] = o.writeOff
+		var memos []string
+		for _, w := range o.writeOff {
+			memos = append(memos, w["writeOffCreditMemoNumber"].(string))
+		}
+		out["creditMemoNumbers"] = memos
+	}
 	if returnIDs {
 		out["accountId"] = o.acct.ID
 		out["orderId"] = o.st.orders[o.orderNumber].ID
@@ -181,6 +190,12 @@ func (o *orderRun) run(m map[string]any) *fieldErr {
 		return business("The order number %s already exists", num)
 	}
 	if _, fe = objField(m, "processingOptions"); fe != nil {
+		return fe
+	}
+	rawSubs0, _ := m["subscriptions"].([]any)
+	subs0, _ := objects(rawSubs0, "subscriptions")
+	proc, fe := parseProcessing(m, actionTypesOf(subs0))
+	if fe != nil {
 		return fe
 	}
 	existingNum, fe := optString(m, "existingAccountNumber", 70)
@@ -270,6 +285,9 @@ func (o *orderRun) run(m map[string]any) *fieldErr {
 		ord.Subscriptions = append(ord.Subscriptions, sub.Number)
 	}
 	st.orders[num] = ord
+	if proc.writeOff {
+		o.writeOff = o.writeOffInvoices()
+	}
 	return nil
 }
 

@@ -106,6 +106,8 @@ func (s *Sim) servePage(w http.ResponseWriter, r *http.Request) {
 		d, found = subscriptionPage(st, r.URL.Query().Get("id"))
 	case "/apps/Product.do":
 		d, found = productPage(st, r.URL.Query().Get("id"))
+	case "/apps/CreditMemo.do":
+		d, found = s.memoPage(r.URL.Query().Get("id"))
 	default:
 		found = false
 		d = pageData{Title: "No such page", Index: "../"}

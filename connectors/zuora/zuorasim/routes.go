@@ -43,6 +43,9 @@ func (s *Sim) buildRoutes() []*route {
 		r("GET", "/v1/accounts/{account-key}/payment-methods", famREST, d, s.getAccountPaymentMethods),
 		r("GET", "/v1/invoices/{invoiceKey}", famREST, d, s.getInvoice),
 		r("GET", "/v1/payments/{paymentKey}", famREST, d, s.getPayment),
+		r("POST", "/v1/credit-memos", famREST, d, s.postCreditMemo),
+		r("GET", "/v1/credit-memos", famREST, d, s.listCreditMemos),
+		r("GET", "/v1/credit-memos/{creditMemoKey}", famREST, d, s.getCreditMemo),
 
 		r("POST", "/v1/orders", famREST, hv, s.postOrder),
 		r("GET", "/v1/orders/{orderNumber}", famREST, d, s.getOrder),

@@ -416,6 +416,8 @@ func gunzip(b []byte) ([]byte, error) {
 //     pass). Zuora means "extra string fields are allowed": the member's
 //     additionalProperties is made free-form.
 //   - Object Query records: see the comment in the loop below.
+//   - Amounts with minimum 9 and maximum 22 (decimal precision rendered as
+//     bounds): see the comment in visit.
 func relax(doc *openapi3.T) {
 	seen := map[*openapi3.Schema]bool{}
 	var visit func(ref *openapi3.SchemaRef)
@@ -429,6 +431,12 @@ func relax(doc *openapi3.T) {
 		// operation's page (developer.zuora.com GET_Describe) lists date.
 		if slices.Contains(sc.Enum, any("data")) && slices.Contains(sc.Enum, any("datetime")) && !slices.Contains(sc.Enum, any("date")) {
 			sc.Enum = append(sc.Enum, "date")
+		}
+		// Zuora renders decimal(22,9) amounts (the order response's
+		// writeOff[].amount) as minimum 9, maximum 22: no amount above 22
+		// could pass. The bounds are dropped.
+		if sc.Min != nil && sc.Max != nil && *sc.Min == 9 && *sc.Max == 22 {
+			sc.Min, sc.Max = nil, nil
 		}
 		if len(sc.OneOf) > 0 && sc.Discriminator == nil {
 			sc.AnyOf = append(sc.AnyOf, sc.OneOf...)
