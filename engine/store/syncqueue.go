@@ -526,6 +526,16 @@ func (db *DB) CountUnsettled(ctx context.Context) (int64, error) {
 	return n, err
 }
 
+// HasUnsettled reports whether any outbound record is outstanding, as
+// CountUnsettled counts them, reading at most one row.
+func (db *DB) HasUnsettled(ctx context.Context) (bool, error) {
+	var ids []int64
+	err := db.Gorm.WithContext(ctx).Model(&syncRecordRow{}).
+		Where("direction = ? AND (state IN ? OR (state = ? AND drift_check <> ''))", DirectionOut,
+			[]string{StatePending, StateFailed, StateDrifted, StateInFlight}, StateSynced).Limit(1).Pluck("id", &ids).Error
+	return len(ids) > 0, err
+}
+
 // EnqueueDriftChecks queues a drift check of every synced outbound record for
 // the period (the drift job's hour) and reports how many it queued. A record
 // already queued for the period is left: enqueueing is unique per period.

@@ -43,7 +43,21 @@ func (q *syncQueue) Work(ctx context.Context, job Job) (any, error) {
 	if !ok {
 		return Result{}, Terminal{Err: errors.New("no reconciler for entity kind " + job.Kind)}
 	}
-	return rc.Reconcile(ctx, reconcile.Key{Kind: job.Kind, ID: job.ID})
+	return rc.Reconcile(context.WithValue(ctx, claimedKey{}, job.Item.(store.SyncRecord)), reconcile.Key{Kind: job.Kind, ID: job.ID})
+}
+
+type claimedKey struct{}
+
+// Claimed returns the sync record the pool claimed for the reconcile of key,
+// as the claim returned it, so the reconciler need not read it again. While
+// a record is in flight only its desired revision and next attempt time can
+// change (Finish takes those into account); false outside the pool.
+func Claimed(ctx context.Context, key reconcile.Key) (store.SyncRecord, bool) {
+	rec, ok := ctx.Value(claimedKey{}).(store.SyncRecord)
+	if !ok || rec.EntityKind != key.Kind || rec.EntityID != key.ID {
+		return store.SyncRecord{}, false
+	}
+	return rec, true
 }
 
 func (q *syncQueue) Finish(ctx context.Context, worker string, job Job, a Attempt) error {

@@ -34,6 +34,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver for the schema set-up
 	"github.com/rs/zerolog"
+	"gorm.io/gorm"
 
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
@@ -170,6 +171,8 @@ type env struct {
 	simURL string
 	z      *zuora.Client
 	calls  callCounter
+	stmts  atomic.Int64  // database statements since the phase began
+	cpu0   time.Duration // the process's CPU time when the phase began
 	// utilization is the mean share of the concurrency limit in use during the last converge.
 	utilization float64
 }
@@ -233,6 +236,26 @@ func (e *env) openDB(ctx context.Context) error {
 		return err
 	}
 	e.db = db
+	return e.countStatements()
+}
+
+// countStatements counts every statement billsync's store runs (all of its
+// SQL goes through gorm), for the statements-per-entity figure.
+func (e *env) countStatements() error {
+	count := func(*gorm.DB) { e.stmts.Add(1) }
+	cb := e.db.Gorm.Callback()
+	for _, err := range []error{
+		cb.Create().After("gorm:create").Register("bench:count", count),
+		cb.Query().After("gorm:query").Register("bench:count", count),
+		cb.Update().After("gorm:update").Register("bench:count", count),
+		cb.Delete().After("gorm:delete").Register("bench:count", count),
+		cb.Row().After("gorm:row").Register("bench:count", count),
+		cb.Raw().After("gorm:raw").Register("bench:count", count),
+	} {
+		if err != nil {
+			return fmt.Errorf("bench: count statements: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -276,10 +299,14 @@ func (e *env) close() {
 func (e *env) resetCounts() {
 	e.sim.ResetStats()
 	e.calls.reset()
+	e.stmts.Store(0)
+	e.cpu0 = cpuTime()
 }
 
 // fill copies the phase's call counts into r.
 func (e *env) fill(r *Result) {
+	r.CPU = cpuTime() - e.cpu0
+	r.Statements = int(e.stmts.Load())
 	st := e.sim.Stats()
 	r.Calls = map[string]int{}
 	for op, n := range st.Calls {

@@ -66,15 +66,16 @@ func (e *env) converge(ctx context.Context, p engineParts, start func(ctx contex
 				}
 			}
 		}
-		n, err := e.db.CountUnsettled(ctx)
+		more, err := e.db.HasUnsettled(ctx)
 		if err != nil {
 			return 0, err
 		}
-		if n == 0 {
+		if !more {
 			return time.Since(began), nil
 		}
 		select {
 		case <-ctx.Done():
+			n, _ := e.db.CountUnsettled(context.WithoutCancel(ctx))
 			return time.Since(began), fmt.Errorf("not settled after %s: %d records unsettled", e.o.Timeout, n)
 		case <-tick.C:
 		}

@@ -62,3 +62,12 @@ func maxRSSBytes() uint64 {
 	}
 	return uint64(ru.Maxrss) * 1024 // kilobytes on Linux
 }
+
+// cpuTime is the process's CPU time so far (user + system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
