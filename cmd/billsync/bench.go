@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -38,7 +37,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "bound on the measured part")
 	fs.BoolVar(&verbose, "v", false, "log billsync's warnings to stderr")
 	fs.BoolVar(&o.Trace, "trace", false, "print the Zuora calls in flight every second while syncing")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured part to this file")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: billsync bench --scenario initial|noop|usage|callouts [flags]
 
@@ -75,10 +74,7 @@ Flags:
 			return err
 		}
 		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		o.CPUProfile = f
 	}
 	res, err := bench.Run(ctx, o)
 	if res != nil {

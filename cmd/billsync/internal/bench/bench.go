@@ -21,11 +21,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -79,6 +81,8 @@ type Options struct {
 	Logger zerolog.Logger
 	// Trace prints the calls in flight every second while syncing.
 	Trace bool
+	// CPUProfile, if set, receives a CPU profile of the measured part.
+	CPUProfile io.Writer
 	// Progress, if set, receives one line per phase.
 	Progress func(format string, args ...any)
 }
@@ -173,6 +177,8 @@ type env struct {
 	calls  callCounter
 	stmts  atomic.Int64  // database statements since the phase began
 	cpu0   time.Duration // the process's CPU time when the phase began
+	// profiling: a CPU profile of the phase is being written.
+	profiling bool
 	// utilization is the mean share of the concurrency limit in use during the last converge.
 	utilization float64
 }
@@ -301,10 +307,17 @@ func (e *env) resetCounts() {
 	e.calls.reset()
 	e.stmts.Store(0)
 	e.cpu0 = cpuTime()
+	if e.o.CPUProfile != nil && !e.profiling {
+		e.profiling = pprof.StartCPUProfile(e.o.CPUProfile) == nil
+	}
 }
 
 // fill copies the phase's call counts into r.
 func (e *env) fill(r *Result) {
+	if e.profiling {
+		pprof.StopCPUProfile()
+		e.profiling = false
+	}
 	r.CPU = cpuTime() - e.cpu0
 	r.Statements = int(e.stmts.Load())
 	st := e.sim.Stats()
