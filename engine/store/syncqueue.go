@@ -31,8 +31,39 @@ import (
 // holder of that token may extend the lease (Heartbeat) or record the outcome
 // (Finish), and only while the lease has not lapsed.
 func (db *DB) Claim(ctx context.Context, worker string, kinds []string, limit int, lease time.Duration) ([]SyncRecord, error) {
+	return db.claim(ctx, worker, kinds, limit, lease, claimAll)
+}
+
+// ClaimWithin claims as Claim does, but takes drift checks only after every
+// due reconcile it may take, and at most maxChecks of them: drift checks get
+// a bounded share of the workers (and so of Zuora's concurrency), and a
+// backlog of checks never holds back a change waiting to be pushed.
+func (db *DB) ClaimWithin(ctx context.Context, worker string, kinds []string, limit, maxChecks int, lease time.Duration) ([]SyncRecord, error) {
+	recs, err := db.claim(ctx, worker, kinds, limit, lease, claimReconciles)
+	if err != nil || len(recs) >= limit || maxChecks <= 0 {
+		return recs, err
+	}
+	checks, err := db.claim(ctx, worker, kinds, min(limit-len(recs), maxChecks), lease, claimChecks)
+	return append(recs, checks...), err
+}
+
+// What a claim takes.
+const (
+	claimAll        = iota // reconciles and drift checks, in Claim's order
+	claimReconciles        // pending, failed and drifted records only
+	claimChecks            // synced records with a drift check queued only
+)
+
+func (db *DB) claim(ctx context.Context, worker string, kinds []string, limit int, lease time.Duration, what int) ([]SyncRecord, error) {
 	if len(kinds) == 0 || limit <= 0 {
 		return nil, nil
+	}
+	which := "(state IN (?, ?, ?) OR (state = ? AND drift_check <> ''))"
+	switch what {
+	case claimReconciles:
+		which = "(state IN (?, ?, ?) OR (state = ? AND 1 = 0))"
+	case claimChecks:
+		which = "(state IN (?, ?, ?) AND 1 = 0 OR (state = ? AND drift_check <> ''))"
 	}
 	now := db.Now()
 	lock := ""
@@ -48,7 +79,7 @@ func (db *DB) Claim(ctx context.Context, worker string, kinds []string, limit in
 		drift_check = CASE WHEN state = ? THEN drift_check ELSE '' END, last_attempt_at = ?, updated_at = ?
 		WHERE id IN (SELECT id FROM sync_records
 			WHERE direction = ? AND next_attempt_at <= ? AND entity_kind IN ?
-				AND (state IN (?, ?, ?) OR (state = ? AND drift_check <> ''))
+				AND ` + which + `
 			ORDER BY ` + minute + `, CASE WHEN state = ? THEN 1 ELSE 0 END,
 				CASE entity_kind WHEN 'plan' THEN 0 WHEN 'subscription' THEN 1 ELSE 2 END, next_attempt_at, id
 			LIMIT ?` + lock + `)

@@ -44,7 +44,7 @@ import (
 )
 
 // Scenarios lists the scenario names in their usual order.
-var Scenarios = []string{"initial", "noop", "usage", "callouts"}
+var Scenarios = []string{"initial", "noop", "drift", "usage", "callouts"}
 
 // DefaultPostgresURL is the database used when none is configured.
 const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
@@ -71,6 +71,12 @@ type Options struct {
 	// Events and Windows (usage): events ingested into that many hourly
 	// windows (defaults 1,000,000 and 100,000).
 	Events, Windows int
+	// BigCustomers (all), if set, adds an initial sync at that many
+	// customers (memory flat in N: peak RSS < 300 MiB).
+	BigCustomers int
+	// DriftShare (drift) is the percentage of Concurrency the drift checks
+	// may take, as serve's BILLSYNC_DRIFT_SHARE (default 25).
+	DriftShare int
 	// Callouts and Rate (callouts): callouts sent at Rate per second
 	// (defaults 10,000 and 500).
 	Callouts int
@@ -109,6 +115,9 @@ func (o Options) withDefaults() Options {
 	if o.Windows <= 0 {
 		o.Windows = 100_000
 	}
+	if o.DriftShare <= 0 || o.DriftShare > 100 {
+		o.DriftShare = 25
+	}
 	if o.Callouts <= 0 {
 		o.Callouts = 10_000
 	}
@@ -136,6 +145,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		run = runInitial
 	case "noop":
 		run = runNoop
+	case "drift":
+		run = runDrift
 	case "usage":
 		run = runUsage
 	case "callouts":

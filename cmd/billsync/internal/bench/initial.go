@@ -19,7 +19,7 @@ type engineParts struct {
 
 func (e *env) engine() engineParts {
 	out := outbound.New(e.db, e.z, outbound.Config{})
-	pool := worker.New(e.db, out.Kinds(), worker.Options{Workers: e.o.Workers,
+	pool := worker.New(e.db, out.Kinds(), worker.Options{Workers: e.o.Workers, DriftChecks: e.driftChecks(),
 		Logger: e.log.With().Str("component", "worker").Logger(), ID: "bench"})
 	return engineParts{out: out, pool: pool}
 }
@@ -98,8 +98,12 @@ func runInitial(ctx context.Context, e *env) (*Result, error) {
 	}
 	r := e.newResult()
 	r.Setup = time.Since(began)
+	return e.measureInitial(ctx, e.engine(), r)
+}
+
+// measureInitial measures the first sync of what setupInitial seeded.
+func (e *env) measureInitial(ctx context.Context, p engineParts, r *Result) (*Result, error) {
 	e.resetCounts()
-	p := e.engine()
 	e.o.Progress("syncing")
 	wall, err := e.converge(ctx, p, nil)
 	r.Wall = wall
@@ -154,6 +158,11 @@ func runNoop(ctx context.Context, e *env) (*Result, error) {
 	r := e.newResult()
 	r.Setup = time.Since(began)
 	r.figure("initial sync before (not measured)", "%s", initial.Round(time.Millisecond))
+	return e.measureNoop(ctx, p, r)
+}
+
+// measureNoop measures the hourly reconcile after a sync, nothing changed.
+func (e *env) measureNoop(ctx context.Context, p engineParts, r *Result) (*Result, error) {
 	e.resetCounts()
 	e.o.Progress("hourly reconcile")
 	var rep outbound.RecheckReport
