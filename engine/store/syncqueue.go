@@ -161,6 +161,9 @@ var ErrLeaseLost = errors.New("the lease was lost: it lapsed or the work was cla
 // changed.
 func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outcome) error {
 	now := db.Now()
+	if db.Dialect == Postgres && (o.State == StateSynced || o.State == StateSkipped) && o.ErrorCode == "" && o.ErrorMessage == "" {
+		return db.finishSettled(ctx, rec, worker, o, now)
+	}
 	return db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var cur syncRecordRow
 		q := tx.Where("id = ?", rec.ID)
@@ -257,6 +260,55 @@ func (db *DB) Finish(ctx context.Context, rec SyncRecord, worker string, o Outco
 			Outcome: state, Detail: truncate(o.Detail, 2000), ErrorCode: o.ErrorCode, ErrorMessage: truncate(o.ErrorMessage, 2000),
 			RequestID: o.RequestID, ZuoraCalls: o.Calls}).Error
 	})
+}
+
+// finishSettled is Finish for the outcome of most reconciles, synced or
+// skipped without an error, on Postgres: one statement instead of a
+// transaction of four (the UPDATE takes the row lock the transaction's
+// SELECT … FOR UPDATE took; every CASE reads the row as it was, as the
+// transaction's Go code did; the history row is inserted from what the
+// UPDATE returned, so a lost lease writes neither).
+func (db *DB) finishSettled(ctx context.Context, rec SyncRecord, worker string, o Outcome, now time.Time) error {
+	// Changed or marked due while in flight: the outcome may rest on what
+	// has changed since, so the record stays due.
+	const changed = `(desired_revision > processing_revision OR (last_attempt_at IS NOT NULL AND next_attempt_at > last_attempt_at))`
+	update := `UPDATE sync_records SET
+			state = CASE WHEN ` + changed + ` THEN ? ELSE ? END,
+			reason = ?, claimed_by = '', lease_token = '', claimed_until = NULL, drift_check = '',
+			next_attempt_at = ?, updated_at = ?, attempts = 0, claims = 0, last_error_code = '', last_error_message = '',
+			synced_revision = CASE WHEN ? THEN processing_revision ELSE synced_revision END,
+			last_request_id = CASE WHEN ? = '' THEN last_request_id ELSE ? END,
+			payload_hash = CASE WHEN ? = '' THEN payload_hash ELSE ? END,
+			pushed_state = CASE WHEN ? = '' THEN pushed_state ELSE ? END,
+			zuora_id = CASE WHEN ? = '' THEN zuora_id ELSE ? END,
+			zuora_number = CASE WHEN ? = '' THEN zuora_number ELSE ? END,
+			zuora_url = CASE WHEN ? = '' THEN zuora_url ELSE ? END
+		WHERE id = ? AND state = ? AND claimed_by = ? AND lease_token = ? AND claimed_until >= ?
+		RETURNING id`
+	args := []any{StatePending, o.State, o.Reason, now, now, o.State == StateSynced,
+		o.RequestID, o.RequestID, o.PayloadHash, o.PayloadHash, o.PushedState, o.PushedState,
+		o.ZuoraID, o.ZuoraID, o.ZuoraNumber, o.ZuoraNumber, o.ZuoraURL, o.ZuoraURL,
+		rec.ID, StateInFlight, worker, rec.LeaseToken, now}
+	q := update
+	if !o.Quiet {
+		started := o.StartedAt
+		if started.IsZero() {
+			started = now
+		}
+		q = `WITH finished AS (` + update + `)
+			INSERT INTO sync_attempts (sync_record_id, sync_id, started_at, finished_at, outcome, detail, error_code, error_message, request_id, zuora_calls)
+			SELECT id, ?, ?, ?, ?, ?, '', '', ?, ? FROM finished
+			RETURNING sync_record_id`
+		args = append(args, o.SyncID, started, now, o.State, truncate(o.Detail, 2000), o.RequestID, o.Calls)
+	}
+	var ids []int64
+	if err := db.Gorm.WithContext(ctx).Raw(q, args...).Scan(&ids).Error; err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return ErrLeaseLost
+	}
+	return nil
 }
 
 // Lease names one claim of one record: what Heartbeat extends.
