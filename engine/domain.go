@@ -120,6 +120,36 @@ type Tier struct {
 	PriceFormat PriceFormat
 }
 
+// Clone returns a copy of the plan that shares no slice or map with it
+// (pointers to times and decimals are shared: nothing changes them in place).
+func (p Plan) Clone() Plan {
+	if p.Metadata != nil {
+		md := make(map[string]string, len(p.Metadata))
+		for k, v := range p.Metadata {
+			md[k] = v
+		}
+		p.Metadata = md
+	}
+	if p.BillingPeriods != nil {
+		bps := make([]BillingPeriod, len(p.BillingPeriods))
+		for i, bp := range p.BillingPeriods {
+			if bp.Charges != nil {
+				cs := make([]Charge, len(bp.Charges))
+				for j, c := range bp.Charges {
+					if c.Tiers != nil {
+						c.Tiers = append([]Tier(nil), c.Tiers...)
+					}
+					cs[j] = c
+				}
+				bp.Charges = cs
+			}
+			bps[i] = bp
+		}
+		p.BillingPeriods = bps
+	}
+	return p
+}
+
 // ActivePeriods returns the billing periods that are not archived.
 func (p Plan) ActivePeriods() []BillingPeriod {
 	out := make([]BillingPeriod, 0, len(p.BillingPeriods))

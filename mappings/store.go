@@ -63,15 +63,15 @@ func (s *Store) Put(ctx context.Context, m Mapping) error {
 	now := time.Now().UTC()
 	r := row{Kind: string(m.Kind), LocalID: m.LocalID, ZuoraID: m.ZuoraID, ZuoraNumber: m.ZuoraNumber,
 		ParentID: m.ParentID, PayloadHash: m.PayloadHash, CreatedAt: now, UpdatedAt: now}
-	var other row
-	err := s.db.WithContext(ctx).Where("kind = ? AND zuora_id = ? AND local_id <> ?", r.Kind, r.ZuoraID, r.LocalID).Take(&other).Error
-	if err == nil {
-		return fmt.Errorf("%w: %s %s is mapped to %q, not %q", ErrConflict, m.Kind, m.ZuoraID, other.LocalID, m.LocalID)
+	// Inside a transaction a failed statement ends it (Postgres), so the
+	// conflict is looked for first; outside one, the Zuora id's unique index
+	// finds it, and the owner is read only then.
+	if _, inTx := s.db.Statement.ConnPool.(gorm.TxCommitter); inTx {
+		if err := s.conflict(ctx, m); err != nil {
+			return err
+		}
 	}
-	if !errors.Is(err, gorm.ErrRecordNotFound) {
-		return err
-	}
-	err = s.db.WithContext(ctx).Clauses(clause.OnConflict{
+	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "kind"}, {Name: "local_id"}},
 		DoUpdates: clause.AssignmentColumns([]string{"zuora_id", "zuora_number", "parent_id", "payload_hash", "updated_at"}),
 	}).Create(&r).Error
@@ -85,10 +85,26 @@ func (s *Store) Put(ctx context.Context, m Mapping) error {
 		if e := s.db.WithContext(ctx).Where("kind = ? AND zuora_id = ?", r.Kind, r.ZuoraID).Take(&cur).Error; e == nil && cur.LocalID == r.LocalID {
 			return s.db.WithContext(ctx).Model(&row{}).Where("kind = ? AND local_id = ?", r.Kind, r.LocalID).
 				Updates(map[string]any{"zuora_number": r.ZuoraNumber, "parent_id": r.ParentID, "payload_hash": r.PayloadHash, "updated_at": now}).Error
+		} else if e == nil {
+			return fmt.Errorf("%w: %s %s is mapped to %q, not %q", ErrConflict, m.Kind, m.ZuoraID, cur.LocalID, m.LocalID)
 		}
 		return fmt.Errorf("%w: %s %s", ErrConflict, m.Kind, m.ZuoraID)
 	}
 	return err
+}
+
+// conflict reports ErrConflict when the Zuora id of m belongs to another
+// local id of its kind.
+func (s *Store) conflict(ctx context.Context, m Mapping) error {
+	var other row
+	err := s.db.WithContext(ctx).Where("kind = ? AND zuora_id = ? AND local_id <> ?", string(m.Kind), m.ZuoraID, m.LocalID).Take(&other).Error
+	if err == nil {
+		return fmt.Errorf("%w: %s %s is mapped to %q, not %q", ErrConflict, m.Kind, m.ZuoraID, other.LocalID, m.LocalID)
+	}
+	if !errors.Is(err, gorm.ErrRecordNotFound) {
+		return err
+	}
+	return nil
 }
 
 // SetHash records the payload hash last pushed for a mapping.

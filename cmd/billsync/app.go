@@ -149,7 +149,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, ln net.Listener
 	// On shutdown, reconciles under way get most of the shutdown timeout to
 	// finish; the rest is for releasing the claims.
 	a.pool = worker.New(db, a.outbound.Kinds(), worker.Options{Workers: cfg.SyncWorkers, MaxAttempts: cfg.SyncMaxAttempts,
-		StopTimeout: cfg.ShutdownTimeout * 4 / 5, Lease: cfg.ClaimLease,
+		StopTimeout: cfg.ShutdownTimeout * 4 / 5, Lease: cfg.ClaimLease, DriftChecks: cfg.DriftChecks(cfg.ZuoraConcurrency),
 		Logger: log.With().Str("component", "worker").Logger(), ID: cfg.ReplicaID, OnOutcome: a.observeOutcome(onOutcome)})
 	a.inbound = inbound.New(db, a.engineZ, a.outbound, inbound.Config{IDField: cfg.ZuoraIDField,
 		IdentityField: cfg.InboundIdentityField, GraceField: cfg.InboundGraceField, MaxAttempts: cfg.SyncMaxAttempts,

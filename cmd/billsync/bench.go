@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -23,24 +22,26 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	var o bench.Options
 	var asJSON, verbose bool
-	fs.StringVar(&o.Scenario, "scenario", "initial", "scenario: "+strings.Join(bench.Scenarios, "|"))
+	fs.StringVar(&o.Scenario, "scenario", "initial", "scenario: "+strings.Join(bench.Scenarios, "|")+", or all (one table of every scenario and its goals)")
+	fs.IntVar(&o.BigCustomers, "big-customers", 0, "all: also an initial sync at this many customers (memory flat in N)")
 	fs.BoolVar(&o.SQLite, "sqlite", false, "run on a fresh SQLite file instead of a fresh Postgres schema")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	fs.DurationVar(&o.Latency, "latency", 100*time.Millisecond, "latency the simulator adds to every Zuora call")
 	fs.IntVar(&o.Concurrency, "concurrency", 40, "Zuora's concurrency limit (simulator and client)")
-	fs.IntVar(&o.Customers, "customers", 10_000, "initial/noop: customers, one subscription each")
-	fs.IntVar(&o.Plans, "plans", 20, "initial/noop: plans")
+	fs.IntVar(&o.Customers, "customers", 10_000, "initial/noop/drift: customers, one subscription each")
+	fs.IntVar(&o.Plans, "plans", 20, "initial/noop/drift: plans")
 	fs.IntVar(&o.Workers, "workers", 0, "concurrent reconciles (default 2 × concurrency)")
 	fs.IntVar(&o.Events, "events", 1_000_000, "usage: events to ingest")
 	fs.IntVar(&o.Windows, "windows", 100_000, "usage: hourly windows the events fall into")
+	fs.IntVar(&o.DriftShare, "drift-share", 25, "drift: percentage of the concurrency limit the drift checks may take (serve's BILLSYNC_DRIFT_SHARE)")
 	fs.IntVar(&o.Callouts, "callouts", 10_000, "callouts: account-created callouts to send")
 	fs.IntVar(&o.Rate, "rate", 500, "callouts: callouts per second")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "bound on the measured part")
 	fs.BoolVar(&verbose, "v", false, "log billsync's warnings to stderr")
 	fs.BoolVar(&o.Trace, "trace", false, "print the Zuora calls in flight every second while syncing")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured part to this file")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: billsync bench --scenario initial|noop|usage|callouts [flags]
+		fmt.Fprint(stderr, `Usage: billsync bench --scenario initial|noop|drift|usage|callouts|all [flags]
 
 Starts the Zuora simulator in-process with the given latency and concurrency
 limit, seeds data, runs the scenario on a fresh schema of BILLSYNC_DATABASE_URL
@@ -75,10 +76,10 @@ Flags:
 			return err
 		}
 		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		o.CPUProfile = f
+	}
+	if o.Scenario == "all" {
+		return benchAll(ctx, o, asJSON, stdout)
 	}
 	res, err := bench.Run(ctx, o)
 	if res != nil {
@@ -97,6 +98,29 @@ Flags:
 	}
 	if !res.Met() {
 		return errors.New("bench: a target was missed")
+	}
+	return nil
+}
+
+// benchAll runs every scenario and prints one table (or a JSON array).
+func benchAll(ctx context.Context, o bench.Options, asJSON bool, stdout io.Writer) error {
+	results, err := bench.RunAll(ctx, o)
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if jerr := enc.Encode(results); jerr != nil {
+			return jerr
+		}
+	} else if terr := bench.WriteSummary(stdout, results); terr != nil {
+		return terr
+	}
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		if !r.Met() {
+			return errors.New("bench: a target was missed")
+		}
 	}
 	return nil
 }

@@ -99,6 +99,7 @@ type Reconcilers struct {
 	maps *mappings.Store
 	z    Zuora
 	cfg  Config
+	cat  *catalogCache
 }
 
 // New returns the outbound reconcilers.
@@ -122,7 +123,7 @@ func New(db *store.DB, z Zuora, cfg Config) *Reconcilers {
 		cfg.DependencyWait = 2 * time.Second
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	return &Reconcilers{db: db, maps: db.Mappings(), z: z, cfg: cfg}
+	return &Reconcilers{db: db, maps: db.Mappings(), z: z, cfg: cfg, cat: &catalogCache{}}
 }
 
 // customFields are the custom fields billsync writes on the Zuora object of
@@ -217,9 +218,13 @@ type kindReconciler struct {
 
 // Reconcile implements reconcile.Reconciler.
 func (k kindReconciler) Reconcile(ctx context.Context, key reconcile.Key) (reconcile.Result, error) {
-	rec, err := k.r.db.GetSyncRecord(ctx, key.Kind, key.ID)
-	if err != nil {
-		return reconcile.Result{}, err
+	ctx = withCatalogView(ctx)
+	rec, claimed := worker.Claimed(ctx, key)
+	if !claimed {
+		var err error
+		if rec, err = k.r.db.GetSyncRecord(ctx, key.Kind, key.ID); err != nil {
+			return reconcile.Result{}, err
+		}
 	}
 	if rec.DriftCheck != "" {
 		return k.r.checkDrift(ctx, rec)

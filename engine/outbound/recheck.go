@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/billsync/billsync/engine"
 	"github.com/billsync/billsync/engine/store"
@@ -30,46 +33,83 @@ const recheckPage = 500
 // workers would reconcile as "unchanged" without a Zuora call is left alone,
 // so a quiet hour costs a few queries instead of a reconcile per record.
 func (r *Reconcilers) Recheck(ctx context.Context) (RecheckReport, error) {
-	var rep RecheckReport
 	plans, err := r.allPlans(ctx)
+	if err != nil {
+		return RecheckReport{}, err
+	}
+	// Each kind is paged on its own goroutine (keyset paging is sequential);
+	// the pages' checks run on a few more, so the database's answers and
+	// the hashing overlap instead of taking turns.
+	g, gctx := errgroup.WithContext(ctx)
+	pages := make(chan []store.SyncRecord)
+	var mu sync.Mutex
+	var rep RecheckReport
+	var readers sync.WaitGroup
+	for _, kind := range []string{store.EntityPlan, store.EntityCoupon, store.EntityCustomer, store.EntitySubscription} {
+		readers.Add(1)
+		g.Go(func() error {
+			defer readers.Done()
+			var after int64
+			for {
+				recs, err := r.db.RecheckPage(gctx, kind, after, recheckPage)
+				if err != nil || len(recs) == 0 {
+					return err
+				}
+				after = recs[len(recs)-1].ID
+				select {
+				case pages <- recs:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+				if len(recs) < recheckPage {
+					return nil
+				}
+			}
+		})
+	}
+	go func() { readers.Wait(); close(pages) }()
+	for range recheckCheckers {
+		g.Go(func() error {
+			for recs := range pages {
+				page, err := r.recheckPage(gctx, recs, plans)
+				mu.Lock()
+				rep.Checked += page.Checked
+				rep.Unchanged += page.Unchanged
+				rep.Due += page.Due
+				mu.Unlock()
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	err = g.Wait()
+	return rep, err
+}
+
+// recheckCheckers is how many pages are checked at once.
+const recheckCheckers = 3
+
+// recheckPage checks one page of records of one kind and makes due those
+// that changed.
+func (r *Reconcilers) recheckPage(ctx context.Context, recs []store.SyncRecord, plans map[string]engine.Plan) (RecheckReport, error) {
+	rep := RecheckReport{Checked: len(recs)}
+	unchanged, err := r.unchanged(ctx, recs[0].EntityKind, recs, plans)
 	if err != nil {
 		return rep, err
 	}
-	for _, kind := range []string{store.EntityPlan, store.EntityCoupon, store.EntityCustomer, store.EntitySubscription} {
-		var after int64
-		for {
-			recs, err := r.db.RecheckPage(ctx, kind, after, recheckPage)
-			if err != nil {
-				return rep, err
-			}
-			if len(recs) == 0 {
-				break
-			}
-			after = recs[len(recs)-1].ID
-			unchanged, err := r.unchanged(ctx, kind, recs, plans)
-			if err != nil {
-				return rep, err
-			}
-			var due []int64
-			for _, rec := range recs {
-				if unchanged[rec.ID] {
-					rep.Unchanged++
-				} else {
-					due = append(due, rec.ID)
-				}
-			}
-			rep.Checked += len(recs)
-			n, err := r.db.MarkDueIDs(ctx, due)
-			rep.Due += int(n)
-			if err != nil {
-				return rep, err
-			}
-			if len(recs) < recheckPage {
-				break
-			}
+	var due []int64
+	for _, rec := range recs {
+		if unchanged[rec.ID] {
+			rep.Unchanged++
+		} else {
+			due = append(due, rec.ID)
 		}
 	}
-	return rep, nil
+	n, err := r.db.MarkDueIDs(ctx, due)
+	rep.Due = int(n)
+	return rep, err
 }
 
 func (r *Reconcilers) allPlans(ctx context.Context) (map[string]engine.Plan, error) {

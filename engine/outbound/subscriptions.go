@@ -155,9 +155,13 @@ func firstPositive(v ...int) int {
 
 // SubscriptionPlans loads the plan and add-ons of a subscription, by id.
 func (r *Reconcilers) SubscriptionPlans(ctx context.Context, sub engine.Subscription) (map[string]engine.Plan, error) {
+	cat, err := r.catalog(ctx)
+	if err != nil {
+		return nil, err
+	}
 	plans := map[string]engine.Plan{}
 	for _, id := range append([]string{sub.PlanID}, addOnIDs(sub)...) {
-		p, err := r.db.GetPlan(ctx, id)
+		p, err := cat.plan(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -397,12 +401,16 @@ func (r *Reconcilers) desiredRatePlans(ctx context.Context, sub engine.Subscript
 		q := a.Quantity
 		wants = append(wants, want{a.PlanID, a.BillingPeriodID, func(engine.Charge) decimal.Decimal { return q }})
 	}
+	cat, err := r.catalog(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	var out []desiredRatePlan
 	var missing []string
 	for _, w := range wants {
 		p := plans[w.planID]
 		key := mappings.Key(w.planID, w.bpID)
-		m, err := r.maps.Get(ctx, mappings.RatePlan, key)
+		m, err := cat.ratePlan(ctx, key)
 		if errors.Is(err, mappings.ErrNotFound) {
 			missing = append(missing, w.planID)
 			continue
@@ -413,7 +421,7 @@ func (r *Reconcilers) desiredRatePlans(ctx context.Context, sub engine.Subscript
 		d := desiredRatePlan{Key: key, PlanID: w.planID, ProductRP: m.ZuoraID, Quantities: map[string]decimal.Decimal{}, ChargeKind: map[string]engine.Charge{}}
 		bp, _ := p.Period(w.bpID)
 		// The charges' mappings, in one read (their parent is the rate plan key).
-		cms, err := r.maps.ByParent(ctx, mappings.Charge, key)
+		cms, err := cat.charges(ctx, key)
 		if err != nil {
 			return nil, nil, err
 		}

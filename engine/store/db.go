@@ -90,6 +90,10 @@ func Open(ctx context.Context, databaseURL string, log zerolog.Logger) (*DB, err
 		}
 		_ = f.Close()
 		dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_time_format=sqlite&_txlock=immediate"
+		// Not gorm's PrepareStmt: on one connection it deadlocks (a
+		// statement prepared outside a transaction waits for the connection
+		// the transaction holds, while the transaction waits for that
+		// statement to be prepared).
 		gdb, err = gorm.Open(sqlite.Open(dsn), gcfg)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)

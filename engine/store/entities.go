@@ -764,3 +764,19 @@ func (db *DB) emitSubscription(tx *gorm.DB, s engine.Subscription, existed bool,
 			"status": s.Status, "startDate": s.StartDate, "cancellationDate": s.CancellationDate, "revision": revision}})
 	return err
 }
+
+// CatalogGeneration returns the catalog's generation: a number that moves
+// with every change to plans, billing periods, charges and the mappings of
+// products, rate plans and charges (triggers move it, in the change's own
+// transaction; migration 00027). Caches of the catalog are good while it
+// stands.
+func (db *DB) CatalogGeneration(ctx context.Context) (int64, error) {
+	var gen []int64
+	if err := db.Gorm.WithContext(ctx).Raw(`SELECT generation FROM catalog_generation WHERE id = 1`).Scan(&gen).Error; err != nil {
+		return 0, fmt.Errorf("read the catalog generation: %w", err)
+	}
+	if len(gen) == 0 {
+		return 0, errors.New("read the catalog generation: no row (migration 00027 not applied?)")
+	}
+	return gen[0], nil
+}

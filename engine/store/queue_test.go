@@ -490,3 +490,45 @@ func TestQueueDriftChecks(t *testing.T) {
 		}
 	})
 }
+
+// TestQueueClaimWithin: drift checks come only after every due reconcile,
+// even reconciles that fell due later, and no more of them than asked.
+func TestQueueClaimWithin(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		for i := range 6 {
+			pending(t, db, store.EntityCustomer, fmt.Sprintf("c%d", i))
+		}
+		for _, r := range claimAll(t, db, "w", time.Minute) {
+			require.NoError(t, db.Finish(ctx, r, "w", store.Outcome{State: store.StateSynced, PayloadHash: "h"}))
+		}
+		n, err := db.EnqueueDriftChecks(ctx, "2026-01-01T10")
+		require.NoError(t, err)
+		require.EqualValues(t, 6, n)
+		// Due after the checks: Claim would take the checks first (by minute).
+		time.Sleep(time.Millisecond)
+		pending(t, db, store.EntitySubscription, "s1")
+		pending(t, db, store.EntityPlan, "p1")
+
+		got, err := db.ClaimWithin(ctx, "w", allKinds, 10, 2, time.Minute)
+		require.NoError(t, err)
+		require.Len(t, got, 4, "two reconciles and two checks")
+		require.Equal(t, []string{"plan/p1", "subscription/s1"}, ids(got[:2]), "reconciles first")
+		for _, r := range got[:2] {
+			require.Empty(t, r.DriftCheck)
+		}
+		for _, r := range got[2:] {
+			require.Equal(t, "2026-01-01T10", r.DriftCheck)
+		}
+		none, err := db.ClaimWithin(ctx, "w", allKinds, 10, 0, time.Minute)
+		require.NoError(t, err)
+		require.Empty(t, none, "no room for checks, no reconcile due")
+		one, err := db.ClaimWithin(ctx, "w2", allKinds, 1, 5, time.Minute)
+		require.NoError(t, err)
+		require.Len(t, one, 1, "the limit bounds checks too")
+		rest, err := db.ClaimWithin(ctx, "w2", allKinds, 10, 5, time.Minute)
+		require.NoError(t, err)
+		require.Len(t, rest, 3, "the four checks left, less the one just taken")
+	})
+}

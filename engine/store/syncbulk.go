@@ -30,6 +30,14 @@ func (db *DB) SettleSynced(ctx context.Context, kind, id string, revision int, o
 		q += ` AND desired_revision = ?`
 		args = append(args, revision)
 	}
+	if db.Dialect == Postgres {
+		// One statement: the history row is inserted from what the UPDATE returned.
+		err := db.Gorm.WithContext(ctx).Raw(`WITH settled AS (`+q+` RETURNING id)
+			INSERT INTO sync_attempts (sync_record_id, sync_id, started_at, finished_at, outcome, detail, error_code, error_message, request_id, zuora_calls)
+			SELECT id, ?, ?, ?, ?, ?, '', '', '', 0 FROM settled RETURNING sync_record_id`,
+			append(args, o.SyncID, now, now, StateSynced, truncate(o.Detail, 2000))...).Scan(&ids).Error
+		return len(ids) > 0, err
+	}
 	err := db.Gorm.WithContext(ctx).Raw(q+` RETURNING id`, args...).Scan(&ids).Error
 	if err != nil || len(ids) == 0 {
 		return false, err

@@ -60,6 +60,10 @@ type Options struct {
 	KeepClaimsOnStop bool
 
 	// The rest concern the sync-record queue (New).
+
+	// DriftChecks is the most drift checks the pool runs at once (0: no
+	// bound); they are claimed only after every due reconcile.
+	DriftChecks int
 	MaxAttempts int             // failed attempts before dead (default 8)
 	MaxBackoff  time.Duration   // longest retry delay (default 1h)
 	BackoffUnit time.Duration   // attempt⁴ × unit is the retry delay (default 1s; tests shrink it)
@@ -279,7 +283,16 @@ func (p *Pool) drop(cs ...claimed) {
 		delete(p.held, c.a.lease)
 	}
 	p.mu.Unlock()
+	if d, ok := p.q.(dropper); ok {
+		for _, c := range cs {
+			d.Dropped(c.job)
+		}
+	}
 }
+
+// dropper is a Queue that keeps count of the claims the pool holds: the
+// pool tells it of every claim it forgets, whatever became of it.
+type dropper interface{ Dropped(Job) }
 
 // Run claims and reconciles until ctx ends. Then it claims nothing more, lets
 // the reconciles under way finish for up to StopTimeout (cancelling them

@@ -347,3 +347,50 @@ func TestDriftCheckCutOffStaysSynced(t *testing.T) {
 		require.Contains(t, hist[0].Detail, "drift check (2026-01-01T10) did not finish")
 	})
 }
+
+// TestDriftChecksTakeTheirShare: with a backlog of drift checks, no more
+// than DriftChecks of them run at once, and a record that falls due meanwhile
+// is reconciled before the backlog is through.
+func TestDriftChecksTakeTheirShare(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		const checks = 24
+		for i := range checks {
+			rec := due(t, db, fmt.Sprintf("p%02d", i))
+			recs, err := db.Claim(ctx, "seed", []string{store.EntityPlan}, 1, time.Minute)
+			require.NoError(t, err)
+			require.Equal(t, rec.ID, recs[0].ID)
+			require.NoError(t, db.Finish(ctx, recs[0], "seed", store.Outcome{State: store.StateSynced, PayloadHash: "h"}))
+		}
+		_, err := db.EnqueueDriftChecks(ctx, "2026-01-01T10")
+		require.NoError(t, err)
+
+		var running, peak, checked atomic.Int64
+		var changedAt atomic.Int64 // checks done when the changed record was reconciled
+		rc := reconcilerFunc(func(ctx context.Context, key reconcile.Key) (reconcile.Result, error) {
+			rec, ok := worker.Claimed(ctx, key)
+			require.True(t, ok)
+			if rec.DriftCheck == "" {
+				changedAt.Store(checked.Load() + 1)
+				return reconcile.Result{PayloadHash: "h2"}, nil
+			}
+			n := running.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			time.Sleep(20 * time.Millisecond) // a Zuora read
+			running.Add(-1)
+			checked.Add(1)
+			return reconcile.Result{PayloadHash: "h", Quiet: true}, nil
+		})
+		p := newPool(db, rc, worker.Options{Workers: 8, DriftChecks: 2})
+		stop := runPool(p)
+		defer stop()
+		eventually(t, func() bool { return checked.Load() >= 4 }, "checks run")
+		require.NoError(t, db.MarkPending(ctx, store.EntityPlan, "changed"))
+		p.Kick()
+		eventually(t, func() bool { return checked.Load() == checks && changedAt.Load() > 0 }, "all done")
+		require.EqualValues(t, 2, peak.Load(), "never more than the share at once, and the share used")
+		require.Less(t, changedAt.Load(), int64(checks), "the change did not wait for the backlog")
+	})
+}

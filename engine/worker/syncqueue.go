@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/billsync/billsync/engine/reconcile"
@@ -19,15 +20,32 @@ type syncQueue struct {
 	opts   Options
 	policy retry.Policy
 	pool   *Pool
+	checks atomic.Int64 // drift checks claimed and not yet dropped by the pool
 }
 
 func (q *syncQueue) Claim(ctx context.Context, worker string, n int, lease time.Duration) ([]Job, error) {
-	recs, err := q.db.Claim(ctx, worker, q.opts.Kinds(), n, lease)
+	var recs []store.SyncRecord
+	var err error
+	if q.opts.DriftChecks > 0 {
+		recs, err = q.db.ClaimWithin(ctx, worker, q.opts.Kinds(), n, q.opts.DriftChecks-int(q.checks.Load()), lease)
+	} else {
+		recs, err = q.db.Claim(ctx, worker, q.opts.Kinds(), n, lease)
+	}
 	jobs := make([]Job, len(recs))
 	for i, r := range recs {
+		if r.DriftCheck != "" {
+			q.checks.Add(1)
+		}
 		jobs[i] = Job{Lease: store.Lease{RecordID: r.ID, Token: r.LeaseToken}, Kind: r.EntityKind, ID: r.EntityID, Item: r}
 	}
 	return jobs, err
+}
+
+// Dropped counts a claimed drift check out (dropper).
+func (q *syncQueue) Dropped(job Job) {
+	if rec, ok := job.Item.(store.SyncRecord); ok && rec.DriftCheck != "" {
+		q.checks.Add(-1)
+	}
 }
 
 func (q *syncQueue) Heartbeat(ctx context.Context, worker string, leases []store.Lease, lease time.Duration) (map[int64]bool, error) {
@@ -43,7 +61,21 @@ func (q *syncQueue) Work(ctx context.Context, job Job) (any, error) {
 	if !ok {
 		return Result{}, Terminal{Err: errors.New("no reconciler for entity kind " + job.Kind)}
 	}
-	return rc.Reconcile(ctx, reconcile.Key{Kind: job.Kind, ID: job.ID})
+	return rc.Reconcile(context.WithValue(ctx, claimedKey{}, job.Item.(store.SyncRecord)), reconcile.Key{Kind: job.Kind, ID: job.ID})
+}
+
+type claimedKey struct{}
+
+// Claimed returns the sync record the pool claimed for the reconcile of key,
+// as the claim returned it, so the reconciler need not read it again. While
+// a record is in flight only its desired revision and next attempt time can
+// change (Finish takes those into account); false outside the pool.
+func Claimed(ctx context.Context, key reconcile.Key) (store.SyncRecord, bool) {
+	rec, ok := ctx.Value(claimedKey{}).(store.SyncRecord)
+	if !ok || rec.EntityKind != key.Kind || rec.EntityID != key.ID {
+		return store.SyncRecord{}, false
+	}
+	return rec, true
 }
 
 func (q *syncQueue) Finish(ctx context.Context, worker string, job Job, a Attempt) error {

@@ -462,6 +462,13 @@ func readBody(r *http.Request) ([]byte, error) {
 }
 
 // write finishes a response: limit headers, gzip, status counting.
+// gzipWriters are reused: a new writer allocates its compressor's tables
+// (about a megabyte), which cost more CPU than the compression itself.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return zw
+}}
+
 func (s *Sim) write(w http.ResponseWriter, r *http.Request, res *resp, class limitClass) {
 	h := w.Header()
 	for k, vs := range res.header {
@@ -482,9 +489,11 @@ func (s *Sim) write(w http.ResponseWriter, r *http.Request, res *resp, class lim
 	body := res.body
 	if len(body) > 1000 && acceptsGzip(r) {
 		var buf bytes.Buffer
-		zw := gzip.NewWriter(&buf)
+		zw := gzipWriters.Get().(*gzip.Writer)
+		zw.Reset(&buf)
 		_, _ = zw.Write(body)
 		_ = zw.Close()
+		gzipWriters.Put(zw)
 		body = buf.Bytes()
 		h.Set("Content-Encoding", "gzip")
 		h.Add("Vary", "Accept-Encoding")

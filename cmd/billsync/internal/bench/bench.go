@@ -21,11 +21,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -34,6 +36,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver for the schema set-up
 	"github.com/rs/zerolog"
+	"gorm.io/gorm"
 
 	"github.com/billsync/billsync/connectors/zuora"
 	"github.com/billsync/billsync/connectors/zuora/zuorasim"
@@ -41,7 +44,7 @@ import (
 )
 
 // Scenarios lists the scenario names in their usual order.
-var Scenarios = []string{"initial", "noop", "usage", "callouts"}
+var Scenarios = []string{"initial", "noop", "drift", "usage", "callouts"}
 
 // DefaultPostgresURL is the database used when none is configured.
 const DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
@@ -68,6 +71,12 @@ type Options struct {
 	// Events and Windows (usage): events ingested into that many hourly
 	// windows (defaults 1,000,000 and 100,000).
 	Events, Windows int
+	// BigCustomers (all), if set, adds an initial sync at that many
+	// customers (memory flat in N: peak RSS < 300 MiB).
+	BigCustomers int
+	// DriftShare (drift) is the percentage of Concurrency the drift checks
+	// may take, as serve's BILLSYNC_DRIFT_SHARE (default 25).
+	DriftShare int
 	// Callouts and Rate (callouts): callouts sent at Rate per second
 	// (defaults 10,000 and 500).
 	Callouts int
@@ -78,6 +87,8 @@ type Options struct {
 	Logger zerolog.Logger
 	// Trace prints the calls in flight every second while syncing.
 	Trace bool
+	// CPUProfile, if set, receives a CPU profile of the measured part.
+	CPUProfile io.Writer
 	// Progress, if set, receives one line per phase.
 	Progress func(format string, args ...any)
 }
@@ -103,6 +114,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Windows <= 0 {
 		o.Windows = 100_000
+	}
+	if o.DriftShare <= 0 || o.DriftShare > 100 {
+		o.DriftShare = 25
 	}
 	if o.Callouts <= 0 {
 		o.Callouts = 10_000
@@ -131,6 +145,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		run = runInitial
 	case "noop":
 		run = runNoop
+	case "drift":
+		run = runDrift
 	case "usage":
 		run = runUsage
 	case "callouts":
@@ -170,6 +186,10 @@ type env struct {
 	simURL string
 	z      *zuora.Client
 	calls  callCounter
+	stmts  atomic.Int64  // database statements since the phase began
+	cpu0   time.Duration // the process's CPU time when the phase began
+	// profiling: a CPU profile of the phase is being written.
+	profiling bool
 	// utilization is the mean share of the concurrency limit in use during the last converge.
 	utilization float64
 }
@@ -233,6 +253,26 @@ func (e *env) openDB(ctx context.Context) error {
 		return err
 	}
 	e.db = db
+	return e.countStatements()
+}
+
+// countStatements counts every statement billsync's store runs (all of its
+// SQL goes through gorm), for the statements-per-entity figure.
+func (e *env) countStatements() error {
+	count := func(*gorm.DB) { e.stmts.Add(1) }
+	cb := e.db.Gorm.Callback()
+	for _, err := range []error{
+		cb.Create().After("gorm:create").Register("bench:count", count),
+		cb.Query().After("gorm:query").Register("bench:count", count),
+		cb.Update().After("gorm:update").Register("bench:count", count),
+		cb.Delete().After("gorm:delete").Register("bench:count", count),
+		cb.Row().After("gorm:row").Register("bench:count", count),
+		cb.Raw().After("gorm:raw").Register("bench:count", count),
+	} {
+		if err != nil {
+			return fmt.Errorf("bench: count statements: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -276,10 +316,21 @@ func (e *env) close() {
 func (e *env) resetCounts() {
 	e.sim.ResetStats()
 	e.calls.reset()
+	e.stmts.Store(0)
+	e.cpu0 = cpuTime()
+	if e.o.CPUProfile != nil && !e.profiling {
+		e.profiling = pprof.StartCPUProfile(e.o.CPUProfile) == nil
+	}
 }
 
 // fill copies the phase's call counts into r.
 func (e *env) fill(r *Result) {
+	if e.profiling {
+		pprof.StopCPUProfile()
+		e.profiling = false
+	}
+	r.CPU = cpuTime() - e.cpu0
+	r.Statements = int(e.stmts.Load())
 	st := e.sim.Stats()
 	r.Calls = map[string]int{}
 	for op, n := range st.Calls {

@@ -2,6 +2,7 @@ package bench_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,6 +42,11 @@ func TestScenariosSmall(t *testing.T) {
 				case "noop":
 					require.True(t, met["Zuora calls"], "%+v", res.Targets)
 					require.True(t, met["every record synced"])
+				case "drift":
+					require.True(t, met["every synced record checked"], "%+v", res.Targets)
+					require.True(t, met["nothing drifted"], "%+v", res.Targets)
+					require.True(t, met["within the share"], "%+v", res.Targets)
+					require.Equal(t, 40, res.Calls["GET /v1/subscriptions/{subscription-key}"], "%v", res.Calls)
 				case "usage":
 					require.True(t, met["upload calls"], "%+v", res.Targets)
 					require.Equal(t, 16, res.Calls["POST /v1/action/create"])
@@ -50,7 +56,30 @@ func TestScenariosSmall(t *testing.T) {
 				}
 				require.Positive(t, res.PeakHeapBytes)
 				require.Positive(t, res.MaxRSSBytes)
+				require.Positive(t, res.CPU)
 			})
 		}
+	}
+}
+
+// TestAllSmall: --scenario all gives one result per scenario, in order,
+// initial, noop and drift on one shared database, and prints one table.
+func TestAllSmall(t *testing.T) {
+	t.Parallel()
+	o := bench.Options{SQLite: true, Latency: 5 * time.Millisecond, Concurrency: 10,
+		Customers: 30, Plans: 2, Events: 800, Windows: 400, Callouts: 30, Rate: 300, Timeout: time.Minute}
+	results, err := bench.RunAll(context.Background(), o)
+	require.NoError(t, err)
+	var names []string
+	for _, r := range results {
+		names = append(names, r.Scenario)
+		require.Equal(t, "sqlite", r.Database)
+	}
+	require.Equal(t, bench.Scenarios, names)
+	require.Zero(t, results[1].APICalls, "noop after the shared initial sync calls nothing")
+	var buf strings.Builder
+	require.NoError(t, bench.WriteSummary(&buf, results))
+	for _, sc := range bench.Scenarios {
+		require.Contains(t, buf.String(), "\n"+sc+" ")
 	}
 }

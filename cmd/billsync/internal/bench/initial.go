@@ -19,7 +19,7 @@ type engineParts struct {
 
 func (e *env) engine() engineParts {
 	out := outbound.New(e.db, e.z, outbound.Config{})
-	pool := worker.New(e.db, out.Kinds(), worker.Options{Workers: e.o.Workers,
+	pool := worker.New(e.db, out.Kinds(), worker.Options{Workers: e.o.Workers, DriftChecks: e.driftChecks(),
 		Logger: e.log.With().Str("component", "worker").Logger(), ID: "bench"})
 	return engineParts{out: out, pool: pool}
 }
@@ -66,15 +66,16 @@ func (e *env) converge(ctx context.Context, p engineParts, start func(ctx contex
 				}
 			}
 		}
-		n, err := e.db.CountUnsettled(ctx)
+		more, err := e.db.HasUnsettled(ctx)
 		if err != nil {
 			return 0, err
 		}
-		if n == 0 {
+		if !more {
 			return time.Since(began), nil
 		}
 		select {
 		case <-ctx.Done():
+			n, _ := e.db.CountUnsettled(context.WithoutCancel(ctx))
 			return time.Since(began), fmt.Errorf("not settled after %s: %d records unsettled", e.o.Timeout, n)
 		case <-tick.C:
 		}
@@ -97,8 +98,12 @@ func runInitial(ctx context.Context, e *env) (*Result, error) {
 	}
 	r := e.newResult()
 	r.Setup = time.Since(began)
+	return e.measureInitial(ctx, e.engine(), r)
+}
+
+// measureInitial measures the first sync of what setupInitial seeded.
+func (e *env) measureInitial(ctx context.Context, p engineParts, r *Result) (*Result, error) {
 	e.resetCounts()
-	p := e.engine()
 	e.o.Progress("syncing")
 	wall, err := e.converge(ctx, p, nil)
 	r.Wall = wall
@@ -153,6 +158,11 @@ func runNoop(ctx context.Context, e *env) (*Result, error) {
 	r := e.newResult()
 	r.Setup = time.Since(began)
 	r.figure("initial sync before (not measured)", "%s", initial.Round(time.Millisecond))
+	return e.measureNoop(ctx, p, r)
+}
+
+// measureNoop measures the hourly reconcile after a sync, nothing changed.
+func (e *env) measureNoop(ctx context.Context, p engineParts, r *Result) (*Result, error) {
 	e.resetCounts()
 	e.o.Progress("hourly reconcile")
 	var rep outbound.RecheckReport
@@ -173,7 +183,7 @@ func runNoop(ctx context.Context, e *env) (*Result, error) {
 	}
 	r.finish()
 	r.target("Zuora calls", "0", r.APICalls == 0, "%d", r.APICalls)
-	r.target("wall time", "< 3s", r.Wall < 3*time.Second, "%s", r.Wall.Round(time.Millisecond))
+	r.target("wall time", "< 1s", r.Wall < time.Second, "%s", r.Wall.Round(time.Millisecond))
 	return r, nil
 }
 

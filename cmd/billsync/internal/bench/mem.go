@@ -11,6 +11,7 @@ import (
 type memSampler struct {
 	stopc chan struct{}
 	wg    sync.WaitGroup
+	mu    sync.Mutex
 	peak  uint64
 }
 
@@ -39,6 +40,12 @@ func startMemSampler() *memSampler {
 }
 
 func (m *memSampler) sample(s []metrics.Sample) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sampleLocked(s)
+}
+
+func (m *memSampler) sampleLocked(s []metrics.Sample) {
 	metrics.Read(s)
 	if s[0].Value.Kind() != metrics.KindUint64 || s[1].Value.Kind() != metrics.KindUint64 {
 		return
@@ -46,6 +53,15 @@ func (m *memSampler) sample(s []metrics.Sample) {
 	if v := s[0].Value.Uint64() - s[1].Value.Uint64(); v > m.peak {
 		m.peak = v
 	}
+}
+
+// peakSoFar is the Go runtime's peak of memory in use so far.
+func (m *memSampler) peakSoFar() uint64 {
+	s := []metrics.Sample{{Name: memMetrics[0]}, {Name: memMetrics[1]}}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sampleLocked(s)
+	return m.peak
 }
 
 // stop ends sampling and returns the Go runtime's peak and the process's max RSS.
@@ -61,4 +77,13 @@ func maxRSSBytes() uint64 {
 		return 0
 	}
 	return uint64(ru.Maxrss) * 1024 // kilobytes on Linux
+}
+
+// cpuTime is the process's CPU time so far (user + system).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -42,6 +42,16 @@ type Result struct {
 	PeakHeapBytes uint64 `json:"peakHeapBytes"`
 	MaxRSSBytes   uint64 `json:"maxRssBytes"`
 
+	// CPU is the process's CPU time (user + system) during the measured
+	// part: billsync and the in-process simulator together. Statements
+	// counts billsync's database statements in it (transactions' BEGIN and
+	// COMMIT not included).
+	CPU        time.Duration `json:"cpuNs"`
+	Statements int           `json:"dbStatements"`
+	// CPUPerEntity and StatementsPerEntity divide them by the entities.
+	CPUPerEntity        time.Duration `json:"cpuPerEntityNs"`
+	StatementsPerEntity float64       `json:"dbStatementsPerEntity"`
+
 	// Figures specific to a scenario, in display order.
 	Figures []Figure `json:"figures,omitempty"`
 	// Targets and whether they were met.
@@ -96,6 +106,8 @@ func (r *Result) finish() {
 	}
 	if entities > 0 {
 		r.CallsPerEntity = float64(r.APICalls) / float64(entities)
+		r.CPUPerEntity = r.CPU / time.Duration(entities)
+		r.StatementsPerEntity = float64(r.Statements) / float64(entities)
 	}
 	if r.ConcurrencyLimit > 0 {
 		r.Ideal = time.Duration(int64(r.APICalls) * int64(r.Latency) / int64(r.ConcurrencyLimit))
@@ -130,6 +142,12 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	row("peak concurrent calls", "%d", r.PeakConcurrent)
 	row("429s received", "%d (failed after retries: %d; client retries: %d; failed calls: %d)", r.Responses429, r.FailedFor429, r.Retries, r.FailedCalls)
+	if r.CPU > 0 {
+		row("CPU time", "%s (%s per entity; billsync and the simulator)", r.CPU.Round(time.Millisecond), r.CPUPerEntity.Round(time.Microsecond))
+	}
+	if r.Statements > 0 {
+		row("database statements", "%d (%.1f per entity)", r.Statements, r.StatementsPerEntity)
+	}
 	row("peak memory", "Go runtime %s, max RSS %s", mib(r.PeakHeapBytes), mib(r.MaxRSSBytes))
 	for _, f := range r.Figures {
 		row(f.Name, "%s", f.Value)
