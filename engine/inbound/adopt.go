@@ -60,6 +60,17 @@ func (s *Service) adoptChange(ctx context.Context, subID, custID string, zs zuor
 			subID, zs.ID, rec.DesiredRevision)
 		return nil
 	}
+	if local.Scheduled != nil {
+		// billsync's own scheduled order having run is no change made in
+		// Zuora: the scheduled-order-completed callout (or the next
+		// reconcile) applies the pending change, once.
+		if what, ok, err := s.out.ZuoraDiffers(ctx, local.Applied(), rec, zs); err != nil {
+			return err
+		} else if ok && len(what) == 0 {
+			res.add("subscription %s: Zuora's version %s is its pending scheduled change, run; taken in by the scheduled order's callout or the next reconcile", subID, zs.ID)
+			return nil
+		}
+	}
 	what, ok, err := s.out.ZuoraDiffers(ctx, local, rec, zs)
 	if err != nil || !ok {
 		return err

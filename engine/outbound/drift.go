@@ -58,6 +58,13 @@ func (r *Reconcilers) driftOf(ctx context.Context, rec store.SyncRecord) (string
 		if err != nil || !ok || len(what) == 0 {
 			return "", 1, err
 		}
+		if sub.Scheduled != nil {
+			// Zuora ran the pending scheduled change (its callout lost): not
+			// a change made in Zuora; the repair's reconcile takes it in.
+			if w, ok, err := r.ZuoraDiffers(ctx, sub.Applied(), rec, actual); err == nil && ok && len(w) == 0 {
+				return fmt.Sprintf("Zuora's subscription %s has run its pending scheduled change; the repair takes it in", actual.SubscriptionNumber), 1, nil
+			}
+		}
 		if rec.ZuoraID != "" && actual.ID != rec.ZuoraID {
 			// A version billsync did not write: a change made in Zuora,
 			// adopted through the inbox (docs/DESIGN.md §2a), not undone.
