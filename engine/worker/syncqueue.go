@@ -41,10 +41,16 @@ func (q *syncQueue) Claim(ctx context.Context, worker string, n int, lease time.
 	return jobs, err
 }
 
-// Dropped counts a claimed drift check out (dropper).
+// Dropped counts a claimed drift check out (dropper). Once a fifth of the
+// checks' share is free, it kicks the pool: the pool claims again only when
+// half its workers have finished, which a share smaller than that would
+// wait for until every check had finished.
 func (q *syncQueue) Dropped(job Job) {
 	if rec, ok := job.Item.(store.SyncRecord); ok && rec.DriftCheck != "" {
-		q.checks.Add(-1)
+		held := q.checks.Add(-1)
+		if free := int64(q.opts.DriftChecks) - held; q.opts.DriftChecks > 0 && free >= int64(max(1, q.opts.DriftChecks/5)) && q.pool != nil {
+			q.pool.Kick()
+		}
 	}
 }
 
