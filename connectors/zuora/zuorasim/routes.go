@@ -52,6 +52,8 @@ func (s *Sim) buildRoutes() []*route {
 
 		r("POST", "/v1/action/create", famAction, d, s.postActionCreate),
 		r("GET", "/v1/usage/accounts/{account-key}", famREST, d, s.getUsageByAccount),
+		r("POST", "/v1/usage", famREST, d, s.postUsageImport),
+		r("GET", "/v1/usage/{import-id}/status", famREST, d, s.getUsageImportStatus),
 
 		r("POST", "/events/event-triggers", famEvents, d, s.postEventTrigger),
 		r("GET", "/events/event-triggers", famEvents, d, s.listEventTriggers),

@@ -176,6 +176,8 @@ type usageRecord struct {
 	Custom             map[string]any
 	Submitted          time.Time
 	Status             string // Pending until a bill run rates it: Processed
+	Source             string // "Import" for a usage file's rows (else API)
+	ImportID           string // the usage import that made it
 }
 
 type eventTrigger struct {
@@ -251,6 +253,7 @@ type state struct {
 
 	usage          []*usageRecord
 	usageByAccount map[string][]*usageRecord
+	imports        map[string]*usageImport // usage files (POST /v1/usage), by import id
 
 	triggers     map[string]*eventTrigger
 	triggerOrder []string
@@ -287,6 +290,7 @@ func newState() *state {
 		subsByAccount:   map[string][]string{},
 		chargeOwner:     map[string]*subscription{},
 		usageByAccount:  map[string][]*usageRecord{},
+		imports:         map[string]*usageImport{},
 		triggers:        map[string]*eventTrigger{},
 		notifs:          map[string]*notificationDef{},
 		templates:       map[string]*notificationDef{},
@@ -476,6 +480,7 @@ type NotificationSnapshot struct {
 // State returns a snapshot of every object.
 func (s *Sim) State() StateSnapshot {
 	s.mu.Lock()
+	s.processImportsLocked(s.Now())
 	st := s.st
 	out := StateSnapshot{}
 	for _, id := range st.productOrder {

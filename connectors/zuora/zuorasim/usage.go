@@ -257,6 +257,7 @@ func (s *Sim) getUsageByAccount(c *call) *resp {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.processImportsLocked(c.now)
 	a := s.st.account(c.param("account-key"))
 	if a == nil {
 		return c.restErr(catNotFound, "Cannot find entity by key: '"+c.param("account-key")+"'.")
@@ -276,7 +277,7 @@ func (s *Sim) getUsageByAccount(c *call) *resp {
 			x["startDateTime"] = u.StartDateTime.In(s.tenant.loc).Format("2006-01-02 15:04:05") // the tenant's time zone
 			x["submissionDateTime"] = u.Submitted.UTC().Format("2006-01-02 15:04:05")
 			x["status"] = firstNonEmpty(u.Status, "Pending")
-			x["sourceName"] = "API"
+			x["sourceName"] = firstNonEmpty(u.Source, "API")
 			if u.EndDateTime != nil {
 				x["endDateTime"] = u.EndDateTime.In(s.tenant.loc).Format("2006-01-02 15:04:05")
 			}
