@@ -35,6 +35,13 @@ const (
 	UsageBatchFailed  = "failed"
 )
 
+// Usage batch kinds: one POST /v1/action/create call, or one usage file
+// (POST /v1/usage, then its import status).
+const (
+	UsageBatchCreate = "create"
+	UsageBatchImport = "import"
+)
+
 // sqlq builds one database/sql statement with the dialect's placeholders.
 type sqlq struct {
 	pg   bool
@@ -509,9 +516,43 @@ func (db *DB) PendingUsageRows(ctx context.Context, now time.Time, subID string,
 	})
 }
 
+// CountDueUsageRows counts the pending rows due at now (of subID's, all of
+// them, when set): the backlog that decides between calls and a usage file.
+func (db *DB) CountDueUsageRows(ctx context.Context, now time.Time, subID string) (int, error) {
+	q := db.q().s("SELECT COUNT(*) FROM usage_uploads WHERE state = 'pending'")
+	if subID != "" {
+		q.s(" AND subscription_id = ").a(subID)
+	} else {
+		q.s(" AND next_attempt_at <= ").a(now)
+	}
+	var n int
+	if err := db.sqlDB().QueryRowContext(ctx, q.b.String(), q.args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count pending upload rows: %w", err)
+	}
+	return n, nil
+}
+
+// UsageBatchesSending returns which of the batches are still sending.
+func (db *DB) UsageBatchesSending(ctx context.Context, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := chunks(ids, 500, func(chunk []string) error {
+		rs, err := in(db.q().s("SELECT id FROM usage_batches WHERE state = 'sending' AND id IN "), chunk).rows(ctx, db.sqlDB())
+		if err != nil {
+			return err
+		}
+		got, err := scanRows(rs, func(rs *sql.Rows) (id string, err error) { return id, rs.Scan(&id) })
+		for _, id := range got {
+			out[id] = true
+		}
+		return err
+	})
+	return out, err
+}
+
 // NewUsageBatch is a batch to create from pending rows.
 type NewUsageBatch struct {
 	ID   string     // also the Idempotency-Key
+	Kind string     // UsageBatchCreate (default) or UsageBatchImport
 	Rows []UsageRow // with the Zuora numbers to send them with
 	// ReservedFor, when set, holds the batch for that worker until
 	// ReservedUntil (a sync that sends what it batches); others claim it
@@ -588,8 +629,12 @@ func (db *DB) CreateUsageBatch(ctx context.Context, b NewUsageBatch, now time.Ti
 		if b.ReservedFor != "" {
 			until = b.ReservedUntil.UTC()
 		}
-		n, err = db.q().s("INSERT INTO usage_batches (id, row_count, state, first_sent_at, next_attempt_at, claimed_by, lease_token, claimed_until, created_at, updated_at) VALUES (").
-			a(b.ID).s(",").a(len(b.Rows)).s(",").a(UsageBatchSending).s(",").a(now).s(",").a(now).s(",").a(b.ReservedFor).s(", '',").a(until).s(",").
+		kind := b.Kind
+		if kind == "" {
+			kind = UsageBatchCreate
+		}
+		n, err = db.q().s("INSERT INTO usage_batches (id, kind, row_count, state, first_sent_at, next_attempt_at, claimed_by, lease_token, claimed_until, created_at, updated_at) VALUES (").
+			a(b.ID).s(",").a(kind).s(",").a(len(b.Rows)).s(",").a(UsageBatchSending).s(",").a(now).s(",").a(now).s(",").a(b.ReservedFor).s(", '',").a(until).s(",").
 			a(now).s(",").a(now).s(") ON CONFLICT (id) DO NOTHING").exec(ctx, tx)
 		if err != nil {
 			return fmt.Errorf("insert usage batch: %w", err)
@@ -609,11 +654,15 @@ var errRaced = errors.New("rows taken by another uploader")
 
 // UsageBatch is a claimed batch with its rows as stored.
 type UsageBatch struct {
-	ID          string
-	FirstSentAt time.Time
-	Attempts    int
-	LeaseToken  string
-	Rows        []UsageRow
+	ID   string
+	Kind string // UsageBatchCreate or UsageBatchImport
+	// ImportStatusURL is set once Zuora accepted the batch's usage file:
+	// the import is polled from then on, never uploaded again.
+	ImportStatusURL string
+	FirstSentAt     time.Time
+	Attempts        int
+	LeaseToken      string
+	Rows            []UsageRow
 }
 
 // UsageBatchFilter narrows a claim to the batches holding rows of one
@@ -641,15 +690,16 @@ func (db *DB) ClaimUsageBatches(ctx context.Context, worker string, n int, lease
 	}
 	q.s("))")
 	if !f.NotTriedSince.IsZero() {
-		q.s(" AND (last_attempt_at IS NULL OR last_attempt_at < ").a(f.NotTriedSince.UTC()).s(")")
+		// An import being polled is tried until Zuora says how it ended.
+		q.s(" AND (last_attempt_at IS NULL OR last_attempt_at < ").a(f.NotTriedSince.UTC()).s(" OR import_status_url <> '')")
 	}
-	q.s(" ORDER BY next_attempt_at, id LIMIT " + strconv.Itoa(n)).skipLocked().s(") RETURNING id, first_sent_at, attempts")
+	q.s(" ORDER BY next_attempt_at, id LIMIT " + strconv.Itoa(n)).skipLocked().s(") RETURNING id, first_sent_at, attempts, kind, import_status_url")
 	rs, err := q.rows(ctx, db.sqlDB())
 	if err != nil {
 		return nil, fmt.Errorf("claim usage batches: %w", err)
 	}
 	bs, err := scanRows(rs, func(rs *sql.Rows) (b UsageBatch, err error) {
-		err = rs.Scan(&b.ID, &b.FirstSentAt, &b.Attempts)
+		err = rs.Scan(&b.ID, &b.FirstSentAt, &b.Attempts, &b.Kind, &b.ImportStatusURL)
 		b.FirstSentAt, b.LeaseToken = b.FirstSentAt.UTC(), token
 		return b, err
 	})
@@ -739,6 +789,9 @@ type UsageBatchOutcome struct {
 	NextAttempt  time.Time
 	Sent         map[int64]string // row id → Zuora usage id
 	Release      []UsageRelease
+	// ImportStatusURL records where the accepted usage file's import is
+	// polled (an import batch, state UsageBatchSending).
+	ImportStatusURL string
 }
 
 // FinishUsageBatch records an attempt's outcome in one transaction, or
@@ -756,6 +809,9 @@ func (db *DB) FinishUsageBatch(ctx context.Context, worker string, b UsageBatch,
 		}
 		if !o.NextAttempt.IsZero() {
 			q.s(", next_attempt_at = ").a(o.NextAttempt.UTC())
+		}
+		if o.ImportStatusURL != "" {
+			q.s(", import_status_url = ").a(o.ImportStatusURL)
 		}
 		n, err := q.s(" WHERE id = ").a(b.ID).s(" AND state = 'sending' AND claimed_by = ").a(worker).s(" AND lease_token = ").a(b.LeaseToken).
 			s(" AND claimed_until >= ").a(now).exec(ctx, tx)

@@ -183,15 +183,20 @@ func (l *Ledger) produce(ctx context.Context, now time.Time, subID string, rep *
 	res := &resolver{l: l, numbers: map[string]string{}, subs: map[string]*subNumbers{}, fetched: map[string]bool{}, stranded: map[string]bool{},
 		reads: map[string]zuoraRead{}}
 	var (
-		cursor int64
-		chunk  []store.UsageRow
+		cursor    int64
+		chunk     []store.UsageRow
+		file      []store.UsageRow // rows for a usage file
+		fileBytes int
 	)
-	flush := func(rows []store.UsageRow) error {
+	flush := func(rows []store.UsageRow, kind string) error {
 		if len(rows) == 0 {
 			return nil
 		}
 		sort.Slice(rows, func(i, j int) bool { return rows[i].ID < rows[j].ID })
-		b := store.NewUsageBatch{ID: batchKey(rows), Rows: rows}
+		b := store.NewUsageBatch{ID: batchKey(rows), Kind: kind, Rows: rows}
+		if kind == store.UsageBatchImport {
+			b.ID = fileKey(rows)
+		}
 		if reserveFor != "" {
 			b.ReservedFor, b.ReservedUntil = reserveFor, now.Add(l.cfg.ClaimTTL)
 		}
@@ -200,6 +205,16 @@ func (l *Ledger) produce(ctx context.Context, now time.Time, subID string, rep *
 			made()
 		}
 		return err
+	}
+	// A backlog of ImportThreshold rows or more goes by usage files (rows
+	// never tried before; the others by calls, which answer per row).
+	useFiles := false
+	if l.cfg.ImportThreshold > 0 {
+		n, err := l.db.CountDueUsageRows(ctx, now, subID)
+		if err != nil {
+			return err
+		}
+		useFiles = n >= l.cfg.ImportThreshold
 	}
 	for {
 		page, err := l.db.PendingUsageRows(ctx, now, subID, cursor, 2000)
@@ -242,21 +257,39 @@ func (l *Ledger) produce(ctx context.Context, now time.Time, subID string, rep *
 				continue
 			}
 			if r.Solo {
-				if err := flush([]store.UsageRow{r}); err != nil {
+				if err := flush([]store.UsageRow{r}, store.UsageBatchCreate); err != nil {
 					return err
 				}
 				continue
 			}
+			if useFiles && r.Attempts == 0 {
+				rec, err := record(r)
+				if err != nil {
+					return err
+				}
+				n := zuora.UsageImportLineBytes(rec)
+				if len(file) == l.cfg.ImportRows || zuora.UsageImportHeaderBytes+fileBytes+n > zuora.MaxUsageImportBytes {
+					if err := flush(file, store.UsageBatchImport); err != nil {
+						return err
+					}
+					file, fileBytes = nil, 0
+				}
+				file, fileBytes = append(file, r), fileBytes+n
+				continue
+			}
 			chunk = append(chunk, r)
 			if len(chunk) == zuora.MaxUsagePerCall {
-				if err := flush(chunk); err != nil {
+				if err := flush(chunk, store.UsageBatchCreate); err != nil {
 					return err
 				}
 				chunk = nil
 			}
 		}
 	}
-	return flush(chunk)
+	if err := flush(file, store.UsageBatchImport); err != nil {
+		return err
+	}
+	return flush(chunk, store.UsageBatchCreate)
 }
 
 func waiting(r store.UsageRow, reason string) WaitingRow {
@@ -282,6 +315,16 @@ func record(r store.UsageRow) (zuora.Usage, error) {
 func batchKey(rows []store.UsageRow) string {
 	parts := make([]string, 0, len(rows)+1)
 	parts = append(parts, "usage-batch")
+	for _, r := range rows {
+		parts = append(parts, strconv.FormatInt(r.ID, 10)+"."+strconv.Itoa(r.Attempts))
+	}
+	return zuora.IdempotencyKey(parts...)
+}
+
+// fileKey is batchKey for a usage file.
+func fileKey(rows []store.UsageRow) string {
+	parts := make([]string, 0, len(rows)+1)
+	parts = append(parts, "usage-file")
 	for _, r := range rows {
 		parts = append(parts, strconv.FormatInt(r.ID, 10)+"."+strconv.Itoa(r.Attempts))
 	}

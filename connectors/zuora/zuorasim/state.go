@@ -451,6 +451,8 @@ type UsageSnapshot struct {
 	Description        string         `json:"description,omitempty"`
 	CustomFields       map[string]any `json:"customFields,omitempty"`
 	Status             string         `json:"status"` // Pending, Processed
+	// ImportID is the usage import (POST /v1/usage) that made the record.
+	ImportID string `json:"importId,omitempty"`
 }
 
 // EventTriggerSnapshot is a custom event trigger.
@@ -535,7 +537,7 @@ func (s *Sim) State() StateSnapshot {
 		out.Subscriptions = append(out.Subscriptions, ss)
 	}
 	for _, u := range st.usage {
-		out.Usage = append(out.Usage, UsageSnapshot{ID: u.ID, AccountID: u.AccountID, AccountNumber: u.AccountNumber, SubscriptionNumber: u.SubscriptionNumber, ChargeNumber: u.ChargeNumber,
+		out.Usage = append(out.Usage, UsageSnapshot{ID: u.ID, ImportID: u.ImportID, AccountID: u.AccountID, AccountNumber: u.AccountNumber, SubscriptionNumber: u.SubscriptionNumber, ChargeNumber: u.ChargeNumber,
 			UOM: u.UOM, Quantity: u.Quantity, StartDateTime: u.StartDateTime, UniqueKey: u.UniqueKey, Description: u.Description, CustomFields: maps.Clone(u.Custom),
 			Status: firstNonEmpty(u.Status, "Pending")})
 	}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 var usageFields = set("AccountId", "AccountNumber", "ChargeId", "ChargeNumber", "Description", "EndDateTime", "ProductRatePlanChargeNumber",
@@ -158,6 +160,13 @@ func (s *Sim) validateUsage(o map[string]any, wsdl float64) (*usageRecord, strin
 			return nil, "INVALID_VALUE", "Quantity should be a number"
 		}
 		return nil, "MISSING_REQUIRED_VALUE", "Missing required value: Quantity"
+	}
+	if d, err := decimal.NewFromString(q.String()); err != nil {
+		return nil, "INVALID_VALUE", "Quantity should be a number"
+	} else if len(d.Truncate(0).Abs().String()) > 13 {
+		// The usage import's rule ("The Usage Quantity exceeds 13 digits
+		// before the decimal"), read as Zuora's for every usage record.
+		return nil, "INVALID_VALUE", "The Usage Quantity exceeds 13 digits before the decimal"
 	}
 	u.Quantity = q
 	sdt, ok := o["StartDateTime"].(string)
