@@ -181,7 +181,7 @@ func (l *Ledger) upload(ctx context.Context, now time.Time, subID string, rep *R
 // sender); made is called after each.
 func (l *Ledger) produce(ctx context.Context, now time.Time, subID string, rep *Report, reserveFor string, made func()) error {
 	res := &resolver{l: l, numbers: map[string]string{}, subs: map[string]*subNumbers{}, fetched: map[string]bool{}, stranded: map[string]bool{},
-		reads: map[string]zuoraRead{}}
+		reads: map[string]zuoraRead{}, open: map[string]openDay{}}
 	var (
 		cursor    int64
 		chunk     []store.UsageRow
@@ -225,11 +225,16 @@ func (l *Ledger) produce(ctx context.Context, now time.Time, subID string, rep *
 			break
 		}
 		cursor = page[len(page)-1].ID
-		for _, r := range page {
-			r, reason, err := res.resolve(ctx, r)
-			if err != nil {
+		reasons := make([]string, len(page))
+		for i, r := range page {
+			if page[i], reasons[i], err = res.resolve(ctx, r); err != nil {
 				return err
 			}
+		}
+		// The open periods of the page's charges, read in bulk.
+		res.readOpen(ctx, page, reasons)
+		for i, r := range page {
+			reason := reasons[i]
 			if reason == "" {
 				r, reason = res.openPeriod(ctx, r)
 			}
@@ -347,6 +352,48 @@ type resolver struct {
 	// subscription nor in the local subscription any more.
 	stranded map[string]bool
 	reads    map[string]zuoraRead // Zuora's subscriptions read in this sync, by local id
+	open     map[string]openDay   // charge number → its first open day, read in bulk
+}
+
+// openDay is a charge's first open day (zero: none billed), or why it is
+// not known.
+type openDay struct {
+	day time.Time
+	err error
+}
+
+// readOpen reads the first open day of the charges of rows ready to go
+// whose day is not known yet, in bulk (Object Query, up to 50 charges a
+// call; every version's charge rows, so the latest dates win).
+func (rs *resolver) readOpen(ctx context.Context, rows []store.UsageRow, reasons []string) {
+	var want []string
+	for i, r := range rows {
+		if reasons[i] != "" || r.ChargeNumber == "" || rs.fetched[r.SubscriptionID] {
+			continue
+		}
+		if _, ok := rs.open[r.ChargeNumber]; !ok {
+			rs.open[r.ChargeNumber] = openDay{}
+			want = append(want, r.ChargeNumber)
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
+	for c, err := range rs.l.z.ListRatePlanChargesByNumber(ctx, want) {
+		if err != nil {
+			for _, n := range want {
+				rs.open[n] = openDay{err: err}
+			}
+			return
+		}
+		o := rs.open[c.ChargeNumber]
+		for _, d := range []string{c.ProcessedThroughDate, c.ChargedThroughDate} {
+			if t, err := time.Parse("2006-01-02", d); err == nil && t.After(o.day) {
+				o.day = t
+			}
+		}
+		rs.open[c.ChargeNumber] = o
+	}
 }
 
 type zuoraRead struct {
@@ -375,11 +422,17 @@ func (rs *resolver) read(ctx context.Context, subID, number string) (zuora.Subsc
 // names its own window: billed in the open period, never lost. The reason
 // is set when Zuora could not say (the row waits).
 func (rs *resolver) openPeriod(ctx context.Context, r store.UsageRow) (store.UsageRow, string) {
+	var open time.Time
+	if o, ok := rs.open[r.ChargeNumber]; ok && !rs.fetched[r.SubscriptionID] {
+		if o.err != nil {
+			return r, "reading from Zuora whether the window's period is billed failed: " + o.err.Error()
+		}
+		return rs.lateRow(r, o.day), ""
+	}
 	zs, err := rs.read(ctx, r.SubscriptionID, r.SubscriptionNumber)
 	if err != nil {
 		return r, "reading from Zuora whether the window's period is billed failed: " + err.Error()
 	}
-	var open time.Time
 	for _, rp := range zs.RatePlans {
 		for _, c := range rp.RatePlanCharges {
 			if c.Number != r.ChargeNumber {
@@ -392,15 +445,21 @@ func (rs *resolver) openPeriod(ctx context.Context, r store.UsageRow) (store.Usa
 			}
 		}
 	}
+	return rs.lateRow(r, open), ""
+}
+
+// lateRow moves a row whose window's day is before open (its charge's first
+// open day; zero: none billed) into that day.
+func (rs *resolver) lateRow(r store.UsageRow, open time.Time) store.UsageRow {
 	// The window's day is its start's wall-clock date: billsync sends
 	// date-times as the window's UTC wall clock and Zuora reads them in the
 	// tenant's time zone.
 	if open.IsZero() || !r.WindowStart.Before(open) {
-		return r, ""
+		return r
 	}
 	r.SendStart = &open
 	r.Description = engine.Truncate(r.Description+" (late: its period is billed in Zuora; sent on "+open.Format("2006-01-02")+")", 200)
-	return r, ""
+	return r
 }
 
 func (rs *resolver) resolve(ctx context.Context, r store.UsageRow) (store.UsageRow, string, error) {

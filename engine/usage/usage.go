@@ -63,6 +63,7 @@ type Zuora interface {
 	GetUsageImportStatus(ctx context.Context, statusURL string) (zuora.UsageImportStatus, error)
 	ListUsageByAccount(ctx context.Context, accountKey string) iter.Seq2[zuora.UsageRecord, error]
 	GetSubscription(ctx context.Context, key string) (zuora.Subscription, error)
+	ListRatePlanChargesByNumber(ctx context.Context, numbers []string) iter.Seq2[zuora.QueryRatePlanCharge, error]
 }
 
 // ChargeRecorder stores a subscription's charge numbers from a Zuora read;

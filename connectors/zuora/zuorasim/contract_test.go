@@ -99,6 +99,7 @@ func TestContract(t *testing.T) {
 	ok(h.do("GET", "/v1/rateplan/"+c.productID+"/productRatePlan", nil))
 	ok(h.do("GET", "/object-query/accounts?filter[]=status.EQ:Active", nil))
 	ok(h.do("GET", "/object-query/subscriptions?filter[]=islatestversion.EQ:true", nil))
+	ok(h.do("GET", "/object-query/rate-plan-charges?filter[]=chargenumber.IN:["+chargeByName(sub, "API calls")["number"].(string)+"]", nil))
 	runs, err := h.sim.BillRun("2025-02-01", acct2)
 	require.NoError(t, err)
 	_, err = h.sim.AddPaymentMethod(acct2, zuorasim.PaymentMethodRequest{})

@@ -74,6 +74,7 @@ func (s *Sim) buildRoutes() []*route {
 
 		r("GET", "/object-query/accounts", famOQ, oq, s.queryAccounts),
 		r("GET", "/object-query/subscriptions", famOQ, oq, s.querySubscriptions),
+		r("GET", "/object-query/rate-plan-charges", famOQ, oq, s.queryRatePlanCharges),
 		r("GET", "/object-query/invoices", famOQ, oq, s.queryInvoices),
 		r("GET", "/object-query/payments", famOQ, oq, s.queryPayments),
 	}

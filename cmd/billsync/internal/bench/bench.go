@@ -68,6 +68,9 @@ type Options struct {
 	// Events and Windows (usage): events ingested into that many hourly
 	// windows (defaults 1,000,000 and 100,000).
 	Events, Windows int
+	// UsageFiles (usage) uploads the backlog as usage files (POST /v1/usage)
+	// instead of calls of 50.
+	UsageFiles bool
 	// Callouts and Rate (callouts): callouts sent at Rate per second
 	// (defaults 10,000 and 500).
 	Callouts int
