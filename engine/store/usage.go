@@ -516,20 +516,27 @@ func (db *DB) PendingUsageRows(ctx context.Context, now time.Time, subID string,
 	})
 }
 
-// CountDueUsageRows counts the pending rows due at now (of subID's, all of
-// them, when set): the backlog that decides between calls and a usage file.
-func (db *DB) CountDueUsageRows(ctx context.Context, now time.Time, subID string) (int, error) {
+// CountUsageBacklog counts the pending rows due at now (of subID's, all of
+// them, when set), and with windows the dirty windows up to cutoff (rows to
+// be): the backlog that decides between calls and usage files.
+func (db *DB) CountUsageBacklog(ctx context.Context, now time.Time, subID string, windows bool, cutoff time.Time) (int, error) {
 	q := db.q().s("SELECT COUNT(*) FROM usage_uploads WHERE state = 'pending'")
 	if subID != "" {
 		q.s(" AND subscription_id = ").a(subID)
 	} else {
 		q.s(" AND next_attempt_at <= ").a(now)
 	}
-	var n int
+	var n, w int
 	if err := db.sqlDB().QueryRowContext(ctx, q.b.String(), q.args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count pending upload rows: %w", err)
 	}
-	return n, nil
+	if windows {
+		q := db.q().s("SELECT COUNT(*) FROM usage_windows WHERE dirty AND window_start <= ").a(cutoff)
+		if err := db.sqlDB().QueryRowContext(ctx, q.b.String(), q.args...).Scan(&w); err != nil {
+			return 0, fmt.Errorf("count windows to seal: %w", err)
+		}
+	}
+	return n + w, nil
 }
 
 // UsageBatchesSending returns which of the batches are still sending.
@@ -566,88 +573,137 @@ type NewUsageBatch struct {
 // one) and inserts the batch, before any call. It reports false, changing
 // nothing, when another uploader took some of the rows first.
 func (db *DB) CreateUsageBatch(ctx context.Context, b NewUsageBatch, now time.Time) (bool, error) {
-	ids := make([]int64, len(b.Rows))
-	for i, r := range b.Rows {
-		ids[i] = r.ID
-	}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		q := db.q().s("UPDATE usage_uploads SET state = ").a(UsageRowSending).s(", batch_id = ").a(b.ID).s(", updated_at = ").a(now)
-		for _, col := range []string{"account_number", "subscription_number", "charge_number", "uom", "description", "sent_start"} {
-			q.s(", " + col + " = CASE id")
-			for _, r := range b.Rows {
-				var v any
-				switch col {
-				case "account_number":
-					v = r.AccountNumber
-				case "subscription_number":
-					v = r.SubscriptionNumber
-				case "charge_number":
-					v = r.ChargeNumber
-				case "uom":
-					v = r.UOM
-				case "description":
-					v = r.Description
-				case "sent_start":
-					if r.SendStart != nil {
-						v = r.SendStart.UTC()
-					}
-				}
-				q.s(" WHEN ").a(r.ID).s(" THEN ").a(v)
-				if col == "sent_start" && q.pg {
-					q.s("::timestamptz") // a CASE of parameters alone would be text
-				}
-			}
-			q.s(" END")
+	made, err := db.CreateUsageBatches(ctx, []NewUsageBatch{b}, now)
+	return len(made) == 1 && made[0], err
+}
+
+// CreateUsageBatches creates batches as CreateUsageBatch does, many in one
+// transaction (at most about 1,000 rows each); made[i] reports whether bs[i]
+// was created (false: another uploader took some of its rows first).
+func (db *DB) CreateUsageBatches(ctx context.Context, bs []NewUsageBatch, now time.Time) ([]bool, error) {
+	made := make([]bool, len(bs))
+	for start := 0; start < len(bs); {
+		end, rows := start, 0
+		for end < len(bs) && (end == start || rows+len(bs[end].Rows) <= 1000) {
+			rows += len(bs[end].Rows)
+			end++
 		}
-		in(q.s(" WHERE state = 'pending' AND id IN "), ids)
+		err := db.createUsageBatches(ctx, bs[start:end], now)
+		switch {
+		case errors.Is(err, errRaced) && end-start > 1:
+			// Some rows were taken: one batch at a time.
+			for i := start; i < end; i++ {
+				err := db.createUsageBatches(ctx, bs[i:i+1], now)
+				if err != nil && !errors.Is(err, errRaced) {
+					return made, err
+				}
+				made[i] = err == nil
+			}
+		case errors.Is(err, errRaced):
+		case err != nil:
+			return made, err
+		default:
+			for i := start; i < end; i++ {
+				made[i] = true
+			}
+		}
+		start = end
+	}
+	return made, nil
+}
+
+func (db *DB) createUsageBatches(ctx context.Context, bs []NewUsageBatch, now time.Time) error {
+	var all []UsageRow
+	batchOf := map[int64]string{}
+	for _, b := range bs {
+		for _, r := range b.Rows {
+			all = append(all, r)
+			batchOf[r.ID] = b.ID
+		}
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		// One statement for all rows: their values joined in (VALUES …),
+		// whose columns both dialects name column1…column8.
+		q := db.q().s("UPDATE usage_uploads SET state = ").a(UsageRowSending).s(", updated_at = ").a(now).
+			s(`, batch_id = v.column2, account_number = v.column3, subscription_number = v.column4, charge_number = v.column5,
+			uom = v.column6, description = v.column7, sent_start = v.column8 FROM (VALUES `)
+		for i, r := range all {
+			var start any
+			if r.SendStart != nil {
+				start = r.SendStart.UTC()
+			}
+			if i > 0 {
+				q.s(",")
+			}
+			q.s("(").a(r.ID)
+			if i == 0 && q.pg {
+				q.s("::bigint")
+			}
+			for _, v := range []any{batchOf[r.ID], r.AccountNumber, r.SubscriptionNumber, r.ChargeNumber, r.UOM, r.Description} {
+				q.s(",").a(v)
+			}
+			q.s(",").a(start)
+			if i == 0 && q.pg {
+				q.s("::timestamptz")
+			}
+			q.s(")")
+		}
+		q.s(") AS v WHERE usage_uploads.id = v.column1 AND usage_uploads.state = 'pending'")
 		n, err := q.exec(ctx, tx)
 		if err != nil {
 			return fmt.Errorf("mark rows sending: %w", err)
 		}
-		if n != int64(len(b.Rows)) {
+		if n != int64(len(all)) {
 			return errRaced
 		}
 		var first []UsageRow
-		for _, r := range b.Rows {
+		for _, r := range all {
 			if r.WindowChargeNumber == "" {
 				first = append(first, r)
 			}
 		}
 		if len(first) > 0 {
 			// The window keeps the charge number that covered it.
-			q := db.q().s("UPDATE usage_windows SET charge_number = CASE id")
-			wids := make([]int64, 0, len(first))
-			for _, r := range first {
-				q.s(" WHEN ").a(r.WindowID).s(" THEN ").a(r.ChargeNumber)
-				wids = append(wids, r.WindowID)
+			q := db.q().s("UPDATE usage_windows SET charge_number = v.column2 FROM (VALUES ")
+			for i, r := range first {
+				if i > 0 {
+					q.s(",")
+				}
+				q.s("(").a(r.WindowID)
+				if i == 0 && q.pg {
+					q.s("::bigint")
+				}
+				q.s(",").a(r.ChargeNumber).s(")")
 			}
-			if _, err := in(q.s(" END WHERE charge_number = '' AND id IN "), wids).exec(ctx, tx); err != nil {
+			if _, err := q.s(") AS v WHERE usage_windows.id = v.column1 AND usage_windows.charge_number = ''").exec(ctx, tx); err != nil {
 				return fmt.Errorf("record charge numbers on windows: %w", err)
 			}
 		}
-		var until any
-		if b.ReservedFor != "" {
-			until = b.ReservedUntil.UTC()
+		ins := db.q().s("INSERT INTO usage_batches (id, kind, row_count, state, first_sent_at, next_attempt_at, claimed_by, lease_token, claimed_until, created_at, updated_at) VALUES ")
+		for i, b := range bs {
+			kind := b.Kind
+			if kind == "" {
+				kind = UsageBatchCreate
+			}
+			var until any
+			if b.ReservedFor != "" {
+				until = b.ReservedUntil.UTC()
+			}
+			if i > 0 {
+				ins.s(",")
+			}
+			ins.s("(").a(b.ID).s(",").a(kind).s(",").a(len(b.Rows)).s(",").a(UsageBatchSending).s(",").a(now).s(",").a(now).s(",").a(b.ReservedFor).s(", '',").a(until).s(",").
+				a(now).s(",").a(now).s(")")
 		}
-		kind := b.Kind
-		if kind == "" {
-			kind = UsageBatchCreate
-		}
-		n, err = db.q().s("INSERT INTO usage_batches (id, kind, row_count, state, first_sent_at, next_attempt_at, claimed_by, lease_token, claimed_until, created_at, updated_at) VALUES (").
-			a(b.ID).s(",").a(kind).s(",").a(len(b.Rows)).s(",").a(UsageBatchSending).s(",").a(now).s(",").a(now).s(",").a(b.ReservedFor).s(", '',").a(until).s(",").
-			a(now).s(",").a(now).s(") ON CONFLICT (id) DO NOTHING").exec(ctx, tx)
+		n, err = ins.s(" ON CONFLICT (id) DO NOTHING").exec(ctx, tx)
 		if err != nil {
 			return fmt.Errorf("insert usage batch: %w", err)
 		}
-		if n != 1 {
-			return fmt.Errorf("usage batch %s exists already", b.ID)
+		if n != int64(len(bs)) {
+			return fmt.Errorf("usage batch exists already (%d of %d inserted)", n, len(bs))
 		}
 		return nil
 	})
-	if errors.Is(err, errRaced) {
-		return false, nil
-	}
-	return err == nil, err
 }
 
 var errRaced = errors.New("rows taken by another uploader")

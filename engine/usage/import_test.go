@@ -61,6 +61,7 @@ func TestUsageFilesCrashBetweenUploadAndStatus(t *testing.T) {
 			})
 			_, err := crash.SealAndUpload(cctx, f.clock.Now())
 			cancel()
+			t.Logf("run 1: %d uploads, %d create calls, %d lost", f.importCalls(), f.createCalls(), f.z.lost)
 			require.Error(t, err, "cut off")
 			require.Equal(t, 1, f.z.lost)
 			require.GreaterOrEqual(t, f.importCalls(), 2)

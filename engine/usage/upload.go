@@ -102,6 +102,29 @@ func (l *Ledger) sync(ctx context.Context, now time.Time, o SyncOptions) (*Repor
 			cutoff = now.Truncate(time.Hour)
 		}
 	}
+	if o.SubscriptionID == "" && l.cfg.Enabled(Switch) {
+		// Every subscription: sealing runs while the rows sealed so far
+		// are batched and sent.
+		backlog, err := l.db.CountUsageBacklog(ctx, now, "", true, cutoff)
+		if err != nil {
+			return rep, err
+		}
+		sealing := make(chan struct{})
+		var serr error
+		go func() {
+			defer close(sealing)
+			var w, r int
+			w, r, serr = l.seal(ctx, now, cutoff, "")
+			rep.add(func(rep *Report) { rep.WindowsSealed, rep.RowsCreated = w, r })
+		}()
+		err = l.upload(ctx, now, "", rep, sealing, backlog)
+		<-sealing
+		if serr != nil {
+			err = serr
+		}
+		l.logSync(o, rep, err)
+		return rep, err
+	}
 	w, r, err := l.seal(ctx, now, cutoff, o.SubscriptionID)
 	rep.WindowsSealed, rep.RowsCreated = w, r
 	if err != nil {
@@ -117,11 +140,15 @@ func (l *Ledger) sync(ctx context.Context, now time.Time, o SyncOptions) (*Repor
 		rep.Skipped = "usage sync is switched off: windows are sealed but nothing is uploaded"
 		return rep, nil
 	}
-	err = l.upload(ctx, now, o.SubscriptionID, rep)
+	err = l.upload(ctx, now, o.SubscriptionID, rep, nil, -1)
+	l.logSync(o, rep, err)
+	return rep, err
+}
+
+func (l *Ledger) logSync(o SyncOptions, rep *Report, err error) {
 	l.log.Info().Str("subscription", o.SubscriptionID).Int("windows_sealed", rep.WindowsSealed).Int("rows_created", rep.RowsCreated).
 		Int("calls", rep.Calls).Int("rows_sent", rep.RowsSent).Int("rows_failed", rep.RowsFailed).Int("rows_waiting", rep.RowsWaiting).
 		Int("batches_unknown", rep.BatchesUnknown).Err(err).Msg("usage sync")
-	return rep, err
 }
 
 // Enqueue is serve's hourly job: it seals the windows whose hour ended more
@@ -140,7 +167,7 @@ func (l *Ledger) Enqueue(ctx context.Context, now time.Time) (*Report, error) {
 		rep.Skipped = "usage sync is switched off: windows are sealed but nothing is uploaded"
 		return rep, nil
 	}
-	err = l.produce(ctx, now, "", rep, "", func() { l.pool.Kick() })
+	err = l.produce(ctx, now, "", rep, "", func() { l.pool.Kick() }, nil, -1)
 	l.pool.Kick()
 	return rep, err
 }
@@ -150,14 +177,16 @@ func (l *Ledger) Enqueue(ctx context.Context, now time.Time) (*Report, error) {
 // one queue, while it batches: the batches it makes are reserved for its
 // pool. It returns once nothing it may send is due (or ctx ended: then the
 // calls under way are cut off and their claims lapse, as after a crash).
-func (l *Ledger) upload(ctx context.Context, now time.Time, subID string, rep *Report) error {
+//
+// While sealing is open, sealing still makes rows: produce waits for them.
+func (l *Ledger) upload(ctx context.Context, now time.Time, subID string, rep *Report, sealing <-chan struct{}, backlog int) error {
 	offset := now.Sub(l.now()) // the sync's clock: now, moving on
 	p, q := l.newPool(rep, subID, func() time.Time { return l.now().Add(offset) }, l.cfg.Owner+"/"+randomID(), true)
 	q.since = now
 	rctx, stop := context.WithCancel(ctx)
 	ran := make(chan struct{})
 	go func() { defer close(ran); _ = p.Run(rctx) }()
-	perr := l.produce(ctx, now, subID, rep, p.ID(), p.Kick)
+	perr := l.produce(ctx, now, subID, rep, p.ID(), p.Kick, sealing, backlog)
 	q.lastBatched()
 	p.Kick()
 	var err error
@@ -179,7 +208,11 @@ func (l *Ledger) upload(ctx context.Context, now time.Time, subID string, rep *R
 // in id order, at most zuora.MaxUsagePerCall a batch, rows to be retried
 // alone in their own. Batches are reserved for reserveFor (empty: for any
 // sender); made is called after each.
-func (l *Ledger) produce(ctx context.Context, now time.Time, subID string, rep *Report, reserveFor string, made func()) error {
+// While sealing is open (nil: sealed), windows are still being sealed: an
+// empty page waits for more rows until it closes. backlog is the backlog
+// counted before sealing began (-1: count the due rows now).
+func (l *Ledger) produce(ctx context.Context, now time.Time, subID string, rep *Report, reserveFor string, made func(), sealing <-chan struct{}, backlog int) error {
+	ctx = zuora.WithShare(ctx, zuora.ShareUsage) // its reads are of the usage share
 	res := &resolver{l: l, numbers: map[string]string{}, subs: map[string]*subNumbers{}, fetched: map[string]bool{}, stranded: map[string]bool{},
 		reads: map[string]zuoraRead{}, open: map[string]openDay{}}
 	var (
@@ -188,6 +221,7 @@ func (l *Ledger) produce(ctx context.Context, now time.Time, subID string, rep *
 		file      []store.UsageRow // rows for a usage file
 		fileBytes int
 	)
+	var batches []store.NewUsageBatch // made, not written yet
 	flush := func(rows []store.UsageRow, kind string) error {
 		if len(rows) == 0 {
 			return nil
@@ -200,9 +234,18 @@ func (l *Ledger) produce(ctx context.Context, now time.Time, subID string, rep *
 		if reserveFor != "" {
 			b.ReservedFor, b.ReservedUntil = reserveFor, now.Add(l.cfg.ClaimTTL)
 		}
-		ok, err := l.db.CreateUsageBatch(ctx, b, now)
-		if err == nil && ok {
-			made()
+		batches = append(batches, b)
+		return nil
+	}
+	// write records the batches made so far, many a transaction.
+	write := func() error {
+		ok, err := l.db.CreateUsageBatches(ctx, batches, now)
+		batches = nil
+		for _, m := range ok {
+			if m {
+				made()
+				break
+			}
 		}
 		return err
 	}
@@ -210,21 +253,42 @@ func (l *Ledger) produce(ctx context.Context, now time.Time, subID string, rep *
 	// never tried before; the others by calls, which answer per row).
 	useFiles := false
 	if l.cfg.ImportThreshold > 0 {
-		n, err := l.db.CountDueUsageRows(ctx, now, subID)
-		if err != nil {
-			return err
+		if backlog < 0 {
+			var err error
+			if backlog, err = l.db.CountUsageBacklog(ctx, now, subID, false, time.Time{}); err != nil {
+				return err
+			}
 		}
-		useFiles = n >= l.cfg.ImportThreshold
+		useFiles = backlog >= l.cfg.ImportThreshold
 	}
 	for {
 		page, err := l.db.PendingUsageRows(ctx, now, subID, cursor, 2000)
 		if err != nil {
 			return err
 		}
+		if len(page) == 0 && sealing != nil {
+			if err := write(); err != nil {
+				return err
+			}
+			t := time.NewTimer(20 * time.Millisecond)
+			select {
+			case <-sealing:
+				sealing = nil // one more page: what the last chunk sealed
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+			t.Stop()
+			continue
+		}
 		if len(page) == 0 {
 			break
 		}
 		cursor = page[len(page)-1].ID
+		if err := res.prefetch(ctx, page); err != nil {
+			return err
+		}
 		reasons := make([]string, len(page))
 		for i, r := range page {
 			if page[i], reasons[i], err = res.resolve(ctx, r); err != nil {
@@ -290,11 +354,17 @@ func (l *Ledger) produce(ctx context.Context, now time.Time, subID string, rep *
 				chunk = nil
 			}
 		}
+		if err := write(); err != nil {
+			return err
+		}
 	}
 	if err := flush(file, store.UsageBatchImport); err != nil {
 		return err
 	}
-	return flush(chunk, store.UsageBatchCreate)
+	if err := flush(chunk, store.UsageBatchCreate); err != nil {
+		return err
+	}
+	return write()
 }
 
 func waiting(r store.UsageRow, reason string) WaitingRow {
@@ -362,6 +432,79 @@ type openDay struct {
 	err error
 }
 
+// prefetch reads from Zuora, at once and up to Senders at a time, the
+// subscriptions of the page whose charge numbers chargeNumber would read
+// them for (recorded charge numbers missing), so the reads do not happen one
+// after another.
+func (rs *resolver) prefetch(ctx context.Context, rows []store.UsageRow) error {
+	type want struct{ id, number string }
+	var subs []want
+	seen := map[string]bool{}
+	for _, r := range rows {
+		key := mappings.Key(r.SubscriptionID, r.PlanID, r.ChargeID)
+		if r.WindowChargeNumber != "" || seen[key] || rs.fetched[r.SubscriptionID] {
+			continue
+		}
+		if _, ok := rs.numbers[key]; ok {
+			continue
+		}
+		seen[key] = true
+		if _, ok := rs.reads[r.SubscriptionID]; ok || seen["sub:"+r.SubscriptionID] {
+			continue
+		}
+		cm, err := rs.l.maps.Get(ctx, mappings.SubscriptionCharge, key)
+		if err == nil {
+			rs.numbers[key] = cm.ZuoraNumber
+			continue
+		}
+		if !errors.Is(err, mappings.ErrNotFound) {
+			return err
+		}
+		m, err := rs.l.maps.Get(ctx, mappings.Subscription, r.SubscriptionID)
+		if errors.Is(err, mappings.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		seen["sub:"+r.SubscriptionID] = true
+		subs = append(subs, want{r.SubscriptionID, m.ZuoraNumber})
+	}
+	if len(subs) < 2 || rs.l.cfg.Charges == nil {
+		return nil
+	}
+	reads := make([]zuoraRead, len(subs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, rs.l.cfg.Senders)
+	for i, w := range subs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			zs, err := rs.l.z.GetSubscription(ctx, w.number)
+			reads[i] = zuoraRead{sub: zs, err: err}
+			if err == nil {
+				// Recorded here, concurrently; chargeNumber finds them.
+				reads[i].recErr = rs.l.cfg.Charges.RecordCharges(ctx, w.id, zs)
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	for i, w := range subs {
+		if reads[i].recErr != nil {
+			return reads[i].recErr
+		}
+		rs.reads[w.id] = reads[i]
+		if reads[i].err == nil {
+			rs.fetched[w.id] = true
+		}
+	}
+	return nil
+}
+
 // readOpen reads the first open day of the charges of rows ready to go
 // whose day is not known yet, in bulk (Object Query, up to 50 charges a
 // call; every version's charge rows, so the latest dates win).
@@ -397,8 +540,9 @@ func (rs *resolver) readOpen(ctx context.Context, rows []store.UsageRow, reasons
 }
 
 type zuoraRead struct {
-	sub zuora.Subscription
-	err error
+	sub    zuora.Subscription
+	err    error
+	recErr error // recording its charge numbers failed (prefetch)
 }
 
 // read reads a subscription from Zuora once per sync.
@@ -408,7 +552,7 @@ func (rs *resolver) read(ctx context.Context, subID, number string) (zuora.Subsc
 	}
 	zs, err := rs.l.z.GetSubscription(ctx, number)
 	if ctx.Err() == nil {
-		rs.reads[subID] = zuoraRead{zs, err}
+		rs.reads[subID] = zuoraRead{sub: zs, err: err}
 	}
 	return zs, err
 }
