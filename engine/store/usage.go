@@ -306,23 +306,50 @@ func (db *DB) InsertUsageEvents(ctx context.Context, evs []UsageEvent, now time.
 func (db *DB) addToWindows(ctx context.Context, tx *sql.Tx, list []*windowAgg, now time.Time) error {
 	pg := db.Dialect == Postgres
 	if !pg {
-		// SQLite stores exact decimal text: add in Go. The transaction holds
+		// SQLite stores exact decimal text: add in Go, reading the current
+		// quantities a few hundred windows a query. The transaction holds
 		// SQLite's single write lock, so nothing changes in between.
+		byKey := make(map[windowKey]*windowAgg, len(list))
 		for _, a := range list {
-			var cur string
-			err := tx.QueryRowContext(ctx, "SELECT quantity FROM usage_windows WHERE subscription_id = ? AND plan_id = ? AND charge_id = ? AND window_start = ?",
-				a.key.sub, a.key.plan, a.key.charge, a.start).Scan(&cur)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-			case err != nil:
+			byKey[a.key] = a
+		}
+		err := chunks(list, 200, func(chunk []*windowAgg) error {
+			q := db.q().s("SELECT subscription_id, plan_id, charge_id, window_start, quantity FROM usage_windows WHERE (subscription_id, plan_id, charge_id, window_start) IN (VALUES ")
+			for i, a := range chunk {
+				if i > 0 {
+					q.s(",")
+				}
+				q.s("(").a(a.key.sub).s(",").a(a.key.plan).s(",").a(a.key.charge).s(",").a(a.start).s(")")
+			}
+			rs, err := q.s(")").rows(ctx, tx)
+			if err != nil {
 				return err
-			default:
+			}
+			_, err = scanRows(rs, func(rs *sql.Rows) (struct{}, error) {
+				var (
+					k   windowKey
+					at  time.Time
+					cur string
+				)
+				if err := rs.Scan(&k.sub, &k.plan, &k.charge, &at, &cur); err != nil {
+					return struct{}{}, err
+				}
+				k.start = at.Unix()
+				a := byKey[k]
+				if a == nil {
+					return struct{}{}, nil
+				}
 				d, err := num(cur)
 				if err != nil {
-					return err
+					return struct{}{}, err
 				}
 				a.qty = a.qty.Add(d)
-			}
+				return struct{}{}, nil
+			})
+			return err
+		})
+		if err != nil {
+			return err
 		}
 	}
 	q := db.q().s("INSERT INTO usage_windows (subscription_id, plan_id, charge_id, window_start, quantity, event_count, dirty, uom, charge_number, created_at, updated_at) VALUES ")
