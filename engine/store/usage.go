@@ -243,25 +243,28 @@ func (db *DB) InsertUsageEvents(ctx context.Context, evs []UsageEvent, now time.
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		clear(inserted)
-		q := db.q().s("INSERT INTO usage_events (idempotency_key, subscription_id, plan_id, charge_id, quantity, occurred_at, window_start, ingested_at) VALUES ")
-		for i, e := range evs {
-			if i > 0 {
-				q.s(",")
+		err := chunks(evs, db.rowsPerStatement(), func(evs []UsageEvent) error {
+			q := db.q().s("INSERT INTO usage_events (idempotency_key, subscription_id, plan_id, charge_id, quantity, occurred_at, window_start, ingested_at) VALUES ")
+			for i, e := range evs {
+				if i > 0 {
+					q.s(",")
+				}
+				q.s("(").a(e.Key).s(",").a(e.SubscriptionID).s(",").a(e.PlanID).s(",").a(e.ChargeID).s(",").a(e.Quantity.String()).s(",").
+					a(e.OccurredAt.UTC()).s(",").a(e.WindowStart.UTC()).s(",").a(now).s(")")
 			}
-			q.s("(").a(e.Key).s(",").a(e.SubscriptionID).s(",").a(e.PlanID).s(",").a(e.ChargeID).s(",").a(e.Quantity.String()).s(",").
-				a(e.OccurredAt.UTC()).s(",").a(e.WindowStart.UTC()).s(",").a(now).s(")")
-		}
-		q.s(" ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key")
-		rs, err := q.rows(ctx, tx)
-		if err != nil {
-			return fmt.Errorf("insert usage events: %w", err)
-		}
-		ks, err := scanRows(rs, func(rs *sql.Rows) (k string, err error) { return k, rs.Scan(&k) })
+			q.s(" ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key")
+			rs, err := q.rows(ctx, tx)
+			if err != nil {
+				return fmt.Errorf("insert usage events: %w", err)
+			}
+			ks, err := scanRows(rs, func(rs *sql.Rows) (k string, err error) { return k, rs.Scan(&k) })
+			for _, k := range ks {
+				inserted[k] = true
+			}
+			return err
+		})
 		if err != nil {
 			return err
-		}
-		for _, k := range ks {
-			inserted[k] = true
 		}
 		aggs := map[windowKey]*windowAgg{}
 		for _, e := range evs {
@@ -352,27 +355,39 @@ func (db *DB) addToWindows(ctx context.Context, tx *sql.Tx, list []*windowAgg, n
 			return err
 		}
 	}
-	q := db.q().s("INSERT INTO usage_windows (subscription_id, plan_id, charge_id, window_start, quantity, event_count, dirty, uom, charge_number, created_at, updated_at) VALUES ")
-	for i, a := range list {
-		if i > 0 {
-			q.s(",")
+	return chunks(list, db.rowsPerStatement(), func(list []*windowAgg) error {
+		q := db.q().s("INSERT INTO usage_windows (subscription_id, plan_id, charge_id, window_start, quantity, event_count, dirty, uom, charge_number, created_at, updated_at) VALUES ")
+		for i, a := range list {
+			if i > 0 {
+				q.s(",")
+			}
+			q.s("(").a(a.key.sub).s(",").a(a.key.plan).s(",").a(a.key.charge).s(",").a(a.start).s(",").a(a.qty.String()).s(",").
+				a(a.events).s(", TRUE,").a(a.uom).s(",").a(a.number).s(",").a(now).s(",").a(now).s(")")
 		}
-		q.s("(").a(a.key.sub).s(",").a(a.key.plan).s(",").a(a.key.charge).s(",").a(a.start).s(",").a(a.qty.String()).s(",").
-			a(a.events).s(", TRUE,").a(a.uom).s(",").a(a.number).s(",").a(now).s(",").a(now).s(")")
-	}
-	q.s(" ON CONFLICT (subscription_id, plan_id, charge_id, window_start) DO UPDATE SET ")
-	if pg {
-		q.s("quantity = usage_windows.quantity + excluded.quantity, ")
-	} else {
-		q.s("quantity = excluded.quantity, ")
-	}
-	q.s(`event_count = usage_windows.event_count + excluded.event_count, dirty = TRUE, updated_at = excluded.updated_at,
+		q.s(" ON CONFLICT (subscription_id, plan_id, charge_id, window_start) DO UPDATE SET ")
+		if pg {
+			q.s("quantity = usage_windows.quantity + excluded.quantity, ")
+		} else {
+			q.s("quantity = excluded.quantity, ")
+		}
+		q.s(`event_count = usage_windows.event_count + excluded.event_count, dirty = TRUE, updated_at = excluded.updated_at,
 		uom = CASE WHEN usage_windows.uom = '' THEN excluded.uom ELSE usage_windows.uom END,
 		charge_number = CASE WHEN usage_windows.charge_number = '' THEN excluded.charge_number ELSE usage_windows.charge_number END`)
-	if _, err := q.exec(ctx, tx); err != nil {
-		return fmt.Errorf("update usage windows: %w", err)
+		if _, err := q.exec(ctx, tx); err != nil {
+			return fmt.Errorf("update usage windows: %w", err)
+		}
+		return nil
+	})
+}
+
+// rowsPerStatement bounds the rows of one multi-row statement: SQLite's
+// driver binds parameters in time quadratic in their number, so its
+// statements stay at about 100 rows (Postgres: 1,000).
+func (db *DB) rowsPerStatement() int {
+	if db.Dialect == Postgres {
+		return 1000
 	}
-	return nil
+	return 100
 }
 
 const sealChunk = 1000
@@ -454,18 +469,26 @@ func (db *DB) sealChunk(ctx context.Context, now, cutoff time.Time, subID string
 		if len(toSeal) == 0 {
 			return nil
 		}
-		ins := db.q().s("INSERT INTO usage_uploads (window_id, subscription_id, seq, quantity, state, description, next_attempt_at, created_at, updated_at) VALUES ")
 		ids := make([]int64, 0, len(toSeal))
-		for i, r := range toSeal {
-			if i > 0 {
-				ins.s(",")
-			}
-			ins.s("(").a(r.id).s(",").a(r.sub).s(",").a(r.uploads).s(",").a(r.diff.String()).s(",").a(UsageRowPending).s(",").
-				a(describe(r.sub, r.charge, r.start.UTC(), r.uploads)).s(",").a(now).s(",").a(now).s(",").a(now).s(")")
+		for _, r := range toSeal {
 			ids = append(ids, r.id)
 		}
-		if _, err := ins.exec(ctx, tx); err != nil {
-			return fmt.Errorf("insert upload rows: %w", err)
+		err = chunks(toSeal, db.rowsPerStatement(), func(toSeal []sealRow) error {
+			ins := db.q().s("INSERT INTO usage_uploads (window_id, subscription_id, seq, quantity, state, description, next_attempt_at, created_at, updated_at) VALUES ")
+			for i, r := range toSeal {
+				if i > 0 {
+					ins.s(",")
+				}
+				ins.s("(").a(r.id).s(",").a(r.sub).s(",").a(r.uploads).s(",").a(r.diff.String()).s(",").a(UsageRowPending).s(",").
+					a(describe(r.sub, r.charge, r.start.UTC(), r.uploads)).s(",").a(now).s(",").a(now).s(",").a(now).s(")")
+			}
+			if _, err := ins.exec(ctx, tx); err != nil {
+				return fmt.Errorf("insert upload rows: %w", err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		// The rows are locked (Postgres) or the write lock is held (SQLite):
 		// quantity is still what was read above.
@@ -611,7 +634,7 @@ func (db *DB) CreateUsageBatches(ctx context.Context, bs []NewUsageBatch, now ti
 	made := make([]bool, len(bs))
 	for start := 0; start < len(bs); {
 		end, rows := start, 0
-		for end < len(bs) && (end == start || rows+len(bs[end].Rows) <= 1000) {
+		for end < len(bs) && (end == start || rows+len(bs[end].Rows) <= db.rowsPerStatement()) {
 			rows += len(bs[end].Rows)
 			end++
 		}
