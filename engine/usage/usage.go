@@ -94,7 +94,8 @@ type Config struct {
 	// up: they are resent with the same key, then looked up (KeyLifetime).
 	MaxAttempts int
 	// OnBatch, if set, observes every attempt at a batch: its outcome
-	// ("stored", "refused", "unknown", "looked_up", "lease_lost") and rows.
+	// ("stored", "refused", "unknown", "looked_up", "lease_lost", and
+	// "import_pending" for a usage file accepted or still being imported) and rows.
 	OnBatch func(outcome string, rows int)
 	// RetryBase and RetryMax are the unit and maximum of the retry policy of
 	// failed rows and batches (engine/retry: attempt⁴ × unit with jitter, at
