@@ -672,36 +672,44 @@ func (db *DB) createUsageBatches(ctx context.Context, bs []NewUsageBatch, now ti
 		}
 	}
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		// One statement for all rows: their values joined in (VALUES …),
-		// whose columns both dialects name column1…column8.
-		q := db.q().s("UPDATE usage_uploads SET state = ").a(UsageRowSending).s(", updated_at = ").a(now).
-			s(`, batch_id = v.column2, account_number = v.column3, subscription_number = v.column4, charge_number = v.column5,
+		// A statement per rowsPerStatement rows: their values joined in
+		// (VALUES …), whose columns both dialects name column1…column8.
+		var n int64
+		err := chunks(all, db.rowsPerStatement(), func(part []UsageRow) error {
+			q := db.q().s("UPDATE usage_uploads SET state = ").a(UsageRowSending).s(", updated_at = ").a(now).
+				s(`, batch_id = v.column2, account_number = v.column3, subscription_number = v.column4, charge_number = v.column5,
 			uom = v.column6, description = v.column7, sent_start = v.column8 FROM (VALUES `)
-		for i, r := range all {
-			var start any
-			if r.SendStart != nil {
-				start = r.SendStart.UTC()
+			for i, r := range part {
+				var start any
+				if r.SendStart != nil {
+					start = r.SendStart.UTC()
+				}
+				if i > 0 {
+					q.s(",")
+				}
+				q.s("(").a(r.ID)
+				if i == 0 && q.pg {
+					q.s("::bigint")
+				}
+				for _, v := range []any{batchOf[r.ID], r.AccountNumber, r.SubscriptionNumber, r.ChargeNumber, r.UOM, r.Description} {
+					q.s(",").a(v)
+				}
+				q.s(",").a(start)
+				if i == 0 && q.pg {
+					q.s("::timestamptz")
+				}
+				q.s(")")
 			}
-			if i > 0 {
-				q.s(",")
+			q.s(") AS v WHERE usage_uploads.id = v.column1 AND usage_uploads.state = 'pending'")
+			m, err := q.exec(ctx, tx)
+			if err != nil {
+				return fmt.Errorf("mark rows sending: %w", err)
 			}
-			q.s("(").a(r.ID)
-			if i == 0 && q.pg {
-				q.s("::bigint")
-			}
-			for _, v := range []any{batchOf[r.ID], r.AccountNumber, r.SubscriptionNumber, r.ChargeNumber, r.UOM, r.Description} {
-				q.s(",").a(v)
-			}
-			q.s(",").a(start)
-			if i == 0 && q.pg {
-				q.s("::timestamptz")
-			}
-			q.s(")")
-		}
-		q.s(") AS v WHERE usage_uploads.id = v.column1 AND usage_uploads.state = 'pending'")
-		n, err := q.exec(ctx, tx)
+			n += m
+			return nil
+		})
 		if err != nil {
-			return fmt.Errorf("mark rows sending: %w", err)
+			return err
 		}
 		if n != int64(len(all)) {
 			return errRaced
@@ -714,19 +722,25 @@ func (db *DB) createUsageBatches(ctx context.Context, bs []NewUsageBatch, now ti
 		}
 		if len(first) > 0 {
 			// The window keeps the charge number that covered it.
-			q := db.q().s("UPDATE usage_windows SET charge_number = v.column2 FROM (VALUES ")
-			for i, r := range first {
-				if i > 0 {
-					q.s(",")
+			err := chunks(first, db.rowsPerStatement(), func(first []UsageRow) error {
+				q := db.q().s("UPDATE usage_windows SET charge_number = v.column2 FROM (VALUES ")
+				for i, r := range first {
+					if i > 0 {
+						q.s(",")
+					}
+					q.s("(").a(r.WindowID)
+					if i == 0 && q.pg {
+						q.s("::bigint")
+					}
+					q.s(",").a(r.ChargeNumber).s(")")
 				}
-				q.s("(").a(r.WindowID)
-				if i == 0 && q.pg {
-					q.s("::bigint")
+				if _, err := q.s(") AS v WHERE usage_windows.id = v.column1 AND usage_windows.charge_number = ''").exec(ctx, tx); err != nil {
+					return fmt.Errorf("record charge numbers on windows: %w", err)
 				}
-				q.s(",").a(r.ChargeNumber).s(")")
-			}
-			if _, err := q.s(") AS v WHERE usage_windows.id = v.column1 AND usage_windows.charge_number = ''").exec(ctx, tx); err != nil {
-				return fmt.Errorf("record charge numbers on windows: %w", err)
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 		}
 		ins := db.q().s("INSERT INTO usage_batches (id, kind, row_count, state, first_sent_at, next_attempt_at, claimed_by, lease_token, claimed_until, created_at, updated_at) VALUES ")
@@ -927,7 +941,24 @@ func (db *DB) FinishUsageBatch(ctx context.Context, worker string, b UsageBatch,
 		if n == 0 {
 			return ErrLeaseLost
 		}
-		if len(o.Sent) > 0 {
+		same := ""
+		for _, zid := range o.Sent {
+			same = zid
+			break
+		}
+		for _, zid := range o.Sent {
+			if zid != same {
+				same = ""
+				break
+			}
+		}
+		if len(o.Sent) > 0 && len(o.Sent) == len(b.Rows) && same != "" {
+			// Every row of the batch, one Zuora id (a usage file's import).
+			if _, err := db.q().s("UPDATE usage_uploads SET state = ").a(UsageRowSent).s(", sent_at = ").a(now).s(", updated_at = ").a(now).
+				s(", last_error = '', zuora_id = ").a(same).s(" WHERE state = 'sending' AND batch_id = ").a(b.ID).exec(ctx, tx); err != nil {
+				return fmt.Errorf("record sent rows: %w", err)
+			}
+		} else if len(o.Sent) > 0 {
 			q := db.q().s("UPDATE usage_uploads SET state = ").a(UsageRowSent).s(", sent_at = ").a(now).s(", updated_at = ").a(now).
 				s(", last_error = '', zuora_id = CASE id")
 			ids := make([]int64, 0, len(o.Sent))

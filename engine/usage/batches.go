@@ -168,7 +168,9 @@ func (q *batchQueue) Finish(ctx context.Context, holder string, job worker.Job, 
 	q.mu.Lock()
 	if at.polling {
 		q.polling[b.ID] = true
-	} else if at.o.State != store.UsageBatchSending || b.ImportStatusURL == "" {
+	} else {
+		// Ended, or its status could not be read: a sync waits no more
+		// for it (the next one, or serve's senders, read it again).
 		delete(q.polling, b.ID)
 	}
 	q.mu.Unlock()
