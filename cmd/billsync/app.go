@@ -85,7 +85,7 @@ func newApp(ctx context.Context, cfg Config, log zerolog.Logger, ln net.Listener
 	}
 	zcfg := zuora.Config{BaseURL: cfg.ZuoraBaseURL, AllowAnyBaseURL: cfg.ZuoraAllowAnyURL, ClientID: cfg.ZuoraClientID,
 		ClientSecret: cfg.ZuoraClientSecret, Version: cfg.ZuoraVersion, ConcurrencyLimit: cfg.ZuoraConcurrency,
-		RequestsPerMinute: cfg.ZuoraRequestsPerMin}
+		RequestsPerMinute: cfg.ZuoraRequestsPerMin, UsageShare: float64(cfg.UsageZuoraShare) / 100}
 	if cfg.ZuoraBaseURL == "" {
 		if err := a.startSimulator(ctx, ln); err != nil {
 			a.close()

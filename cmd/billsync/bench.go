@@ -34,6 +34,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.Events, "events", 1_000_000, "usage: events to ingest")
 	fs.IntVar(&o.Windows, "windows", 100_000, "usage: hourly windows the events fall into")
 	fs.IntVar(&o.DriftShare, "drift-share", 25, "drift: percentage of the concurrency limit the drift checks may take (serve's BILLSYNC_DRIFT_SHARE)")
+	fs.BoolVar(&o.UsageFiles, "usage-files", false, "usage: upload the backlog as usage files (POST /v1/usage) instead of calls of 50")
 	fs.IntVar(&o.Callouts, "callouts", 10_000, "callouts: account-created callouts to send")
 	fs.IntVar(&o.Rate, "rate", 500, "callouts: callouts per second")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "bound on the measured part")

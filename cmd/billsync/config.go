@@ -32,6 +32,7 @@ type Config struct {
 	InboundConfig   // Zuora callouts (config_inbound.go)
 	ScaleConfig     // several replicas (config_scale.go)
 	HTTPConfig      // HTTP server bounds, hosts, origins, proxies (config_http.go)
+	UsageConfig     // usage upload (config_usage.go)
 
 	// Zuora. With no base URL, billsync starts its built-in Zuora simulator.
 	ZuoraBaseURL      string
@@ -98,7 +99,7 @@ func (c *Config) settings() []setting {
 		{"BILLSYNC_SYNC_USAGE", "sync-usage", "upload usage (initial value)", &c.SyncUsage},
 		{"BILLSYNC_SYNC_INBOUND", "sync-inbound", "process Zuora callouts (initial value)", &c.SyncInbound},
 		{"BILLSYNC_REPLICA_ID", "replica-id", "this replica's name in leases and claims (default: random)", &c.ReplicaID},
-	}, append(append(c.InboundConfig.settings(), c.ScaleConfig.settings()...), c.HTTPConfig.settings()...)...)
+	}, append(append(append(c.InboundConfig.settings(), c.ScaleConfig.settings()...), c.HTTPConfig.settings()...), c.UsageConfig.settings()...)...)
 }
 
 func (s setting) set(v string) error {
@@ -205,6 +206,7 @@ func DefaultConfig() Config {
 		InboundConfig:   defaultInboundConfig(),
 		ScaleConfig:     defaultScaleConfig(),
 		HTTPConfig:      defaultHTTPConfig(),
+		UsageConfig:     defaultUsageConfig(),
 
 		ZuoraConcurrency:     40,
 		ZuoraRequestsPerMin:  2500,
@@ -295,6 +297,9 @@ func (c *Config) Validate() error {
 		return errors.New("config: BILLSYNC_ADMIN_PASSWORD must be at least 12 characters")
 	}
 	if err := c.ScaleConfig.validate(); err != nil {
+		return err
+	}
+	if err := c.UsageConfig.validate(); err != nil {
 		return err
 	}
 	if err := c.HTTPConfig.validate(); err != nil {

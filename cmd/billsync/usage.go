@@ -27,6 +27,10 @@ func (a *app) newUsage() *ledger.Ledger {
 		ClaimTTL:    a.cfg.ClaimLease,
 		StopTimeout: a.cfg.ShutdownTimeout * 4 / 5,
 		OnBatch:     a.metrics.ObserveUsageBatch,
+		// As many senders as Zuora takes calls: the client's usage share
+		// keeps them from crowding out the reconciles.
+		Senders:         a.cfg.ZuoraConcurrency,
+		ImportThreshold: a.cfg.importThreshold(),
 	})
 }
 

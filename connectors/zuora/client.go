@@ -113,7 +113,7 @@ func New(cfg Config, log zerolog.Logger, opts ...Option) (*Client, error) {
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c.http = &hc
 	c.tokens = &tokenSource{c: c}
-	c.lim = newLimiter(cfg.ConcurrencyLimit, cfg.RequestsPerMinute, c.now)
+	c.lim = newLimiter(cfg.ConcurrencyLimit, cfg.RequestsPerMinute, cfg.UsageShare, c.now)
 	return c, nil
 }
 
@@ -213,11 +213,15 @@ func (c *Client) observe(info CallInfo) {
 
 // call is one logical API call (possibly several HTTP attempts).
 type call struct {
-	op      string // "METHOD /path-template"
-	method  string
-	path    string // path below the base URL (escaped), or an absolute URL
-	query   url.Values
-	body    any
+	op     string // "METHOD /path-template"
+	method string
+	path   string // path below the base URL (escaped), or an absolute URL
+	query  url.Values
+	body   any
+	// raw, when set, is sent as is with Content-Type rawType instead of
+	// body's JSON (a multipart usage file).
+	raw     []byte
+	rawType string
 	idemKey string
 	// check, when set, inspects a successful answer's body and may turn it
 	// into an error (e.g. an Actions answer whose every row hit a retryable
@@ -260,6 +264,9 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 		}
 		body = b
 	}
+	if cl.raw != nil {
+		body = cl.raw
+	}
 	if cl.idemKey != "" && len(cl.idemKey) > 255 {
 		return nil, fmt.Errorf("zuora %s: Idempotency-Key longer than 255 characters", cl.op)
 	}
@@ -285,7 +292,7 @@ func (c *Client) do(ctx context.Context, cl call) (*response, error) {
 		remaining, limit := headerInt(resp, "Concurrency-Limit-Remaining"), headerInt(resp, "Concurrency-Limit-Limit")
 		throttled := e != nil && (e.HTTPStatus == http.StatusTooManyRequests || e.Category == CategoryConcurrencyLimit ||
 			e.Code == "REQUEST_EXCEEDED_RATE" || e.Code == "REQUEST_EXCEEDED_LIMIT")
-		c.lim.release(remaining, limit, throttled)
+		c.lim.release(ctx, remaining, limit, throttled)
 		if e == nil {
 			c.observe(CallInfo{Operation: cl.op, Status: resp.status, Duration: resp.dur, RequestID: resp.requestID, Attempt: attempt})
 			return &response{status: resp.status, header: resp.header, body: resp.body, requestID: resp.requestID}, nil
@@ -434,6 +441,9 @@ func (c *Client) attempt(ctx context.Context, cl call, target string, body []byt
 	req.Header.Set("Zuora-Version", c.cfg.Version)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+		if cl.rawType != "" {
+			req.Header.Set("Content-Type", cl.rawType)
+		}
 	}
 	if cl.idemKey != "" && (cl.method == http.MethodPost || cl.method == http.MethodPatch) {
 		req.Header.Set("Idempotency-Key", cl.idemKey)

@@ -36,6 +36,9 @@ const (
 	DefaultTimeout = 125 * time.Second
 	// DefaultConcurrencyLimit is Zuora's default tenant concurrency limit (§9).
 	DefaultConcurrencyLimit = 40
+	// DefaultUsageShare is the usage uploads' part of the concurrency
+	// budget while reconciles wait too.
+	DefaultUsageShare = 0.25
 	// DefaultRequestsPerMinute is the smallest API tier (API Sandbox, 2,500
 	// RPM, §9), safe on every tenant; raise it for production tenants.
 	DefaultRequestsPerMinute = 2500
@@ -63,6 +66,11 @@ type Config struct {
 	ConcurrencyLimit int
 	// RequestsPerMinute caps call starts per minute (the tenant's API RPM).
 	RequestsPerMinute int
+	// UsageShare is the part of ConcurrencyLimit that usage uploads
+	// (WithShare(ctx, ShareUsage)) hold while other calls wait, and the
+	// other calls hold the rest; a share with nothing waiting lends its
+	// slots (DefaultUsageShare when zero; 0 < UsageShare < 1).
+	UsageShare float64
 	// MaxAttempts bounds attempts per call, the first included.
 	MaxAttempts int
 	// MinBackoff and MaxBackoff bound the exponential backoff between attempts.
@@ -77,9 +85,9 @@ type Config struct {
 // String renders the configuration with the client secret redacted, so a
 // Config printed with %v or %+v never leaks it.
 func (c Config) String() string {
-	return fmt.Sprintf("{BaseURL:%s AllowAnyBaseURL:%t ClientID:%s ClientSecret:%s Version:%s Timeout:%s ConcurrencyLimit:%d RequestsPerMinute:%d MaxAttempts:%d MinBackoff:%s MaxBackoff:%s}",
+	return fmt.Sprintf("{BaseURL:%s AllowAnyBaseURL:%t ClientID:%s ClientSecret:%s Version:%s Timeout:%s ConcurrencyLimit:%d RequestsPerMinute:%d UsageShare:%g MaxAttempts:%d MinBackoff:%s MaxBackoff:%s}",
 		c.BaseURL, c.AllowAnyBaseURL, c.ClientID, redact(c.ClientSecret), c.Version, c.Timeout, c.ConcurrencyLimit,
-		c.RequestsPerMinute, c.MaxAttempts, c.MinBackoff, c.MaxBackoff)
+		c.RequestsPerMinute, c.UsageShare, c.MaxAttempts, c.MinBackoff, c.MaxBackoff)
 }
 
 // GoString redacts the secret for %#v too.
@@ -155,6 +163,9 @@ func (c Config) withDefaults() Config {
 	if c.RequestsPerMinute == 0 {
 		c.RequestsPerMinute = DefaultRequestsPerMinute
 	}
+	if c.UsageShare == 0 {
+		c.UsageShare = DefaultUsageShare
+	}
 	if c.MaxAttempts == 0 {
 		c.MaxAttempts = DefaultMaxAttempts
 	}
@@ -208,6 +219,9 @@ func (c Config) Validate() error {
 	}
 	if c.RequestsPerMinute < 0 {
 		bad("RequestsPerMinute", "negative")
+	}
+	if c.UsageShare < 0 || c.UsageShare >= 1 {
+		bad("UsageShare", "%g outside 0..1 (exclusive)", c.UsageShare)
 	}
 	if c.MaxAttempts < 0 || c.MaxAttempts > 50 {
 		bad("MaxAttempts", "%d outside 0..50", c.MaxAttempts)

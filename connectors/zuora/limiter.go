@@ -17,12 +17,23 @@ import (
 // to that, and to Concurrency-Limit-Limit when it is lower than configured;
 // a 429 halves it. It grows back by one slot per successful call that came
 // back without pressure.
+//
+// The budget is shared by billsync's kinds of work: a call made with
+// WithShare(ctx, ShareUsage) (the usage uploader) is of the usage share, any
+// other (reconciles, drift checks, callouts, pulls) of the default share.
+// While calls of both shares wait, each share holds at most its part of the
+// cap (usage: UsageShare of it, at least one slot; the default share: the
+// rest), so a usage backlog never starves subscription changes and vice
+// versa; while only one share has calls waiting, it may use the whole cap.
+// A freed slot goes to a waiter of a share below its part first.
 type limiter struct {
 	mu        sync.Mutex
 	max       int // configured ceiling
 	effective int // current cap, 1..max
 	inFlight  int
-	waiters   []chan struct{}
+	usage     float64     // the usage share's part of the cap, 0..1
+	held      [shares]int // in-flight calls per share
+	waiters   [shares][]chan struct{}
 
 	// Per-minute budget: a token bucket holding at most perMinute starts,
 	// refilled continuously at perMinute per minute.
@@ -32,49 +43,99 @@ type limiter struct {
 	now       func() time.Time
 }
 
-func newLimiter(maxInFlight, perMinute int, now func() time.Time) *limiter {
-	return &limiter{max: maxInFlight, effective: maxInFlight, perMinute: perMinute,
+// Share names a part of the tenant's concurrency budget (see limiter).
+type Share int
+
+// The shares of the budget.
+const (
+	ShareDefault Share = iota // reconciles and everything else
+	ShareUsage                // usage uploads
+	shares
+)
+
+type shareKey struct{}
+
+// WithShare marks the calls made with ctx as calls of share s.
+func WithShare(ctx context.Context, s Share) context.Context {
+	return context.WithValue(ctx, shareKey{}, s)
+}
+
+func shareOf(ctx context.Context) Share {
+	if s, ok := ctx.Value(shareKey{}).(Share); ok && s >= 0 && s < shares {
+		return s
+	}
+	return ShareDefault
+}
+
+func newLimiter(maxInFlight, perMinute int, usageShare float64, now func() time.Time) *limiter {
+	return &limiter{max: maxInFlight, effective: maxInFlight, perMinute: perMinute, usage: usageShare,
 		tokens: float64(perMinute), last: now(), now: now}
 }
 
-// acquire waits for a slot and a unit of the per-minute budget.
+// partLocked is share s's part of the current cap when both shares wait.
+func (l *limiter) partLocked(s Share) int {
+	u := int(float64(l.effective)*l.usage + 0.5)
+	u = min(max(1, u), max(1, l.effective-1))
+	if s == ShareUsage {
+		return u
+	}
+	return max(1, l.effective-u)
+}
+
+// mayTakeLocked reports whether a call of share s may take a free slot now.
+func (l *limiter) mayTakeLocked(s Share) bool {
+	if l.inFlight >= l.effective {
+		return false
+	}
+	other := 1 - s
+	return l.held[s] < l.partLocked(s) || len(l.waiters[other]) == 0
+}
+
+// acquire waits for a slot and a unit of the per-minute budget; the call is
+// of ctx's share (WithShare).
 func (l *limiter) acquire(ctx context.Context) error {
 	if err := l.waitBudget(ctx); err != nil {
 		return err
 	}
+	s := shareOf(ctx)
 	for {
 		l.mu.Lock()
-		if l.inFlight < l.effective {
+		if l.mayTakeLocked(s) {
 			l.inFlight++
+			l.held[s]++
 			l.mu.Unlock()
 			return nil
 		}
 		ch := make(chan struct{})
-		l.waiters = append(l.waiters, ch)
+		l.waiters[s] = append(l.waiters[s], ch)
 		l.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
 			l.mu.Lock()
-			for i, w := range l.waiters {
+			for i, w := range l.waiters[s] {
 				if w == ch {
-					l.waiters = append(l.waiters[:i], l.waiters[i+1:]...)
+					l.waiters[s] = append(l.waiters[s][:i], l.waiters[s][i+1:]...)
 					break
 				}
 			}
+			// A wake-up this waiter got but will not use goes to the next.
+			l.wakeLocked()
 			l.mu.Unlock()
 			return ctx.Err()
 		}
 	}
 }
 
-// release frees a slot and applies what the response said about the
-// tenant's concurrency (remaining < 0 or limit <= 0: header absent).
-func (l *limiter) release(remaining, limit int, throttled bool) {
+// release frees the slot of a call of ctx's share and applies what the
+// response said about the tenant's concurrency (remaining < 0 or limit <=
+// 0: header absent).
+func (l *limiter) release(ctx context.Context, remaining, limit int, throttled bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	held := l.inFlight // slots held by this client, this call's included
 	l.inFlight--
+	l.held[shareOf(ctx)]--
 	switch {
 	case throttled:
 		l.effective = max(1, l.effective/2)
@@ -95,12 +156,31 @@ func (l *limiter) release(remaining, limit int, throttled bool) {
 	l.wakeLocked()
 }
 
-// wakeLocked wakes as many waiters as there are free slots.
+// wakeLocked wakes as many waiters as there are free slots, first those of
+// a share below its part.
 func (l *limiter) wakeLocked() {
 	free := l.effective - l.inFlight
-	for free > 0 && len(l.waiters) > 0 {
-		close(l.waiters[0])
-		l.waiters = l.waiters[1:]
+	woken := [shares]int{}
+	for free > 0 && (len(l.waiters[ShareDefault]) > 0 || len(l.waiters[ShareUsage]) > 0) {
+		pick := Share(-1)
+		for s := ShareDefault; s < shares; s++ {
+			if len(l.waiters[s]) > 0 && l.held[s]+woken[s] < l.partLocked(s) {
+				pick = s
+				break
+			}
+		}
+		if pick < 0 {
+			if len(l.waiters[ShareDefault]) > 0 && len(l.waiters[ShareUsage]) > 0 {
+				return // both shares at their part: wait for a slot of their own
+			}
+			pick = ShareDefault
+			if len(l.waiters[ShareDefault]) == 0 {
+				pick = ShareUsage
+			}
+		}
+		close(l.waiters[pick][0])
+		l.waiters[pick] = l.waiters[pick][1:]
+		woken[pick]++
 		free--
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -88,6 +89,36 @@ func (c *Client) ListAccountsUpdatedSince(ctx context.Context, since time.Time) 
 // after since (oldest update first).
 func (c *Client) ListSubscriptionsUpdatedSince(ctx context.Context, since time.Time) iter.Seq2[QuerySubscription, error] {
 	return listCursor[QuerySubscription](ctx, c, "GET /object-query/subscriptions", "/object-query/subscriptions", updatedSinceQuery(since))
+}
+
+// QueryRatePlanCharge is a row from GET /object-query/rate-plan-charges.
+type QueryRatePlanCharge struct {
+	ID                   string `json:"id"`
+	ChargeNumber         string `json:"chargeNumber"`
+	ChargeType           string `json:"chargeType"`
+	SubscriptionID       string `json:"subscriptionId"`
+	ProcessedThroughDate string `json:"processedThroughDate"`
+	ChargedThroughDate   string `json:"chargedThroughDate"`
+}
+
+// ListRatePlanChargesByNumber iterates the rate plan charges (every
+// version's) with the given charge numbers: one Object Query for up to 50
+// numbers at a time, instead of a subscription read each.
+func (c *Client) ListRatePlanChargesByNumber(ctx context.Context, numbers []string) iter.Seq2[QueryRatePlanCharge, error] {
+	const op, path = "GET /object-query/rate-plan-charges", "/object-query/rate-plan-charges"
+	return func(yield func(QueryRatePlanCharge, error) bool) {
+		for len(numbers) > 0 {
+			chunk := numbers[:min(len(numbers), 50)]
+			numbers = numbers[len(chunk):]
+			q := url.Values{"pageSize": {strconv.Itoa(objectQueryPageSize)}, "filter[]": {"chargenumber.IN:[" + strings.Join(chunk, ",") + "]"},
+				"fields[]": {"id,chargeNumber,chargeType,subscriptionId,processedThroughDate,chargedThroughDate"}}
+			for r, err := range listCursor[QueryRatePlanCharge](ctx, c, op, path, q) {
+				if !yield(r, err) || err != nil {
+					return
+				}
+			}
+		}
+	}
 }
 
 // TestConnection checks the base URL and credentials with a fresh token and

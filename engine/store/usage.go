@@ -35,6 +35,13 @@ const (
 	UsageBatchFailed  = "failed"
 )
 
+// Usage batch kinds: one POST /v1/action/create call, or one usage file
+// (POST /v1/usage, then its import status).
+const (
+	UsageBatchCreate = "create"
+	UsageBatchImport = "import"
+)
+
 // sqlq builds one database/sql statement with the dialect's placeholders.
 type sqlq struct {
 	pg   bool
@@ -236,25 +243,28 @@ func (db *DB) InsertUsageEvents(ctx context.Context, evs []UsageEvent, now time.
 	}
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		clear(inserted)
-		q := db.q().s("INSERT INTO usage_events (idempotency_key, subscription_id, plan_id, charge_id, quantity, occurred_at, window_start, ingested_at) VALUES ")
-		for i, e := range evs {
-			if i > 0 {
-				q.s(",")
+		err := chunks(evs, db.rowsPerStatement(), func(evs []UsageEvent) error {
+			q := db.q().s("INSERT INTO usage_events (idempotency_key, subscription_id, plan_id, charge_id, quantity, occurred_at, window_start, ingested_at) VALUES ")
+			for i, e := range evs {
+				if i > 0 {
+					q.s(",")
+				}
+				q.s("(").a(e.Key).s(",").a(e.SubscriptionID).s(",").a(e.PlanID).s(",").a(e.ChargeID).s(",").a(e.Quantity.String()).s(",").
+					a(e.OccurredAt.UTC()).s(",").a(e.WindowStart.UTC()).s(",").a(now).s(")")
 			}
-			q.s("(").a(e.Key).s(",").a(e.SubscriptionID).s(",").a(e.PlanID).s(",").a(e.ChargeID).s(",").a(e.Quantity.String()).s(",").
-				a(e.OccurredAt.UTC()).s(",").a(e.WindowStart.UTC()).s(",").a(now).s(")")
-		}
-		q.s(" ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key")
-		rs, err := q.rows(ctx, tx)
-		if err != nil {
-			return fmt.Errorf("insert usage events: %w", err)
-		}
-		ks, err := scanRows(rs, func(rs *sql.Rows) (k string, err error) { return k, rs.Scan(&k) })
+			q.s(" ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key")
+			rs, err := q.rows(ctx, tx)
+			if err != nil {
+				return fmt.Errorf("insert usage events: %w", err)
+			}
+			ks, err := scanRows(rs, func(rs *sql.Rows) (k string, err error) { return k, rs.Scan(&k) })
+			for _, k := range ks {
+				inserted[k] = true
+			}
+			return err
+		})
 		if err != nil {
 			return err
-		}
-		for _, k := range ks {
-			inserted[k] = true
 		}
 		aggs := map[windowKey]*windowAgg{}
 		for _, e := range evs {
@@ -299,46 +309,85 @@ func (db *DB) InsertUsageEvents(ctx context.Context, evs []UsageEvent, now time.
 func (db *DB) addToWindows(ctx context.Context, tx *sql.Tx, list []*windowAgg, now time.Time) error {
 	pg := db.Dialect == Postgres
 	if !pg {
-		// SQLite stores exact decimal text: add in Go. The transaction holds
+		// SQLite stores exact decimal text: add in Go, reading the current
+		// quantities a few hundred windows a query. The transaction holds
 		// SQLite's single write lock, so nothing changes in between.
+		byKey := make(map[windowKey]*windowAgg, len(list))
 		for _, a := range list {
-			var cur string
-			err := tx.QueryRowContext(ctx, "SELECT quantity FROM usage_windows WHERE subscription_id = ? AND plan_id = ? AND charge_id = ? AND window_start = ?",
-				a.key.sub, a.key.plan, a.key.charge, a.start).Scan(&cur)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-			case err != nil:
+			byKey[a.key] = a
+		}
+		err := chunks(list, 200, func(chunk []*windowAgg) error {
+			q := db.q().s("SELECT subscription_id, plan_id, charge_id, window_start, quantity FROM usage_windows WHERE (subscription_id, plan_id, charge_id, window_start) IN (VALUES ")
+			for i, a := range chunk {
+				if i > 0 {
+					q.s(",")
+				}
+				q.s("(").a(a.key.sub).s(",").a(a.key.plan).s(",").a(a.key.charge).s(",").a(a.start).s(")")
+			}
+			rs, err := q.s(")").rows(ctx, tx)
+			if err != nil {
 				return err
-			default:
+			}
+			_, err = scanRows(rs, func(rs *sql.Rows) (struct{}, error) {
+				var (
+					k   windowKey
+					at  time.Time
+					cur string
+				)
+				if err := rs.Scan(&k.sub, &k.plan, &k.charge, &at, &cur); err != nil {
+					return struct{}{}, err
+				}
+				k.start = at.Unix()
+				a := byKey[k]
+				if a == nil {
+					return struct{}{}, nil
+				}
 				d, err := num(cur)
 				if err != nil {
-					return err
+					return struct{}{}, err
 				}
 				a.qty = a.qty.Add(d)
+				return struct{}{}, nil
+			})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return chunks(list, db.rowsPerStatement(), func(list []*windowAgg) error {
+		q := db.q().s("INSERT INTO usage_windows (subscription_id, plan_id, charge_id, window_start, quantity, event_count, dirty, uom, charge_number, created_at, updated_at) VALUES ")
+		for i, a := range list {
+			if i > 0 {
+				q.s(",")
 			}
+			q.s("(").a(a.key.sub).s(",").a(a.key.plan).s(",").a(a.key.charge).s(",").a(a.start).s(",").a(a.qty.String()).s(",").
+				a(a.events).s(", TRUE,").a(a.uom).s(",").a(a.number).s(",").a(now).s(",").a(now).s(")")
 		}
-	}
-	q := db.q().s("INSERT INTO usage_windows (subscription_id, plan_id, charge_id, window_start, quantity, event_count, dirty, uom, charge_number, created_at, updated_at) VALUES ")
-	for i, a := range list {
-		if i > 0 {
-			q.s(",")
+		q.s(" ON CONFLICT (subscription_id, plan_id, charge_id, window_start) DO UPDATE SET ")
+		if pg {
+			q.s("quantity = usage_windows.quantity + excluded.quantity, ")
+		} else {
+			q.s("quantity = excluded.quantity, ")
 		}
-		q.s("(").a(a.key.sub).s(",").a(a.key.plan).s(",").a(a.key.charge).s(",").a(a.start).s(",").a(a.qty.String()).s(",").
-			a(a.events).s(", TRUE,").a(a.uom).s(",").a(a.number).s(",").a(now).s(",").a(now).s(")")
-	}
-	q.s(" ON CONFLICT (subscription_id, plan_id, charge_id, window_start) DO UPDATE SET ")
-	if pg {
-		q.s("quantity = usage_windows.quantity + excluded.quantity, ")
-	} else {
-		q.s("quantity = excluded.quantity, ")
-	}
-	q.s(`event_count = usage_windows.event_count + excluded.event_count, dirty = TRUE, updated_at = excluded.updated_at,
+		q.s(`event_count = usage_windows.event_count + excluded.event_count, dirty = TRUE, updated_at = excluded.updated_at,
 		uom = CASE WHEN usage_windows.uom = '' THEN excluded.uom ELSE usage_windows.uom END,
 		charge_number = CASE WHEN usage_windows.charge_number = '' THEN excluded.charge_number ELSE usage_windows.charge_number END`)
-	if _, err := q.exec(ctx, tx); err != nil {
-		return fmt.Errorf("update usage windows: %w", err)
+		if _, err := q.exec(ctx, tx); err != nil {
+			return fmt.Errorf("update usage windows: %w", err)
+		}
+		return nil
+	})
+}
+
+// rowsPerStatement bounds the rows of one multi-row statement: SQLite's
+// driver binds parameters in time quadratic in their number, so its
+// statements stay at about 100 rows (Postgres: 1,000).
+func (db *DB) rowsPerStatement() int {
+	if db.Dialect == Postgres {
+		return 1000
 	}
-	return nil
+	return 100
 }
 
 const sealChunk = 1000
@@ -420,18 +469,26 @@ func (db *DB) sealChunk(ctx context.Context, now, cutoff time.Time, subID string
 		if len(toSeal) == 0 {
 			return nil
 		}
-		ins := db.q().s("INSERT INTO usage_uploads (window_id, subscription_id, seq, quantity, state, description, next_attempt_at, created_at, updated_at) VALUES ")
 		ids := make([]int64, 0, len(toSeal))
-		for i, r := range toSeal {
-			if i > 0 {
-				ins.s(",")
-			}
-			ins.s("(").a(r.id).s(",").a(r.sub).s(",").a(r.uploads).s(",").a(r.diff.String()).s(",").a(UsageRowPending).s(",").
-				a(describe(r.sub, r.charge, r.start.UTC(), r.uploads)).s(",").a(now).s(",").a(now).s(",").a(now).s(")")
+		for _, r := range toSeal {
 			ids = append(ids, r.id)
 		}
-		if _, err := ins.exec(ctx, tx); err != nil {
-			return fmt.Errorf("insert upload rows: %w", err)
+		err = chunks(toSeal, db.rowsPerStatement(), func(toSeal []sealRow) error {
+			ins := db.q().s("INSERT INTO usage_uploads (window_id, subscription_id, seq, quantity, state, description, next_attempt_at, created_at, updated_at) VALUES ")
+			for i, r := range toSeal {
+				if i > 0 {
+					ins.s(",")
+				}
+				ins.s("(").a(r.id).s(",").a(r.sub).s(",").a(r.uploads).s(",").a(r.diff.String()).s(",").a(UsageRowPending).s(",").
+					a(describe(r.sub, r.charge, r.start.UTC(), r.uploads)).s(",").a(now).s(",").a(now).s(",").a(now).s(")")
+			}
+			if _, err := ins.exec(ctx, tx); err != nil {
+				return fmt.Errorf("insert upload rows: %w", err)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		// The rows are locked (Postgres) or the write lock is held (SQLite):
 		// quantity is still what was read above.
@@ -509,9 +566,50 @@ func (db *DB) PendingUsageRows(ctx context.Context, now time.Time, subID string,
 	})
 }
 
+// CountUsageBacklog counts the pending rows due at now (of subID's, all of
+// them, when set), and with windows the dirty windows up to cutoff (rows to
+// be): the backlog that decides between calls and usage files.
+func (db *DB) CountUsageBacklog(ctx context.Context, now time.Time, subID string, windows bool, cutoff time.Time) (int, error) {
+	q := db.q().s("SELECT COUNT(*) FROM usage_uploads WHERE state = 'pending'")
+	if subID != "" {
+		q.s(" AND subscription_id = ").a(subID)
+	} else {
+		q.s(" AND next_attempt_at <= ").a(now)
+	}
+	var n, w int
+	if err := db.sqlDB().QueryRowContext(ctx, q.b.String(), q.args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count pending upload rows: %w", err)
+	}
+	if windows {
+		q := db.q().s("SELECT COUNT(*) FROM usage_windows WHERE dirty AND window_start <= ").a(cutoff)
+		if err := db.sqlDB().QueryRowContext(ctx, q.b.String(), q.args...).Scan(&w); err != nil {
+			return 0, fmt.Errorf("count windows to seal: %w", err)
+		}
+	}
+	return n + w, nil
+}
+
+// UsageBatchesSending returns which of the batches are still sending.
+func (db *DB) UsageBatchesSending(ctx context.Context, ids []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	err := chunks(ids, 500, func(chunk []string) error {
+		rs, err := in(db.q().s("SELECT id FROM usage_batches WHERE state = 'sending' AND id IN "), chunk).rows(ctx, db.sqlDB())
+		if err != nil {
+			return err
+		}
+		got, err := scanRows(rs, func(rs *sql.Rows) (id string, err error) { return id, rs.Scan(&id) })
+		for _, id := range got {
+			out[id] = true
+		}
+		return err
+	})
+	return out, err
+}
+
 // NewUsageBatch is a batch to create from pending rows.
 type NewUsageBatch struct {
 	ID   string     // also the Idempotency-Key
+	Kind string     // UsageBatchCreate (default) or UsageBatchImport
 	Rows []UsageRow // with the Zuora numbers to send them with
 	// ReservedFor, when set, holds the batch for that worker until
 	// ReservedUntil (a sync that sends what it batches); others claim it
@@ -525,95 +623,166 @@ type NewUsageBatch struct {
 // one) and inserts the batch, before any call. It reports false, changing
 // nothing, when another uploader took some of the rows first.
 func (db *DB) CreateUsageBatch(ctx context.Context, b NewUsageBatch, now time.Time) (bool, error) {
-	ids := make([]int64, len(b.Rows))
-	for i, r := range b.Rows {
-		ids[i] = r.ID
-	}
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		q := db.q().s("UPDATE usage_uploads SET state = ").a(UsageRowSending).s(", batch_id = ").a(b.ID).s(", updated_at = ").a(now)
-		for _, col := range []string{"account_number", "subscription_number", "charge_number", "uom", "description", "sent_start"} {
-			q.s(", " + col + " = CASE id")
-			for _, r := range b.Rows {
-				var v any
-				switch col {
-				case "account_number":
-					v = r.AccountNumber
-				case "subscription_number":
-					v = r.SubscriptionNumber
-				case "charge_number":
-					v = r.ChargeNumber
-				case "uom":
-					v = r.UOM
-				case "description":
-					v = r.Description
-				case "sent_start":
-					if r.SendStart != nil {
-						v = r.SendStart.UTC()
-					}
+	made, err := db.CreateUsageBatches(ctx, []NewUsageBatch{b}, now)
+	return len(made) == 1 && made[0], err
+}
+
+// CreateUsageBatches creates batches as CreateUsageBatch does, many in one
+// transaction (at most about 1,000 rows each); made[i] reports whether bs[i]
+// was created (false: another uploader took some of its rows first).
+func (db *DB) CreateUsageBatches(ctx context.Context, bs []NewUsageBatch, now time.Time) ([]bool, error) {
+	made := make([]bool, len(bs))
+	for start := 0; start < len(bs); {
+		end, rows := start, 0
+		for end < len(bs) && (end == start || rows+len(bs[end].Rows) <= db.rowsPerStatement()) {
+			rows += len(bs[end].Rows)
+			end++
+		}
+		err := db.createUsageBatches(ctx, bs[start:end], now)
+		switch {
+		case errors.Is(err, errRaced) && end-start > 1:
+			// Some rows were taken: one batch at a time.
+			for i := start; i < end; i++ {
+				err := db.createUsageBatches(ctx, bs[i:i+1], now)
+				if err != nil && !errors.Is(err, errRaced) {
+					return made, err
 				}
-				q.s(" WHEN ").a(r.ID).s(" THEN ").a(v)
-				if col == "sent_start" && q.pg {
-					q.s("::timestamptz") // a CASE of parameters alone would be text
-				}
+				made[i] = err == nil
 			}
-			q.s(" END")
+		case errors.Is(err, errRaced):
+		case err != nil:
+			return made, err
+		default:
+			for i := start; i < end; i++ {
+				made[i] = true
+			}
 		}
-		in(q.s(" WHERE state = 'pending' AND id IN "), ids)
-		n, err := q.exec(ctx, tx)
+		start = end
+	}
+	return made, nil
+}
+
+func (db *DB) createUsageBatches(ctx context.Context, bs []NewUsageBatch, now time.Time) error {
+	var all []UsageRow
+	batchOf := map[int64]string{}
+	for _, b := range bs {
+		for _, r := range b.Rows {
+			all = append(all, r)
+			batchOf[r.ID] = b.ID
+		}
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		// A statement per rowsPerStatement rows: their values joined in
+		// (VALUES …), whose columns both dialects name column1…column8.
+		var n int64
+		err := chunks(all, db.rowsPerStatement(), func(part []UsageRow) error {
+			q := db.q().s("UPDATE usage_uploads SET state = ").a(UsageRowSending).s(", updated_at = ").a(now).
+				s(`, batch_id = v.column2, account_number = v.column3, subscription_number = v.column4, charge_number = v.column5,
+			uom = v.column6, description = v.column7, sent_start = v.column8 FROM (VALUES `)
+			for i, r := range part {
+				var start any
+				if r.SendStart != nil {
+					start = r.SendStart.UTC()
+				}
+				if i > 0 {
+					q.s(",")
+				}
+				q.s("(").a(r.ID)
+				if i == 0 && q.pg {
+					q.s("::bigint")
+				}
+				for _, v := range []any{batchOf[r.ID], r.AccountNumber, r.SubscriptionNumber, r.ChargeNumber, r.UOM, r.Description} {
+					q.s(",").a(v)
+				}
+				q.s(",").a(start)
+				if i == 0 && q.pg {
+					q.s("::timestamptz")
+				}
+				q.s(")")
+			}
+			q.s(") AS v WHERE usage_uploads.id = v.column1 AND usage_uploads.state = 'pending'")
+			m, err := q.exec(ctx, tx)
+			if err != nil {
+				return fmt.Errorf("mark rows sending: %w", err)
+			}
+			n += m
+			return nil
+		})
 		if err != nil {
-			return fmt.Errorf("mark rows sending: %w", err)
+			return err
 		}
-		if n != int64(len(b.Rows)) {
+		if n != int64(len(all)) {
 			return errRaced
 		}
 		var first []UsageRow
-		for _, r := range b.Rows {
+		for _, r := range all {
 			if r.WindowChargeNumber == "" {
 				first = append(first, r)
 			}
 		}
 		if len(first) > 0 {
 			// The window keeps the charge number that covered it.
-			q := db.q().s("UPDATE usage_windows SET charge_number = CASE id")
-			wids := make([]int64, 0, len(first))
-			for _, r := range first {
-				q.s(" WHEN ").a(r.WindowID).s(" THEN ").a(r.ChargeNumber)
-				wids = append(wids, r.WindowID)
-			}
-			if _, err := in(q.s(" END WHERE charge_number = '' AND id IN "), wids).exec(ctx, tx); err != nil {
-				return fmt.Errorf("record charge numbers on windows: %w", err)
+			err := chunks(first, db.rowsPerStatement(), func(first []UsageRow) error {
+				q := db.q().s("UPDATE usage_windows SET charge_number = v.column2 FROM (VALUES ")
+				for i, r := range first {
+					if i > 0 {
+						q.s(",")
+					}
+					q.s("(").a(r.WindowID)
+					if i == 0 && q.pg {
+						q.s("::bigint")
+					}
+					q.s(",").a(r.ChargeNumber).s(")")
+				}
+				if _, err := q.s(") AS v WHERE usage_windows.id = v.column1 AND usage_windows.charge_number = ''").exec(ctx, tx); err != nil {
+					return fmt.Errorf("record charge numbers on windows: %w", err)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 		}
-		var until any
-		if b.ReservedFor != "" {
-			until = b.ReservedUntil.UTC()
+		ins := db.q().s("INSERT INTO usage_batches (id, kind, row_count, state, first_sent_at, next_attempt_at, claimed_by, lease_token, claimed_until, created_at, updated_at) VALUES ")
+		for i, b := range bs {
+			kind := b.Kind
+			if kind == "" {
+				kind = UsageBatchCreate
+			}
+			var until any
+			if b.ReservedFor != "" {
+				until = b.ReservedUntil.UTC()
+			}
+			if i > 0 {
+				ins.s(",")
+			}
+			ins.s("(").a(b.ID).s(",").a(kind).s(",").a(len(b.Rows)).s(",").a(UsageBatchSending).s(",").a(now).s(",").a(now).s(",").a(b.ReservedFor).s(", '',").a(until).s(",").
+				a(now).s(",").a(now).s(")")
 		}
-		n, err = db.q().s("INSERT INTO usage_batches (id, row_count, state, first_sent_at, next_attempt_at, claimed_by, lease_token, claimed_until, created_at, updated_at) VALUES (").
-			a(b.ID).s(",").a(len(b.Rows)).s(",").a(UsageBatchSending).s(",").a(now).s(",").a(now).s(",").a(b.ReservedFor).s(", '',").a(until).s(",").
-			a(now).s(",").a(now).s(") ON CONFLICT (id) DO NOTHING").exec(ctx, tx)
+		n, err = ins.s(" ON CONFLICT (id) DO NOTHING").exec(ctx, tx)
 		if err != nil {
 			return fmt.Errorf("insert usage batch: %w", err)
 		}
-		if n != 1 {
-			return fmt.Errorf("usage batch %s exists already", b.ID)
+		if n != int64(len(bs)) {
+			return fmt.Errorf("usage batch exists already (%d of %d inserted)", n, len(bs))
 		}
 		return nil
 	})
-	if errors.Is(err, errRaced) {
-		return false, nil
-	}
-	return err == nil, err
 }
 
 var errRaced = errors.New("rows taken by another uploader")
 
 // UsageBatch is a claimed batch with its rows as stored.
 type UsageBatch struct {
-	ID          string
-	FirstSentAt time.Time
-	Attempts    int
-	LeaseToken  string
-	Rows        []UsageRow
+	ID   string
+	Kind string // UsageBatchCreate or UsageBatchImport
+	// ImportStatusURL is set once Zuora accepted the batch's usage file:
+	// the import is polled from then on, never uploaded again.
+	ImportStatusURL string
+	FirstSentAt     time.Time
+	Attempts        int
+	LeaseToken      string
+	Rows            []UsageRow
 }
 
 // UsageBatchFilter narrows a claim to the batches holding rows of one
@@ -641,15 +810,16 @@ func (db *DB) ClaimUsageBatches(ctx context.Context, worker string, n int, lease
 	}
 	q.s("))")
 	if !f.NotTriedSince.IsZero() {
-		q.s(" AND (last_attempt_at IS NULL OR last_attempt_at < ").a(f.NotTriedSince.UTC()).s(")")
+		// An import being polled is tried until Zuora says how it ended.
+		q.s(" AND (last_attempt_at IS NULL OR last_attempt_at < ").a(f.NotTriedSince.UTC()).s(" OR import_status_url <> '')")
 	}
-	q.s(" ORDER BY next_attempt_at, id LIMIT " + strconv.Itoa(n)).skipLocked().s(") RETURNING id, first_sent_at, attempts")
+	q.s(" ORDER BY next_attempt_at, id LIMIT " + strconv.Itoa(n)).skipLocked().s(") RETURNING id, first_sent_at, attempts, kind, import_status_url")
 	rs, err := q.rows(ctx, db.sqlDB())
 	if err != nil {
 		return nil, fmt.Errorf("claim usage batches: %w", err)
 	}
 	bs, err := scanRows(rs, func(rs *sql.Rows) (b UsageBatch, err error) {
-		err = rs.Scan(&b.ID, &b.FirstSentAt, &b.Attempts)
+		err = rs.Scan(&b.ID, &b.FirstSentAt, &b.Attempts, &b.Kind, &b.ImportStatusURL)
 		b.FirstSentAt, b.LeaseToken = b.FirstSentAt.UTC(), token
 		return b, err
 	})
@@ -739,6 +909,9 @@ type UsageBatchOutcome struct {
 	NextAttempt  time.Time
 	Sent         map[int64]string // row id → Zuora usage id
 	Release      []UsageRelease
+	// ImportStatusURL records where the accepted usage file's import is
+	// polled (an import batch, state UsageBatchSending).
+	ImportStatusURL string
 }
 
 // FinishUsageBatch records an attempt's outcome in one transaction, or
@@ -757,6 +930,9 @@ func (db *DB) FinishUsageBatch(ctx context.Context, worker string, b UsageBatch,
 		if !o.NextAttempt.IsZero() {
 			q.s(", next_attempt_at = ").a(o.NextAttempt.UTC())
 		}
+		if o.ImportStatusURL != "" {
+			q.s(", import_status_url = ").a(o.ImportStatusURL)
+		}
 		n, err := q.s(" WHERE id = ").a(b.ID).s(" AND state = 'sending' AND claimed_by = ").a(worker).s(" AND lease_token = ").a(b.LeaseToken).
 			s(" AND claimed_until >= ").a(now).exec(ctx, tx)
 		if err != nil {
@@ -765,7 +941,24 @@ func (db *DB) FinishUsageBatch(ctx context.Context, worker string, b UsageBatch,
 		if n == 0 {
 			return ErrLeaseLost
 		}
-		if len(o.Sent) > 0 {
+		same := ""
+		for _, zid := range o.Sent {
+			same = zid
+			break
+		}
+		for _, zid := range o.Sent {
+			if zid != same {
+				same = ""
+				break
+			}
+		}
+		if len(o.Sent) > 0 && len(o.Sent) == len(b.Rows) && same != "" {
+			// Every row of the batch, one Zuora id (a usage file's import).
+			if _, err := db.q().s("UPDATE usage_uploads SET state = ").a(UsageRowSent).s(", sent_at = ").a(now).s(", updated_at = ").a(now).
+				s(", last_error = '', zuora_id = ").a(same).s(" WHERE state = 'sending' AND batch_id = ").a(b.ID).exec(ctx, tx); err != nil {
+				return fmt.Errorf("record sent rows: %w", err)
+			}
+		} else if len(o.Sent) > 0 {
 			q := db.q().s("UPDATE usage_uploads SET state = ").a(UsageRowSent).s(", sent_at = ").a(now).s(", updated_at = ").a(now).
 				s(", last_error = '', zuora_id = CASE id")
 			ids := make([]int64, 0, len(o.Sent))

@@ -30,6 +30,7 @@ type batchQueue struct {
 	// A sync's queue: once nothing more is batched (last), the first claim
 	// that finds nothing while nothing is in flight closes drained.
 	inflight int
+	polling  map[string]bool // a sync's import batches whose import has not ended
 	last     bool
 	drained  chan struct{}
 	claimErr error // set before drained closes
@@ -39,8 +40,8 @@ type batchQueue struct {
 // (crash) stops as a crash would when its context ends: calls under way are
 // cut off and their claims lapse.
 func (l *Ledger) newPool(rep *Report, subID string, clock func() time.Time, id string, crash bool) (*worker.Pool, *batchQueue) {
-	q := &batchQueue{l: l, rep: rep, subID: subID, clock: clock, ids: map[int64]string{}, drained: make(chan struct{})}
-	return worker.NewQueue(q, worker.Options{Workers: l.cfg.Senders, Lease: l.cfg.ClaimTTL, Timeout: l.cfg.ClaimTTL,
+	q := &batchQueue{l: l, rep: rep, subID: subID, clock: clock, ids: map[int64]string{}, polling: map[string]bool{}, drained: make(chan struct{})}
+	return worker.NewQueue(q, worker.Options{Workers: l.cfg.Senders, Lease: l.cfg.ClaimTTL, Timeout: l.cfg.ClaimTTL, PollInterval: min(time.Second, l.cfg.ImportPoll),
 		StopTimeout: l.cfg.StopTimeout, Logger: l.log, ID: id, KeepClaimsOnStop: crash}), q
 }
 
@@ -56,6 +57,10 @@ const batchKind = "usage_batch"
 func (q *batchQueue) Claim(ctx context.Context, holder string, n int, lease time.Duration) ([]worker.Job, error) {
 	q.mu.Lock()
 	last, idle := q.last, q.inflight == 0
+	polling := make([]string, 0, len(q.polling))
+	for id := range q.polling {
+		polling = append(polling, id)
+	}
 	q.mu.Unlock()
 	var (
 		bs  []store.UsageBatch
@@ -64,10 +69,24 @@ func (q *batchQueue) Claim(ctx context.Context, holder string, n int, lease time
 	if q.l.cfg.Enabled(Switch) {
 		bs, err = q.l.db.ClaimUsageBatches(ctx, holder, n, lease, q.clock(), store.UsageBatchFilter{SubscriptionID: q.subID, NotTriedSince: q.since})
 	}
+	if err == nil && last && idle && len(bs) == 0 && len(polling) > 0 {
+		// Imports this sync started and has not seen end (another sender
+		// may have): the sync waits for them.
+		var still map[string]bool
+		if still, err = q.l.db.UsageBatchesSending(ctx, polling); err == nil {
+			q.mu.Lock()
+			for _, id := range polling {
+				if !still[id] {
+					delete(q.polling, id)
+				}
+			}
+			q.mu.Unlock()
+		}
+	}
 	jobs := make([]worker.Job, len(bs))
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if last && idle && len(bs) == 0 {
+	if last && idle && len(bs) == 0 && (len(q.polling) == 0 || err != nil) {
 		// Nothing left for this sync (or the database failed: the sync
 		// reports it rather than wait).
 		select {
@@ -122,10 +141,12 @@ type attempt struct {
 	o        store.UsageBatchOutcome
 	kind     string // the OnBatch outcome
 	lookedUp bool
+	polling  bool // an import batch whose import has not ended yet
 }
 
 func (q *batchQueue) Work(ctx context.Context, job worker.Job) (any, error) {
-	return q.l.send(ctx, q.clock(), job.Item.(store.UsageBatch), q.rep)
+	// Every call of the ledger is of the usage share of Zuora's budget.
+	return q.l.send(zuora.WithShare(ctx, zuora.ShareUsage), q.clock(), job.Item.(store.UsageBatch), q.rep)
 }
 
 // Finish records the attempt. An error from Work (the call's outcome is
@@ -144,6 +165,15 @@ func (q *batchQueue) Finish(ctx context.Context, holder string, job worker.Job, 
 	if err := q.l.db.FinishUsageBatch(ctx, holder, b, at.o, now); err != nil {
 		return err
 	}
+	q.mu.Lock()
+	if at.polling {
+		q.polling[b.ID] = true
+	} else {
+		// Ended, or its status could not be read: a sync waits no more
+		// for it (the next one, or serve's senders, read it again).
+		delete(q.polling, b.ID)
+	}
+	q.mu.Unlock()
 	q.l.cfg.OnBatch(at.kind, len(b.Rows))
 	q.l.report(b, at, q.rep)
 	return nil
@@ -160,8 +190,14 @@ func (l *Ledger) send(ctx context.Context, now time.Time, b store.UsageBatch, re
 	if len(b.Rows) == 0 {
 		return attempt{o: store.UsageBatchOutcome{State: store.UsageBatchDone, Outcome: "no rows left"}, kind: "stored"}, nil
 	}
+	if b.Kind == store.UsageBatchImport && b.ImportStatusURL != "" {
+		return l.pollImport(ctx, now, b, rep)
+	}
 	if now.Sub(b.FirstSentAt) >= l.cfg.KeyLifetime {
 		return l.lookUp(ctx, now, b, rep)
+	}
+	if b.Kind == store.UsageBatchImport {
+		return l.sendImport(ctx, now, b, rep)
 	}
 	recs := make([]zuora.Usage, len(b.Rows))
 	for i, r := range b.Rows {

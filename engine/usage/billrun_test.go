@@ -43,6 +43,7 @@ func TestLateUsageForABilledPeriod(t *testing.T) {
 			rep, err = l.Sync(ctx, usage.SyncOptions{SubscriptionID: "s000"})
 			require.NoError(t, err)
 			require.Equal(t, 2, rep.RowsSent, "%+v", rep)
+			require.Positive(t, f.e.Sim.Stats().Calls["GET /object-query/rate-plan-charges"], "the open period was read in bulk")
 			open := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
 			var late []string
 			for _, u := range f.e.Sim.State().Usage[1:] {

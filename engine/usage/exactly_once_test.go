@@ -23,6 +23,20 @@ import (
 // for every subscription charge, exactly the sum of the distinct events.
 func TestExactlyOnceUnderFaults(t *testing.T) {
 	t.Parallel()
+	exactlyOnceUnderFaults(t, nil)
+}
+
+// TestExactlyOnceByFilesUnderFaults is TestExactlyOnceUnderFaults with the
+// backlog going to Zuora as usage files (POST /v1/usage, files of at most
+// 400 rows): uploads and status reads fail, answers of accepted files are
+// lost, runs are cut off between upload and status, and rows come back from
+// failed imports; in the end Zuora holds every unit exactly once.
+func TestExactlyOnceByFilesUnderFaults(t *testing.T) {
+	t.Parallel()
+	exactlyOnceUnderFaults(t, func(c *usage.Config) { c.ImportThreshold, c.ImportRows = 300, 400 })
+}
+
+func exactlyOnceUnderFaults(t *testing.T, mod func(*usage.Config)) {
 	for _, d := range storetest.Dialects {
 		t.Run(string(d), func(t *testing.T) {
 			t.Parallel()
@@ -33,6 +47,9 @@ func TestExactlyOnceUnderFaults(t *testing.T) {
 				phase1 = 70_000
 			)
 			f := newFixture(t, d, fixtureOptions{subs: subs, sync: true, maxAttempt: 3, timeout: 300 * time.Millisecond})
+			if mod != nil {
+				f.mods = append(f.mods, mod)
+			}
 			t.Logf("%d subscriptions synced in %s", subs, time.Since(start).Round(time.Millisecond))
 			ctx := context.Background()
 			rng := rand.New(rand.NewPCG(42, uint64(len(d))))
@@ -163,9 +180,18 @@ func TestExactlyOnceUnderFaults(t *testing.T) {
 			require.Zero(t, st.PendingWindows, "%+v", st)
 			require.Zero(t, st.SendingRows)
 			sim := f.e.Sim.Stats()
-			t.Logf("simulator: %d create calls, %d faulted calls in all, %d answers lost after commit; %d distinct events of %d; %d usage records",
-				sim.Calls["POST /v1/action/create"], sim.Faulted, f.z.lost, distinct, total, len(f.e.Sim.State().Usage))
+			t.Logf("simulator: %d create calls, %d usage files, %d faulted calls in all, %d answers lost after commit; %d distinct events of %d; %d usage records",
+				sim.Calls["POST /v1/action/create"], sim.Calls["POST /v1/usage"], sim.Faulted, f.z.lost, distinct, total, len(f.e.Sim.State().Usage))
 			require.Positive(t, sim.Faulted)
+			if mod != nil {
+				imports := map[string]bool{}
+				for _, u := range f.e.Sim.State().Usage {
+					if u.ImportID != "" {
+						imports[u.ImportID] = true
+					}
+				}
+				require.NotEmpty(t, imports, "some usage went by files")
+			}
 
 			got := f.simTotals()
 			var sumWant, sumGot decimal.Decimal

@@ -80,6 +80,7 @@ type fixture struct {
 	switches map[string]bool
 	zc       *zuora.Client
 	z        *lossyZuora
+	mods     []func(*usage.Config) // applied to every ledger
 }
 
 type fixtureOptions struct {
@@ -87,13 +88,18 @@ type fixtureOptions struct {
 	sync       bool // sync the subscriptions to the simulator
 	maxAttempt int  // client attempts per call (default 4)
 	timeout    time.Duration
+	// importDelay is the simulator's usage import delay (default 20 ms).
+	importDelay time.Duration
 }
 
 // newFixture seeds plans "pro" and "team", subs s000… of customers c000… on
 // "pro", and (when sync) converges them into the simulator.
 func newFixture(t testing.TB, d store.Dialect, o fixtureOptions) *fixture {
 	t.Helper()
-	e := enginetest.New(t, d, enginetest.Options{Workers: 8})
+	if o.importDelay == 0 {
+		o.importDelay = 20 * time.Millisecond
+	}
+	e := enginetest.New(t, d, enginetest.Options{Workers: 8, Sim: zuorasim.Options{ImportDelay: o.importDelay}})
 	f := &fixture{t: t, e: e, clock: &clock{t: T0.Add(20 * time.Hour)}, switches: map[string]bool{}}
 	ctx := context.Background()
 	for _, p := range []string{"pro", "team"} {
@@ -156,6 +162,34 @@ func (z *lossyZuora) CreateUsage(ctx context.Context, key string, recs []zuora.U
 	return res, nil
 }
 
+// ImportUsage loses answers as CreateUsage does: the file was accepted, and
+// billsync does not know.
+func (z *lossyZuora) ImportUsage(ctx context.Context, key string, recs []zuora.Usage) (zuora.UsageImport, error) {
+	z.mu.Lock()
+	before := z.before
+	z.mu.Unlock()
+	if before != nil {
+		before()
+	}
+	res, err := z.Client.ImportUsage(ctx, key, recs)
+	if err != nil {
+		return res, err
+	}
+	z.mu.Lock()
+	lose := z.lose > 0 || (z.rate > 0 && z.rng.Float64() < z.rate)
+	if lose {
+		z.lost++
+		if z.lose > 0 {
+			z.lose--
+		}
+	}
+	z.mu.Unlock()
+	if lose {
+		return zuora.UsageImport{}, &zuora.Error{Op: "POST /v1/usage", Code: "TIMEOUT", Message: "response lost (test)", Retryable: true, Ambiguous: true}
+	}
+	return res, nil
+}
+
 func (z *lossyZuora) set(lose int, rate float64) {
 	z.mu.Lock()
 	z.lose, z.rate = lose, rate
@@ -186,9 +220,11 @@ func (f *fixture) ledger(mod ...func(*usage.Config)) *usage.Ledger {
 		RetryBase: time.Millisecond, RetryMax: 10 * time.Millisecond,
 		ClaimTTL: time.Minute,
 		Enabled:  func(name string) bool { v, ok := f.switches[name]; return !ok || v },
-		Charges:  f.e.Outbound,
+		// Usage files only where a test asks for them.
+		ImportThreshold: -1, ImportPoll: 10 * time.Millisecond,
+		Charges: f.e.Outbound,
 	}
-	for _, m := range mod {
+	for _, m := range append(append([]func(*usage.Config){}, f.mods...), mod...) {
 		m(&cfg)
 	}
 	return usage.New(f.e.DB, f.z, cfg)
@@ -219,6 +255,8 @@ func (f *fixture) simTotals() map[string]decimal.Decimal {
 }
 
 func (f *fixture) createCalls() int { return f.e.Sim.Stats().Calls["POST /v1/action/create"] }
+
+func (f *fixture) importCalls() int { return f.e.Sim.Stats().Calls["POST /v1/usage"] }
 
 // event is a shorthand for a valid event.
 func event(key, sub, charge, qty string, at time.Time) usage.Event {

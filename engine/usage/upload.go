@@ -102,6 +102,29 @@ func (l *Ledger) sync(ctx context.Context, now time.Time, o SyncOptions) (*Repor
 			cutoff = now.Truncate(time.Hour)
 		}
 	}
+	if o.SubscriptionID == "" && l.cfg.Enabled(Switch) {
+		// Every subscription: sealing runs while the rows sealed so far
+		// are batched and sent.
+		backlog, err := l.db.CountUsageBacklog(ctx, now, "", true, cutoff)
+		if err != nil {
+			return rep, err
+		}
+		sealing := make(chan struct{})
+		var serr error
+		go func() {
+			defer close(sealing)
+			var w, r int
+			w, r, serr = l.seal(ctx, now, cutoff, "")
+			rep.add(func(rep *Report) { rep.WindowsSealed, rep.RowsCreated = w, r })
+		}()
+		err = l.upload(ctx, now, "", rep, sealing, backlog)
+		<-sealing
+		if serr != nil {
+			err = serr
+		}
+		l.logSync(o, rep, err)
+		return rep, err
+	}
 	w, r, err := l.seal(ctx, now, cutoff, o.SubscriptionID)
 	rep.WindowsSealed, rep.RowsCreated = w, r
 	if err != nil {
@@ -117,11 +140,15 @@ func (l *Ledger) sync(ctx context.Context, now time.Time, o SyncOptions) (*Repor
 		rep.Skipped = "usage sync is switched off: windows are sealed but nothing is uploaded"
 		return rep, nil
 	}
-	err = l.upload(ctx, now, o.SubscriptionID, rep)
+	err = l.upload(ctx, now, o.SubscriptionID, rep, nil, -1)
+	l.logSync(o, rep, err)
+	return rep, err
+}
+
+func (l *Ledger) logSync(o SyncOptions, rep *Report, err error) {
 	l.log.Info().Str("subscription", o.SubscriptionID).Int("windows_sealed", rep.WindowsSealed).Int("rows_created", rep.RowsCreated).
 		Int("calls", rep.Calls).Int("rows_sent", rep.RowsSent).Int("rows_failed", rep.RowsFailed).Int("rows_waiting", rep.RowsWaiting).
 		Int("batches_unknown", rep.BatchesUnknown).Err(err).Msg("usage sync")
-	return rep, err
 }
 
 // Enqueue is serve's hourly job: it seals the windows whose hour ended more
@@ -140,7 +167,7 @@ func (l *Ledger) Enqueue(ctx context.Context, now time.Time) (*Report, error) {
 		rep.Skipped = "usage sync is switched off: windows are sealed but nothing is uploaded"
 		return rep, nil
 	}
-	err = l.produce(ctx, now, "", rep, "", func() { l.pool.Kick() })
+	err = l.produce(ctx, now, "", rep, "", func() { l.pool.Kick() }, nil, -1)
 	l.pool.Kick()
 	return rep, err
 }
@@ -150,14 +177,16 @@ func (l *Ledger) Enqueue(ctx context.Context, now time.Time) (*Report, error) {
 // one queue, while it batches: the batches it makes are reserved for its
 // pool. It returns once nothing it may send is due (or ctx ended: then the
 // calls under way are cut off and their claims lapse, as after a crash).
-func (l *Ledger) upload(ctx context.Context, now time.Time, subID string, rep *Report) error {
+//
+// While sealing is open, sealing still makes rows: produce waits for them.
+func (l *Ledger) upload(ctx context.Context, now time.Time, subID string, rep *Report, sealing <-chan struct{}, backlog int) error {
 	offset := now.Sub(l.now()) // the sync's clock: now, moving on
 	p, q := l.newPool(rep, subID, func() time.Time { return l.now().Add(offset) }, l.cfg.Owner+"/"+randomID(), true)
 	q.since = now
 	rctx, stop := context.WithCancel(ctx)
 	ran := make(chan struct{})
 	go func() { defer close(ran); _ = p.Run(rctx) }()
-	perr := l.produce(ctx, now, subID, rep, p.ID(), p.Kick)
+	perr := l.produce(ctx, now, subID, rep, p.ID(), p.Kick, sealing, backlog)
 	q.lastBatched()
 	p.Kick()
 	var err error
@@ -179,42 +208,97 @@ func (l *Ledger) upload(ctx context.Context, now time.Time, subID string, rep *R
 // in id order, at most zuora.MaxUsagePerCall a batch, rows to be retried
 // alone in their own. Batches are reserved for reserveFor (empty: for any
 // sender); made is called after each.
-func (l *Ledger) produce(ctx context.Context, now time.Time, subID string, rep *Report, reserveFor string, made func()) error {
+// While sealing is open (nil: sealed), windows are still being sealed: an
+// empty page waits for more rows until it closes. backlog is the backlog
+// counted before sealing began (-1: count the due rows now).
+func (l *Ledger) produce(ctx context.Context, now time.Time, subID string, rep *Report, reserveFor string, made func(), sealing <-chan struct{}, backlog int) error {
+	ctx = zuora.WithShare(ctx, zuora.ShareUsage) // its reads are of the usage share
 	res := &resolver{l: l, numbers: map[string]string{}, subs: map[string]*subNumbers{}, fetched: map[string]bool{}, stranded: map[string]bool{},
-		reads: map[string]zuoraRead{}}
+		reads: map[string]zuoraRead{}, open: map[string]openDay{}}
 	var (
-		cursor int64
-		chunk  []store.UsageRow
+		cursor    int64
+		chunk     []store.UsageRow
+		file      []store.UsageRow // rows for a usage file
+		fileBytes int
 	)
-	flush := func(rows []store.UsageRow) error {
+	var batches []store.NewUsageBatch // made, not written yet
+	flush := func(rows []store.UsageRow, kind string) error {
 		if len(rows) == 0 {
 			return nil
 		}
 		sort.Slice(rows, func(i, j int) bool { return rows[i].ID < rows[j].ID })
-		b := store.NewUsageBatch{ID: batchKey(rows), Rows: rows}
+		b := store.NewUsageBatch{ID: batchKey(rows), Kind: kind, Rows: rows}
+		if kind == store.UsageBatchImport {
+			b.ID = fileKey(rows)
+		}
 		if reserveFor != "" {
 			b.ReservedFor, b.ReservedUntil = reserveFor, now.Add(l.cfg.ClaimTTL)
 		}
-		ok, err := l.db.CreateUsageBatch(ctx, b, now)
-		if err == nil && ok {
-			made()
+		batches = append(batches, b)
+		return nil
+	}
+	// write records the batches made so far, many a transaction.
+	write := func() error {
+		ok, err := l.db.CreateUsageBatches(ctx, batches, now)
+		batches = nil
+		for _, m := range ok {
+			if m {
+				made()
+				break
+			}
 		}
 		return err
+	}
+	// A backlog of ImportThreshold rows or more goes by usage files (rows
+	// never tried before; the others by calls, which answer per row).
+	useFiles := false
+	if l.cfg.ImportThreshold > 0 {
+		if backlog < 0 {
+			var err error
+			if backlog, err = l.db.CountUsageBacklog(ctx, now, subID, false, time.Time{}); err != nil {
+				return err
+			}
+		}
+		useFiles = backlog >= l.cfg.ImportThreshold
 	}
 	for {
 		page, err := l.db.PendingUsageRows(ctx, now, subID, cursor, 2000)
 		if err != nil {
 			return err
 		}
+		if len(page) == 0 && sealing != nil {
+			if err := write(); err != nil {
+				return err
+			}
+			t := time.NewTimer(20 * time.Millisecond)
+			select {
+			case <-sealing:
+				sealing = nil // one more page: what the last chunk sealed
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+			t.Stop()
+			continue
+		}
 		if len(page) == 0 {
 			break
 		}
 		cursor = page[len(page)-1].ID
-		for _, r := range page {
-			r, reason, err := res.resolve(ctx, r)
-			if err != nil {
+		if err := res.prefetch(ctx, page); err != nil {
+			return err
+		}
+		reasons := make([]string, len(page))
+		for i, r := range page {
+			if page[i], reasons[i], err = res.resolve(ctx, r); err != nil {
 				return err
 			}
+		}
+		// The open periods of the page's charges, read in bulk.
+		res.readOpen(ctx, page, reasons)
+		for i, r := range page {
+			reason := reasons[i]
 			if reason == "" {
 				r, reason = res.openPeriod(ctx, r)
 			}
@@ -242,21 +326,45 @@ func (l *Ledger) produce(ctx context.Context, now time.Time, subID string, rep *
 				continue
 			}
 			if r.Solo {
-				if err := flush([]store.UsageRow{r}); err != nil {
+				if err := flush([]store.UsageRow{r}, store.UsageBatchCreate); err != nil {
 					return err
 				}
 				continue
 			}
+			if useFiles && r.Attempts == 0 {
+				rec, err := record(r)
+				if err != nil {
+					return err
+				}
+				n := zuora.UsageImportLineBytes(rec)
+				if len(file) == l.cfg.ImportRows || zuora.UsageImportHeaderBytes+fileBytes+n > zuora.MaxUsageImportBytes {
+					if err := flush(file, store.UsageBatchImport); err != nil {
+						return err
+					}
+					file, fileBytes = nil, 0
+				}
+				file, fileBytes = append(file, r), fileBytes+n
+				continue
+			}
 			chunk = append(chunk, r)
 			if len(chunk) == zuora.MaxUsagePerCall {
-				if err := flush(chunk); err != nil {
+				if err := flush(chunk, store.UsageBatchCreate); err != nil {
 					return err
 				}
 				chunk = nil
 			}
 		}
+		if err := write(); err != nil {
+			return err
+		}
 	}
-	return flush(chunk)
+	if err := flush(file, store.UsageBatchImport); err != nil {
+		return err
+	}
+	if err := flush(chunk, store.UsageBatchCreate); err != nil {
+		return err
+	}
+	return write()
 }
 
 func waiting(r store.UsageRow, reason string) WaitingRow {
@@ -288,6 +396,16 @@ func batchKey(rows []store.UsageRow) string {
 	return zuora.IdempotencyKey(parts...)
 }
 
+// fileKey is batchKey for a usage file.
+func fileKey(rows []store.UsageRow) string {
+	parts := make([]string, 0, len(rows)+1)
+	parts = append(parts, "usage-file")
+	for _, r := range rows {
+		parts = append(parts, strconv.FormatInt(r.ID, 10)+"."+strconv.Itoa(r.Attempts))
+	}
+	return zuora.IdempotencyKey(parts...)
+}
+
 // subNumbers is what a subscription's rows need from the mappings.
 type subNumbers struct {
 	subNumber, accountNumber string
@@ -304,11 +422,127 @@ type resolver struct {
 	// subscription nor in the local subscription any more.
 	stranded map[string]bool
 	reads    map[string]zuoraRead // Zuora's subscriptions read in this sync, by local id
+	open     map[string]openDay   // charge number → its first open day, read in bulk
+}
+
+// openDay is a charge's first open day (zero: none billed), or why it is
+// not known.
+type openDay struct {
+	day time.Time
+	err error
+}
+
+// prefetch reads from Zuora, at once and up to Senders at a time, the
+// subscriptions of the page whose charge numbers chargeNumber would read
+// them for (recorded charge numbers missing), so the reads do not happen one
+// after another.
+func (rs *resolver) prefetch(ctx context.Context, rows []store.UsageRow) error {
+	type want struct{ id, number string }
+	var subs []want
+	seen := map[string]bool{}
+	for _, r := range rows {
+		key := mappings.Key(r.SubscriptionID, r.PlanID, r.ChargeID)
+		if r.WindowChargeNumber != "" || seen[key] || rs.fetched[r.SubscriptionID] {
+			continue
+		}
+		if _, ok := rs.numbers[key]; ok {
+			continue
+		}
+		seen[key] = true
+		if _, ok := rs.reads[r.SubscriptionID]; ok || seen["sub:"+r.SubscriptionID] {
+			continue
+		}
+		cm, err := rs.l.maps.Get(ctx, mappings.SubscriptionCharge, key)
+		if err == nil {
+			rs.numbers[key] = cm.ZuoraNumber
+			continue
+		}
+		if !errors.Is(err, mappings.ErrNotFound) {
+			return err
+		}
+		m, err := rs.l.maps.Get(ctx, mappings.Subscription, r.SubscriptionID)
+		if errors.Is(err, mappings.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		seen["sub:"+r.SubscriptionID] = true
+		subs = append(subs, want{r.SubscriptionID, m.ZuoraNumber})
+	}
+	if len(subs) < 2 || rs.l.cfg.Charges == nil {
+		return nil
+	}
+	reads := make([]zuoraRead, len(subs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, rs.l.cfg.Senders)
+	for i, w := range subs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			zs, err := rs.l.z.GetSubscription(ctx, w.number)
+			reads[i] = zuoraRead{sub: zs, err: err}
+			if err == nil {
+				// Recorded here, concurrently; chargeNumber finds them.
+				reads[i].recErr = rs.l.cfg.Charges.RecordCharges(ctx, w.id, zs)
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	for i, w := range subs {
+		if reads[i].recErr != nil {
+			return reads[i].recErr
+		}
+		rs.reads[w.id] = reads[i]
+		if reads[i].err == nil {
+			rs.fetched[w.id] = true
+		}
+	}
+	return nil
+}
+
+// readOpen reads the first open day of the charges of rows ready to go
+// whose day is not known yet, in bulk (Object Query, up to 50 charges a
+// call; every version's charge rows, so the latest dates win).
+func (rs *resolver) readOpen(ctx context.Context, rows []store.UsageRow, reasons []string) {
+	var want []string
+	for i, r := range rows {
+		if reasons[i] != "" || r.ChargeNumber == "" || rs.fetched[r.SubscriptionID] {
+			continue
+		}
+		if _, ok := rs.open[r.ChargeNumber]; !ok {
+			rs.open[r.ChargeNumber] = openDay{}
+			want = append(want, r.ChargeNumber)
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
+	for c, err := range rs.l.z.ListRatePlanChargesByNumber(ctx, want) {
+		if err != nil {
+			for _, n := range want {
+				rs.open[n] = openDay{err: err}
+			}
+			return
+		}
+		o := rs.open[c.ChargeNumber]
+		for _, d := range []string{c.ProcessedThroughDate, c.ChargedThroughDate} {
+			if t, err := time.Parse("2006-01-02", d); err == nil && t.After(o.day) {
+				o.day = t
+			}
+		}
+		rs.open[c.ChargeNumber] = o
+	}
 }
 
 type zuoraRead struct {
-	sub zuora.Subscription
-	err error
+	sub    zuora.Subscription
+	err    error
+	recErr error // recording its charge numbers failed (prefetch)
 }
 
 // read reads a subscription from Zuora once per sync.
@@ -318,7 +552,7 @@ func (rs *resolver) read(ctx context.Context, subID, number string) (zuora.Subsc
 	}
 	zs, err := rs.l.z.GetSubscription(ctx, number)
 	if ctx.Err() == nil {
-		rs.reads[subID] = zuoraRead{zs, err}
+		rs.reads[subID] = zuoraRead{sub: zs, err: err}
 	}
 	return zs, err
 }
@@ -332,11 +566,17 @@ func (rs *resolver) read(ctx context.Context, subID, number string) (zuora.Subsc
 // names its own window: billed in the open period, never lost. The reason
 // is set when Zuora could not say (the row waits).
 func (rs *resolver) openPeriod(ctx context.Context, r store.UsageRow) (store.UsageRow, string) {
+	var open time.Time
+	if o, ok := rs.open[r.ChargeNumber]; ok && !rs.fetched[r.SubscriptionID] {
+		if o.err != nil {
+			return r, "reading from Zuora whether the window's period is billed failed: " + o.err.Error()
+		}
+		return rs.lateRow(r, o.day), ""
+	}
 	zs, err := rs.read(ctx, r.SubscriptionID, r.SubscriptionNumber)
 	if err != nil {
 		return r, "reading from Zuora whether the window's period is billed failed: " + err.Error()
 	}
-	var open time.Time
 	for _, rp := range zs.RatePlans {
 		for _, c := range rp.RatePlanCharges {
 			if c.Number != r.ChargeNumber {
@@ -349,15 +589,21 @@ func (rs *resolver) openPeriod(ctx context.Context, r store.UsageRow) (store.Usa
 			}
 		}
 	}
+	return rs.lateRow(r, open), ""
+}
+
+// lateRow moves a row whose window's day is before open (its charge's first
+// open day; zero: none billed) into that day.
+func (rs *resolver) lateRow(r store.UsageRow, open time.Time) store.UsageRow {
 	// The window's day is its start's wall-clock date: billsync sends
 	// date-times as the window's UTC wall clock and Zuora reads them in the
 	// tenant's time zone.
 	if open.IsZero() || !r.WindowStart.Before(open) {
-		return r, ""
+		return r
 	}
 	r.SendStart = &open
 	r.Description = engine.Truncate(r.Description+" (late: its period is billed in Zuora; sent on "+open.Format("2006-01-02")+")", 200)
-	return r, ""
+	return r
 }
 
 func (rs *resolver) resolve(ctx context.Context, r store.UsageRow) (store.UsageRow, string, error) {

@@ -59,8 +59,11 @@ const MaxBatch = 1000
 // Zuora is the part of the Zuora client the ledger uses.
 type Zuora interface {
 	CreateUsage(ctx context.Context, idempotencyKey string, records []zuora.Usage) ([]zuora.ActionResult, error)
+	ImportUsage(ctx context.Context, idempotencyKey string, records []zuora.Usage) (zuora.UsageImport, error)
+	GetUsageImportStatus(ctx context.Context, statusURL string) (zuora.UsageImportStatus, error)
 	ListUsageByAccount(ctx context.Context, accountKey string) iter.Seq2[zuora.UsageRecord, error]
 	GetSubscription(ctx context.Context, key string) (zuora.Subscription, error)
+	ListRatePlanChargesByNumber(ctx context.Context, numbers []string) iter.Seq2[zuora.QueryRatePlanCharge, error]
 }
 
 // ChargeRecorder stores a subscription's charge numbers from a Zuora read;
@@ -91,7 +94,8 @@ type Config struct {
 	// up: they are resent with the same key, then looked up (KeyLifetime).
 	MaxAttempts int
 	// OnBatch, if set, observes every attempt at a batch: its outcome
-	// ("stored", "refused", "unknown", "looked_up", "lease_lost") and rows.
+	// ("stored", "refused", "unknown", "looked_up", "lease_lost", and
+	// "import_pending" for a usage file accepted or still being imported) and rows.
 	OnBatch func(outcome string, rows int)
 	// RetryBase and RetryMax are the unit and maximum of the retry policy of
 	// failed rows and batches (engine/retry: attempt⁴ × unit with jitter, at
@@ -102,8 +106,21 @@ type Config struct {
 	// context ends (default 10s).
 	StopTimeout time.Duration
 	// Senders is the number of batches sent concurrently (the pool's
-	// workers; default 4).
+	// workers; default zuora.DefaultConcurrencyLimit): as many as Zuora
+	// takes calls at once. Every call of the ledger is of the client's usage
+	// share (zuora.ShareUsage): while reconciles wait for Zuora too, the
+	// usage calls hold only that share of the tenant's limit.
 	Senders int
+	// ImportThreshold is the backlog (due pending rows) from which new rows
+	// go to Zuora as usage files (POST /v1/usage, at most ImportRows rows
+	// and 4 MB each) instead of calls of 50 (default 20,000; negative:
+	// never). Rows that were tried before always go by calls.
+	ImportThreshold int
+	// ImportRows bounds the rows of one usage file (default 25,000).
+	ImportRows int
+	// ImportPoll is how often an accepted usage file's import status is
+	// read until Zuora says it ended (default 5 s).
+	ImportPoll time.Duration
 	// ViewTTL is how long a subscription's cached validation view lives
 	// (default 30 s). A charge missing from the view reloads it once.
 	ViewTTL time.Duration
@@ -158,7 +175,16 @@ func New(db *store.DB, z Zuora, cfg Config) *Ledger {
 		cfg.RetryMax = time.Hour
 	}
 	if cfg.Senders <= 0 {
-		cfg.Senders = 4
+		cfg.Senders = zuora.DefaultConcurrencyLimit
+	}
+	if cfg.ImportThreshold == 0 {
+		cfg.ImportThreshold = 20_000
+	}
+	if cfg.ImportRows <= 0 {
+		cfg.ImportRows = 25_000
+	}
+	if cfg.ImportPoll <= 0 {
+		cfg.ImportPoll = 5 * time.Second
 	}
 	if cfg.ViewTTL <= 0 {
 		cfg.ViewTTL = 30 * time.Second

@@ -105,9 +105,13 @@ func TestContract(t *testing.T) {
 		"SubscriptionNumber": subNum, "ChargeNumber": chargeByName(sub, "API calls")["number"], "UOM": "Call", "Quantity": 5,
 		"StartDateTime": "2025-01-02T00:00:00Z"}}}))
 	ok(h.do("GET", "/v1/usage/accounts/"+acct2, nil, "Zuora-Version", latest))
+	file, ct := usageFile(t, "contract.csv", "ACCOUNT_ID,UOM,QTY,STARTDATE,ENDDATE\n"+acct2+",Call,1,01/02/2025,\n")
+	imp := ok(h.do("POST", "/v1/usage", file, "Content-Type", ct, "Zuora-Version", latest)).obj(t)
+	ok(h.do("GET", imp["checkImportStatus"].(string), nil, "Zuora-Version", latest))
 	ok(h.do("GET", "/v1/rateplan/"+c.productID+"/productRatePlan", nil))
 	ok(h.do("GET", "/object-query/accounts?filter[]=status.EQ:Active", nil))
 	ok(h.do("GET", "/object-query/subscriptions?filter[]=islatestversion.EQ:true", nil))
+	ok(h.do("GET", "/object-query/rate-plan-charges?filter[]=chargenumber.IN:["+chargeByName(sub, "API calls")["number"].(string)+"]", nil))
 	runs, err := h.sim.BillRun("2025-02-01", acct2)
 	require.NoError(t, err)
 	_, err = h.sim.AddPaymentMethod(acct2, zuorasim.PaymentMethodRequest{})

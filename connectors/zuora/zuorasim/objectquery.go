@@ -300,3 +300,53 @@ func (s *Sim) querySubscriptions(c *call) *resp {
 	s.mu.Unlock()
 	return s.objectQuery(c, rows)
 }
+
+// queryRatePlanCharges serves GET /object-query/rate-plan-charges: one row
+// per charge of every subscription version (as Zuora's data model holds
+// them); filter[] is required (the OpenAPI file).
+func (s *Sim) queryRatePlanCharges(c *call) *resp {
+	if len(c.r.URL.Query()["filter[]"]) == 0 {
+		return c.oqErr(http.StatusBadRequest, "filter[] is required")
+	}
+	s.mu.Lock()
+	var rows []oqRow
+	for _, num := range s.st.subOrder {
+		sub := s.st.subs[num]
+		bt := s.st.billedThrough[sub.AccountID]
+		for _, v := range sub.Versions {
+			for _, rp := range v.RatePlans {
+				for _, ch := range rp.Charges {
+					d := cloneMap(ch.Custom)
+					d["id"] = ch.ID
+					d["originalId"] = ch.OriginalID
+					d["chargeNumber"] = ch.Number
+					d["name"] = ch.Name
+					d["chargeType"] = ch.Type
+					d["chargeModel"] = ch.Model
+					d["productRatePlanChargeId"] = ch.PRPCID
+					d["ratePlanId"] = rp.ID
+					d["subscriptionId"] = v.ID
+					d["subscriptionOwnerId"] = sub.AccountID
+					d["version"] = ch.Version
+					d["isLastSegment"] = true
+					if ch.UOM != "" {
+						d["uOM"] = ch.UOM
+					}
+					if bt != "" {
+						if ch.Type == "Usage" {
+							d["processedThroughDate"] = bt
+						} else {
+							d["chargedThroughDate"] = bt
+						}
+					}
+					d["createdDate"] = rfc(v.Created)
+					d["updatedDate"] = rfc(v.Updated)
+					d["createdById"], d["updatedById"] = simUserID, simUserID
+					rows = append(rows, newOQRow(d, v.Updated, ch.ID+"/"+v.ID))
+				}
+			}
+		}
+	}
+	s.mu.Unlock()
+	return s.objectQuery(c, rows)
+}

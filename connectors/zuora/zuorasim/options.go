@@ -57,6 +57,11 @@ type Options struct {
 	// competition (default 0: only while the order runs).
 	OrderProcessingTime time.Duration
 
+	// ImportDelay is how long a usage file (POST /v1/usage) waits before it
+	// is processed, plus 10 µs per row (default 1 s): its status is Pending,
+	// then Processing, then Completed or Failed.
+	ImportDelay time.Duration
+
 	// Tenant is the tenant's configuration (units of measure, currencies,
 	// time zone, custom fields, features); nil = FreshTenant(). New panics
 	// on nothing: an invalid tenant is reported by SetTenant/LoadTenantFile.
@@ -119,6 +124,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CalloutRetries <= 0 {
 		o.CalloutRetries = DefaultCalloutRetries
+	}
+	if o.ImportDelay <= 0 {
+		o.ImportDelay = time.Second
 	}
 	if o.CalloutRetryInterval <= 0 {
 		o.CalloutRetryInterval = DefaultCalloutRetryInterval

@@ -60,6 +60,8 @@ func (s *Sim) buildRoutes() []*route {
 
 		r("POST", "/v1/action/create", famAction, d, s.postActionCreate),
 		r("GET", "/v1/usage/accounts/{account-key}", famREST, d, s.getUsageByAccount),
+		r("POST", "/v1/usage", famREST, d, s.postUsageImport),
+		r("GET", "/v1/usage/{import-id}/status", famREST, d, s.getUsageImportStatus),
 
 		r("POST", "/events/event-triggers", famEvents, d, s.postEventTrigger),
 		r("GET", "/events/event-triggers", famEvents, d, s.listEventTriggers),
@@ -80,6 +82,7 @@ func (s *Sim) buildRoutes() []*route {
 
 		r("GET", "/object-query/accounts", famOQ, oq, s.queryAccounts),
 		r("GET", "/object-query/subscriptions", famOQ, oq, s.querySubscriptions),
+		r("GET", "/object-query/rate-plan-charges", famOQ, oq, s.queryRatePlanCharges),
 		r("GET", "/object-query/invoices", famOQ, oq, s.queryInvoices),
 		r("GET", "/object-query/payments", famOQ, oq, s.queryPayments),
 	}

@@ -176,6 +176,8 @@ type usageRecord struct {
 	Custom             map[string]any
 	Submitted          time.Time
 	Status             string // Pending until a bill run rates it: Processed
+	Source             string // "Import" for a usage file's rows (else API)
+	ImportID           string // the usage import that made it
 }
 
 type eventTrigger struct {
@@ -260,6 +262,7 @@ type state struct {
 
 	usage          []*usageRecord
 	usageByAccount map[string][]*usageRecord
+	imports        map[string]*usageImport // usage files (POST /v1/usage), by import id
 
 	triggers     map[string]*eventTrigger
 	triggerOrder []string
@@ -298,6 +301,7 @@ func newState() *state {
 		subsByAccount:   map[string][]string{},
 		chargeOwner:     map[string]*subscription{},
 		usageByAccount:  map[string][]*usageRecord{},
+		imports:         map[string]*usageImport{},
 		triggers:        map[string]*eventTrigger{},
 		notifs:          map[string]*notificationDef{},
 		templates:       map[string]*notificationDef{},
@@ -458,6 +462,8 @@ type UsageSnapshot struct {
 	Description        string         `json:"description,omitempty"`
 	CustomFields       map[string]any `json:"customFields,omitempty"`
 	Status             string         `json:"status"` // Pending, Processed
+	// ImportID is the usage import (POST /v1/usage) that made the record.
+	ImportID string `json:"importId,omitempty"`
 }
 
 // EventTriggerSnapshot is a custom event trigger.
@@ -487,6 +493,7 @@ type NotificationSnapshot struct {
 // State returns a snapshot of every object.
 func (s *Sim) State() StateSnapshot {
 	s.mu.Lock()
+	s.processImportsLocked(s.Now())
 	st := s.st
 	out := StateSnapshot{}
 	for _, id := range st.productOrder {
@@ -541,7 +548,7 @@ func (s *Sim) State() StateSnapshot {
 		out.Subscriptions = append(out.Subscriptions, ss)
 	}
 	for _, u := range st.usage {
-		out.Usage = append(out.Usage, UsageSnapshot{ID: u.ID, AccountID: u.AccountID, AccountNumber: u.AccountNumber, SubscriptionNumber: u.SubscriptionNumber, ChargeNumber: u.ChargeNumber,
+		out.Usage = append(out.Usage, UsageSnapshot{ID: u.ID, ImportID: u.ImportID, AccountID: u.AccountID, AccountNumber: u.AccountNumber, SubscriptionNumber: u.SubscriptionNumber, ChargeNumber: u.ChargeNumber,
 			UOM: u.UOM, Quantity: u.Quantity, StartDateTime: u.StartDateTime, UniqueKey: u.UniqueKey, Description: u.Description, CustomFields: maps.Clone(u.Custom),
 			Status: firstNonEmpty(u.Status, "Pending")})
 	}

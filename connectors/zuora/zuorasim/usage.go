@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 var usageFields = set("AccountId", "AccountNumber", "ChargeId", "ChargeNumber", "Description", "EndDateTime", "ProductRatePlanChargeNumber",
@@ -159,6 +161,13 @@ func (s *Sim) validateUsage(o map[string]any, wsdl float64) (*usageRecord, strin
 		}
 		return nil, "MISSING_REQUIRED_VALUE", "Missing required value: Quantity"
 	}
+	if d, err := decimal.NewFromString(q.String()); err != nil {
+		return nil, "INVALID_VALUE", "Quantity should be a number"
+	} else if len(d.Truncate(0).Abs().String()) > 13 {
+		// The usage import's rule ("The Usage Quantity exceeds 13 digits
+		// before the decimal"), read as Zuora's for every usage record.
+		return nil, "INVALID_VALUE", "The Usage Quantity exceeds 13 digits before the decimal"
+	}
 	u.Quantity = q
 	sdt, ok := o["StartDateTime"].(string)
 	if !ok || sdt == "" {
@@ -257,6 +266,7 @@ func (s *Sim) getUsageByAccount(c *call) *resp {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.processImportsLocked(c.now)
 	a := s.st.account(c.param("account-key"))
 	if a == nil {
 		return c.restErr(catNotFound, "Cannot find entity by key: '"+c.param("account-key")+"'.")
@@ -276,7 +286,7 @@ func (s *Sim) getUsageByAccount(c *call) *resp {
 			x["startDateTime"] = u.StartDateTime.In(s.tenant.loc).Format("2006-01-02 15:04:05") // the tenant's time zone
 			x["submissionDateTime"] = u.Submitted.UTC().Format("2006-01-02 15:04:05")
 			x["status"] = firstNonEmpty(u.Status, "Pending")
-			x["sourceName"] = "API"
+			x["sourceName"] = firstNonEmpty(u.Source, "API")
 			if u.EndDateTime != nil {
 				x["endDateTime"] = u.EndDateTime.In(s.tenant.loc).Format("2006-01-02 15:04:05")
 			}

@@ -77,6 +77,9 @@ type Options struct {
 	// DriftShare (drift) is the percentage of Concurrency the drift checks
 	// may take, as serve's BILLSYNC_DRIFT_SHARE (default 25).
 	DriftShare int
+	// UsageFiles (usage) uploads the backlog as usage files (POST /v1/usage)
+	// instead of calls of 50.
+	UsageFiles bool
 	// Callouts and Rate (callouts): callouts sent at Rate per second
 	// (defaults 10,000 and 500).
 	Callouts int
