@@ -154,13 +154,21 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 	if err != nil {
 		return worker.Result{}, err
 	}
-	want := r.CatalogPayloads(p)
+	return r.reconcileCatalog(ctx, rec, s, p.ID, r.CatalogPayloads(p), nil)
+}
+
+// reconcileCatalog brings a plan's or a coupon's product (want, its
+// product mapping's local id ownerID) in line with Zuora: unchanged when
+// the record's hash matches; the will-not-be-synced rules before any write
+// (the tenant must have the units of measure and currency, or nothing is
+// written: no half-created product; and billsync's id field on each
+// catalog object); then beforePush, if set, may skip; then pushCatalog.
+func (r *Reconcilers) reconcileCatalog(ctx context.Context, rec store.SyncRecord, s *session, ownerID string, want catalogPayloads,
+	beforePush func() (skip string, err error)) (worker.Result, error) {
 	fullHash := engine.HashJSON(want)
 	if rec.PayloadHash == fullHash && rec.ZuoraID != "" {
 		return worker.Result{PayloadHash: fullHash, ZuoraID: rec.ZuoraID, ZuoraNumber: rec.ZuoraNumber, ZuoraURL: rec.ZuoraURL, Detail: "unchanged"}, nil
 	}
-	// Before any write: the tenant must have the plan's units of measure
-	// and currency, or nothing is written (no half-created product).
 	if lacks, err := r.fitTenant(ctx, &want); err != nil {
 		return worker.Result{}, err
 	} else if lacks != "" {
@@ -171,8 +179,12 @@ func (r *Reconcilers) reconcilePlan(ctx context.Context, rec store.SyncRecord, s
 	} else if lacks != "" {
 		return worker.Result{Skipped: lacks}, nil
 	}
-
-	res, err := r.pushCatalog(ctx, s, p.ID, want)
+	if beforePush != nil {
+		if skip, err := beforePush(); err != nil || skip != "" {
+			return worker.Result{Skipped: skip}, err
+		}
+	}
+	res, err := r.pushCatalog(ctx, s, ownerID, want)
 	if err != nil {
 		return worker.Result{}, err
 	}

@@ -109,36 +109,18 @@ func (r *Reconcilers) reconcileCoupon(ctx context.Context, rec store.SyncRecord,
 	if err != nil {
 		return worker.Result{}, err
 	}
-	want := r.CouponPayloads(c)
-	fullHash := engine.HashJSON(want)
-	if rec.PayloadHash == fullHash && rec.ZuoraID != "" {
-		return worker.Result{PayloadHash: fullHash, ZuoraID: rec.ZuoraID, ZuoraNumber: rec.ZuoraNumber, ZuoraURL: rec.ZuoraURL, Detail: "unchanged"}, nil
-	}
-	// The same will-not-be-synced rules as a plan's: the tenant's currency
-	// and billsync's id field on each catalog object, before any write.
-	if lacks, err := r.fitTenant(ctx, &want); err != nil {
-		return worker.Result{}, err
-	} else if lacks != "" {
-		return worker.Result{Skipped: lacks}, nil
-	}
-	if lacks, err := r.lackingFields(ctx, append(fieldNeeds("Product", want.Product.CustomFields), r.idNeeds("ProductRatePlan", "ProductRatePlanCharge")...)...); err != nil {
-		return worker.Result{}, err
-	} else if lacks != "" {
-		return worker.Result{Skipped: lacks}, nil
-	}
-	if c.ArchivedAt != nil {
-		if _, err := r.maps.Get(ctx, mappings.Product, store.CouponMappingID(c.ID)); errors.Is(err, mappings.ErrNotFound) {
-			return worker.Result{Skipped: "the coupon was archived before it reached Zuora"}, nil
-		} else if err != nil {
-			return worker.Result{}, err
+	// The same will-not-be-synced rules as a plan's (reconcileCatalog).
+	return r.reconcileCatalog(ctx, rec, s, store.CouponMappingID(c.ID), r.CouponPayloads(c), func() (string, error) {
+		if c.ArchivedAt == nil {
+			return "", nil
 		}
-	}
-	res, err := r.pushCatalog(ctx, s, store.CouponMappingID(c.ID), want)
-	if err != nil {
-		return worker.Result{}, err
-	}
-	res.PayloadHash = fullHash
-	return res, nil
+		if _, err := r.maps.Get(ctx, mappings.Product, store.CouponMappingID(c.ID)); errors.Is(err, mappings.ErrNotFound) {
+			return "the coupon was archived before it reached Zuora", nil
+		} else if err != nil {
+			return "", err
+		}
+		return "", nil
+	})
 }
 
 // desiredCoupons returns the discount rate plans of the coupons sub
