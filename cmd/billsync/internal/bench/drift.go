@@ -16,19 +16,10 @@ func (e *env) driftChecks() int {
 // synced record is read back from Zuora by the pool, within its share of the
 // concurrency limit. Its ideal wall time is calls × latency ÷ the share.
 func runDrift(ctx context.Context, e *env) (*Result, error) {
-	began := time.Now()
-	if err := e.setupInitial(ctx); err != nil {
-		return nil, err
-	}
-	p := e.engine()
-	e.o.Progress("initial sync (not measured)")
-	initial, err := e.converge(ctx, p, nil)
+	p, r, err := e.synced(ctx)
 	if err != nil {
 		return nil, err
 	}
-	r := e.newResult()
-	r.Setup = time.Since(began)
-	r.figure("initial sync before (not measured)", "%s", initial.Round(time.Millisecond))
 	return e.measureDrift(ctx, p, r)
 }
 

@@ -145,20 +145,30 @@ func (e *env) checkSettled(ctx context.Context, r *Result) error {
 }
 
 func runNoop(ctx context.Context, e *env) (*Result, error) {
+	p, r, err := e.synced(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return e.measureNoop(ctx, p, r)
+}
+
+// synced seeds and runs the initial sync (not measured), for the scenarios
+// that measure what comes after it, and starts their result.
+func (e *env) synced(ctx context.Context) (engineParts, *Result, error) {
 	began := time.Now()
 	if err := e.setupInitial(ctx); err != nil {
-		return nil, err
+		return engineParts{}, nil, err
 	}
 	p := e.engine()
 	e.o.Progress("initial sync (not measured)")
 	initial, err := e.converge(ctx, p, nil)
 	if err != nil {
-		return nil, err
+		return engineParts{}, nil, err
 	}
 	r := e.newResult()
 	r.Setup = time.Since(began)
 	r.figure("initial sync before (not measured)", "%s", initial.Round(time.Millisecond))
-	return e.measureNoop(ctx, p, r)
+	return p, r, nil
 }
 
 // measureNoop measures the hourly reconcile after a sync, nothing changed.
